@@ -1,0 +1,63 @@
+// Names shared by every component that reads or writes the operator's API objects.
+
+export const GROUP = 'mdev-operator.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const KINDS = ['MdevDevice', 'MdevMigration', 'MdevProbe', 'MdevNode'] as const;
+export type KindName = (typeof KINDS)[number];
+
+export const PLURALS: Record<KindName, string> = {
+  MdevDevice: 'mdevdevices',
+  MdevMigration: 'mdevmigrations',
+  MdevProbe: 'mdevprobes',
+  MdevNode: 'mdevnodes',
+};
+
+export const SHORT_NAMES: Record<KindName, string> = {
+  MdevDevice: 'mdev',
+  MdevMigration: 'mdevmig',
+  MdevProbe: 'mdevprobe',
+  MdevNode: 'mdevnode',
+};
+
+/** `kubectl get mdev` lists every kind of the operator through this category. */
+export const CATEGORY = 'mdev';
+
+/** Label keys: agents select their own node's objects, the controller groups devices by type and version. */
+export const LABEL_NODE = `${GROUP}/node`;
+export const LABEL_TYPE = `${GROUP}/type`;
+export const LABEL_VERSION_HASH = `${GROUP}/version-hash`;
+
+/** Server-side-apply field managers, so each writer owns (and only changes) its own fields. */
+export const FIELD_MANAGER_AGENT = 'mdev-operator-agent';
+export const FIELD_MANAGER_CONTROLLER = 'mdev-operator-controller';
+
+/** Enumerations, exported so code can switch over them without repeating the strings. */
+export const DEVICE_KINDS = ['mdev', 'vfio-pci'] as const;
+export const BACKENDS = ['sysfs', 'exec', 'simulated'] as const;
+export const PHASES = ['Pending', 'Probing', 'Planned', 'Migrating', 'Succeeded', 'Failed'] as const;
+export const VERDICTS = ['Compatible', 'Incompatible', 'NoCapacity', 'TypeMismatch', 'AgentUnavailable', 'Excluded'] as const;
+export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+
+export type DeviceKind = (typeof DEVICE_KINDS)[number];
+export type Backend = (typeof BACKENDS)[number];
+export type Phase = (typeof PHASES)[number];
+export type Verdict = (typeof VERDICTS)[number];
+
+/** Bounds the CRD states so the API server's CEL cost estimate stays finite. */
+export const LIMITS = {
+  candidates: 50,
+  devicesPerVmi: 16,
+  probeDevices: 256,
+  probeParents: 64,
+  capacityEntries: 512,
+  targetNodes: 256,
+  creationParams: 32,
+  conditions: 16,
+  message: 1024,
+  reason: 1024,
+  uid: 128,
+} as const;
+
+export const DEADLINE_SECONDS = { default: 900, min: 30, max: 86400 } as const;
