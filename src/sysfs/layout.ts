@@ -3,6 +3,7 @@
 // configured separately.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { isParentName, isUuid } from '../api/validation.ts';
 
 export interface SysfsLayout {
   /** The directory holding `class/`, `bus/` and `devices/` (the host's /sys). */
@@ -30,3 +31,21 @@ export const SUPPORTED_TYPES = 'mdev_supported_types';
 export const MIGRATION_VERSION = 'migration_version';
 /** NVIDIA's per-VF vGPU selector in vendor-VFIO mode; "0" means no vGPU type is set. */
 export const NVIDIA_VF_VGPU_TYPE = path.join('nvidia', 'current_vgpu_type');
+
+/**
+ * The bus path of an mdev, for code that starts from an id (a probe, a create request) rather
+ * than a listing. Throws on anything but a canonical UUID, so an id like `../../../etc` never
+ * becomes a path.
+ */
+export function mdevBusPath(layout: SysfsLayout, uuid: string): string {
+  if (!isUuid(uuid)) throw new Error(`mdev id ${JSON.stringify(uuid)} is not a canonical lowercase UUID; refusing to use it in a path`);
+  return path.join(layout.sysRoot, MDEV_BUS_DEVICES, uuid);
+}
+
+/** Where mdevctl keeps a device's definition; both names must be valid. */
+export function mdevctlDefinitionPath(layout: SysfsLayout, parent: string, uuid: string): string {
+  if (layout.mdevctlRoot === undefined) throw new Error('no mdevctl root is configured');
+  if (!isParentName(parent)) throw new Error(`parent ${JSON.stringify(parent)} is not a PCI address or device name; refusing to use it in a path`);
+  if (!isUuid(uuid)) throw new Error(`mdev id ${JSON.stringify(uuid)} is not a canonical lowercase UUID; refusing to use it in a path`);
+  return path.join(layout.mdevctlRoot, parent, uuid);
+}
