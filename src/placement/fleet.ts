@@ -1,0 +1,36 @@
+// The cluster as the engine reads it: nodes, and devices and spare capacity indexed by node, all in
+// a canonical order so that decisions do not depend on the order informers listed objects in.
+// Building it is O(devices log devices); adapters may keep one and rebuild it on change.
+
+import { compareStrings } from './ordering.ts';
+import type { Capacity, Device, NodeInfo } from './types.ts';
+
+export interface Fleet {
+  /** Sorted by name. */
+  nodes: NodeInfo[];
+  /** Per node, sorted by device name. */
+  devicesByNode: Map<string, Device[]>;
+  /** Per node, sorted by (type, parent). */
+  capacityByNode: Map<string, Capacity[]>;
+}
+
+export function indexFleet(nodes: readonly NodeInfo[], devices: readonly Device[], capacity: readonly Capacity[] = []): Fleet {
+  const devicesByNode = groupBy(devices, (d) => d.nodeName);
+  for (const list of devicesByNode.values()) list.sort((a, b) => compareStrings(a.name, b.name));
+  const capacityByNode = groupBy(capacity, (c) => c.nodeName);
+  for (const list of capacityByNode.values()) {
+    list.sort((a, b) => compareStrings(a.typeId, b.typeId) || compareStrings(a.parentAddress, b.parentAddress));
+  }
+  return { nodes: [...nodes].sort((a, b) => compareStrings(a.name, b.name)), devicesByNode, capacityByNode };
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const list = out.get(k);
+    if (list) list.push(item);
+    else out.set(k, [item]);
+  }
+  return out;
+}
