@@ -33,7 +33,8 @@ export function withCel<T extends z.ZodType>(schema: T, rule: CelRule, check: Ch
   const refined = schema.superRefine((value, ctx) => {
     const verdict = check(value as z.output<T>);
     if (verdict === true) return;
-    ctx.addIssue({ code: 'custom', message: typeof verdict === 'string' ? verdict : rule.message, path, input: value });
+    // A fresh path per issue: zod prefixes the array in place as the issue bubbles up.
+    ctx.addIssue({ code: 'custom', message: typeof verdict === 'string' ? verdict : rule.message, path: [...path], input: value });
   });
   return refined.meta({ [CEL_KEY]: rules }) as T;
 }

@@ -22,7 +22,9 @@ export const SHORT_NAMES: Record<KindName, string> = {
 };
 
 /** `kubectl get mdev` lists every kind of the operator through this category. */
-export const CATEGORY = 'mdev';
+// Not `mdev`: kubectl resolves a category before a short name, so `kubectl get mdev <name>` would
+// stop working for devices. `kubectl get mdev-operator` lists every kind.
+export const CATEGORY = 'mdev-operator';
 
 /** Label keys: agents select their own node's objects, the controller groups devices by type and version. */
 export const LABEL_NODE = `${GROUP}/node`;

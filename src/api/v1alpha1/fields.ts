@@ -127,6 +127,8 @@ export const condition = z
   })
   .describe('A metav1.Condition: one observed aspect of the object state.');
 
+export type Condition = z.infer<typeof condition>;
+
 export const conditions = z
   .array(condition)
   .max(LIMITS.conditions)

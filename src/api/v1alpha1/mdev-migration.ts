@@ -1,0 +1,92 @@
+// MdevMigration: a namespaced request to move one VMI to a verified-compatible node (DESIGN §3).
+import { z } from 'zod';
+import { DEADLINE_SECONDS, LIMITS, PHASES, VERDICTS } from './constants.ts';
+import { conditions, dnsLabel, nonNegativeInt, objectName } from './fields.ts';
+import { kindObject } from './object.ts';
+
+export const mdevMigrationSpec = z
+  .object({
+    vmiName: dnsLabel.describe('Name of the VirtualMachineInstance to move, in the namespace of this object.'),
+    targetNodes: z
+      .array(objectName.describe('A node the VMI may move to.'))
+      .max(LIMITS.targetNodes)
+      .optional()
+      .describe('Allow-list of target nodes; empty or absent means any node.'),
+    allowCreateTarget: z
+      .boolean()
+      .default(false)
+      .describe('May an agent create a duplicate mdev (same parent id, type and creation parameters) as the target?'),
+    dryRun: z.boolean().default(false).describe('Decide and explain only: the phase ends at Planned and nothing is reserved.'),
+    deadlineSeconds: z
+      .int()
+      .min(DEADLINE_SECONDS.min)
+      .max(DEADLINE_SECONDS.max)
+      .default(DEADLINE_SECONDS.default)
+      .describe(`Seconds from creation after which the migration fails (${DEADLINE_SECONDS.min}-${DEADLINE_SECONDS.max}).`),
+  })
+  .describe('What to migrate and under which constraints.');
+
+export const devicePair = z
+  .object({
+    source: objectName.describe('MdevDevice the VMI uses on the source node.'),
+    target: objectName.describe('MdevDevice reserved for it on the target node.'),
+  })
+  .describe('A source device and the target device chosen for it.');
+
+export const candidate = z
+  .object({
+    node: objectName.describe('The candidate node.'),
+    verdict: z
+      .enum(VERDICTS)
+      .describe('Compatible, Incompatible, NoCapacity, TypeMismatch, AgentUnavailable or Excluded.'),
+    message: z.string().max(LIMITS.message).optional().describe('Why the node got this verdict, e.g. the driver\'s errno.'),
+  })
+  .describe('One node considered for the migration and why it was or was not chosen.');
+
+const verdictCount = (verdict: string) => nonNegativeInt.optional().describe(`Number of candidate nodes with verdict ${verdict}.`);
+
+export const verdictTotals = z
+  .object({
+    Compatible: verdictCount('Compatible'),
+    Incompatible: verdictCount('Incompatible'),
+    NoCapacity: verdictCount('NoCapacity'),
+    TypeMismatch: verdictCount('TypeMismatch'),
+    AgentUnavailable: verdictCount('AgentUnavailable'),
+    Excluded: verdictCount('Excluded'),
+  } satisfies Record<(typeof VERDICTS)[number], z.ZodType>)
+  .describe('Candidate counts per verdict over all nodes considered, including those beyond the candidates list.');
+
+export const mdevMigrationStatus = z
+  .object({
+    phase: z.enum(PHASES).optional().describe('Pending, Probing, Planned, Migrating, Succeeded or Failed.'),
+    sourceNode: objectName.optional().describe('Node the VMI runs on.'),
+    targetNode: objectName.optional().describe('Node chosen as the target.'),
+    devices: z
+      .array(devicePair)
+      .max(LIMITS.devicesPerVmi)
+      .optional()
+      .describe('Source devices of the VMI and the target device chosen for each.'),
+    candidates: z
+      .array(candidate)
+      .max(LIMITS.candidates)
+      .optional()
+      .describe(`Nodes considered and their verdicts, at most ${LIMITS.candidates}; verdictTotals counts all of them.`),
+    verdictTotals: verdictTotals.optional(),
+    probes: nonNegativeInt.optional().describe('Number of probe requests the decision cost.'),
+    decisionMillis: nonNegativeInt.optional().describe('Milliseconds the placement decision took.'),
+    migrationName: objectName.optional().describe('Name of the VirtualMachineInstanceMigration created for this request.'),
+    attempts: nonNegativeInt.optional().describe('Number of target nodes tried so far.'),
+    observedGeneration: nonNegativeInt.optional().describe('The metadata.generation this status reflects.'),
+    conditions: conditions.optional().describe('Observations about the migration, keyed by type.'),
+    message: z.string().max(LIMITS.message).optional().describe('Human-readable summary of the current phase.'),
+  })
+  .describe('Progress and the reasons behind the placement decision; written by the controller.');
+
+export const mdevMigration = kindObject('MdevMigration', mdevMigrationSpec, mdevMigrationStatus);
+
+export type MdevMigration = z.infer<typeof mdevMigration>;
+export type MdevMigrationSpec = z.infer<typeof mdevMigrationSpec>;
+export type MdevMigrationStatus = z.infer<typeof mdevMigrationStatus>;
+export type Candidate = z.infer<typeof candidate>;
+export type DevicePair = z.infer<typeof devicePair>;
+export type VerdictTotals = z.infer<typeof verdictTotals>;

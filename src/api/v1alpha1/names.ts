@@ -1,0 +1,38 @@
+// Deterministic object names and label values: the same input always yields the same name, so
+// agents and the controller converge on one object per device or probe without coordination.
+import { createHash } from 'node:crypto';
+import { DNS_SUBDOMAIN_MAX, isObjectName } from '../validation.ts';
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** A prefix of the node name that keeps the composed name within the subdomain limit and valid. */
+function nodePrefix(node: string, max: number): string {
+  const cut = node.toLowerCase().slice(0, max).replace(/[^a-z0-9]+$/, '');
+  return isObjectName(cut) ? cut : 'node';
+}
+
+function hashedName(node: string, key: string): string {
+  const suffix = sha256Hex(key).slice(0, 16);
+  return `${nodePrefix(node, DNS_SUBDOMAIN_MAX - suffix.length - 1)}.${suffix}`;
+}
+
+/**
+ * `<node>.<id>` with PCI colons turned into '-', lowercase: `worker-1.0000-41-00.4`. Falls back to
+ * `<node>.<16 hex>` when that would not be a valid name (over 253 characters, odd characters).
+ */
+export function deviceObjectName(node: string, id: string): string {
+  const direct = `${node}.${id}`.toLowerCase().replaceAll(':', '-');
+  return isObjectName(direct) ? direct : hashedName(node, `${node}\0${id}`);
+}
+
+/** Label-safe digest of a version string (32 hex characters), for selecting equal versions. */
+export function versionHash(version: string): string {
+  return sha256Hex(version).slice(0, 32);
+}
+
+/** `<node>.<16 hex>` from (node, type, source string): concurrent migrations share one probe. */
+export function probeObjectName(node: string, typeId: string, sourceVersion: string): string {
+  return hashedName(node, `${node}\0${typeId}\0${sourceVersion}`);
+}
