@@ -1,0 +1,162 @@
+// The webhook's TLS material lives in one Secret that all replicas share. Writes are optimistic:
+// CREATE-IF-ABSENT (a racing replica that loses with 409 adopts the winner's Secret) and
+// replace-with-resourceVersion (a 409 means another replica rotated first: re-read and adopt).
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import type { TlsMaterial } from './rotation.ts';
+
+/** Data keys: the `kubernetes.io/tls` pair plus the CA bundle and the signing CA's key. */
+export const TLS_SECRET_KEYS = { cert: 'tls.crt', key: 'tls.key', caBundle: 'ca.crt', caKey: 'ca.key' } as const;
+
+export interface SecretRef {
+  namespace: string;
+  name: string;
+}
+
+/** A stored Secret's data (decoded to text) and the resourceVersion it was read at. */
+export interface SecretRecord {
+  data: Record<string, string>;
+  resourceVersion: string;
+}
+
+/** The only Secret operations the store needs, so tests can substitute an in-memory fake. */
+export interface TlsSecretApi {
+  read(): Promise<SecretRecord | undefined>;
+  /** Throws {@link SecretConflictError} when the Secret already exists. */
+  create(data: Record<string, string>): Promise<SecretRecord>;
+  /** Throws {@link SecretConflictError} when the Secret changed or vanished since `resourceVersion`. */
+  replace(data: Record<string, string>, resourceVersion: string): Promise<SecretRecord>;
+}
+
+export class SecretConflictError extends Error {
+  override name = 'SecretConflictError';
+}
+
+export interface StoredTls {
+  material: TlsMaterial;
+  resourceVersion: string;
+}
+
+const MAX_ATTEMPTS = 5;
+
+export function materialToSecretData(m: TlsMaterial): Record<string, string> {
+  return {
+    [TLS_SECRET_KEYS.cert]: m.certPem,
+    [TLS_SECRET_KEYS.key]: m.keyPem,
+    [TLS_SECRET_KEYS.caBundle]: m.caBundlePem,
+    [TLS_SECRET_KEYS.caKey]: m.caKeyPem,
+  };
+}
+
+/** Missing keys become empty strings; the rotation planner treats such material as unusable. */
+export function materialFromSecretData(data: Record<string, string>): TlsMaterial {
+  return {
+    certPem: data[TLS_SECRET_KEYS.cert] ?? '',
+    keyPem: data[TLS_SECRET_KEYS.key] ?? '',
+    caBundlePem: data[TLS_SECRET_KEYS.caBundle] ?? '',
+    caKeyPem: data[TLS_SECRET_KEYS.caKey] ?? '',
+  };
+}
+
+export async function loadTls(api: TlsSecretApi): Promise<StoredTls | undefined> {
+  const record = await api.read();
+  return record && stored(record);
+}
+
+/**
+ * Returns the stored material, creating it with `generate()` only when no Secret exists. When
+ * several replicas race, exactly one create succeeds and every replica returns that Secret.
+ */
+export async function createTlsIfAbsent(api: TlsSecretApi, generate: () => Promise<TlsMaterial>): Promise<StoredTls> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const existing = await loadTls(api);
+    if (existing) return existing;
+    try {
+      return stored(await api.create(materialToSecretData(await generate())));
+    } catch (err) {
+      if (!(err instanceof SecretConflictError)) throw err;
+    }
+  }
+  throw new Error(`webhook TLS: the Secret kept appearing and vanishing over ${MAX_ATTEMPTS} attempts; check what else deletes it`);
+}
+
+/**
+ * Writes `next` if the Secret is still at `resourceVersion`; otherwise another replica wrote
+ * first and its material is adopted (`adopted: true`) for the caller to re-plan against.
+ */
+export async function replaceTlsOrAdopt(
+  api: TlsSecretApi,
+  next: TlsMaterial,
+  resourceVersion: string,
+): Promise<{ stored: StoredTls; adopted: boolean }> {
+  try {
+    return { stored: stored(await api.replace(materialToSecretData(next), resourceVersion)), adopted: false };
+  } catch (err) {
+    if (!(err instanceof SecretConflictError)) throw err;
+  }
+  // If the Secret was deleted meanwhile, recreate it from `next` rather than fail the pass.
+  return { stored: await createTlsIfAbsent(api, () => Promise.resolve(next)), adopted: true };
+}
+
+function stored(record: SecretRecord): StoredTls {
+  return { material: materialFromSecretData(record.data), resourceVersion: record.resourceVersion };
+}
+
+/**
+ * {@link TlsSecretApi} over the Kubernetes API. `labels` mark a created Secret as ours. Renewals
+ * are merge patches carrying the read resourceVersion (the API server rejects a stale one with
+ * 409), so labels and annotations that others added survive.
+ */
+export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<string, string> = {}): TlsSecretApi {
+  const core = kc.makeApiClient(CoreV1Api);
+  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  return {
+    async read() {
+      try {
+        return record(await core.readNamespacedSecret(ref));
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw describe(err, 'read', ref);
+      }
+    },
+    async create(data) {
+      const body: V1Secret = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { ...ref, labels }, data: encode(data) };
+      try {
+        return record(await core.createNamespacedSecret({ namespace: ref.namespace, body }));
+      } catch (err) {
+        if (statusOf(err) === 409) throw new SecretConflictError(`Secret ${ref.namespace}/${ref.name} already exists`);
+        throw describe(err, 'create', ref);
+      }
+    },
+    async replace(data, resourceVersion) {
+      try {
+        return record(await core.patchNamespacedSecret({ ...ref, body: { metadata: { resourceVersion }, data: encode(data) } }, mergePatch));
+      } catch (err) {
+        const status = statusOf(err);
+        if (status === 409 || status === 404) throw new SecretConflictError(`Secret ${ref.namespace}/${ref.name} changed since resourceVersion ${resourceVersion}`);
+        throw describe(err, 'update', ref);
+      }
+    },
+  };
+}
+
+function encode(data: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+}
+
+function record(secret: V1Secret): SecretRecord {
+  const data = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return { data, resourceVersion: secret.metadata?.resourceVersion ?? '' };
+}
+
+/** HTTP status of a client-node ApiException, if it is one. */
+export function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+function describe(err: unknown, verb: string, ref: SecretRef): Error {
+  const status = statusOf(err);
+  const hint = status === 403 ? '; grant the operator get/create/patch on secrets in its namespace' : '';
+  return new Error(`webhook TLS: could not ${verb} Secret ${ref.namespace}/${ref.name} (HTTP ${status ?? '?'}: ${(err as Error).message})${hint}`, { cause: err });
+}

@@ -1,0 +1,294 @@
+// VMIM admission logic on plain fakes (no server): which VMIMs pass untouched, how a target is
+// pinned, reserved and recorded, when and how a VMIM is denied, and that nothing is left behind.
+import { expect } from 'chai';
+import type { MdevMigrationStatus } from '../../../src/api/v1alpha1/index.ts';
+import type { Vmi } from '../../../src/kubevirt/types.ts';
+import type { NodeExplanation, Verdict } from '../../../src/placement/index.ts';
+import { ReservationLostError, type AdmissionDecision, type AdmissionMode, type DecideRequest, type MigrationRecord, type MigrationRef } from '../../../src/webhook/admission-ports.ts';
+import { ANNOTATION_MIGRATION, createVmimAdmission, migrationNameFor } from '../../../src/webhook/vmim-admission.ts';
+import type { AdmissionRequest, AdmissionVerdict, JsonPatchOperation } from '../../../src/webhook/server.ts';
+
+const NS = 'vms';
+const HOST = 'kubernetes.io/hostname';
+
+function vmi(name: string, uid: string): Vmi {
+  return { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name, namespace: NS, uid }, spec: {}, status: { phase: 'Running', nodeName: 'worker-1' } };
+}
+
+function totals(list: NodeExplanation[]): Record<Verdict, number> {
+  const t: Record<Verdict, number> = { Compatible: 0, Incompatible: 0, NoCapacity: 0, TypeMismatch: 0, AgentUnavailable: 0, Excluded: 0 };
+  for (const e of list) t[e.verdict]++;
+  return t;
+}
+
+function chosenDecision(node: string, extra: NodeExplanation[] = []): AdmissionDecision {
+  const explanations = [{ node, verdict: 'Compatible' as const, message: 'chosen: 1 device matched' }, ...extra];
+  return { sourceNode: 'worker-1', chosen: { node, devices: [{ source: 'worker-1.gpu-a', target: `${node}.gpu-b` }] }, explanations, totals: totals(explanations), probes: 1, reason: '', decisionMillis: 4 };
+}
+
+function noTarget(explanations: NodeExplanation[]): AdmissionDecision {
+  return { sourceNode: 'worker-1', explanations, totals: totals(explanations), probes: 2, reason: 'no node can take VMI vms/gpu-vm', decisionMillis: 7 };
+}
+
+class Fakes {
+  decisions: AdmissionDecision[] = [];
+  decideCalls: DecideRequest[] = [];
+  reserved = new Map<string, string>(); // device -> migration uid
+  loseNext = 0;
+  failRecordDecision = false;
+  records = new Map<string, { record: MigrationRecord; uid: string; status?: MdevMigrationStatus }>();
+  lookups = 0;
+  #uid = 0;
+
+  admission(mode: AdmissionMode = 'enforce') {
+    return createVmimAdmission({
+      mode,
+      vmis: {
+        lookup: (ns, name) => {
+          this.lookups++;
+          if (name === 'plain-vm') return { vmi: vmi(name, 'uid-plain'), deviceNames: [] };
+          if (name === 'gpu-vm') return { vmi: vmi(name, 'uid-gpu'), deviceNames: ['worker-1.gpu-a'] };
+          return undefined;
+        },
+      },
+      decider: {
+        decide: async (req) => {
+          this.decideCalls.push(req);
+          const next = this.decisions.shift();
+          if (!next) throw new Error('unexpected decision');
+          return next;
+        },
+      },
+      reserver: {
+        reserve: async (m: MigrationRef, _node, devices) => {
+          if (this.loseNext > 0) {
+            this.loseNext--;
+            throw new ReservationLostError(devices[0]!, 'taken');
+          }
+          for (const d of devices) this.reserved.set(d, m.uid);
+        },
+        release: async (m, devices) => {
+          for (const d of devices) if (this.reserved.get(d) === m.uid) this.reserved.delete(d);
+        },
+      },
+      recorder: {
+        create: async (record) => {
+          const uid = `mig-${++this.#uid}`;
+          this.records.set(record.name, { record, uid });
+          return { namespace: record.namespace, name: record.name, uid };
+        },
+        recordDecision: async (ref, status) => {
+          if (this.failRecordDecision) throw new Error('API server unavailable');
+          this.records.get(ref.name)!.status = status;
+        },
+        remove: async (ref) => {
+          this.records.delete(ref.name);
+        },
+        targetNodeOf: async (_ns, name) => {
+          const r = this.records.get(name);
+          return r ? { vmiName: r.record.vmiName, ...(r.status?.targetNode ? { targetNode: r.status.targetNode } : {}) } : undefined;
+        },
+      },
+    });
+  }
+}
+
+function request(vmiName: string, opts: { name?: string; pin?: string; dryRun?: boolean; owner?: boolean; annotations?: Record<string, string> } = {}): AdmissionRequest {
+  const name = opts.name ?? 'mig-1';
+  return {
+    uid: 'req-uid-1',
+    kind: { group: 'kubevirt.io', version: 'v1', kind: 'VirtualMachineInstanceMigration' },
+    resource: { group: 'kubevirt.io', version: 'v1', resource: 'virtualmachineinstancemigrations' },
+    operation: 'CREATE',
+    namespace: NS,
+    name,
+    dryRun: opts.dryRun ?? false,
+    object: {
+      apiVersion: 'kubevirt.io/v1',
+      kind: 'VirtualMachineInstanceMigration',
+      metadata: {
+        ...(name ? { name } : { generateName: 'kubevirt-evacuation-' }),
+        namespace: NS,
+        ...(opts.annotations ? { annotations: opts.annotations } : {}),
+        ...(opts.owner ? { ownerReferences: [{ apiVersion: 'mdev-operator.io/v1alpha1', kind: 'MdevMigration', name: 'm', uid: 'u' }] } : {}),
+      },
+      spec: { vmiName, ...(opts.pin ? { addedNodeSelector: { [HOST]: opts.pin } } : {}) },
+    },
+  };
+}
+
+const ctx = { review: {} as never, signal: new AbortController().signal };
+
+function patchOf(v: AdmissionVerdict): JsonPatchOperation[] {
+  expect(v.allowed).to.equal(true);
+  expect(v.patchType).to.equal('JSONPatch');
+  return JSON.parse(Buffer.from(v.patch!, 'base64').toString('utf8')) as JsonPatchOperation[];
+}
+
+describe('VMIM admission (mutating)', () => {
+  it('admits a VMIM of a VMI without mediated devices untouched, after one cache lookup and no decision', async () => {
+    const f = new Fakes();
+    const v = await f.admission().mutate(request('plain-vm'), ctx);
+    expect(v).to.deep.equal({ allowed: true });
+    expect(f.lookups).to.equal(1);
+    expect(f.decideCalls).to.have.length(0);
+  });
+
+  it('admits a VMIM of an unknown VMI untouched (KubeVirt refuses it itself)', async () => {
+    const f = new Fakes();
+    expect(await f.admission().mutate(request('missing-vm'), ctx)).to.deep.equal({ allowed: true });
+  });
+
+  it('admits a VMIM owned by an MdevMigration (our controller created it) without deciding again', async () => {
+    const f = new Fakes();
+    expect(await f.admission().mutate(request('gpu-vm', { owner: true }), ctx)).to.deep.equal({ allowed: true });
+    expect(f.decideCalls).to.have.length(0);
+  });
+
+  it('admits everything untouched in mode off, without even a lookup', async () => {
+    const f = new Fakes();
+    expect(await f.admission('off').mutate(request('gpu-vm'), ctx)).to.deep.equal({ allowed: true });
+    expect(f.lookups).to.equal(0);
+  });
+
+  it('pins the chosen node, links the VMIM to a recorded MdevMigration and reserves the target devices', async () => {
+    const f = new Fakes();
+    f.decisions.push(chosenDecision('worker-7'));
+    const v = await f.admission().mutate(request('gpu-vm'), ctx);
+    expect(patchOf(v)).to.deep.equal([
+      { op: 'add', path: '/spec/addedNodeSelector', value: { [HOST]: 'worker-7' } },
+      { op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_MIGRATION]: 'vmim-mig-1' } },
+    ]);
+    expect(f.decideCalls[0]).to.include({ probe: true, budgetMs: 3000 });
+    expect(f.decideCalls[0]!.targetNodes).to.equal(undefined);
+    const rec = f.records.get('vmim-mig-1')!;
+    expect(rec.record).to.deep.include({ namespace: NS, vmiName: 'gpu-vm', vmimName: 'mig-1' });
+    expect(rec.status).to.deep.include({ phase: 'Migrating', sourceNode: 'worker-1', targetNode: 'worker-7', migrationName: 'mig-1', probes: 1 });
+    expect(rec.status!.devices).to.deep.equal([{ source: 'worker-1.gpu-a', target: 'worker-7.gpu-b' }]);
+    expect([...f.reserved]).to.deep.equal([['worker-7.gpu-b', rec.uid]]);
+  });
+
+  it('verifies a pinned node only, and denies with the node\'s reason when it is not compatible', async () => {
+    const f = new Fakes();
+    f.decisions.push(noTarget([{ node: 'worker-3', verdict: 'Incompatible', message: 'EINVAL: host driver branch 535 is older than the source 550' }]));
+    const v = await f.admission().mutate(request('gpu-vm', { pin: 'worker-3' }), ctx);
+    expect(v.allowed).to.equal(false);
+    expect(v.status?.code).to.equal(403);
+    expect(v.status?.message).to.include('node worker-3 is not a verified-compatible target');
+    expect(v.status?.message).to.include('worker-3: Incompatible (EINVAL: host driver branch 535 is older than the source 550)');
+    expect(f.decideCalls[0]!.targetNodes).to.deep.equal(['worker-3']);
+    expect(f.reserved.size).to.equal(0);
+    expect(f.records.size).to.equal(0);
+  });
+
+  it('records and reserves a compatible pinned node without changing the selector', async () => {
+    const f = new Fakes();
+    f.decisions.push(chosenDecision('worker-7'));
+    const v = await f.admission().mutate(request('gpu-vm', { pin: 'worker-7', annotations: { team: 'a' } }), ctx);
+    expect(patchOf(v)).to.deep.equal([{ op: 'add', path: `/metadata/annotations/mdev-operator.io~1migration`, value: 'vmim-mig-1' }]);
+    expect(f.records.get('vmim-mig-1')!.record.targetNodes).to.deep.equal(['worker-7']);
+  });
+
+  it('denies when no node is compatible, listing a bounded number of nodes with their reasons and the totals', async () => {
+    const f = new Fakes();
+    const nodes: NodeExplanation[] = Array.from({ length: 30 }, (_, i) => ({ node: `worker-${String(i + 10)}`, verdict: i < 3 ? 'Incompatible' : 'NoCapacity', message: i < 3 ? 'EINVAL: board differs' : 'no free device of type nvidia-1012' }));
+    f.decisions.push(noTarget(nodes));
+    const v = await f.admission().mutate(request('gpu-vm'), ctx);
+    const msg = v.status!.message;
+    expect(v.allowed).to.equal(false);
+    expect(msg).to.include('30 nodes considered (3 Incompatible, 27 NoCapacity)');
+    expect(msg).to.include('worker-10: Incompatible (EINVAL: board differs)');
+    expect(msg).to.include('+22 more');
+    expect(msg).to.include('mdev-operator explain vms/gpu-vm');
+    expect(msg.length).to.be.below(2000);
+  });
+
+  it('admits with a warning instead of denying in warn mode', async () => {
+    const f = new Fakes();
+    f.decisions.push(noTarget([{ node: 'worker-3', verdict: 'Incompatible', message: 'EINVAL' }]));
+    const v = await f.admission('warn').mutate(request('gpu-vm'), ctx);
+    expect(v.allowed).to.equal(true);
+    expect(v.warnings?.[0]).to.include('worker-3: Incompatible').and.include('warn mode');
+  });
+
+  it('a dry-run request is pinned but reserves and records nothing', async () => {
+    const f = new Fakes();
+    f.decisions.push(chosenDecision('worker-7'));
+    const v = await f.admission().mutate(request('gpu-vm', { dryRun: true }), ctx);
+    expect(patchOf(v)).to.deep.equal([{ op: 'add', path: '/spec/addedNodeSelector', value: { [HOST]: 'worker-7' } }]);
+    expect(f.reserved.size).to.equal(0);
+    expect(f.records.size).to.equal(0);
+  });
+
+  it('decides again when a concurrent migration takes a chosen device, and uses the second target', async () => {
+    const f = new Fakes();
+    f.loseNext = 1;
+    f.decisions.push(chosenDecision('worker-7'), chosenDecision('worker-8'));
+    const v = await f.admission().mutate(request('gpu-vm'), ctx);
+    expect(patchOf(v)[0]).to.deep.equal({ op: 'add', path: '/spec/addedNodeSelector', value: { [HOST]: 'worker-8' } });
+    expect([...f.reserved.keys()]).to.deep.equal(['worker-8.gpu-b']);
+    expect(f.records.get('vmim-mig-1')!.status!.targetNode).to.equal('worker-8');
+  });
+
+  it('denies after losing the race twice and leaves no record or reservation', async () => {
+    const f = new Fakes();
+    f.loseNext = 2;
+    f.decisions.push(chosenDecision('worker-7'), chosenDecision('worker-7'));
+    const v = await f.admission().mutate(request('gpu-vm'), ctx);
+    expect(v.allowed).to.equal(false);
+    expect(v.status!.message).to.include('concurrent migration');
+    expect(f.records.size).to.equal(0);
+    expect(f.reserved.size).to.equal(0);
+  });
+
+  it('rolls back the reservation and the record when writing the decision fails, and surfaces the error', async () => {
+    const f = new Fakes();
+    f.failRecordDecision = true;
+    f.decisions.push(chosenDecision('worker-7'));
+    let error: unknown;
+    await Promise.resolve(f.admission().mutate(request('gpu-vm'), ctx)).catch((err: unknown) => (error = err));
+    expect((error as Error).message).to.equal('API server unavailable');
+    expect(f.records.size).to.equal(0);
+    expect(f.reserved.size).to.equal(0);
+  });
+
+  it('names the record deterministically, also for a generateName VMIM (from the request uid)', async () => {
+    expect(migrationNameFor('mig-1', undefined, 'r1')).to.equal('vmim-mig-1');
+    const generated = migrationNameFor('', 'kubevirt-evacuation-', 'r1');
+    expect(generated).to.match(/^vmim-kubevirt-evacuation-[0-9a-f]{10}$/);
+    expect(migrationNameFor('', 'kubevirt-evacuation-', 'r1')).to.equal(generated);
+    expect(migrationNameFor('', 'kubevirt-evacuation-', 'r2')).to.not.equal(generated);
+    expect(migrationNameFor('x'.repeat(252), undefined, 'r1').length).to.be.at.most(253);
+  });
+});
+
+describe('VMIM admission (validating)', () => {
+  it('denies an mdev VMIM that pins no node (the mutating webhook did not run)', async () => {
+    const f = new Fakes();
+    const v = await f.admission().validate(request('gpu-vm'), ctx);
+    expect(v.allowed).to.equal(false);
+    expect(v.status!.message).to.include('pins no verified target node');
+  });
+
+  it('admits a VMIM pinned by the mutating webhook without deciding again', async () => {
+    const f = new Fakes();
+    f.decisions.push(chosenDecision('worker-7'));
+    await f.admission().mutate(request('gpu-vm'), ctx);
+    const v = await f.admission().validate(request('gpu-vm', { pin: 'worker-7', annotations: { [ANNOTATION_MIGRATION]: 'vmim-mig-1' } }), ctx);
+    expect(v).to.deep.equal({ allowed: true });
+    expect(f.decideCalls).to.have.length(1);
+  });
+
+  it('verifies a node pinned after mutation (annotation pointing elsewhere) and denies it when incompatible', async () => {
+    const f = new Fakes();
+    f.decisions.push(noTarget([{ node: 'worker-3', verdict: 'Excluded', message: 'cordoned' }]));
+    const v = await f.admission().validate(request('gpu-vm', { pin: 'worker-3', annotations: { [ANNOTATION_MIGRATION]: 'forged' } }), ctx);
+    expect(v.allowed).to.equal(false);
+    expect(v.status!.message).to.include('worker-3: Excluded (cordoned)');
+  });
+
+  it('admits plain VMIs untouched', async () => {
+    const f = new Fakes();
+    expect(await f.admission().validate(request('plain-vm'), ctx)).to.deep.equal({ allowed: true });
+  });
+});
