@@ -1,0 +1,102 @@
+// The Containerfile, parsed (no container engine here): multi-stage, Node 24 slim runtime, only
+// production dependencies, non-root numeric user, the documented entrypoint.
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { REPO_ROOT } from '../../../src/localcluster/paths.ts';
+
+interface Instruction { op: string; args: string }
+interface Stage { from: string; name: string | undefined; instructions: Instruction[] }
+
+/** Instructions with line continuations joined and comments dropped. */
+function parseInstructions(text: string): Instruction[] {
+  const joined = text.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n').replace(/\\\n\s*/g, ' ');
+  return joined.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
+    const m = /^(\S+)\s*(.*)$/.exec(l)!;
+    return { op: m[1]!.toUpperCase(), args: m[2]! };
+  });
+}
+
+function stages(instructions: Instruction[]): { args: Map<string, string>; stages: Stage[] } {
+  const args = new Map<string, string>();
+  const out: Stage[] = [];
+  for (const ins of instructions) {
+    if (ins.op === 'ARG' && out.length === 0) {
+      const [k, v = ''] = ins.args.split('=');
+      args.set(k!, v);
+    } else if (ins.op === 'FROM') {
+      const m = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args)!;
+      const from = m[1]!.replace(/\$\{(\w+)\}/g, (_, k: string) => args.get(k) ?? '');
+      out.push({ from, name: m[2], instructions: [] });
+    } else {
+      out.at(-1)?.instructions.push(ins);
+    }
+  }
+  return { args, stages: out };
+}
+
+const text = readFileSync(join(REPO_ROOT, 'Containerfile'), 'utf8');
+const { stages: all } = stages(parseInstructions(text));
+const runtime = all.at(-1)!;
+const build = all[0]!;
+const ops = (s: Stage, op: string) => s.instructions.filter((i) => i.op === op).map((i) => i.args);
+
+describe('Containerfile (parsed, not built: no container engine in CI)', () => {
+  it('has a named build stage and a separate runtime stage', () => {
+    expect(all.length).to.be.greaterThanOrEqual(2);
+    expect(build.name, 'the first stage is named').to.be.a('string');
+    expect(runtime).to.not.equal(build);
+  });
+
+  it('builds dist/ with npm ci and npm run build in the build stage', () => {
+    const runs = ops(build, 'RUN').join('\n');
+    expect(runs).to.match(/\bnpm ci\b/);
+    expect(runs).to.match(/\bnpm run build\b/);
+  });
+
+  it('uses a Node 24 slim base for the runtime', () => {
+    expect(runtime.from).to.match(/^(docker\.io\/library\/)?node:24[.\d]*-[a-z]*-?slim$/);
+  });
+
+  it('installs production dependencies only in the runtime stage', () => {
+    const runs = ops(runtime, 'RUN').join('\n');
+    expect(runs).to.match(/\bnpm ci\b[^\n]*--omit=dev/);
+    expect(runs).to.not.match(/npm (run )?build/);
+    const copies = ops(runtime, 'COPY');
+    expect(copies.some((c) => /node_modules/.test(c)), 'node_modules (with devDependencies) is not copied from the build stage').to.equal(false);
+  });
+
+  it('copies dist/ from the build stage and proto/ and crds/ from the context', () => {
+    const copies = ops(runtime, 'COPY');
+    expect(copies.some((c) => new RegExp(`^--from=${build.name}\\s+\\S*dist/?\\s`).test(c))).to.equal(true);
+    expect(copies.some((c) => /^proto\/?\s/.test(c))).to.equal(true);
+    expect(copies.some((c) => /^crds\/?\s/.test(c))).to.equal(true);
+  });
+
+  it('runs as a numeric non-root user, the uid the chart runs the controller as', () => {
+    const users = ops(runtime, 'USER');
+    expect(users, 'exactly one USER in the runtime stage').to.have.length(1);
+    const m = /^(\d+)(?::(\d+))?$/.exec(users[0]!);
+    expect(m, `USER ${users[0]} must be numeric (runAsNonRoot cannot check names)`).to.not.equal(null);
+    const uid = Number(m![1]);
+    expect(uid).to.be.greaterThan(0);
+    const values = parse(readFileSync(join(REPO_ROOT, 'charts/mdev-operator/values.yaml'), 'utf8')) as { controller: { runAsUser: number } };
+    expect(values.controller.runAsUser).to.equal(uid);
+  });
+
+  it('has the exec-form entrypoint node dist/cli/main.js', () => {
+    const entry = ops(runtime, 'ENTRYPOINT');
+    expect(entry).to.have.length(1);
+    expect(JSON.parse(entry[0]!)).to.deep.equal(['node', 'dist/cli/main.js']);
+  });
+
+  it('keeps the build context small: the ignore files admit only what is copied', () => {
+    for (const f of ['.containerignore', '.dockerignore']) {
+      const lines = readFileSync(join(REPO_ROOT, f), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+      expect(lines[0], `${f} starts by excluding everything`).to.equal('*');
+      expect(lines).to.include.members(['!package.json', '!package-lock.json', '!src/', '!proto/', '!crds/']);
+      expect(lines).to.not.include('!node_modules/');
+    }
+  });
+});
