@@ -1,0 +1,78 @@
+// Where the API server is and how to talk to it: kubeconfig loading in the order the CLI documents
+// (--kubeconfig, then KUBECONFIG, then in-cluster) and the typed clients the adapters use.
+import { existsSync } from 'node:fs';
+import { delimiter } from 'node:path';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  KubernetesObjectApi,
+} from '@kubernetes/client-node';
+
+export {
+  apiStatus,
+  apiStatusCode,
+  describeApiError,
+  isAlreadyExists,
+  isConflict,
+  isGone,
+  isNotFound,
+} from './errors.ts';
+export { kubeRequest, KubeApiError } from './request.ts';
+
+export interface KubeConfigSource {
+  /** The `--kubeconfig` flag, if given. */
+  kubeconfig?: string;
+}
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * Loads the KubeConfig: `--kubeconfig`, else `KUBECONFIG` (a path list, merged like kubectl), else
+ * the in-cluster service account. Throws a message naming the remedy when none is available.
+ */
+export function loadKubeConfig(source: KubeConfigSource = {}, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  if (source.kubeconfig) {
+    if (!existsSync(source.kubeconfig)) throw new Error(`--kubeconfig ${source.kubeconfig} does not exist: pass the path of a kubeconfig file`);
+    kc.loadFromFile(source.kubeconfig);
+    return kc;
+  }
+  const paths = (env.KUBECONFIG ?? '').split(delimiter).filter((p) => p !== '' && existsSync(p));
+  if (paths.length > 0) {
+    kc.loadFromFile(paths[0] as string);
+    for (const p of paths.slice(1)) {
+      const more = new KubeConfig();
+      more.loadFromFile(p);
+      kc.mergeConfig(more, true);
+    }
+    return kc;
+  }
+  if (env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) {
+    kc.loadFromCluster();
+    return kc;
+  }
+  const hint = env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG} names no existing file` : 'KUBECONFIG is not set';
+  throw new Error(`No Kubernetes configuration found (${hint}, and this is not a pod): pass --kubeconfig <path> or set KUBECONFIG`);
+}
+
+/** The generated clients our adapters use, built once per KubeConfig. */
+export interface KubeClients {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  coordination: CoordinationV1Api;
+  customObjects: CustomObjectsApi;
+  /** Any object by apiVersion/kind (create/read/patch/delete), without status subresources. */
+  objects: KubernetesObjectApi;
+}
+
+export function makeClients(kc: KubeConfig): KubeClients {
+  return {
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    coordination: kc.makeApiClient(CoordinationV1Api),
+    customObjects: kc.makeApiClient(CustomObjectsApi),
+    objects: KubernetesObjectApi.makeApiClient(kc),
+  };
+}

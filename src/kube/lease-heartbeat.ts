@@ -1,0 +1,119 @@
+// The agent's liveness signal: a Lease `mdev-agent.<node>` whose renewTime the agent bumps every
+// few seconds (like the kubelet's node lease). The controller treats a node whose lease is not
+// fresh as AgentUnavailable. No election here: the node's agent is the only writer.
+import { loggerFor, type Logger } from '../observability/logger.ts';
+import { isObjectName } from '../api/validation.ts';
+import { realClock, sleep, type Clock } from './clock.ts';
+import { describeApiError, isAlreadyExists, isConflict } from './errors.ts';
+import type { LeaseRecord, LeaseStore } from './lease-store.ts';
+
+export const AGENT_LEASE_PREFIX = 'mdev-agent.';
+
+export function agentLeaseName(nodeName: string): string {
+  const name = `${AGENT_LEASE_PREFIX}${nodeName}`;
+  if (!isObjectName(name)) throw new Error(`Node name ${JSON.stringify(nodeName)} does not make a valid Lease name: pass the node's Kubernetes name`);
+  return name;
+}
+
+/** The Lease fields freshness depends on; accepts client-node's V1Lease, raw JSON or parsed data. */
+export interface LeaseLike {
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    renewTime?: Date | string | number;
+  };
+}
+
+/** True while renewTime + leaseDurationSeconds is in the future (at `now`, epoch ms). */
+export function isLeaseFresh(lease: LeaseLike | undefined, now: number): boolean {
+  const spec = lease?.spec;
+  if (!spec?.holderIdentity || !spec.leaseDurationSeconds || spec.renewTime === undefined) return false;
+  const renew = spec.renewTime instanceof Date ? spec.renewTime.getTime() : typeof spec.renewTime === 'number' ? spec.renewTime : Date.parse(spec.renewTime);
+  return Number.isFinite(renew) && renew + spec.leaseDurationSeconds * 1000 > now;
+}
+
+export interface LeaseHeartbeatOptions {
+  store: LeaseStore;
+  nodeName: string;
+  /** How long the lease stays fresh without renewal; default 40 s (as the kubelet's). */
+  leaseDurationSeconds?: number;
+  /** Default 10 s: four chances to renew within one lease duration. */
+  renewIntervalMs?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export class LeaseHeartbeat {
+  readonly leaseName: string;
+  readonly #o: LeaseHeartbeatOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #stop = new AbortController();
+  #lastRenewedAt: number | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(opts: LeaseHeartbeatOptions) {
+    this.leaseName = agentLeaseName(opts.nodeName);
+    this.#o = opts;
+    this.#clock = opts.clock ?? realClock;
+    this.#log = opts.logger ?? loggerFor('lease-heartbeat', { node: opts.nodeName });
+  }
+
+  /** Epoch ms of the last successful renewal, for readiness checks. */
+  lastRenewedAt(): number | undefined {
+    return this.#lastRenewedAt;
+  }
+
+  /** Renews now and then every renewInterval until stopped. Failures are logged and retried. */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+  }
+
+  /** One renewal (creating the Lease if needed); throws on failure. */
+  async renewOnce(): Promise<void> {
+    const { store, nodeName } = this.#o;
+    const now = this.#clock.now();
+    const record: LeaseRecord = {
+      holderIdentity: nodeName,
+      leaseDurationSeconds: this.#o.leaseDurationSeconds ?? 40,
+      acquireTime: now,
+      renewTime: now,
+      leaseTransitions: 0,
+    };
+    const current = await store.get(this.leaseName);
+    if (!current) {
+      await store.create(this.leaseName, record);
+    } else {
+      if (current.record.holderIdentity === nodeName) record.acquireTime = current.record.acquireTime;
+      record.leaseTransitions = current.record.leaseTransitions + (current.record.holderIdentity === nodeName ? 0 : 1);
+      await store.update(current, record);
+    }
+    this.#lastRenewedAt = now;
+  }
+
+  async #run(): Promise<void> {
+    const interval = this.#o.renewIntervalMs ?? 10_000;
+    while (!this.#stop.signal.aborted) {
+      try {
+        await this.renewOnce();
+      } catch (err) {
+        // A create race or a concurrent write: read again right away instead of waiting a period.
+        const retrySoon = isConflict(err) || isAlreadyExists(err);
+        this.#log.warn('Lease renewal failed', { lease: this.leaseName, error: describeApiError(err) });
+        if (retrySoon) {
+          try {
+            await this.renewOnce();
+          } catch (again) {
+            this.#log.warn('Lease renewal failed again', { lease: this.leaseName, error: describeApiError(again) });
+          }
+        }
+      }
+      await sleep(this.#clock, interval, this.#stop.signal);
+    }
+  }
+}

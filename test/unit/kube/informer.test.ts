@@ -1,0 +1,235 @@
+import { expect } from 'chai';
+import { Informer, type WatchEndReason } from '../../../src/kube/informer.ts';
+import type { ListResult, ListWatchSource, WatchEventHandler } from '../../../src/kube/list-watch.ts';
+import { metricValue } from '../../../src/observability/metrics.ts';
+import { FakeClock, flush, silentLogger } from './fakes.ts';
+
+interface Obj {
+  name: string;
+  value: string;
+}
+
+function cm(name: string, rv: string, value: unknown = 'ok'): unknown {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns', resourceVersion: rv }, data: { value } };
+}
+
+/** Accepts objects whose data.value is a string. */
+function parse(o: unknown): Obj | undefined {
+  const x = o as { metadata?: { name?: string }; data?: { value?: unknown } };
+  return typeof x.data?.value === 'string' ? { name: x.metadata?.name ?? '', value: x.data.value } : undefined;
+}
+
+interface ScriptedWatch {
+  rv: string;
+  emit: WatchEventHandler;
+  done: (err?: unknown) => void;
+  stopped: boolean;
+}
+
+/** A source whose list answers and watch streams are driven by the test. */
+class ScriptedSource implements ListWatchSource {
+  lists: Array<() => ListResult> = [];
+  listCalls = 0;
+  watches: ScriptedWatch[] = [];
+
+  list(): Promise<ListResult> {
+    this.listCalls++;
+    const next = this.lists.length > 1 ? this.lists.shift() : this.lists[0];
+    if (!next) return Promise.reject(new Error('no list scripted'));
+    try {
+      return Promise.resolve(next());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  watch(rv: string, onEvent: WatchEventHandler, onDone: (err?: unknown) => void): Promise<{ stop(): void }> {
+    const w: ScriptedWatch = { rv, emit: onEvent, done: onDone, stopped: false };
+    this.watches.push(w);
+    return Promise.resolve({ stop: () => (w.stopped = true) });
+  }
+
+  get current(): ScriptedWatch {
+    return this.watches.at(-1) as ScriptedWatch;
+  }
+}
+
+let seq = 0;
+function setup(opts: { watchdogMs?: number; relistIntervalMs?: number } = {}) {
+  const clock = new FakeClock();
+  const source = new ScriptedSource();
+  const ends: WatchEndReason[] = [];
+  const events: string[] = [];
+  const name = `unit-informer-${seq++}`;
+  const informer = new Informer<Obj>(source, {
+    resource: { group: '', version: 'v1', plural: 'configmaps', namespaced: true },
+    name,
+    parse,
+    clock,
+    logger: silentLogger,
+    watchdogMs: opts.watchdogMs ?? 90_000,
+    relistIntervalMs: opts.relistIntervalMs ?? 600_000,
+    onWatchEnd: (r) => ends.push(r),
+  });
+  informer.addHandlers({
+    add: (o) => events.push(`add ${o.name}=${o.value}`),
+    update: (a, b) => events.push(`update ${a.name} ${a.value}->${b.value}`),
+    delete: (o) => events.push(`delete ${o.name}`),
+  });
+  return { clock, source, informer, ends, events, name };
+}
+
+describe('Informer (scripted list/watch, fake clock)', () => {
+  it('lists, syncs, then applies watch events to the cache and handlers', async () => {
+    const { source, informer, events } = setup();
+    source.lists = [() => ({ items: [cm('a', '1'), cm('b', '2')], resourceVersion: '10' })];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    expect(informer.hasSynced()).to.equal(true);
+    expect(source.current.rv).to.equal('10');
+    source.current.emit('MODIFIED', cm('a', '11', 'changed'));
+    source.current.emit('MODIFIED', cm('a', '11', 'changed')); // same RV: no second update
+    source.current.emit('ADDED', cm('c', '12'));
+    source.current.emit('DELETED', cm('b', '13'));
+    expect(events).to.deep.equal(['add a=ok', 'add b=ok', 'update a ok->changed', 'add c=ok', 'delete b']);
+    expect(informer.get('ns/a')?.value).to.equal('changed');
+    expect(informer.keys().sort()).to.deep.equal(['ns/a', 'ns/c']);
+    await informer.stop();
+  });
+
+  it('skips malformed objects, counts them and keeps going', async () => {
+    const { source, informer, events, name } = setup();
+    source.lists = [() => ({ items: [cm('good', '1'), cm('bad', '2', 42), { metadata: {} }], resourceVersion: '10' })];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    source.current.emit('ADDED', cm('bad2', '11', { nested: true }));
+    source.current.emit('ADDED', cm('later', '12'));
+    source.current.emit('MODIFIED', cm('good', '13', null)); // a valid object turning malformed leaves the cache
+    expect(informer.keys().sort()).to.deep.equal(['ns/later']);
+    expect(events).to.deep.equal(['add good=ok', 'add later=ok', 'delete good']);
+    expect(await metricValue('informer_malformed_objects_total', { resource: name })).to.equal(4);
+    await informer.stop();
+  });
+
+  it('resumes from the last resourceVersion when the server closes the watch normally', async () => {
+    const { source, informer, ends } = setup();
+    source.lists = [() => ({ items: [], resourceVersion: '10' })];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    source.current.emit('BOOKMARK', { metadata: { resourceVersion: '15' } });
+    source.current.done();
+    await flush();
+    expect(ends).to.deep.equal(['closed']);
+    expect(source.listCalls).to.equal(1);
+    expect(source.current.rv).to.equal('15');
+    await informer.stop();
+  });
+
+  it('relists on 410 Gone and reports objects that vanished meanwhile as deleted', async () => {
+    const { source, informer, events, ends, name } = setup();
+    source.lists = [
+      () => ({ items: [cm('a', '1'), cm('b', '2')], resourceVersion: '10' }),
+      () => ({ items: [cm('a', '1'), cm('c', '30')], resourceVersion: '40' }),
+    ];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    source.current.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' });
+    await flush();
+    expect(ends).to.deep.equal(['gone']);
+    expect(source.listCalls).to.equal(2);
+    expect(source.current.rv).to.equal('40');
+    expect(events).to.deep.equal(['add a=ok', 'add b=ok', 'add c=ok', 'delete b']);
+    expect(await metricValue('watch_restarts_total', { resource: name, reason: 'gone' })).to.equal(1);
+    await informer.stop();
+  });
+
+  it('rebuilds a silent watch when the watchdog bound passes, not before', async () => {
+    const { source, informer, ends, clock, name } = setup({ watchdogMs: 30_000 });
+    source.lists = [() => ({ items: [], resourceVersion: '10' })];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    const silent = source.current;
+    await clock.advance(20_000);
+    silent.emit('BOOKMARK', { metadata: { resourceVersion: '11' } }); // traffic resets the bound
+    await clock.advance(29_999);
+    expect(ends).to.deep.equal([]);
+    await clock.advance(1);
+    expect(ends).to.deep.equal(['watchdog']);
+    expect(silent.stopped, 'the silent connection is aborted').to.equal(true);
+    await clock.advance(2_000); // backoff after the failure
+    expect(source.listCalls, 'rebuilt with a relist').to.equal(2);
+    expect(source.watches).to.have.length(2);
+    expect(await metricValue('watch_restarts_total', { resource: name, reason: 'watchdog' })).to.equal(1);
+    await informer.stop();
+  });
+
+  it('retries a failing list with backoff and syncs once it succeeds', async () => {
+    const { source, informer, clock } = setup();
+    let fail = true;
+    source.lists = [
+      () => {
+        if (fail) throw Object.assign(new Error('503'), { code: 503 });
+        return { items: [cm('a', '1')], resourceVersion: '5' };
+      },
+    ];
+    informer.start();
+    await clock.advance(10_000);
+    expect(informer.hasSynced()).to.equal(false);
+    const callsWhileFailing = source.listCalls;
+    expect(callsWhileFailing, 'backs off instead of spinning').to.be.within(2, 8);
+    fail = false;
+    await clock.advance(40_000);
+    expect(informer.hasSynced()).to.equal(true);
+    expect(informer.get('ns/a')?.value).to.equal('ok');
+    await informer.stop();
+  });
+
+  it('relists periodically even when the watch is healthy', async () => {
+    const { source, informer, ends, clock } = setup({ relistIntervalMs: 60_000, watchdogMs: 1_000_000 });
+    source.lists = [() => ({ items: [], resourceVersion: '10' })];
+    informer.start();
+    await informer.waitForSync();
+    await clock.advance(70_000);
+    expect(ends).to.deep.equal(['relist']);
+    expect(source.listCalls).to.equal(2);
+    await informer.stop();
+  });
+
+  it('keeps running when a handler throws', async () => {
+    const { source, informer } = setup();
+    informer.addHandlers({ add: () => { throw new Error('handler bug'); } });
+    source.lists = [() => ({ items: [], resourceVersion: '10' })];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    source.current.emit('ADDED', cm('x', '11'));
+    source.current.emit('ADDED', cm('y', '12'));
+    expect(informer.keys().sort()).to.deep.equal(['ns/x', 'ns/y']);
+    await informer.stop();
+  });
+});
+
+describe('Informer backoff on instant closes', () => {
+  it('backs off instead of spinning when the server closes every watch immediately', async () => {
+    const { source, informer, clock } = setup();
+    source.lists = [() => ({ items: [], resourceVersion: '10' })];
+    const open = source.watch.bind(source);
+    source.watch = async (rv, onEvent, onDone) => {
+      const h = await open(rv, onEvent, onDone);
+      queueMicrotask(() => onDone()); // 200 OK, then the stream ends at once
+      return h;
+    };
+    informer.start();
+    await informer.waitForSync();
+    await clock.advance(5_000);
+    // 500 ms doubling with ±20% jitter: at most ~5 attempts in 5 s; a hot loop would make hundreds.
+    expect(source.watches.length).to.be.within(2, 6);
+    expect(source.listCalls, 'a normal close resumes without relisting').to.equal(1);
+    await informer.stop();
+  });
+});

@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import { LeaseHeartbeat, agentLeaseName, isLeaseFresh } from '../../../src/kube/lease-heartbeat.ts';
+import { leaseRecordOf, toMicroTime } from '../../../src/kube/lease-store.ts';
+import { FakeClock, MemoryLeaseStore, silentLogger } from './fakes.ts';
+
+describe('agent lease heartbeat', () => {
+  it('names the lease after the node and rejects names that are not valid object names', () => {
+    expect(agentLeaseName('worker-7')).to.equal('mdev-agent.worker-7');
+    expect(() => agentLeaseName('Worker_7/../x')).to.throw(/valid Lease name/);
+  });
+
+  it('creates the lease, then renews it every interval with the node as holder', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore();
+    const hb = new LeaseHeartbeat({ store, nodeName: 'worker-7', renewIntervalMs: 10_000, leaseDurationSeconds: 40, clock, logger: silentLogger });
+    hb.start();
+    await clock.advance(0);
+    const created = store.leases.get('mdev-agent.worker-7')?.record;
+    expect(created).to.include({ holderIdentity: 'worker-7', leaseDurationSeconds: 40, renewTime: clock.now() });
+    await clock.advance(30_000);
+    const renewed = store.leases.get('mdev-agent.worker-7')?.record;
+    expect(renewed?.renewTime).to.equal(clock.now());
+    expect(renewed?.acquireTime, 'acquireTime is kept across renewals').to.equal(created?.acquireTime);
+    expect(hb.lastRenewedAt()).to.equal(clock.now());
+    await hb.stop();
+  });
+
+  it('keeps trying after failures and recovers', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore();
+    let down = true;
+    const flaky = {
+      get: (n: string) => (down ? Promise.reject(Object.assign(new Error('503'), { code: 503 })) : store.get(n)),
+      create: store.create.bind(store),
+      update: store.update.bind(store),
+    };
+    const hb = new LeaseHeartbeat({ store: flaky, nodeName: 'n1', renewIntervalMs: 10_000, clock, logger: silentLogger });
+    hb.start();
+    await clock.advance(20_000);
+    expect(hb.lastRenewedAt()).to.equal(undefined);
+    down = false;
+    await clock.advance(10_000);
+    expect(hb.lastRenewedAt()).to.equal(clock.now());
+    await hb.stop();
+  });
+});
+
+describe('isLeaseFresh', () => {
+  const now = Date.parse('2026-05-01T10:00:00Z');
+  it('is fresh until renewTime + leaseDurationSeconds, whatever the time representation', () => {
+    const spec = { holderIdentity: 'n', leaseDurationSeconds: 40 };
+    expect(isLeaseFresh({ spec: { ...spec, renewTime: new Date(now - 39_999) } }, now)).to.equal(true);
+    expect(isLeaseFresh({ spec: { ...spec, renewTime: toMicroTime(now - 39_999) } }, now)).to.equal(true);
+    expect(isLeaseFresh({ spec: { ...spec, renewTime: now - 40_000 } }, now)).to.equal(false);
+  });
+
+  it('is never fresh without a holder, a duration or a renewTime', () => {
+    expect(isLeaseFresh(undefined, now)).to.equal(false);
+    expect(isLeaseFresh({ spec: { leaseDurationSeconds: 40, renewTime: new Date(now) } }, now)).to.equal(false);
+    expect(isLeaseFresh({ spec: { holderIdentity: 'n', renewTime: new Date(now) } }, now)).to.equal(false);
+    expect(isLeaseFresh({ spec: { holderIdentity: 'n', leaseDurationSeconds: 40 } }, now)).to.equal(false);
+    expect(isLeaseFresh({ spec: { holderIdentity: 'n', leaseDurationSeconds: 40, renewTime: 'garbage' } }, now)).to.equal(false);
+  });
+
+  it('round-trips MicroTime with microsecond precision in the wire format', () => {
+    expect(toMicroTime(Date.parse('2026-05-01T10:00:00.123Z'))).to.equal('2026-05-01T10:00:00.123000Z');
+    expect(leaseRecordOf({ renewTime: '2026-05-01T10:00:00.123456Z', holderIdentity: 'x', leaseDurationSeconds: 5 }).renewTime).to.equal(Date.parse('2026-05-01T10:00:00.123Z'));
+  });
+});
