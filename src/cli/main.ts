@@ -9,6 +9,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'up|down|status  the local control plane (etcd, kube-apiserver, kube-controller-manager)',
     run: async (argv) => (await import('./cluster-command.ts')).clusterCommand(argv),
   },
+  agent: {
+    summary: 'the node agent: --node-name N [--sysfs-root /host/sys] [--backend sysfs|exec|simulated] [--podresources-socket P]',
+    run: async (argv) => (await import('./agent-command.ts')).agentCommand(argv),
+  },
 };
 
 export function registerCommand(name: string, command: Command): void {

@@ -1,0 +1,341 @@
+// The node agent: wires discovery (interval + on demand), consumer lookup, the publisher, the
+// probe responder, the Lease heartbeat and the health/metrics endpoints. Everything the agent
+// holds lives in the handle `startAgent` returns (no module-level state), so a fleet simulator
+// can run many agents in one process, each with its own metrics registry.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import {
+  FIELD_MANAGER_AGENT,
+  GROUP,
+  LABEL_NODE,
+  PLURALS,
+  VERSION,
+  parseFromWire,
+  type MdevProbe,
+  type MdevProbeStatus,
+} from '../api/v1alpha1/index.ts';
+import type { CompatBackend } from '../compat/backend.ts';
+import { ExecBackend } from '../compat/exec-backend.ts';
+import { SysfsBackend } from '../compat/sysfs-backend.ts';
+import { mergePatch } from '../kube/apply.ts';
+import { describeApiError, isNotFound } from '../kube/errors.ts';
+import { informerFor, type Informer } from '../kube/informer.ts';
+import { LeaseHeartbeat } from '../kube/lease-heartbeat.ts';
+import { apiLeaseStore, type LeaseStore } from '../kube/lease-store.ts';
+import { kubeRequest } from '../kube/request.ts';
+import type { ResourceRef } from '../kube/resource.ts';
+import { HealthServer } from '../observability/health.ts';
+import { loggerFor, type Logger } from '../observability/logger.ts';
+import { FakeSysfs } from '../sysfs/fake-sysfs.ts';
+import { FakeTree } from '../sysfs/fake-tree.ts';
+import { layoutForRoot, type SysfsLayout } from '../sysfs/layout.ts';
+import { OsSysfs } from '../sysfs/os-sysfs.ts';
+import type { SysfsIO } from '../sysfs/sysfs-io.ts';
+import { AgentMetrics } from './agent-metrics.ts';
+import { observedSummary, type ObservedSummary } from './applied-content.ts';
+import type { AgentConfig } from './config.ts';
+import { ConsumerLookup } from './consumer-lookup.ts';
+import { createMdev } from './device-creator.ts';
+import { runInventoryPass, type PassOutcome } from './inventory-pass.ts';
+import { PassScheduler } from './pass-scheduler.ts';
+import { listPodResources } from './podresources/client.ts';
+import type { PodDevices } from './podresources/types.ts';
+import type { ProbeInventory } from './probe-plan.ts';
+import { ProbeResponder } from './probe-responder.ts';
+import { MDEV_DEVICE_RESOURCE, MDEV_NODE_RESOURCE, Publisher } from './publisher.ts';
+
+export const MDEV_PROBE_RESOURCE: ResourceRef = { group: GROUP, version: VERSION, plural: PLURALS.MdevProbe, namespaced: false };
+
+export interface AgentDeps {
+  kc: KubeConfig;
+  /** Where the agent's metrics go; default a fresh registry (the CLI passes the process's one). */
+  registry?: Registry;
+  /** Default: built from config.backend over config.sysfsRoot. */
+  backend?: CompatBackend;
+  /** The sysfs door used for discovery and device creation; must match `backend`. */
+  io?: SysfsIO;
+  /** Who holds which device; default the kubelet socket of config.podResourcesSocket. */
+  podDevices?: () => Promise<PodDevices[]>;
+  leaseStore?: LeaseStore;
+  logger?: Logger;
+  /** false: no /healthz, /readyz, /metrics listener (in-process fleets). Default true. */
+  serveHttp?: boolean;
+}
+
+export interface AgentHandle {
+  readonly nodeName: string;
+  readonly metrics: AgentMetrics;
+  /** Bound ports of the health and metrics listeners (0 when not serving). */
+  readonly healthPort: number;
+  readonly metricsPort: number;
+  /** Runs a discovery+publish pass now (coalesced with a running one); resolves when it is done. */
+  rediscover(): Promise<void>;
+  /** The last pass's outcome (undefined before the first). */
+  lastPass(): PassOutcome | undefined;
+  /** The readiness verdict /readyz serves, as data. */
+  ready(): boolean;
+  /** Probes pending or running. */
+  probeBacklog(): number;
+  /** Stops loops, watches and listeners. Leaves the Lease, MdevDevices and probes in place. */
+  stop(): Promise<void>;
+}
+
+interface Backing {
+  layout: SysfsLayout;
+  io: SysfsIO;
+  backend: CompatBackend;
+}
+
+/** The sysfs door and backend for the configured mode. */
+export function backingFor(config: AgentConfig): Backing {
+  const layout = layoutForRoot(config.sysfsRoot, config.mdevctlRoot);
+  if (config.backend === 'simulated') {
+    // A simulated tree is opened from its root (the directory holding sys/ and the manifest).
+    const root = layout.sysRoot.endsWith('/sys') ? layout.sysRoot.slice(0, -'/sys'.length) : layout.sysRoot;
+    const io = new FakeSysfs(FakeTree.open(root));
+    return { layout, io, backend: new SysfsBackend(io, 'simulated') };
+  }
+  const io = new OsSysfs(layout.sysRoot);
+  if (config.backend === 'exec') {
+    if (!config.execCommand) throw new Error('--backend exec needs --exec-command');
+    return { layout, io, backend: new ExecBackend({ command: config.execCommand }) };
+  }
+  return { layout, io, backend: new SysfsBackend(io) };
+}
+
+export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<AgentHandle> {
+  const agent = new Agent(config, deps);
+  try {
+    await agent.start();
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+  return agent.handle();
+}
+
+class Agent {
+  readonly #config: AgentConfig;
+  readonly #deps: AgentDeps;
+  readonly #log: Logger;
+  readonly #metrics: AgentMetrics;
+  readonly #backing: Backing;
+  readonly #publisher: Publisher;
+  readonly #consumers: ConsumerLookup;
+  readonly #responder: ProbeResponder;
+  readonly #scheduler: PassScheduler;
+  readonly #heartbeat: LeaseHeartbeat;
+  readonly #informers: Informer<unknown>[] = [];
+  readonly #servers: HealthServer[] = [];
+  #ports = { health: 0, metrics: 0 };
+  #nodeUid: string | undefined;
+  #last: PassOutcome | undefined;
+  #lastPassError: string | undefined;
+  #seenWarnings = new Set<string>();
+  #stopped = false;
+  #nodeWarned = false;
+
+  constructor(config: AgentConfig, deps: AgentDeps) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#log = deps.logger ?? loggerFor('agent', { node: config.nodeName });
+    this.#metrics = new AgentMetrics(deps.registry ?? new Registry());
+    this.#backing = deps.backend && deps.io
+      ? { layout: layoutForRoot(config.sysfsRoot, config.mdevctlRoot), io: deps.io, backend: deps.backend }
+      : backingFor(config);
+    this.#publisher = new Publisher({ kc: deps.kc, nodeName: config.nodeName, metrics: this.#metrics, log: this.#log });
+    const socket = config.podResourcesSocket;
+    const podDevices = deps.podDevices ?? (socket ? () => listPodResources(socket) : undefined);
+    this.#consumers = new ConsumerLookup({ nodeName: config.nodeName, podDevices, log: this.#log });
+    this.#scheduler = new PassScheduler(() => this.#pass(), config.resyncIntervalMs);
+    this.#responder = this.#makeResponder();
+    this.#heartbeat = new LeaseHeartbeat({
+      store: deps.leaseStore ?? apiLeaseStore(deps.kc, config.namespace),
+      nodeName: config.nodeName,
+      leaseDurationSeconds: Math.round(config.leaseDurationMs / 1000),
+      renewIntervalMs: config.leaseRenewMs,
+      logger: this.#log,
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.#deps.serveHttp !== false) await this.#serve();
+    if (!this.#consumers.enabled) {
+      this.#log.warn('No --podresources-socket configured: device consumers are unknown, so in-use devices are published without status.consumer');
+    }
+    await Promise.all([this.#watchOwnObjects(), this.#consumers.start(this.#deps.kc)]);
+    this.#nodeUid = await this.#readNodeUid();
+    await this.#scheduler.request();
+    if (this.#lastPassError !== undefined) throw new Error(`First discovery pass failed: ${this.#lastPassError}`);
+    this.#heartbeat.start();
+    await this.#watchProbes();
+    this.#scheduler.start();
+    this.#log.info('Agent started', { backend: this.#backing.backend.name, devices: this.#last?.inventory.devices.size ?? 0 });
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.#scheduler.stop();
+    await this.#responder.stop();
+    await Promise.all(this.#informers.map((i) => i.stop()));
+    await this.#consumers.stop();
+    // The Lease is left to expire rather than released: a restarting agent (rolling update)
+    // should not flash its node as unavailable.
+    await this.#heartbeat.stop();
+    await Promise.all(this.#servers.map((s) => s.close()));
+    this.#log.info('Agent stopped');
+  }
+
+  handle(): AgentHandle {
+    return {
+      nodeName: this.#config.nodeName,
+      metrics: this.#metrics,
+      healthPort: this.#ports.health,
+      metricsPort: this.#ports.metrics,
+      rediscover: () => this.#scheduler.request(),
+      lastPass: () => this.#last,
+      ready: () => this.#readiness().every(([, ok]) => ok),
+      probeBacklog: () => this.#responder.backlog(),
+      stop: () => this.stop(),
+    };
+  }
+
+  async #pass(): Promise<void> {
+    const end = this.#metrics.discoverySeconds.startTimer();
+    try {
+      this.#nodeUid ??= await this.#readNodeUid();
+      const outcome = await runInventoryPass({
+        nodeName: this.#config.nodeName,
+        nodeUid: this.#nodeUid,
+        ...this.#backing,
+        consumers: this.#consumers,
+        publisher: this.#publisher,
+      });
+      this.#last = outcome;
+      this.#lastPassError = undefined;
+      this.#metrics.devices.set(outcome.inventory.devices.size);
+      this.#logPass(outcome);
+    } catch (err) {
+      this.#lastPassError = err instanceof Error ? err.message : String(err);
+      this.#log.error('Discovery pass failed; keeping the last published state', { error: this.#lastPassError });
+    } finally {
+      end();
+    }
+  }
+
+  #logPass(outcome: PassOutcome): void {
+    const fresh = outcome.warnings.filter((w) => !this.#seenWarnings.has(w));
+    for (const w of fresh) this.#log.warn('Discovery skipped an entry', { detail: w });
+    this.#seenWarnings = new Set(outcome.warnings);
+    const { applied, deleted, failed } = outcome.publish;
+    if (applied.length + deleted.length + failed.length > 0) {
+      this.#log.info('Published inventory changes', { applied: applied.length, deleted: deleted.length, failed: failed.length });
+    }
+  }
+
+  async #readNodeUid(): Promise<string | undefined> {
+    try {
+      const node = (await kubeRequest(this.#deps.kc, { method: 'GET', path: `/api/v1/nodes/${encodeURIComponent(this.#config.nodeName)}` })) as {
+        metadata?: { uid?: string };
+      };
+      return node.metadata?.uid;
+    } catch (err) {
+      const why = isNotFound(err) ? 'the Node object does not exist' : describeApiError(err);
+      if (this.#nodeWarned) return undefined;
+      this.#nodeWarned = true;
+      this.#log.warn('Cannot read the Node; publishing without an owner reference until it can', { error: why });
+      return undefined;
+    }
+  }
+
+  /** Informers on this node's MdevDevices and MdevNode feed the publisher what the server holds. */
+  async #watchOwnObjects(): Promise<void> {
+    const selector = `${LABEL_NODE}=${this.#config.nodeName}`;
+    const watch = (kind: 'MdevDevice' | 'MdevNode', resource: ResourceRef, opts: { labelSelector?: string; fieldSelector?: string }) => {
+      const informer = informerFor<ObservedSummary>(this.#deps.kc, {
+        resource,
+        name: `agent-${resource.plural}`,
+        ...opts,
+        parse: (raw) => observedSummary(raw, kind === 'MdevDevice'),
+      });
+      informer.addHandlers({
+        add: (s) => this.#publisher.observe(kind, s),
+        update: (_old, s) => this.#publisher.observe(kind, s),
+        delete: (s) => this.#publisher.forget(kind, s.name),
+      });
+      this.#informers.push(informer as Informer<unknown>);
+      informer.start();
+      return informer.waitForSync();
+    };
+    await Promise.all([
+      watch('MdevDevice', MDEV_DEVICE_RESOURCE, { labelSelector: selector }),
+      watch('MdevNode', MDEV_NODE_RESOURCE, { fieldSelector: `metadata.name=${this.#config.nodeName}` }),
+    ]);
+  }
+
+  async #watchProbes(): Promise<void> {
+    const informer = informerFor<MdevProbe>(this.#deps.kc, {
+      resource: MDEV_PROBE_RESOURCE,
+      name: 'agent-mdevprobes',
+      labelSelector: `${LABEL_NODE}=${this.#config.nodeName}`,
+      parse: (raw) => parseFromWire('MdevProbe', raw, this.#log),
+    });
+    informer.addHandlers({ add: (p) => this.#responder.enqueue(p), update: (_old, p) => this.#responder.enqueue(p) });
+    this.#informers.push(informer as Informer<unknown>);
+    informer.start();
+    await informer.waitForSync();
+  }
+
+  #makeResponder(): ProbeResponder {
+    const { io, backend } = this.#backing;
+    return new ProbeResponder({
+      nodeName: this.#config.nodeName,
+      backend,
+      inventory: (): ProbeInventory | undefined => this.#last?.inventory,
+      writeStatus: (name: string, status: MdevProbeStatus) => this.#writeProbeStatus(name, status),
+      createDevice: backend.name === 'exec' ? undefined : async (req) => createMdev(io, req),
+      rediscover: () => this.#scheduler.request(),
+      metrics: this.#metrics,
+      log: this.#log,
+    });
+  }
+
+  async #writeProbeStatus(name: string, status: MdevProbeStatus): Promise<void> {
+    await mergePatch(this.#deps.kc, MDEV_PROBE_RESOURCE, { name }, { status }, { subresource: 'status', fieldManager: FIELD_MANAGER_AGENT });
+  }
+
+  #readiness(): [string, boolean][] {
+    const renewed = this.#heartbeat.lastRenewedAt();
+    return [
+      ['discovery', this.#last !== undefined && this.#lastPassError === undefined],
+      ['informers', this.#informers.length > 0 && this.#informers.every((i) => i.hasSynced()) && this.#consumers.synced()],
+      ['lease', renewed !== undefined && Date.now() - renewed < this.#config.leaseDurationMs],
+    ];
+  }
+
+  async #serve(): Promise<void> {
+    const registry = this.#metrics.registry;
+    const health = new HealthServer({ port: this.#config.healthPort, registry });
+    for (const [name] of this.#readiness()) {
+      health.addReadinessCheck(name, () => {
+        const entry = this.#readiness().find(([n]) => n === name);
+        if (!entry?.[1]) throw new Error(name === 'discovery' && this.#lastPassError ? this.#lastPassError : `${name} not ready`);
+      });
+    }
+    // Readiness output names the consumer situation; it passes either way, because an agent
+    // without PodResources still publishes devices and answers probes.
+    const consumerCheck = this.#consumers.enabled ? 'consumers-from-podresources' : 'consumers-unknown-no-podresources-socket';
+    health.addReadinessCheck(consumerCheck, () => true);
+    health.addLivenessCheck('agent', () => !this.#stopped);
+    this.#servers.push(health);
+    this.#ports.health = await health.listen();
+    if (this.#config.metricsPort === this.#config.healthPort && this.#config.healthPort !== 0) {
+      this.#ports.metrics = this.#ports.health;
+      return;
+    }
+    const metrics = new HealthServer({ port: this.#config.metricsPort, registry });
+    this.#servers.push(metrics);
+    this.#ports.metrics = await metrics.listen();
+  }
+}

@@ -1,0 +1,146 @@
+// Publishes the desired state of one node: server-side apply under the agent's field manager
+// (metadata+spec on the main resource, status on the status subresource), only for objects whose
+// owned content differs from what the API server is known to hold, and deletion of the node's
+// objects that discovery no longer finds. What the server holds is learned from the agent's own
+// writes and from an informer on the node's objects (observe/forget), so a restarted agent with
+// the same devices writes nothing, and an object deleted behind its back is recreated.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { FIELD_MANAGER_AGENT, GROUP, PLURALS, VERSION } from '../api/v1alpha1/constants.ts';
+import { serverSideApply, type ApplyObject } from '../kube/apply.ts';
+import { describeApiError, isNotFound } from '../kube/errors.ts';
+import { kubeRequest } from '../kube/request.ts';
+import { resourcePath, type ResourceRef } from '../kube/resource.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { AgentMetrics } from './agent-metrics.ts';
+import { desiredHashes, type AppliedHashes, type ObservedSummary } from './applied-content.ts';
+import { specBody, statusBody, type DesiredObject, type DesiredState } from './desired-state.ts';
+
+export const MDEV_DEVICE_RESOURCE: ResourceRef = { group: GROUP, version: VERSION, plural: PLURALS.MdevDevice, namespaced: false };
+export const MDEV_NODE_RESOURCE: ResourceRef = { group: GROUP, version: VERSION, plural: PLURALS.MdevNode, namespaced: false };
+
+export interface PublishResult {
+  /** Objects whose main resource or status was applied. */
+  applied: string[];
+  deleted: string[];
+  unchanged: number;
+  /** `name: error` for writes that failed; they are retried on the next pass. */
+  failed: string[];
+}
+
+export interface PublisherOptions {
+  kc: KubeConfig;
+  nodeName: string;
+  metrics: AgentMetrics;
+  log: Logger;
+  /** Writes in flight at once (default 8): a first publish of hundreds of devices is not serial. */
+  concurrency?: number;
+}
+
+export class Publisher {
+  readonly #opts: PublisherOptions;
+  /** Device object name → hashes of what the server holds (as far as the agent knows). */
+  readonly #devices = new Map<string, AppliedHashes>();
+  #node: AppliedHashes | undefined;
+
+  constructor(opts: PublisherOptions) {
+    this.#opts = opts;
+  }
+
+  /** An MdevDevice or MdevNode of this node as the server holds it (informer add/update). */
+  observe(kind: 'MdevDevice' | 'MdevNode', summary: ObservedSummary): void {
+    if (summary.nodeName !== this.#opts.nodeName) return;
+    const hashes: AppliedHashes = { main: summary.main };
+    if (summary.status !== undefined) hashes.status = summary.status;
+    if (kind === 'MdevNode') this.#node = hashes;
+    else this.#devices.set(summary.name, hashes);
+  }
+
+  /** The object is gone from the server (informer delete): the next pass recreates it if desired. */
+  forget(kind: 'MdevDevice' | 'MdevNode', name: string): void {
+    if (kind === 'MdevNode') this.#node = undefined;
+    else this.#devices.delete(name);
+  }
+
+  /** Names of this node's MdevDevices the publisher believes exist. */
+  knownDevices(): string[] {
+    return [...this.#devices.keys()];
+  }
+
+  async publish(state: DesiredState): Promise<PublishResult> {
+    const result: PublishResult = { applied: [], deleted: [], unchanged: 0, failed: [] };
+    const wanted = new Set(state.devices.map((d) => d.metadata.name));
+    await inParallel(state.devices, this.#opts.concurrency ?? 8, (obj) => this.#reconcile(obj, result));
+    await this.#reconcile(state.node, result);
+    const vanished = [...this.#devices.keys()].filter((name) => !wanted.has(name));
+    await inParallel(vanished, this.#opts.concurrency ?? 8, (name) => this.#delete(name, result));
+    return result;
+  }
+
+  async #reconcile(obj: DesiredObject, result: PublishResult): Promise<void> {
+    const want = desiredHashes(obj);
+    const have = obj.kind === 'MdevNode' ? this.#node : this.#devices.get(obj.metadata.name);
+    const writeMain = have?.main !== want.main;
+    const writeStatus = want.status !== undefined && (writeMain || have?.status !== want.status);
+    if (!writeMain && !writeStatus) {
+      result.unchanged++;
+      return;
+    }
+    const ref = obj.kind === 'MdevNode' ? MDEV_NODE_RESOURCE : MDEV_DEVICE_RESOURCE;
+    const known: AppliedHashes = { ...(have ?? { main: '' }) };
+    try {
+      if (writeMain) {
+        await this.#apply(ref, specBody(obj), undefined);
+        this.#opts.metrics.wrote(obj.kind, 'apply');
+        known.main = want.main;
+      }
+      if (writeStatus) {
+        await this.#apply(ref, statusBody(obj), 'status');
+        this.#opts.metrics.wrote(obj.kind, 'apply-status');
+        known.status = want.status;
+      }
+      result.applied.push(obj.metadata.name);
+    } catch (err) {
+      this.#opts.metrics.writeErrors.inc({ kind: obj.kind });
+      result.failed.push(`${obj.metadata.name}: ${describeApiError(err)}`);
+      this.#opts.log.warn(`Failed to apply ${obj.kind}; retrying on the next discovery pass`, {
+        name: obj.metadata.name,
+        error: describeApiError(err),
+      });
+    }
+    // Record what did reach the server, even after a partial failure, so only the rest is retried.
+    if (obj.kind === 'MdevNode') this.#node = known;
+    else if (known.main !== '') this.#devices.set(obj.metadata.name, known);
+  }
+
+  async #apply(ref: ResourceRef, body: Record<string, unknown>, subresource: 'status' | undefined): Promise<void> {
+    // force: the agent is the only writer of these fields; a conflict can only come from a human
+    // edit or an older agent version, and the node's own observation must win.
+    await serverSideApply(this.#opts.kc, ref, body as ApplyObject, { fieldManager: FIELD_MANAGER_AGENT, force: true, subresource });
+  }
+
+  async #delete(name: string, result: PublishResult): Promise<void> {
+    try {
+      await kubeRequest(this.#opts.kc, { method: 'DELETE', path: resourcePath(MDEV_DEVICE_RESOURCE, { name }) });
+      this.#opts.metrics.wrote('MdevDevice', 'delete');
+    } catch (err) {
+      if (!isNotFound(err)) {
+        this.#opts.metrics.writeErrors.inc({ kind: 'MdevDevice' });
+        result.failed.push(`${name}: ${describeApiError(err)}`);
+        this.#opts.log.warn('Failed to delete a vanished device\'s MdevDevice; retrying on the next pass', { name, error: describeApiError(err) });
+        return;
+      }
+    }
+    this.#devices.delete(name);
+    result.deleted.push(name);
+    this.#opts.log.info('Deleted the MdevDevice of a device that vanished', { name });
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight. */
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,30 @@
+// `mdev-operator agent --node-name N ...`: runs the node agent until SIGTERM or SIGINT.
+import { loadKubeConfig } from '../kube/client.ts';
+import { setLogLevel } from '../observability/logger.ts';
+import { metricsRegistry } from '../observability/metrics.ts';
+import { AGENT_USAGE, parseAgentConfig } from '../agent/config.ts';
+import { startAgent } from '../agent/agent.ts';
+import { UsageError } from './usage-error.ts';
+
+export async function agentCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(AGENT_USAGE);
+    return 0;
+  }
+  const config = parseAgentConfig(argv);
+  setLogLevel(config.logLevel);
+  let kc;
+  try {
+    kc = loadKubeConfig({ kubeconfig: config.kubeconfig });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const agent = await startAgent(config, { kc, registry: metricsRegistry });
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  process.stderr.write(`mdev-operator agent: ${signal} received, stopping\n`);
+  await agent.stop();
+  return 0;
+}
