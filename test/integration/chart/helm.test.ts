@@ -174,7 +174,7 @@ describe('chart with the real helm', function () {
       expect(permissions(role.rules)).to.deep.equal({
         'coordination.k8s.io/leases': sorted('get', 'list', 'watch', 'create', 'update'),
         'core/secrets': ['create'],
-        'core/secrets[mdev-operator-webhook-tls]': sorted('get', 'update'),
+        'core/secrets[mdev-operator-webhook-tls]': sorted('get', 'patch'),
       });
     });
 
@@ -209,7 +209,9 @@ describe('chart with the real helm', function () {
         expect(w.clientConfig.caBundle, 'the controller patches caBundle at runtime').to.equal(undefined);
         expect(w.failurePolicy).to.equal('Fail');
         expect(w.timeoutSeconds).to.equal(10);
-        expect(w.sideEffects).to.equal('None');
+        // The mutating webhook reserves devices and records an MdevMigration, except on dry runs.
+        expect(w.sideEffects).to.equal('NoneOnDryRun');
+        expect(w.clientConfig.service.path).to.equal(kind.startsWith('Mutating') ? '/mutate-vmim' : '/validate-vmim');
         expect(w.namespaceSelector.matchExpressions).to.deep.equal([{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', NS, 'mdev-operator-agent'] }]);
       }
       const svc = find(objs, 'Service', 'mdev-operator-webhook') as Any;

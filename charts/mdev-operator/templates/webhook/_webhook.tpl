@@ -2,7 +2,7 @@
 {{- define "mdev-operator.vmimWebhook" -}}
 - name: {{ .name }}
   admissionReviewVersions: [v1]
-  sideEffects: None
+  sideEffects: NoneOnDryRun
   failurePolicy: {{ .ctx.Values.webhook.failurePolicy }}
   timeoutSeconds: {{ .ctx.Values.webhook.timeoutSeconds }}
   matchPolicy: Equivalent
