@@ -13,6 +13,14 @@ const COMMANDS: Record<string, Command> = {
     summary: 'the node agent: --node-name N [--sysfs-root /host/sys] [--backend sysfs|exec|simulated] [--podresources-socket P]',
     run: async (argv) => (await import('./agent-command.ts')).agentCommand(argv),
   },
+  explain: {
+    summary: "<ns>/<vmi> [-o table|json] [--probe]  every node's verdict for a VMI",
+    run: async (argv) => (await import('./explain-command.ts')).explainCommand(argv),
+  },
+  'plan-drain': {
+    summary: '<node> [-o table|json] [--probe]  the target of every mdev VMI on a node, before draining it',
+    run: async (argv) => (await import('./plan-drain-command.ts')).planDrainCommand(argv),
+  },
 };
 
 export function registerCommand(name: string, command: Command): void {

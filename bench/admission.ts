@@ -1,0 +1,129 @@
+// Admission latency through the API server (issue #6): the VMIM create round trip with the webhook
+// minus the same round trip without it (a namespace the webhook does not match), median and p99.
+//  - mdev VMI, warm verdict cache: decide (confirmation from the stand-in prober), create the
+//    MdevMigration, reserve, record, pin. Goal p99 <= 50 ms added.
+//  - plain VMI: one cache lookup. Goal p99 <= 5 ms added.
+// Runs on a local control plane with crds/ installed; the fleet and the agents' probe answers are
+// STAND-INS (test/integration/webhook/fleet-fixture.ts). Returns plain figures; the caller reports.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { ControllerCaches } from '../src/controller/caches.ts';
+import { DecisionService } from '../src/controller/decision.ts';
+import { MDEV_DEVICES, MDEV_MIGRATIONS, NODES } from '../src/controller/resources.ts';
+import { mergePatch } from '../src/kube/apply.ts';
+import { kubeRequest } from '../src/kube/request.ts';
+import { resourcePath } from '../src/kube/resource.ts';
+import { installKubevirtStandins } from '../src/kubevirt/standin-crds.ts';
+import { VMIM_RESOURCE } from '../src/kubevirt/types.ts';
+import { loggerFor } from '../src/observability/logger.ts';
+import { VerdictCache } from '../src/placement/index.ts';
+import { createRunningVmi } from '../src/sim/kubevirt/vmi-factory.ts';
+import { startLocalAdmission } from '../src/webhook/local-admission.ts';
+import { createNodeWithAgent, deleteQuietly, gpuVmi, publishDevice, standinProber, VERSION_550 } from '../test/integration/webhook/fleet-fixture.ts';
+import { summarize, type Summary } from './stats.ts';
+
+export interface AdmissionBenchOptions {
+  kc: KubeConfig;
+  /** Measured VMIM creations per case (default 100). */
+  iterations?: number;
+  warmup?: number;
+}
+
+export interface AdmissionBenchFigures {
+  iterations: number;
+  /** Round trip without any webhook (baseline), ms. */
+  baselineMedianMs: number;
+  baselineP99Ms: number;
+  /** Added by the webhook for a VMI with a vGPU (warm cache), ms: with minus baseline. */
+  mdevAddedMedianMs: number;
+  mdevAddedP99Ms: number;
+  /** Added by the webhook for a VMI without mediated devices, ms. */
+  plainAddedMedianMs: number;
+  plainAddedP99Ms: number;
+}
+
+const suffix = (): string => Math.random().toString(16).slice(2, 10);
+
+export async function benchAdmission(o: AdmissionBenchOptions): Promise<AdmissionBenchFigures> {
+  const { kc } = o;
+  const iterations = o.iterations ?? 100;
+  const warmup = o.warmup ?? 10;
+  const core = kc.makeApiClient(CoreV1Api);
+  const id = suffix();
+  const [gated, open, opNs] = [`bench-adm-${id}`, `bench-open-${id}`, `bench-op-${id}`];
+  const [src, dst] = [`bench-src-${id}`, `bench-dst-${id}`];
+  const devices: string[] = [];
+  await installKubevirtStandins(kc);
+  for (const ns of [gated, open, opNs]) await core.createNamespace({ body: { metadata: { name: ns } } });
+  for (const n of [src, dst]) await createNodeWithAgent(kc, n, opNs);
+  devices.push((await gpuVmi(kc, gated, 'gpu-vm', src)).device);
+  devices.push(await publishDevice(kc, { node: dst, version: VERSION_550 }));
+  for (const ns of [gated, open]) await createRunningVmi(kc, { namespace: ns, name: 'plain-vm', nodeName: src });
+  const log = loggerFor('bench-admission');
+  const caches = new ControllerCaches({ kc, namespace: opNs, log });
+  caches.start();
+  await caches.waitForSync();
+  const decision = new DecisionService({ view: () => caches.view(), cache: new VerdictCache(), prober: standinProber(new Set()), probeTimeoutMs: 2_000, log });
+  const admission = await startLocalAdmission({ kc, namespace: opNs, configName: `mdev-vmim-bench-${id}`, caches, decision, mode: 'enforce', link: false, extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [gated] }] });
+  try {
+    const create = async (ns: string, vmiName: string, name: string): Promise<{ spec: { addedNodeSelector?: unknown } }> =>
+      (await kubeRequest(kc, { method: 'POST', path: resourcePath(VMIM_RESOURCE, { namespace: ns }), body: { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration', metadata: { name }, spec: { vmiName } } })) as never;
+    // Wait until the API server calls the webhook (its configuration informer lags the create).
+    for (let i = 0; ; i++) {
+      const out = await create(gated, 'gpu-vm', `warm-${i}`);
+      await undoMdev(kc, gated, `warm-${i}`, devices[1] as string);
+      if (out.spec.addedNodeSelector) break;
+      if (i > 200) throw new Error('the API server never called the VMIM webhook');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Only the create is timed; the cleanup between creations is not.
+    const timed = async (ns: string, vmi: string, undo: (name: string) => Promise<void>): Promise<Summary> => {
+      const samples: number[] = [];
+      for (let i = 0; i < warmup + iterations; i++) {
+        const name = `m-${i}-${suffix()}`;
+        const t0 = performance.now();
+        await create(ns, vmi, name);
+        const ms = performance.now() - t0;
+        await undo(name);
+        if (i >= warmup) samples.push(ms);
+      }
+      return summarize(samples);
+    };
+    const baseline = await timed(open, 'plain-vm', async () => undefined);
+    const plain = await timed(gated, 'plain-vm', async () => undefined);
+    // Warm cache means the informer has seen the undo too (as it would have between real drains).
+    const settled = async (): Promise<void> => {
+      while (caches.devices.get(devices[1] as string)?.status?.reservation) await new Promise((r) => setTimeout(r, 5));
+    };
+    const mdev = await timed(gated, 'gpu-vm', async (name) => {
+      await undoMdev(kc, gated, name, devices[1] as string);
+      await settled();
+    });
+    return {
+      iterations,
+      baselineMedianMs: round(baseline.median),
+      baselineP99Ms: round(baseline.p99),
+      mdevAddedMedianMs: round(mdev.median - baseline.median),
+      mdevAddedP99Ms: round(mdev.p99 - baseline.p99),
+      plainAddedMedianMs: round(plain.median - baseline.median),
+      plainAddedP99Ms: round(plain.p99 - baseline.p99),
+    };
+  } finally {
+    await admission.stop();
+    await caches.stop();
+    for (const d of devices) await deleteQuietly(kc, resourcePath(MDEV_DEVICES, { name: d }));
+    for (const n of [src, dst]) await deleteQuietly(kc, resourcePath(NODES, { name: n }));
+    for (const ns of [gated, open, opNs]) await core.deleteNamespace({ name: ns }).catch(() => undefined);
+  }
+}
+
+/** Frees the target device and deletes the VMIM and its MdevMigration, so the next create decides the same way. */
+async function undoMdev(kc: KubeConfig, ns: string, vmim: string, target: string): Promise<void> {
+  await deleteQuietly(kc, resourcePath(MDEV_MIGRATIONS, { namespace: ns, name: `vmim-${vmim}` }));
+  await mergePatch(kc, MDEV_DEVICES, { name: target }, { status: { reservation: null } }, { subresource: 'status' });
+  await deleteQuietly(kc, resourcePath(VMIM_RESOURCE, { namespace: ns, name: vmim }));
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

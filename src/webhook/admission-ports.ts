@@ -1,0 +1,104 @@
+// What the VMIM admission logic needs from the rest of the operator, as small interfaces: a cache
+// lookup of the VMI and its devices, a placement decision, reservations of target devices and the
+// MdevMigration record. The logic (vmim-admission.ts) is then testable with plain fakes, and the
+// controller process plugs in its informers, decision service and reservation code.
+import type { MdevMigrationStatus } from '../api/v1alpha1/index.ts';
+import type { Vmi } from '../kubevirt/types.ts';
+import type { NodeExplanation, Verdict } from '../placement/index.ts';
+
+export const ADMISSION_MODES = ['enforce', 'warn', 'off'] as const;
+/** enforce: deny unsafe VMIMs; warn: admit them with a warning; off: admit everything untouched. */
+export type AdmissionMode = (typeof ADMISSION_MODES)[number];
+
+/** A VMI as the cache knows it, with the MdevDevices whose consumer uid is the VMI's uid. */
+export interface VmiFacts {
+  vmi: Vmi;
+  /** MdevDevice names; empty = the VMI has no mediated devices. */
+  deviceNames: readonly string[];
+}
+
+export interface VmiLookup {
+  /** Synchronous cache read; undefined when the VMI is unknown. Throws when the cache is not synced. */
+  lookup(namespace: string, name: string): VmiFacts | undefined;
+}
+
+export interface DecideRequest {
+  vmi: Vmi;
+  /** Restrict the decision to these nodes (a VMIM that pins one); absent = any node. */
+  targetNodes?: readonly string[];
+  /** Wall-clock budget for the whole decision, probes included. */
+  budgetMs: number;
+  /** May the decision probe unknown version classes (and confirm cached verdicts)? */
+  probe: boolean;
+  signal?: AbortSignal;
+}
+
+/** One source device and the target device chosen for it (MdevDevice names). */
+export interface DeviceAssignment {
+  source: string;
+  target: string;
+}
+
+export interface AdmissionDecision {
+  /** The VMI's node ('' when it runs nowhere). */
+  sourceNode: string;
+  /** Set only when the target is verified (every chosen device confirmed by its agent or, without probing, by the cache). */
+  chosen?: { node: string; devices: DeviceAssignment[] };
+  /** Chosen first, then by verdict, then by node name; every node but the source. */
+  explanations: NodeExplanation[];
+  totals: Record<Verdict, number>;
+  /** Probe requests this decision cost. */
+  probes: number;
+  /** Why nothing was chosen ('' when something was). */
+  reason: string;
+  decisionMillis: number;
+  /** True when the best node rests on verdicts no probe of the exact targets confirmed (read-only tools). */
+  unconfirmed?: boolean;
+}
+
+export interface Decider {
+  decide(req: DecideRequest): Promise<AdmissionDecision>;
+}
+
+export interface MigrationRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+export class ReservationLostError extends Error {
+  readonly device: string;
+  constructor(device: string, message: string) {
+    super(message);
+    this.name = 'ReservationLostError';
+    this.device = device;
+  }
+}
+
+export interface Reserver {
+  /** Reserves every device for `migration` atomically (all or none); throws ReservationLostError when one is taken. */
+  reserve(migration: MigrationRef, targetNode: string, devices: readonly string[]): Promise<void>;
+  /** Releases the devices' reservations held by `migration`; others' are left alone. */
+  release(migration: MigrationRef, devices: readonly string[]): Promise<void>;
+}
+
+/** The MdevMigration an admitted VMIM is recorded as. */
+export interface MigrationRecord {
+  namespace: string;
+  name: string;
+  vmiName: string;
+  /** The VMIM's name ('' while the API server has yet to generate it from generateName). */
+  vmimName: string;
+  targetNodes?: readonly string[];
+}
+
+export interface MigrationRecorder {
+  /** Creates the MdevMigration; an unlinked one from an earlier try of the same admission is adopted. */
+  create(record: MigrationRecord): Promise<MigrationRef>;
+  /** Writes the decision into status (phase Migrating). */
+  recordDecision(ref: MigrationRef, status: MdevMigrationStatus): Promise<void>;
+  /** Deletes a record whose VMIM will not exist (rollback). */
+  remove(ref: MigrationRef): Promise<void>;
+  /** The recorded target node of an MdevMigration, for the validating check. */
+  targetNodeOf(namespace: string, name: string): Promise<{ vmiName: string; targetNode?: string } | undefined>;
+}

@@ -1,0 +1,78 @@
+// MigrationRecorder over the API server: the MdevMigration that makes an admitted VMIM visible in
+// `kubectl get mdevmig` and lets the controller follow it like any other. Created in the VMI's
+// namespace with a deterministic name (from the VMIM's name), labelled as created by admission and
+// annotated with the VMIM's name; the owner reference to the VMIM is added by the linker once the
+// VMIM exists and has a uid (migration-linker.ts).
+import type { KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, DEADLINE_SECONDS, FIELD_MANAGER_CONTROLLER, parseFromWire, type MdevMigration, type MdevMigrationStatus } from '../api/v1alpha1/index.ts';
+import { mergePatch } from '../kube/apply.ts';
+import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
+import { kubeRequest } from '../kube/request.ts';
+import { resourcePath } from '../kube/resource.ts';
+import { MDEV_MIGRATIONS } from '../controller/resources.ts';
+import { loggerFor } from '../observability/logger.ts';
+import type { MigrationRecord, MigrationRecorder, MigrationRef } from './admission-ports.ts';
+import { ANNOTATION_VMIM, LABEL_ORIGIN, ORIGIN_ADMISSION } from './vmim-admission.ts';
+
+const log = loggerFor('webhook-recorder');
+
+export function buildAdmissionMigration(r: MigrationRecord): Record<string, unknown> {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'MdevMigration',
+    metadata: { name: r.name, namespace: r.namespace, labels: { [LABEL_ORIGIN]: ORIGIN_ADMISSION }, annotations: { [ANNOTATION_VMIM]: r.vmimName } },
+    spec: {
+      vmiName: r.vmiName,
+      ...(r.targetNodes?.length ? { targetNodes: [...r.targetNodes] } : {}),
+      allowCreateTarget: false,
+      dryRun: false,
+      deadlineSeconds: DEADLINE_SECONDS.default,
+    },
+  };
+}
+
+function refOf(m: MdevMigration): MigrationRef {
+  return { namespace: m.metadata.namespace ?? '', name: m.metadata.name, uid: m.metadata.uid ?? '' };
+}
+
+export function kubeRecorder(kc: KubeConfig): MigrationRecorder {
+  const get = async (namespace: string, name: string): Promise<MdevMigration | undefined> => {
+    try {
+      return parseFromWire('MdevMigration', await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace, name }) }), log);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+
+  return {
+    async create(r) {
+      try {
+        const created = parseFromWire('MdevMigration', await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_MIGRATIONS, { namespace: r.namespace }), body: buildAdmissionMigration(r) }), log);
+        if (!created?.metadata.uid) throw new Error(`the API server returned a malformed MdevMigration ${r.namespace}/${r.name}: check the CRDs`);
+        return refOf(created);
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+      }
+      // A retried admission of the same VMIM: adopt its record while no VMIM owns it yet.
+      const existing = await get(r.namespace, r.name);
+      const unlinked = existing && existing.metadata.labels?.[LABEL_ORIGIN] === ORIGIN_ADMISSION && (existing.metadata.ownerReferences ?? []).length === 0 && existing.spec.vmiName === r.vmiName;
+      if (existing && unlinked) return refOf(existing);
+      throw new Error(`MdevMigration ${r.namespace}/${r.name} already exists for another VirtualMachineInstanceMigration; delete it, or give the new VMIM another name`);
+    },
+    async recordDecision(ref, status: MdevMigrationStatus) {
+      await mergePatch(kc, MDEV_MIGRATIONS, ref, { metadata: { uid: ref.uid }, status }, { subresource: 'status', fieldManager: FIELD_MANAGER_CONTROLLER });
+    },
+    async remove(ref) {
+      try {
+        await kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_MIGRATIONS, ref), body: { preconditions: { uid: ref.uid } } });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    },
+    async targetNodeOf(namespace, name) {
+      const m = await get(namespace, name);
+      return m ? { vmiName: m.spec.vmiName, ...(m.status?.targetNode ? { targetNode: m.status.targetNode } : {}) } : undefined;
+    },
+  };
+}

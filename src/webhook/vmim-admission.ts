@@ -1,0 +1,247 @@
+// Admission of KubeVirt VirtualMachineInstanceMigrations (issue #6). Drains, node maintenance and
+// KubeVirt's evictions create VMIMs directly, so this is where most migrations of VMIs with
+// mediated devices enter. For VMIM CREATE:
+//  - VMI without mediated devices, or a VMIM our controller created (owned by an MdevMigration):
+//    admit untouched, after one cache lookup and nothing else;
+//  - VMIM that pins a node (addedNodeSelector hostname): verify that node with the engine;
+//  - otherwise: choose a verified target within a time budget;
+//  then reserve the target devices, record the decision as an MdevMigration, and pin the node
+//  (mutating) — or deny with every node's reason. Dry-run requests decide but write nothing.
+// The I/O sits behind the ports in admission-ports.ts; this module only sequences them.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { boundedCandidates } from '../placement/index.ts';
+import { LIMITS, type MdevMigrationStatus } from '../api/v1alpha1/index.ts';
+import { isObjectName } from '../api/validation.ts';
+import { jsonPointerSegment } from '../kube/apply.ts';
+import { LABEL_HOSTNAME } from '../kubevirt/types.ts';
+import { loggerFor } from '../observability/logger.ts';
+import { allow, allowWithPatch, deny, type AdmissionHandler, type AdmissionRequest, type AdmissionVerdict, type JsonPatchOperation } from './server.ts';
+import { noTargetMessage } from './denial-message.ts';
+import {
+  ReservationLostError,
+  type AdmissionDecision,
+  type AdmissionMode,
+  type Decider,
+  type MigrationRecorder,
+  type MigrationRef,
+  type Reserver,
+  type VmiFacts,
+  type VmiLookup,
+} from './admission-ports.ts';
+
+const log = loggerFor('vmim-admission');
+
+/** On an admitted VMIM: the MdevMigration recording it. */
+export const ANNOTATION_MIGRATION = 'mdev-operator.io/migration';
+/** On an MdevMigration recorded by admission: the VMIM's name (empty until generated). */
+export const ANNOTATION_VMIM = 'mdev-operator.io/vmim';
+/** On an MdevMigration: who created it (`admission` for this webhook). */
+export const LABEL_ORIGIN = 'mdev-operator.io/origin';
+export const ORIGIN_ADMISSION = 'admission';
+
+/** Default decision budget; the webhook configuration's timeoutSeconds (10) leaves headroom for the writes. */
+export const DEFAULT_DECISION_BUDGET_MS = 3_000;
+/** Attempts at decide + reserve when a concurrent migration takes a chosen device first. */
+const RESERVE_ATTEMPTS = 2;
+
+/** What admission reads of the incoming VMIM (no uid yet at CREATE; the name may be generated). */
+const incomingVmim = z.looseObject({
+  metadata: z.looseObject({
+    name: z.string().optional(),
+    generateName: z.string().optional(),
+    namespace: z.string().optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+    ownerReferences: z.array(z.looseObject({ apiVersion: z.string(), kind: z.string(), name: z.string() })).optional(),
+  }),
+  spec: z.looseObject({ vmiName: z.string().min(1), addedNodeSelector: z.record(z.string(), z.string()).optional() }),
+});
+type IncomingVmim = z.infer<typeof incomingVmim>;
+
+export interface VmimAdmissionDeps {
+  mode: AdmissionMode;
+  vmis: VmiLookup;
+  decider: Decider;
+  reserver: Reserver;
+  recorder: MigrationRecorder;
+  budgetMs?: number;
+  now?: () => number;
+}
+
+export interface VmimAdmission {
+  /** `/mutate-vmim`: verify or choose, reserve, record, pin. */
+  mutate: AdmissionHandler;
+  /** `/validate-vmim`: the final object must pin a node this webhook verified. */
+  validate: AdmissionHandler;
+}
+
+/** Deterministic MdevMigration name for a VMIM: `vmim-<name>`, or from generateName and the request uid. */
+export function migrationNameFor(vmimName: string, generateName: string | undefined, requestUid: string): string {
+  const direct = `vmim-${vmimName}`;
+  if (vmimName !== '' && isObjectName(direct)) return direct;
+  const hash = createHash('sha256').update(`${vmimName}\0${generateName ?? ''}\0${requestUid}`).digest('hex').slice(0, 10);
+  const stem = `vmim-${(vmimName || generateName || '').toLowerCase().replace(/[^a-z0-9.-]/g, '')}`.slice(0, 200).replace(/[^a-z0-9]+$/, '');
+  return `${stem}-${hash}`;
+}
+
+/** The JSON patch that pins `node` and links the VMIM to its MdevMigration. */
+export function pinPatch(vmim: IncomingVmim, node: string, migrationName: string | undefined): JsonPatchOperation[] {
+  const ops: JsonPatchOperation[] = [];
+  const selector = vmim.spec.addedNodeSelector;
+  if (selector === undefined) ops.push({ op: 'add', path: '/spec/addedNodeSelector', value: { [LABEL_HOSTNAME]: node } });
+  else if (selector[LABEL_HOSTNAME] !== node) ops.push({ op: 'add', path: `/spec/addedNodeSelector/${jsonPointerSegment(LABEL_HOSTNAME)}`, value: node });
+  if (migrationName !== undefined) {
+    if (vmim.metadata.annotations === undefined) ops.push({ op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_MIGRATION]: migrationName } });
+    else ops.push({ op: 'add', path: `/metadata/annotations/${jsonPointerSegment(ANNOTATION_MIGRATION)}`, value: migrationName });
+  }
+  return ops;
+}
+
+function ownedByMdevMigration(vmim: IncomingVmim): boolean {
+  return (vmim.metadata.ownerReferences ?? []).some((o) => o.kind === 'MdevMigration' && o.apiVersion.startsWith('mdev-operator.io/'));
+}
+
+/** The MdevMigration status recording an admitted decision. */
+export function decisionStatus(d: AdmissionDecision, vmimName: string): MdevMigrationStatus {
+  const chosen = d.chosen;
+  return {
+    phase: 'Migrating',
+    ...(d.sourceNode ? { sourceNode: d.sourceNode } : {}),
+    ...(chosen ? { targetNode: chosen.node, devices: chosen.devices.map((p) => ({ source: p.source, target: p.target })) } : {}),
+    candidates: boundedCandidates(d.explanations, LIMITS.candidates).map((e) => ({ node: e.node, verdict: e.verdict, message: e.message.slice(0, LIMITS.message) })),
+    verdictTotals: { ...d.totals },
+    probes: d.probes,
+    decisionMillis: Math.max(0, Math.round(d.decisionMillis)),
+    ...(vmimName ? { migrationName: vmimName } : {}),
+    attempts: 1,
+    message: chosen ? `admitted VMIM ${vmimName || '(generated name)'} to ${chosen.node}` : d.reason.slice(0, LIMITS.message),
+  };
+}
+
+export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
+  const budgetMs = deps.budgetMs ?? DEFAULT_DECISION_BUDGET_MS;
+
+  /** Deny in enforce mode; in warn mode admit (with `patch`, if any) and say what was wrong. */
+  const refuse = (message: string, ops: JsonPatchOperation[] = []): AdmissionVerdict =>
+    deps.mode === 'warn' ? allowWithPatch(ops, [`${message} (admitted: mdev-operator webhook is in warn mode)`]) : deny(message);
+
+  /** Resolve the request to a VMI with mediated devices, or to a verdict needing no decision. */
+  const triage = (request: AdmissionRequest): { verdict: AdmissionVerdict } | { vmim: IncomingVmim; facts: VmiFacts; namespace: string } => {
+    if (deps.mode === 'off' || request.operation !== 'CREATE') return { verdict: allow() };
+    const parsed = incomingVmim.safeParse(request.object);
+    // KubeVirt's own validation rejects a VMIM without spec.vmiName; nothing of ours to protect.
+    if (!parsed.success) return { verdict: allow() };
+    const vmim = parsed.data;
+    const namespace = request.namespace ?? vmim.metadata.namespace ?? '';
+    const facts = deps.vmis.lookup(namespace, vmim.spec.vmiName);
+    if (!facts || facts.deviceNames.length === 0) return { verdict: allow() };
+    if (ownedByMdevMigration(vmim)) return { verdict: allow() };
+    return { vmim, facts, namespace };
+  };
+
+  const mutate: AdmissionHandler = async (request, ctx) => {
+    const t = triage(request);
+    if ('verdict' in t) return t.verdict;
+    const { vmim, facts, namespace } = t;
+    const vmiRef = `${namespace}/${facts.vmi.metadata.name}`;
+    const pinned = vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
+    const vmimName = vmim.metadata.name ?? request.name ?? '';
+    const migrationName = migrationNameFor(vmimName, vmim.metadata.generateName, request.uid);
+
+    for (let attempt = 1; ; attempt++) {
+      const decision = await deps.decider.decide({
+        vmi: facts.vmi,
+        ...(pinned !== undefined ? { targetNodes: [pinned] } : {}),
+        budgetMs,
+        probe: true,
+        signal: ctx.signal,
+      });
+      const chosen = decision.chosen;
+      if (!chosen) {
+        return refuse(noTargetMessage({ vmiRef, sourceNode: decision.sourceNode, explanations: decision.explanations, totals: decision.totals, reason: decision.reason, ...(pinned !== undefined ? { pinnedNode: pinned } : {}) }));
+      }
+      if (request.dryRun === true) return allowWithPatch(pinPatch(vmim, chosen.node, undefined));
+      const outcome = await reserveAndRecord(deps, { namespace, migrationName, vmiName: facts.vmi.metadata.name, vmimName, pinned, decision, chosen });
+      if (outcome === 'lost' && attempt < RESERVE_ATTEMPTS) continue;
+      if (outcome === 'lost') return refuse(`mdev-operator: the target devices chosen for VMI ${vmiRef} were reserved by a concurrent migration ${RESERVE_ATTEMPTS} times; retry the migration`);
+      log.info('Admitted VMIM', { namespace, vmim: vmimName || vmim.metadata.generateName, vmi: facts.vmi.metadata.name, target: chosen.node, migration: migrationName, probes: decision.probes, millis: Math.round(decision.decisionMillis) });
+      return allowWithPatch(pinPatch(vmim, chosen.node, migrationName));
+    }
+  };
+
+  const validate: AdmissionHandler = async (request, ctx) => {
+    const t = triage(request);
+    if ('verdict' in t) return t.verdict;
+    const { vmim, facts, namespace } = t;
+    const vmiRef = `${namespace}/${facts.vmi.metadata.name}`;
+    const pinned = vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
+    if (pinned === undefined) {
+      return refuse(`mdev-operator: VMI ${vmiRef} has mediated devices, but this VMIM pins no verified target node (spec.addedNodeSelector[${LABEL_HOSTNAME}]); the mutating webhook mdev-operator did not run — check its configuration, or create an MdevMigration instead`);
+    }
+    const recordName = vmim.metadata.annotations?.[ANNOTATION_MIGRATION];
+    if (recordName !== undefined && request.dryRun !== true) {
+      const record = await deps.recorder.targetNodeOf(namespace, recordName);
+      if (record?.vmiName === facts.vmi.metadata.name && record.targetNode === pinned) return allow();
+    }
+    // Pinned after our mutation (another webhook), by a dry run, or by hand: verify the node itself.
+    const decision = await deps.decider.decide({ vmi: facts.vmi, targetNodes: [pinned], budgetMs, probe: true, signal: ctx.signal });
+    if (decision.chosen?.node === pinned) return allow();
+    return refuse(noTargetMessage({ vmiRef, sourceNode: decision.sourceNode, explanations: decision.explanations, totals: decision.totals, reason: decision.reason, pinnedNode: pinned }));
+  };
+
+  return { mutate, validate };
+}
+
+interface ReserveInput {
+  namespace: string;
+  migrationName: string;
+  vmiName: string;
+  vmimName: string;
+  pinned: string | undefined;
+  decision: AdmissionDecision;
+  chosen: NonNullable<AdmissionDecision['chosen']>;
+}
+
+/**
+ * Creates the MdevMigration (the reservations reference its uid), reserves the target devices and
+ * writes the decision. Anything failing after a write undoes the writes before the error reaches
+ * the API server, so a refused VMIM never leaves a reservation or a record behind.
+ */
+async function reserveAndRecord(deps: VmimAdmissionDeps, r: ReserveInput): Promise<'ok' | 'lost'> {
+  const ref: MigrationRef = await deps.recorder.create({
+    namespace: r.namespace,
+    name: r.migrationName,
+    vmiName: r.vmiName,
+    vmimName: r.vmimName,
+    ...(r.pinned !== undefined ? { targetNodes: [r.pinned] } : {}),
+  });
+  const targets = r.chosen.devices.map((d) => d.target);
+  try {
+    // Independent writes, issued together: either failing rolls both back.
+    const results = await Promise.allSettled([deps.reserver.reserve(ref, r.chosen.node, targets), deps.recorder.recordDecision(ref, decisionStatus(r.decision, r.vmimName))]);
+    const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) throw failed.reason;
+    return 'ok';
+  } catch (err) {
+    await rollback(deps, ref, targets);
+    if (err instanceof ReservationLostError) {
+      log.info('Lost a target device to a concurrent migration; deciding again', { migration: r.migrationName, device: err.device });
+      return 'lost';
+    }
+    throw err;
+  }
+}
+
+async function rollback(deps: VmimAdmissionDeps, ref: MigrationRef, devices: readonly string[]): Promise<void> {
+  try {
+    if (devices.length > 0) await deps.reserver.release(ref, devices);
+  } catch (err) {
+    // The reservation names the deleted migration's uid, so the controller's sweeper frees it.
+    log.error('Failed to release reservations after a refused admission; the reservation sweeper will free them', { migration: ref.name, error: (err as Error).message });
+  }
+  try {
+    await deps.recorder.remove(ref);
+  } catch (err) {
+    log.error('Failed to delete the MdevMigration of a refused admission', { migration: ref.name, error: (err as Error).message });
+  }
+}

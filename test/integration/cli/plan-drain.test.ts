@@ -1,0 +1,125 @@
+// `plan-drain` and `explain` against the real kube-apiserver with a STAND-IN fleet (Nodes, agent
+// Leases, MdevDevices and the agents' earlier MdevProbe answers written directly) and STAND-IN
+// KubeVirt VMIs. The commands run in-process; their stdout is captured.
+import { expect } from 'chai';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { API_VERSION, LABEL_NODE, probeObjectName } from '../../../src/api/v1alpha1/index.ts';
+import { MDEV_DEVICES, MDEV_PROBES, NODES } from '../../../src/controller/resources.ts';
+import { mergePatch } from '../../../src/kube/apply.ts';
+import { kubeRequest } from '../../../src/kube/request.ts';
+import { resourcePath } from '../../../src/kube/resource.ts';
+import { explainCommand } from '../../../src/cli/explain-command.ts';
+import { planDrainCommand, type DrainPlan } from '../../../src/cli/plan-drain-command.ts';
+import { testKubeconfigPath, testKubeConfig, uniqueName } from '../../support/cluster.ts';
+import { createNodeWithAgent, deleteQuietly, GPU_TYPE, gpuVmi, installCrds, publishDevice, REJECT_REASON, VERSION_535, VERSION_550 } from '../webhook/fleet-fixture.ts';
+
+async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  const writeErr = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    return { code: await run(), stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = writeErr;
+  }
+}
+
+describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt stand-ins)', function () {
+  this.timeout(120_000);
+  const kc = testKubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const ns = uniqueName('drain');
+  const opNs = uniqueName('mdev-op');
+  const id = ns.slice(-8);
+  const [src, t1, t2, bad] = [`drain-src-${id}`, `tgt1-${id}`, `tgt2-${id}`, `bad-${id}`];
+  const devices: string[] = [];
+  const probes: string[] = [];
+  const common = ['--kubeconfig', testKubeconfigPath(), '--namespace', opNs];
+
+  /** STAND-IN for an agent's earlier answer: an MdevProbe with results for `device`. */
+  async function answeredProbe(node: string, device: string, accepted: boolean): Promise<void> {
+    const name = probeObjectName(node, GPU_TYPE, VERSION_550);
+    await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_PROBES), body: { apiVersion: API_VERSION, kind: 'MdevProbe', metadata: { name, labels: { [LABEL_NODE]: node } }, spec: { nodeName: node, typeId: GPU_TYPE, sourceVersion: VERSION_550, devices: [device] } } });
+    probes.push(name);
+    const result = accepted ? { device, accepted: true, reason: 'accepted' } : { device, accepted: false, errno: 'EINVAL', reason: REJECT_REASON };
+    await mergePatch(kc, MDEV_PROBES, { name }, { status: { results: [result], observedGeneration: 1 } }, { subresource: 'status' });
+  }
+
+  before(async () => {
+    await installCrds(kc);
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    await core.createNamespace({ body: { metadata: { name: opNs } } });
+    for (const n of [src, t1, t2, bad]) await createNodeWithAgent(kc, n, opNs);
+    for (const vm of ['vm-a', 'vm-b', 'vm-c']) devices.push((await gpuVmi(kc, ns, vm, src)).device);
+    for (const [node, version, accepted] of [[t1, VERSION_550, true], [t2, VERSION_550, true], [bad, VERSION_535, false]] as const) {
+      const device = await publishDevice(kc, { node, version });
+      devices.push(device);
+      await answeredProbe(node, device, accepted);
+    }
+  });
+
+  after(async () => {
+    for (const p of probes) await deleteQuietly(kc, resourcePath(MDEV_PROBES, { name: p }));
+    for (const d of devices) await deleteQuietly(kc, resourcePath(MDEV_DEVICES, { name: d }));
+    for (const n of [src, t1, t2, bad]) await deleteQuietly(kc, resourcePath(NODES, { name: n }));
+    await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    await core.deleteNamespace({ name: opNs }).catch(() => undefined);
+  });
+
+  it('plan-drain on a node with three vGPU VMIs reports two targets and one blocker with its reason (json)', async () => {
+    const run = await capture(() => planDrainCommand([src, '-o', 'json', ...common]));
+    expect(run.code).to.equal(0);
+    const plan = JSON.parse(run.stdout) as DrainPlan;
+    expect(plan.vmis.map((v) => v.vmi)).to.deep.equal([`${ns}/vm-a`, `${ns}/vm-b`, `${ns}/vm-c`]);
+    expect(plan.summary).to.deep.equal({ withTarget: 2, blocked: 1 });
+    expect(plan.vmis.slice(0, 2).map((v) => v.target).sort()).to.deep.equal([t1, t2].sort());
+    const blocked = plan.vmis[2]!;
+    expect(blocked.target).to.equal(null);
+    expect(blocked.reason).to.include(`${bad}: Incompatible (${REJECT_REASON})`);
+    expect(blocked.reason).to.include(`${t1}: NoCapacity`);
+    expect(plan.probes).to.equal(0);
+  });
+
+  it('plan-drain is read only: no device is reserved and no probe was created', async () => {
+    for (const d of devices) {
+      const obj = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES, { name: d }) })) as { status?: { reservation?: unknown } };
+      expect(obj.status?.reservation, d).to.equal(undefined);
+    }
+    const all = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_PROBES) })) as { items: { metadata: { name: string } }[] };
+    expect(all.items.map((p) => p.metadata.name).filter((n) => [src, t1, t2, bad].some((node) => n.startsWith(node))).sort()).to.deep.equal([...probes].sort());
+  });
+
+  it('plan-drain renders an aligned table with a summary', async () => {
+    const run = await capture(() => planDrainCommand([src, ...common]));
+    expect(run.code).to.equal(0);
+    const lines = run.stdout.split('\n');
+    const header = lines.find((l) => l.startsWith('VMI'))!;
+    expect(header).to.match(/^VMI\s+DEVICES\s+TARGET\s+VERIFIED\s+REASON$/);
+    const row = lines.find((l) => l.startsWith(`${ns}/vm-c`))!;
+    expect(row.indexOf('BLOCKED')).to.equal(header.indexOf('TARGET'));
+    expect(run.stdout).to.include('2 with a target, 1 blocked');
+  });
+
+  it('plan-drain of an unknown node exits 1 with a clear error', async () => {
+    const run = await capture(() => planDrainCommand([`no-such-node-${id}`, ...common]));
+    expect(run.code).to.equal(1);
+    expect(run.stderr).to.include(`node no-such-node-${id} not found`);
+  });
+
+  it('explain lists every node with its verdict and reason', async () => {
+    const run = await capture(() => explainCommand([`${ns}/vm-a`, '-o', 'json', ...common]));
+    expect(run.code).to.equal(0);
+    const r = JSON.parse(run.stdout) as { target: string; verifiedBy: string; nodes: { node: string; verdict: string; message: string }[] };
+    expect([t1, t2]).to.include(r.target);
+    expect(r.verifiedBy).to.equal('cache');
+    const byNode = new Map(r.nodes.map((n) => [n.node, n]));
+    expect(byNode.get(bad)).to.deep.include({ verdict: 'Incompatible' });
+    expect(byNode.get(bad)!.message).to.include(REJECT_REASON);
+    expect(byNode.get(t1)!.verdict).to.equal('Compatible');
+    expect(byNode.has(src)).to.equal(false);
+  });
+});

@@ -1,0 +1,195 @@
+// VMIM admission on the real kube-apiserver, which calls our webhook over HTTPS (url clientConfig
+// to 127.0.0.1 with the caBundle from the operator's own TLS Secret). KubeVirt is the STAND-IN
+// (CRDs and running VMIs without virt-controller); the fleet is a STAND-IN too (Nodes, agent Leases
+// and MdevDevices written directly, probe answers from a simulated driver). The webhook only
+// matches this test's namespace (a second guard besides deleting its configurations in after()).
+import { expect } from 'chai';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { MDEV_DEVICES, MDEV_MIGRATIONS, NODES } from '../../../src/controller/resources.ts';
+import { ControllerCaches } from '../../../src/controller/caches.ts';
+import { DecisionService } from '../../../src/controller/decision.ts';
+import { kubeRequest } from '../../../src/kube/request.ts';
+import { resourcePath } from '../../../src/kube/resource.ts';
+import { VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
+import { loggerFor } from '../../../src/observability/logger.ts';
+import { VerdictCache } from '../../../src/placement/index.ts';
+import { createRunningVmi } from '../../../src/sim/kubevirt/vmi-factory.ts';
+import { startLocalAdmission, type LocalAdmission } from '../../../src/webhook/local-admission.ts';
+import { ANNOTATION_MIGRATION } from '../../../src/webhook/vmim-admission.ts';
+import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
+import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, readDevice, REJECT_REASON, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
+
+interface VmimOut {
+  metadata: { name: string; uid: string; annotations?: Record<string, string> };
+  spec: { vmiName: string; addedNodeSelector?: Record<string, string> };
+}
+
+describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet stand-ins)', function () {
+  this.timeout(120_000);
+  const kc = testKubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const ns = uniqueName('vmim-adm');
+  const opNs = uniqueName('mdev-op');
+  const id = ns.slice(-8);
+  const [src, good, bad] = [`src-${id}`, `good-${id}`, `bad-${id}`];
+  const devices: string[] = [];
+  let goodDevice = '';
+  let caches: ControllerCaches;
+  let admission: LocalAdmission | undefined;
+
+  const createVmim = async (name: string, vmiName: string, pin?: string): Promise<VmimOut> =>
+    (await kubeRequest(kc, {
+      method: 'POST',
+      path: resourcePath(VMIM_RESOURCE, { namespace: ns }),
+      body: { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration', metadata: { name }, spec: { vmiName, ...(pin ? { addedNodeSelector: { 'kubernetes.io/hostname': pin } } : {}) } },
+    })) as VmimOut;
+
+  const refusal = async (name: string, vmiName: string, pin?: string): Promise<string> => {
+    try {
+      await createVmim(name, vmiName, pin);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error(`VMIM ${name} was admitted`);
+  };
+
+  const reservations = async (): Promise<string[]> => {
+    const out: string[] = [];
+    for (const d of devices) {
+      const r = (await readDevice(kc, d)).status?.reservation;
+      if (r) out.push(`${d}:${r.migration.name}`);
+    }
+    return out;
+  };
+
+  before(async () => {
+    await installCrds(kc);
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    await core.createNamespace({ body: { metadata: { name: opNs } } });
+    for (const n of [src, good, bad]) await createNodeWithAgent(kc, n, opNs);
+    devices.push((await gpuVmi(kc, ns, 'gpu-vm', src)).device);
+    devices.push((await gpuVmi(kc, ns, 'gpu-vm-2', src)).device);
+    goodDevice = await publishDevice(kc, { node: good, version: VERSION_550 });
+    devices.push(goodDevice);
+    devices.push(await publishDevice(kc, { node: bad, version: VERSION_535 }));
+    devices.push(await publishDevice(kc, { node: bad, version: VERSION_535, parent: '0000:42:00.4' }));
+    await createRunningVmi(kc, { namespace: ns, name: 'plain-vm', nodeName: src });
+
+    const log = loggerFor('test-admission');
+    caches = new ControllerCaches({ kc, namespace: opNs, log });
+    caches.start();
+    await caches.waitForSync();
+    const decision = new DecisionService({ view: () => caches.view(), cache: new VerdictCache(), prober: standinProber(new Set([bad])), probeTimeoutMs: 2_000, log });
+    admission = await startLocalAdmission({
+      kc,
+      namespace: opNs,
+      configName: uniqueName('mdev-vmim-test'),
+      caches,
+      decision,
+      mode: 'enforce',
+      extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [ns] }],
+    });
+    await waitForWebhook();
+  });
+
+  after(async () => {
+    // Configurations first, so the API server never calls a closed port for anyone else.
+    await admission?.stop();
+    await caches?.stop();
+    for (const d of devices) await deleteQuietly(kc, resourcePath(MDEV_DEVICES, { name: d }));
+    for (const n of [src, good, bad]) await deleteQuietly(kc, resourcePath(NODES, { name: n }));
+    await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    await core.deleteNamespace({ name: opNs }).catch(() => undefined);
+  });
+
+  /** The API server loads webhook configurations through an informer; a dry run shows when ours is active. */
+  async function waitForWebhook(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const out = (await kubeRequest(kc, {
+        method: 'POST',
+        path: resourcePath(VMIM_RESOURCE, { namespace: ns }),
+        query: { dryRun: 'All' },
+        body: { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration', metadata: { name: 'probe-dry-run' }, spec: { vmiName: 'gpu-vm' } },
+      })) as VmimOut;
+      if (out.spec.addedNodeSelector) return;
+      if (Date.now() > deadline) throw new Error('the API server never called the VMIM webhook');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  it('a dry-run VMIM is pinned but reserves and records nothing', async () => {
+    expect(await reservations()).to.deep.equal([]);
+    const migrations = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }) })) as { items: unknown[] };
+    expect(migrations.items).to.have.length(0);
+  });
+
+  it('a VMIM for a vGPU VMI gets addedNodeSelector of the compatible node, an MdevMigration and a reservation', async () => {
+    const vmim = await createVmim('move-gpu-vm', 'gpu-vm');
+    expect(vmim.spec.addedNodeSelector).to.deep.equal({ 'kubernetes.io/hostname': good });
+    expect(vmim.metadata.annotations?.[ANNOTATION_MIGRATION]).to.equal('vmim-move-gpu-vm');
+    const mig = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns, name: 'vmim-move-gpu-vm' }) })) as {
+      metadata: { uid: string; ownerReferences?: { kind: string; uid: string }[] };
+      spec: { vmiName: string };
+      status: { phase: string; targetNode: string; sourceNode: string; migrationName: string; candidates: { node: string; verdict: string; message: string }[] };
+    };
+    expect(mig.spec.vmiName).to.equal('gpu-vm');
+    expect(mig.status).to.include({ phase: 'Migrating', targetNode: good, sourceNode: src, migrationName: 'move-gpu-vm' });
+    expect(mig.status.candidates.find((c) => c.node === bad)).to.deep.include({ verdict: 'Incompatible' });
+    const reservation = (await readDevice(kc, goodDevice)).status?.reservation;
+    expect(reservation?.migration).to.deep.include({ name: 'vmim-move-gpu-vm', uid: mig.metadata.uid });
+    // The linker adds the owner reference once the VMIM exists.
+    const owned = await eventually(async () => {
+      const m = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns, name: 'vmim-move-gpu-vm' }) })) as typeof mig;
+      return m.metadata.ownerReferences?.find((o) => o.kind === 'VirtualMachineInstanceMigration');
+    });
+    expect(owned.uid).to.equal(vmim.metadata.uid);
+  });
+
+  it('a VMIM that pins an incompatible node is denied with the driver\'s reason and leaves no reservation', async () => {
+    const before = await reservations();
+    const message = await refusal('pin-bad', 'gpu-vm-2', bad);
+    expect(message).to.include('denied the request');
+    expect(message).to.include(`node ${bad} is not a verified-compatible target`);
+    expect(message).to.include(REJECT_REASON);
+    expect(await reservations()).to.deep.equal(before);
+    const migrations = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }) })) as { items: { metadata: { name: string } }[] };
+    expect(migrations.items.map((m) => m.metadata.name)).to.deep.equal(['vmim-move-gpu-vm']);
+  });
+
+  it('a VMIM with no compatible target left is denied listing every node and why (totals included), leaving no reservation', async () => {
+    // The only compatible free device is reserved by the first VMIM.
+    const before = await reservations();
+    const message = await refusal('move-gpu-vm-2', 'gpu-vm-2');
+    expect(message).to.include('no node is a verified-compatible target');
+    expect(message).to.match(new RegExp(`${good}: NoCapacity`));
+    expect(message).to.include(`${bad}: Incompatible (${REJECT_REASON})`);
+    expect(message).to.match(/\d+ nodes considered \(1 Incompatible, 1 NoCapacity/);
+    expect(await reservations()).to.deep.equal(before);
+  });
+
+  it('a VMIM for a VMI without mediated devices passes unchanged', async () => {
+    const vmim = await createVmim('move-plain', 'plain-vm');
+    expect(vmim.spec.addedNodeSelector).to.equal(undefined);
+    expect(vmim.metadata.annotations).to.equal(undefined);
+  });
+
+  it('failurePolicy Fail: while the webhook is down, VMIM creation is refused for every VMI, plain ones included', async () => {
+    await admission!.closeServer();
+    const message = await refusal('while-down', 'plain-vm');
+    expect(message).to.include('failed calling webhook');
+    expect(message).to.include('vmim.mutate.mdev-operator.io');
+    // Other kinds in the same namespace are not gated.
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'unaffected' } } });
+  });
+});
+
+async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
