@@ -9,6 +9,7 @@ import {
   KubeConfig,
   KubernetesObjectApi,
 } from '@kubernetes/client-node';
+import './connection-reuse.ts';
 
 export {
   apiStatus,

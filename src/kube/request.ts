@@ -3,6 +3,7 @@
 // Responses are plain JSON (no client-node model classes), to be validated by the caller.
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { describeApiError } from './errors.ts';
+import './connection-reuse.ts';
 
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
