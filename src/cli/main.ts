@@ -13,6 +13,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'the node agent: --node-name N [--sysfs-root /host/sys] [--backend sysfs|exec|simulated] [--podresources-socket P]',
     run: async (argv) => (await import('./agent-command.ts')).agentCommand(argv),
   },
+  controller: {
+    summary: '[--leader-elect=true|false] [--webhook-port 9443|0] [--probe-timeout 10s] [--workers 8]  the controller manager',
+    run: async (argv) => (await import('./controller-command.ts')).controllerCommand(argv),
+  },
   explain: {
     summary: "<ns>/<vmi> [-o table|json] [--probe]  every node's verdict for a VMI",
     run: async (argv) => (await import('./explain-command.ts')).explainCommand(argv),
@@ -20,6 +24,10 @@ const COMMANDS: Record<string, Command> = {
   'plan-drain': {
     summary: '<node> [-o table|json] [--probe]  the target of every mdev VMI on a node, before draining it',
     run: async (argv) => (await import('./plan-drain-command.ts')).planDrainCommand(argv),
+  },
+  fleet: {
+    summary: '[--nodes N] [--profile demo|FILE] [--prefix sim]  simulated stand-in nodes running the real agent',
+    run: async (argv) => (await import('./fleet-command.ts')).fleetCommand(argv),
   },
 };
 

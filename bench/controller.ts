@@ -1,0 +1,403 @@
+// Controller suite: the real controller (`mdev-operator controller`, a child process so its RSS is
+// its own) on the local control plane, over a synthetic fleet of N nodes × 8 devices carrying 20
+// distinct NVIDIA-style version strings. Nodes, agent Leases, MdevDevices and VMIs are created
+// directly through the API (scale without N agent processes); probes are answered in this process
+// by the REAL probe responder (src/agent/probe-responder.ts) of each node, testing with the
+// simulated NVIDIA driver policy. Figures are plain numbers; the harness formats and judges them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { Registry } from 'prom-client';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { AgentMetrics } from '../src/agent/agent-metrics.ts';
+import type { ProbeInventory } from '../src/agent/probe-plan.ts';
+import { ProbeResponder } from '../src/agent/probe-responder.ts';
+import { API_VERSION, deviceObjectName, FIELD_MANAGER_AGENT, LABEL_NODE, LABEL_TYPE, LABEL_VERSION_HASH, parseFromWire, versionHash, type MdevMigration, type MdevProbe } from '../src/api/v1alpha1/index.ts';
+import type { CompatBackend } from '../src/compat/backend.ts';
+import { nvidiaBranch } from '../src/compat/policies/nvidia-branch.ts';
+import { isRefusal, type NvidiaBranchConfig, type ParentConfig } from '../src/compat/policies/policy.ts';
+import { buildSnapshot, toSourceVm } from '../src/controller/snapshot.ts';
+import { LEASES, MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_PROBES, NODES, VMIS } from '../src/controller/resources.ts';
+import { mergePatch } from '../src/kube/apply.ts';
+import { informerFor } from '../src/kube/informer.ts';
+import { toMicroTime } from '../src/kube/lease-store.ts';
+import { kubeRequest } from '../src/kube/request.ts';
+import { resourcePath } from '../src/kube/resource.ts';
+import { patchVmiStatus } from '../src/kubevirt/client.ts';
+import { parseVmi, type Vmi } from '../src/kubevirt/types.ts';
+import { loggerFor } from '../src/observability/logger.ts';
+import { buildClasses, exhaustiveProbeCount, filterCandidates, resolveSource } from '../src/placement/index.ts';
+import { buildVmi } from '../src/sim/kubevirt/vmi-factory.ts';
+import { seededUuid } from '../src/sim/fleet/profile.ts';
+import type { DiscoveredDevice } from '../src/sysfs/inventory.ts';
+import { summarize } from './stats.ts';
+
+export interface ControllerBenchOptions {
+  kc: KubeConfig;
+  /** The kubeconfig file of `kc`, for the controller child process (else `kc` is written to a temp file). */
+  kubeconfigPath?: string;
+  nodes: number;
+  devicesPerNode?: number;
+  /** Sequential dry-run decisions after the cold ones (default 40). */
+  warmDecisions?: number;
+  log?: (line: string) => void;
+}
+
+export interface ControllerBenchFigures {
+  nodes: number;
+  decisions: number;
+  probesMedian: number;
+  probesP99: number;
+  exhaustiveProbesMedian: number;
+  classesMedian: number;
+  /** Decisions whose probes exceeded distinct classes + 1 (target: 0). */
+  decisionsOverProbeBudget: number;
+  coldMedianMs: number;
+  coldP99Ms: number;
+  warmMedianMs: number;
+  warmP99Ms: number;
+  concurrent100Ms: number;
+  rssMiB: number;
+  setupSeconds: number;
+  /** The controller's own decision time (status.decisionMillis), without API writes and watch latency. */
+  warmDecisionMillisMedian: number;
+  concurrentDecisionMillisMedian: number;
+}
+
+const TYPE_ID = 'nvidia-1012';
+const PARENT = '0000:41:00.0';
+const BOARD = 'H100-PCIE-80GB';
+/** 20 host drivers on two branches: within a branch a newer target accepts an older source. */
+const HOST_DRIVERS = [...Array.from({ length: 10 }, (_, i) => `550.${10 + i * 5}.01`), ...Array.from({ length: 10 }, (_, i) => `535.${10 + i * 5}.01`)];
+const log0 = loggerFor('bench-controller');
+
+function parentConfig(node: number): ParentConfig<NvidiaBranchConfig> {
+  return { address: PARENT, vendorId: '10de', deviceId: '2331', driver: 'nvidia', policy: { name: 'nvidia-branch', board: BOARD, hostDriver: HOST_DRIVERS[node % HOST_DRIVERS.length] as string, vgpuVersion: 0x12, vgpuRange: [0x10, 0x13] } };
+}
+
+function versionOf(node: number): string {
+  const v = nvidiaBranch.version(parentConfig(node), TYPE_ID, []);
+  if (isRefusal(v)) throw new Error(`simulated NVIDIA policy refused to give a version: ${v.reason}`);
+  return v;
+}
+
+async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(Array.from({ length: Math.min(width, queue.length) }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
+  }));
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : Number.NaN;
+}
+
+interface Fleet {
+  run: string;
+  ns: string;
+  nodeNames: string[];
+  /** Per node: its devices as the responder's inventory sees them. */
+  inventories: Map<string, ProbeInventory>;
+  /** By device id: the node index (its version). */
+  nodeOfDevice: Map<string, number>;
+  sources: Vmi[];
+}
+
+export async function benchController(opts: ControllerBenchOptions): Promise<ControllerBenchFigures> {
+  const { kc, nodes } = opts;
+  const say = opts.log ?? ((l: string) => process.stderr.write(`[bench controller] ${l}\n`));
+  const run = `b${nodes}-${Math.random().toString(16).slice(2, 8)}`;
+  const t0 = performance.now();
+  const fleet = await createFleet(kc, run, nodes, opts.devicesPerNode ?? 8, say);
+  const setupSeconds = (performance.now() - t0) / 1000;
+  const responders = startResponders(kc, fleet);
+  let controller: ChildProcess | undefined;
+  try {
+    const healthPort = await freePort();
+    controller = spawnController(kc, opts.kubeconfigPath, fleet.ns, healthPort);
+    await waitReady(healthPort, controller);
+    const rss = rssMiB(controller.pid as number);
+    say(`controller synced, RSS ${rss} MiB`);
+    const timer = migrationTimer(kc, fleet.ns);
+    await timer.start();
+    const results: { ms: number; m: MdevMigration; cold: boolean }[] = [];
+    // Cold: the first decision for each source string (nothing cached for it yet).
+    let seq = 0;
+    for (const vmi of fleet.sources) results.push({ ...(await timer.decide(`cold-${seq++}`, vmi.metadata.name)), cold: true });
+    const warm = opts.warmDecisions ?? 40;
+    for (let i = 0; i < warm; i++) {
+      const vmi = fleet.sources[i % fleet.sources.length] as Vmi;
+      results.push({ ...(await timer.decide(`warm-${seq++}`, vmi.metadata.name)), cold: false });
+    }
+    const c0 = performance.now();
+    const concurrent = await Promise.all(Array.from({ length: 100 }, (_, i) => timer.decide(`conc-${i}`, (fleet.sources[i % fleet.sources.length] as Vmi).metadata.name)));
+    const concurrent100Ms = performance.now() - c0;
+    await timer.stop();
+    const all = [...results.map((r) => r.m), ...concurrent.map((r) => r.m)];
+    const baseline = baselineFor(kc, fleet);
+    const perDecision = await Promise.all(all.map(async (m) => ({ probes: m.status?.probes ?? 0, ...(await baseline(m.spec.vmiName)) })));
+    const probes = summarize(perDecision.map((d) => d.probes));
+    const cold = summarize(results.filter((r) => r.cold).map((r) => r.ms));
+    const warmS = summarize(results.filter((r) => !r.cold).map((r) => r.ms));
+    return {
+      nodes,
+      decisions: perDecision.length,
+      probesMedian: probes.median,
+      probesP99: probes.p99,
+      exhaustiveProbesMedian: summarize(perDecision.map((d) => d.exhaustive)).median,
+      classesMedian: summarize(perDecision.map((d) => d.classes)).median,
+      decisionsOverProbeBudget: perDecision.filter((d) => d.probes > d.classes + 1).length,
+      coldMedianMs: round(cold.median),
+      coldP99Ms: round(cold.p99),
+      warmMedianMs: round(warmS.median),
+      warmP99Ms: round(warmS.p99),
+      concurrent100Ms: round(concurrent100Ms),
+      rssMiB: rss,
+      setupSeconds: round(setupSeconds),
+      warmDecisionMillisMedian: summarize(results.filter((r) => !r.cold).map((r) => r.m.status?.decisionMillis ?? 0)).median,
+      concurrentDecisionMillisMedian: summarize(concurrent.map((r) => r.m.status?.decisionMillis ?? 0)).median,
+    };
+  } finally {
+    controller?.kill('SIGTERM');
+    await responders.stop();
+    await cleanup(kc, fleet, say);
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fleet through the API
+// ---------------------------------------------------------------------------------------------
+
+async function createFleet(kc: KubeConfig, run: string, nodes: number, perNode: number, say: (l: string) => void): Promise<Fleet> {
+  const ns = run;
+  await kubeRequest(kc, { method: 'POST', path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } });
+  const nodeNames = Array.from({ length: nodes }, (_, i) => `${run}-n${String(i).padStart(4, '0')}`);
+  const runLabel = { 'mdev-operator.io/bench-run': run };
+  const renew = toMicroTime(Date.now());
+  say(`creating ${nodes} Nodes and agent Leases`);
+  await pool(nodeNames, 24, async (name) => {
+    await kubeRequest(kc, { method: 'POST', path: resourcePath(NODES), body: { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { ...runLabel, 'kubernetes.io/hostname': name } }, spec: {} } });
+    await mergePatch(kc, NODES, { name }, { spec: { taints: [] } });
+    await kubeRequest(kc, {
+      method: 'POST',
+      path: resourcePath(LEASES, { namespace: ns }),
+      body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: `mdev-agent.${name}`, namespace: ns }, spec: { holderIdentity: name, leaseDurationSeconds: 3600, renewTime: renew } },
+    });
+  });
+  const inventories = new Map<string, ProbeInventory>();
+  const nodeOfDevice = new Map<string, number>();
+  const devices: { node: number; name: string; id: string }[] = [];
+  nodeNames.forEach((node, n) => {
+    const map = new Map<string, { device: DiscoveredDevice; free: boolean }>();
+    for (let d = 0; d < perNode; d++) {
+      const id = seededUuid(`${run}/${n}/${d}`);
+      const name = deviceObjectName(node, id);
+      devices.push({ node: n, name, id });
+      nodeOfDevice.set(id, n);
+      map.set(name, { device: { kind: 'mdev', id, parent: { address: PARENT, vendorId: '10de', deviceId: '2331', driver: 'nvidia' }, type: { id: TYPE_ID }, creationParams: [], attrPath: `/sim/${id}/migration_version`, sysfsPath: `/sim/${id}` }, free: true });
+    }
+    inventories.set(node, { nodeName: node, devices: map, capacity: [] });
+  });
+  say(`creating ${devices.length} MdevDevices`);
+  await pool(devices, 32, async (d) => {
+    const node = nodeNames[d.node] as string;
+    const version = versionOf(d.node);
+    await kubeRequest(kc, {
+      method: 'POST',
+      path: resourcePath(MDEV_DEVICES),
+      body: {
+        apiVersion: API_VERSION,
+        kind: 'MdevDevice',
+        metadata: { name: d.name, labels: { ...runLabel, [LABEL_NODE]: node, [LABEL_TYPE]: TYPE_ID, [LABEL_VERSION_HASH]: versionHash(version) } },
+        spec: { nodeName: node, id: d.id, kind: 'mdev', type: { id: TYPE_ID, name: 'GRID H100-4C', deviceApi: 'vfio-pci' }, parent: { address: PARENT, vendorId: '10de', deviceId: '2331', driver: 'nvidia' } },
+      },
+    });
+    await mergePatch(kc, MDEV_DEVICES, { name: d.name }, { status: { migrationVersion: version, migratable: true, backend: 'simulated' } }, { subresource: 'status', fieldManager: FIELD_MANAGER_AGENT });
+  });
+  // One source VMI per version string, on the first node carrying it, using that node's first device.
+  say('creating source VMIs');
+  const sources: Vmi[] = [];
+  for (let n = 0; n < Math.min(HOST_DRIVERS.length, nodes); n++) {
+    const node = nodeNames[n] as string;
+    const name = `src-${n}`;
+    const created = parseVmi(await kubeRequest(kc, { method: 'POST', path: resourcePath(VMIS, { namespace: ns }), body: buildVmi({ namespace: ns, name, nodeName: node }) }));
+    if (!created) throw new Error(`VMI ${ns}/${name} came back malformed: are the KubeVirt stand-in CRDs installed?`);
+    const vmi = await patchVmiStatus(kc, { namespace: ns, name }, { phase: 'Running', nodeName: node });
+    const dev = devices.find((d) => d.node === n) as { name: string };
+    await mergePatch(kc, MDEV_DEVICES, { name: dev.name }, { status: { consumer: { kind: 'VirtualMachineInstance', namespace: ns, name, uid: created.metadata.uid } } }, { subresource: 'status', fieldManager: FIELD_MANAGER_AGENT });
+    const inv = inventories.get(node)?.devices.get(dev.name);
+    if (inv) inv.free = false;
+    sources.push(vmi ?? created);
+  }
+  return { run, ns, nodeNames, inventories, nodeOfDevice, sources };
+}
+
+async function cleanup(kc: KubeConfig, fleet: Fleet, say: (l: string) => void): Promise<void> {
+  say('cleaning up');
+  const selector = `mdev-operator.io/bench-run=${fleet.run}`;
+  const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
+  await quiet(kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_MIGRATIONS, { namespace: fleet.ns }) }));
+  await quiet(kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_DEVICES), query: { labelSelector: selector } }));
+  await quiet(kubeRequest(kc, { method: 'DELETE', path: resourcePath(NODES), query: { labelSelector: selector } }));
+  const probes = fleet.nodeNames.map((n) => `${LABEL_NODE}=${n}`);
+  await pool(probes, 8, (sel) => quiet(kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_PROBES), query: { labelSelector: sel } })));
+  await quiet(kubeRequest(kc, { method: 'DELETE', path: `/api/v1/namespaces/${fleet.ns}` }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probe answering: the real responder per node, with the simulated NVIDIA driver as backend
+// ---------------------------------------------------------------------------------------------
+
+function startResponders(kc: KubeConfig, fleet: Fleet): { stop(): Promise<void> } {
+  const metrics = new AgentMetrics(new Registry());
+  const responders = new Map<string, ProbeResponder>();
+  const nodeIndex = new Map(fleet.nodeNames.map((n, i) => [n, i]));
+  const backend = (node: number): CompatBackend => ({
+    name: 'simulated',
+    async readVersion() {
+      return { migratable: true, version: versionOf(node) };
+    },
+    async test(_subject, source) {
+      const verdict = nvidiaBranch.accept({ parent: parentConfig(node), typeId: TYPE_ID, creationParams: [] }, source);
+      return 'ok' in verdict ? { accepted: true, reason: 'accepted' } : { accepted: false, errno: verdict.errno, reason: `${verdict.errno}: ${verdict.reason}` };
+    },
+  });
+  const responderFor = (node: string): ProbeResponder | undefined => {
+    const i = nodeIndex.get(node);
+    if (i === undefined) return undefined;
+    let r = responders.get(node);
+    if (!r) {
+      r = new ProbeResponder({
+        nodeName: node,
+        backend: backend(i),
+        inventory: () => fleet.inventories.get(node),
+        writeStatus: async (name, status) => {
+          await mergePatch(kc, MDEV_PROBES, { name }, { status }, { subresource: 'status', fieldManager: FIELD_MANAGER_AGENT });
+        },
+        rediscover: async () => undefined,
+        metrics,
+        log: log0,
+      });
+      responders.set(node, r);
+    }
+    return r;
+  };
+  const informer = informerFor<MdevProbe>(kc, { resource: MDEV_PROBES, name: 'bench-responders', parse: (o) => parseFromWire('MdevProbe', o, log0) });
+  const dispatch = (p: MdevProbe): void => responderFor(p.spec.nodeName)?.enqueue(p);
+  informer.addHandlers({ add: dispatch, update: (_o, p) => dispatch(p) });
+  informer.start();
+  return {
+    async stop() {
+      await informer.stop();
+      await Promise.all([...responders.values()].map((r) => r.stop()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The controller under test, and the clock around it
+// ---------------------------------------------------------------------------------------------
+
+function spawnController(kc: KubeConfig, kubeconfigPath: string | undefined, ns: string, healthPort: number): ChildProcess {
+  const kubeconfig = kubeconfigPath ?? kcPath(kc);
+  const script = `import { controllerCommand } from ${JSON.stringify(new URL('../src/cli/controller-command.ts', import.meta.url).href)}; process.exitCode = await controllerCommand(process.argv.slice(1));`;
+  const args = ['--input-type=module', '-e', script, '--', '--kubeconfig', kubeconfig, '--namespace', ns, '--leader-elect=false', '--webhook-port', '0', '--health-port', String(healthPort), '--metrics-port', String(healthPort), '--log-level', 'error', '--workers', '16'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MDEV_LOG_LEVEL: 'error' } });
+  return child;
+}
+
+/** The harness hands over a KubeConfig object; the child process needs a file (JSON is valid YAML). */
+function kcPath(kc: KubeConfig): string {
+  const path = join(tmpdir(), `mdev-bench-kubeconfig-${process.pid}.yaml`);
+  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  return path;
+}
+
+async function waitReady(port: number, child: ChildProcess, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the controller exited with status ${child.exitCode} before it was ready`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`the controller was not ready within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Creates dry-run MdevMigrations and times created → Planned through a watch. */
+function migrationTimer(kc: KubeConfig, ns: string) {
+  const waiters = new Map<string, (m: MdevMigration) => void>();
+  const informer = informerFor<MdevMigration>(kc, { resource: MDEV_MIGRATIONS, namespace: ns, name: 'bench-migrations', parse: (o) => parseFromWire('MdevMigration', o, log0) });
+  const seen = (m: MdevMigration): void => {
+    const phase = m.status?.phase;
+    if (phase === 'Planned' || phase === 'Failed') waiters.get(m.metadata.name)?.(m);
+  };
+  informer.addHandlers({ add: seen, update: (_o, m) => seen(m) });
+  return {
+    async start() {
+      informer.start();
+      await informer.waitForSync();
+    },
+    stop: () => informer.stop(),
+    async decide(name: string, vmiName: string): Promise<{ ms: number; m: MdevMigration }> {
+      const done = new Promise<MdevMigration>((resolve) => waiters.set(name, resolve));
+      const start = performance.now();
+      await kubeRequest(kc, {
+        method: 'POST',
+        path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }),
+        body: { apiVersion: API_VERSION, kind: 'MdevMigration', metadata: { name, namespace: ns }, spec: { vmiName, dryRun: true } },
+      });
+      const m = await Promise.race([done, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`MdevMigration ${ns}/${name} was not decided within 120s`)), 120_000))]);
+      const ms = performance.now() - start;
+      waiters.delete(name);
+      if (m.status?.phase !== 'Planned') throw new Error(`MdevMigration ${ns}/${name} failed: ${m.status?.message}`);
+      return { ms, m };
+    },
+  };
+}
+
+/** Classes and the exhaustive probe count of a decision, from the engine on a fresh snapshot. */
+function baselineFor(kc: KubeConfig, fleet: Fleet) {
+  let cached: Promise<Map<string, { classes: number; exhaustive: number }>> | undefined;
+  const compute = async () => {
+    const list = async (path: string) => ((await kubeRequest(kc, { method: 'GET', path })) as { items: unknown[] }).items;
+    const devices = (await list(resourcePath(MDEV_DEVICES))).flatMap((o) => parseFromWire('MdevDevice', { apiVersion: API_VERSION, kind: 'MdevDevice', ...(o as object) }, log0) ?? []);
+    const nodes = fleet.nodeNames.map((name) => ({ name, labels: { 'kubernetes.io/hostname': name }, unschedulable: false, taints: [] }));
+    const leases = fleet.nodeNames.map((n) => ({ name: `mdev-agent.${n}`, nodeName: n, holderIdentity: n, leaseDurationSeconds: 3600, renewTime: new Date().toISOString() }));
+    const snap = buildSnapshot({ nodes, leases, devices, mdevNodes: [] }, { now: Date.now() });
+    const out = new Map<string, { classes: number; exhaustive: number }>();
+    for (const vmi of fleet.sources) {
+      const src = resolveSource(toSourceVm(vmi), snap.devices);
+      if (!src.ok) continue;
+      const filter = filterCandidates(src.source, snap.fleet, { migrationUid: 'bench', allowCreateTarget: false });
+      out.set(vmi.metadata.name, { classes: buildClasses(filter.candidates).length, exhaustive: exhaustiveProbeCount(src.source, filter) });
+    }
+    return out;
+  };
+  return async (vmiName: string) => {
+    cached ??= compute();
+    return (await cached).get(vmiName) ?? { classes: Number.NaN, exhaustive: Number.NaN };
+  };
+}

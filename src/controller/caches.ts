@@ -1,0 +1,68 @@
+// The controller's informer caches: MdevDevices, MdevNodes, MdevProbes, MdevMigrations, Nodes,
+// agent Leases (operator namespace), VMIs and VMIMs. Started together, synced together, and read
+// through `view()` as the plain lists the snapshot adapters take.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { parseFromWire, type MdevDevice, type MdevMigration, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
+import { informerFor, type Informer } from '../kube/informer.ts';
+import { parseVmi, parseVmim, type Vmi, type Vmim } from '../kubevirt/types.ts';
+import type { Logger } from '../observability/logger.ts';
+import { LEASES, MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES, NODES, VMIMS, VMIS } from './resources.ts';
+import { parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject } from './snapshot.ts';
+
+export interface CachesOptions {
+  kc: KubeConfig;
+  /** Operator namespace: where agent Leases live. */
+  namespace: string;
+  log: Logger;
+  /** Server-side watch timeout per informer (seconds); default 60. */
+  watchTimeoutSeconds?: number;
+}
+
+export class ControllerCaches {
+  readonly devices: Informer<MdevDevice>;
+  readonly mdevNodes: Informer<MdevNode>;
+  readonly probes: Informer<MdevProbe>;
+  readonly migrations: Informer<MdevMigration>;
+  readonly nodes: Informer<NodeObject>;
+  readonly leases: Informer<AgentLease>;
+  readonly vmis: Informer<Vmi>;
+  readonly vmims: Informer<Vmim>;
+
+  constructor(opts: CachesOptions) {
+    const { kc, log } = opts;
+    const common = { watchTimeoutSeconds: opts.watchTimeoutSeconds };
+    this.devices = informerFor(kc, { ...common, resource: MDEV_DEVICES, name: 'controller-mdevdevices', parse: (o) => parseFromWire('MdevDevice', o, log) });
+    this.mdevNodes = informerFor(kc, { ...common, resource: MDEV_NODES, name: 'controller-mdevnodes', parse: (o) => parseFromWire('MdevNode', o, log) });
+    this.probes = informerFor(kc, { ...common, resource: MDEV_PROBES, name: 'controller-mdevprobes', parse: (o) => parseFromWire('MdevProbe', o, log) });
+    this.migrations = informerFor(kc, { ...common, resource: MDEV_MIGRATIONS, name: 'controller-mdevmigrations', parse: (o) => parseFromWire('MdevMigration', o, log) });
+    this.nodes = informerFor(kc, { ...common, resource: NODES, name: 'controller-nodes', parse: parseNode });
+    this.leases = informerFor(kc, { ...common, resource: LEASES, namespace: opts.namespace, name: 'controller-agent-leases', parse: parseAgentLease });
+    this.vmis = informerFor(kc, { ...common, resource: VMIS, name: 'controller-vmis', parse: (o) => parseVmi(o, log) });
+    this.vmims = informerFor(kc, { ...common, resource: VMIMS, name: 'controller-vmims', parse: (o) => parseVmim(o, log) });
+  }
+
+  all(): Informer<unknown>[] {
+    return [this.devices, this.mdevNodes, this.probes, this.migrations, this.nodes, this.leases, this.vmis, this.vmims] as Informer<unknown>[];
+  }
+
+  start(): void {
+    for (const i of this.all()) i.start();
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all(this.all().map((i) => i.waitForSync()));
+  }
+
+  synced(): boolean {
+    return this.all().every((i) => i.hasSynced());
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.all().map((i) => i.stop()));
+  }
+
+  /** The cluster as the snapshot adapters read it. */
+  view(): ClusterView {
+    return { nodes: this.nodes.list(), leases: this.leases.list(), devices: this.devices.list(), mdevNodes: this.mdevNodes.list() };
+  }
+}

@@ -1,0 +1,204 @@
+// The decision service: one placement decision for one VMI, shared by the migration reconciler,
+// the admission webhook and the `explain` / `plan-drain` commands. It snapshots the caches, runs
+// the pure engine with a prober that sends MdevProbes in parallel under a deadline, and treats a
+// node whose agent did not answer in time as AgentUnavailable ("probe timed out after Ns"): the
+// decision is re-run without it, so its classes are probed on another node. Answers feed the
+// shared VerdictCache, which forgets a version string as soon as a device stops publishing it.
+import type { MdevDevice } from '../api/v1alpha1/index.ts';
+import type { Informer } from '../kube/informer.ts';
+import type { Vmi } from '../kubevirt/types.ts';
+import type { Logger } from '../observability/logger.ts';
+import {
+  exhaustiveProbeCount,
+  place,
+  VERDICT_ORDER,
+  type DevicePair,
+  type NodeExplanation,
+  type ProbeAnswer,
+  type ProbeRequest,
+  type RankedNode,
+  type Request,
+  type Source,
+  type SourceVm,
+  type Verdict,
+  type VerdictCache,
+} from '../placement/index.ts';
+import { controllerMetrics } from './metrics.ts';
+import type { ProbeRound } from './probe-client.ts';
+import { buildSnapshot, toSourceVm, type ClusterView } from './snapshot.ts';
+
+/** What sends probes and waits for answers (ProbeClient, or an in-memory stand-in in unit tests). */
+export interface ProbeSender {
+  run(requests: readonly ProbeRequest[], timeoutMs: number): Promise<ProbeRound>;
+  forgetNode?(nodeName: string): Promise<void>;
+}
+
+export interface DecisionServiceOptions {
+  view: () => ClusterView;
+  cache: VerdictCache;
+  prober: ProbeSender;
+  /** Deadline of one probe round (default 10 s). */
+  probeTimeoutMs: number;
+  log: Logger;
+  /** How long a node that timed out is skipped by later decisions (default 30 s). */
+  unresponsiveTtlMs?: number;
+  now?: () => number;
+}
+
+export interface DecideInput {
+  vmi: Vmi | SourceVm;
+  request: Request;
+  /** Total time the decision may spend probing (default 2 × the probe timeout). */
+  budgetMs?: number;
+  /** false: cache only, no probe is sent (explain); unknown classes stay unverified. */
+  probe: boolean;
+  /** Nodes to leave out, with the reason shown for them (e.g. an earlier attempt failed there). */
+  exclude?: ReadonlyMap<string, string>;
+}
+
+export interface DecisionCandidates {
+  /** Every node but the source: chosen first, then by verdict, then by name. */
+  explanations: NodeExplanation[];
+  totals: Record<Verdict, number>;
+}
+
+export interface DecisionResult {
+  /** The chosen node and its device pairs; absent when no node is usable or the source failed. */
+  chosen?: RankedNode;
+  assignment: DevicePair[];
+  candidates: DecisionCandidates;
+  /** Probe requests this decision cost. */
+  probes: number;
+  /** Probes a search without equivalence classes would have cost (benchmark baseline). */
+  exhaustiveProbes: number;
+  decisionMillis: number;
+  /** True when the chosen targets were never confirmed by a probe of those very devices. */
+  needsConfirmation: boolean;
+  /** Why nothing was chosen (source problems included); '' when a node was chosen. */
+  reason: string;
+  sourceNode?: string;
+  source?: Source;
+}
+
+const EMPTY_TOTALS = (): Record<Verdict, number> => Object.fromEntries(VERDICT_ORDER.map((v) => [v, 0])) as Record<Verdict, number>;
+const MAX_ROUNDS = 3;
+
+export class DecisionService {
+  readonly #o: DecisionServiceOptions;
+  readonly #unresponsive = new Map<string, { until: number; message: string }>();
+
+  constructor(opts: DecisionServiceOptions) {
+    this.#o = opts;
+  }
+
+  get cache(): VerdictCache {
+    return this.#o.cache;
+  }
+
+  /** Keeps the cache honest: a device whose version string changed drops every verdict about the old one. */
+  watchDevices(devices: Informer<MdevDevice>): void {
+    const changed = (before: MdevDevice | undefined, after: MdevDevice | undefined): void => {
+      const old = before?.status?.migrationVersion;
+      if (old === undefined || old === after?.status?.migrationVersion) return;
+      const dropped = this.#o.cache.invalidateVersion(old);
+      this.#o.log.debug('Invalidated cached verdicts of a changed version string', { device: before?.metadata.name, dropped });
+      const node = before?.spec.nodeName;
+      if (node) void this.#o.prober.forgetNode?.(node);
+    };
+    devices.addHandlers({ update: (o, n) => changed(o, n), delete: (o) => changed(o, undefined) });
+  }
+
+  async decide(input: DecideInput): Promise<DecisionResult> {
+    const now = this.#now.bind(this);
+    const start = now();
+    const deadline = start + (input.budgetMs ?? 2 * this.#o.probeTimeoutMs);
+    const vm = 'metadata' in input.vmi ? toSourceVm(input.vmi) : input.vmi;
+    const timedOutNow = new Map<string, string>();
+    let probes = 0;
+    let outcome;
+    for (let round = 0; ; round++) {
+      const fresh: string[] = [];
+      const prober = async (requests: ProbeRequest[]): Promise<ProbeAnswer[]> => {
+        const remaining = deadline - now();
+        if (!input.probe || remaining <= 0 || requests.length === 0) return [];
+        const timeout = Math.min(this.#o.probeTimeoutMs, remaining);
+        const result = await this.#o.prober.run(requests, timeout);
+        for (const node of result.timedOut) {
+          const message = `probe timed out after ${formatSeconds(timeout)}: the agent of ${node} did not answer`;
+          timedOutNow.set(node, message);
+          this.#unresponsive.set(node, { until: now() + (this.#o.unresponsiveTtlMs ?? 30_000), message });
+          fresh.push(node);
+        }
+        return result.answers;
+      };
+      const snapshot = buildSnapshot(this.#o.view(), {
+        now: now(),
+        omitNodes: new Set(input.exclude?.keys() ?? []),
+        unresponsive: new Set(this.#unresponsiveNodes()),
+      });
+      outcome = await place({ vm, fleet: snapshot.fleet, devices: snapshot.devices, request: input.request }, this.#o.cache, prober);
+      if (!outcome.ok) break;
+      probes += outcome.probes;
+      // A node that timed out is now AgentUnavailable; deciding again probes its classes elsewhere.
+      if (fresh.length === 0 || round + 1 >= MAX_ROUNDS || deadline - now() <= 0) break;
+    }
+    const decisionMillis = Math.max(0, Math.round(now() - start));
+    controllerMetrics.decisionSeconds.observe(decisionMillis / 1000);
+    if (!outcome.ok) {
+      return { assignment: [], candidates: { explanations: [], totals: EMPTY_TOTALS() }, probes, exhaustiveProbes: 0, decisionMillis, needsConfirmation: false, reason: outcome.reason };
+    }
+    const { decision } = outcome;
+    const candidates = this.#explain(decision.explanations, decision.chosen?.node, input.exclude, timedOutNow);
+    const chosen = decision.chosen ?? undefined;
+    return {
+      ...(chosen ? { chosen } : {}),
+      assignment: chosen?.pairs ?? [],
+      candidates,
+      probes,
+      exhaustiveProbes: exhaustiveProbeCount(outcome.source, outcome.filter),
+      decisionMillis,
+      needsConfirmation: decision.needsConfirmation,
+      reason: chosen ? '' : noTargetReason(vm, outcome.source.nodeName, candidates.totals),
+      sourceNode: outcome.source.nodeName,
+      source: outcome.source,
+    };
+  }
+
+  /** Engine explanations with timeouts named as such and excluded nodes added back. */
+  #explain(list: NodeExplanation[], chosen: string | undefined, exclude: ReadonlyMap<string, string> | undefined, timedOut: Map<string, string>): DecisionCandidates {
+    const remembered = new Map([...this.#unresponsive].map(([n, v]) => [n, v.message]));
+    const out = list.map((e) => {
+      const timeout = timedOut.get(e.node) ?? (e.verdict === 'AgentUnavailable' ? remembered.get(e.node) : undefined);
+      if (timeout && e.verdict !== 'Compatible') return { node: e.node, verdict: 'AgentUnavailable' as const, message: timeout };
+      return e;
+    });
+    for (const [node, message] of exclude ?? []) out.push({ node, verdict: 'Excluded', message });
+    const rank = new Map(VERDICT_ORDER.map((v, i) => [v, i]));
+    out.sort((a, b) => (a.node === chosen ? -1 : b.node === chosen ? 1 : (rank.get(a.verdict) as number) - (rank.get(b.verdict) as number) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0)));
+    const totals = EMPTY_TOTALS();
+    for (const e of out) totals[e.verdict]++;
+    return { explanations: out, totals };
+  }
+
+  #unresponsiveNodes(): string[] {
+    const now = this.#now();
+    for (const [node, v] of this.#unresponsive) if (v.until <= now) this.#unresponsive.delete(node);
+    return [...this.#unresponsive.keys()];
+  }
+
+  #now(): number {
+    return this.#o.now?.() ?? Date.now();
+  }
+}
+
+function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)}s`;
+}
+
+function noTargetReason(vm: SourceVm, sourceNode: string, totals: Record<Verdict, number>): string {
+  const ref = `VMI ${vm.namespace}/${vm.name}`;
+  const counts = VERDICT_ORDER.filter((v) => totals[v] > 0).map((v) => `${totals[v]} ${v}`);
+  if (counts.length === 0) return `no node other than ${sourceNode} exists to move ${ref} to`;
+  return `no node can take ${ref}: ${counts.join(', ')}; see status.candidates for each node's reason`;
+}

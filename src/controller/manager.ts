@@ -1,0 +1,269 @@
+// The controller manager: leader election gates the informers, the reconciler and the sweepers
+// (only the leader runs them); /healthz, /readyz and /metrics are served by every replica, and so
+// is the admission webhook, which another module plugs in through `onWebhook`. `stop()` is the
+// graceful SIGTERM path (finish in-flight reconciles, release the lease); `kill()` simulates a
+// crash: every later API write of this manager throws, nothing is drained or released.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { realClock, sleep } from '../kube/clock.ts';
+import { LeaderElector } from '../kube/leader-election.ts';
+import { apiLeaseStore } from '../kube/lease-store.ts';
+import { HealthServer } from '../observability/health.ts';
+import { loggerFor, type Logger } from '../observability/logger.ts';
+import { VerdictCache } from '../placement/index.ts';
+import { ControllerCaches } from './caches.ts';
+import { DecisionService } from './decision.ts';
+import { EventRecorder, type EventSink } from './events.ts';
+import { MigrationReconciler } from './migration-reconciler.ts';
+import { DEFAULT_PROBE_TIMEOUT_MS, ProbeClient } from './probe-client.ts';
+import { Reservations, sweepReservations } from './reservations.ts';
+import { VmimDriver } from './vmim-driver.ts';
+
+export const LEADER_LEASE_NAME = 'mdev-operator-controller';
+
+/** Thrown by every write once the manager was killed. */
+export class ManagerKilledError extends Error {
+  constructor() {
+    super('The controller manager was killed; no further writes');
+    this.name = 'ManagerKilledError';
+  }
+}
+
+/** What the leader runs; exposed so the webhook, CLI tools and tests can use the same services. */
+export interface LeaderServices {
+  caches: ControllerCaches;
+  decisions: DecisionService;
+  reservations: Reservations;
+  reconciler: MigrationReconciler;
+  probes: ProbeClient;
+}
+
+/** Handed to the webhook extension point (served on every replica, leader or not). */
+export interface WebhookDeps {
+  kc: KubeConfig;
+  namespace: string;
+  port: number;
+  log: Logger;
+  /** The leader's services while this replica leads; undefined otherwise. */
+  leaderServices: () => LeaderServices | undefined;
+}
+
+export type WebhookStarter = (deps: WebhookDeps) => Promise<{ close(): Promise<void> }>;
+
+export interface ManagerOptions {
+  kc: KubeConfig;
+  namespace: string;
+  leaderElect: boolean;
+  identity?: string;
+  probeTimeoutMs?: number;
+  workers?: number;
+  /** undefined = no health server; 0 = any free port. */
+  healthPort?: number;
+  /** undefined or equal to healthPort = metrics served on the health server. */
+  metricsPort?: number;
+  /** 0 or undefined = no webhook. */
+  webhookPort?: number;
+  onWebhook?: WebhookStarter;
+  /** Sweeps of stale reservations and expired probes (default 10 s). */
+  sweepIntervalMs?: number;
+  /** Passed to every informer (seconds); tests may shorten it. */
+  watchTimeoutSeconds?: number;
+  maxAttempts?: number;
+  events?: EventSink;
+  log?: Logger;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+export interface ManagerHandle {
+  readonly identity: string;
+  readonly healthPort: number;
+  readonly metricsPort: number;
+  isLeader(): boolean;
+  /** Informers synced and workers running (false on a non-leader). */
+  running(): boolean;
+  services(): LeaderServices | undefined;
+  /** Resolves once this replica leads and its caches synced. */
+  waitUntilRunning(): Promise<void>;
+  /** Graceful: finish in-flight work, stop informers, release the lease, close servers. */
+  stop(): Promise<void>;
+  /** Crash: no more writes of the reconciler, nothing drained; with leader election the lease is left to expire. */
+  kill(): Promise<void>;
+}
+
+export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
+  const m = new Manager(opts);
+  await m.start();
+  return m.handle();
+}
+
+class Manager {
+  readonly #o: ManagerOptions;
+  readonly #log: Logger;
+  readonly #identity: string;
+  readonly #servers: HealthServer[] = [];
+  readonly #stop = new AbortController();
+  #ports = { health: 0, metrics: 0 };
+  #elector: LeaderElector | undefined;
+  #direct: Promise<void> | undefined;
+  #services: LeaderServices | undefined;
+  #running = false;
+  #runningWaiters: Array<() => void> = [];
+  #killed = false;
+  #webhook: { close(): Promise<void> } | undefined;
+  #leaderRun: Promise<void> | undefined;
+
+  constructor(opts: ManagerOptions) {
+    this.#o = opts;
+    this.#identity = opts.identity ?? `controller-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+    this.#log = opts.log ?? loggerFor('controller', { identity: this.#identity });
+  }
+
+  async start(): Promise<void> {
+    await this.#serveHealth();
+    if (this.#o.webhookPort && this.#o.onWebhook) {
+      this.#webhook = await this.#o.onWebhook({
+        kc: this.#o.kc,
+        namespace: this.#o.namespace,
+        port: this.#o.webhookPort,
+        log: this.#log.child({ part: 'webhook' }),
+        leaderServices: () => this.#services,
+      });
+    } else if (this.#o.webhookPort) {
+      this.#log.info('No webhook registered in this build; --webhook-port is ignored', { port: this.#o.webhookPort });
+    }
+    if (!this.#o.leaderElect) {
+      this.#direct = this.#lead(this.#stop.signal);
+      return;
+    }
+    this.#elector = new LeaderElector({
+      store: apiLeaseStore(this.#o.kc, this.#o.namespace),
+      leaseName: LEADER_LEASE_NAME,
+      identity: this.#identity,
+      leaseDurationMs: this.#o.leaseDurationMs,
+      renewDeadlineMs: this.#o.renewDeadlineMs,
+      retryPeriodMs: this.#o.retryPeriodMs,
+      onStartedLeading: (signal) => this.#lead(signal),
+      onStoppedLeading: (reason) => {
+        if (reason === 'lost' && !this.#killed) this.#log.error('Lost leadership; stopping the reconcilers (the process should restart)');
+      },
+      logger: this.#log,
+    });
+    this.#leaderRun = this.#elector.run();
+  }
+
+  handle(): ManagerHandle {
+    return {
+      identity: this.#identity,
+      healthPort: this.#ports.health,
+      metricsPort: this.#ports.metrics,
+      isLeader: () => (this.#elector ? this.#elector.isLeader() : !this.#stop.signal.aborted),
+      running: () => this.#running,
+      services: () => this.#services,
+      waitUntilRunning: () => (this.#running ? Promise.resolve() : new Promise((r) => this.#runningWaiters.push(r))),
+      stop: () => this.#shutdown(false),
+      kill: () => this.#shutdown(true),
+    };
+  }
+
+  /** The leader's work: caches, services, workers and sweepers until `signal` aborts. */
+  async #lead(signal: AbortSignal): Promise<void> {
+    const { kc } = this.#o;
+    const log = this.#log;
+    const guard = (): void => {
+      if (this.#killed) throw new ManagerKilledError();
+    };
+    const caches = new ControllerCaches({ kc, namespace: this.#o.namespace, log, watchTimeoutSeconds: this.#o.watchTimeoutSeconds });
+    const probes = new ProbeClient({ kc, probes: caches.probes, log });
+    const probeTimeoutMs = this.#o.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+    const decisions = new DecisionService({ view: () => caches.view(), cache: new VerdictCache(), prober: probes, probeTimeoutMs, log });
+    decisions.watchDevices(caches.devices);
+    const reservations = new Reservations({ kc, devices: caches.devices, log, guard });
+    const reconciler = new MigrationReconciler({
+      kc,
+      caches,
+      decisions,
+      reservations,
+      vmims: new VmimDriver({ kc, log, guard }),
+      probes,
+      events: this.#o.events ?? new EventRecorder(kc, log, this.#identity),
+      log,
+      guard,
+      maxAttempts: this.#o.maxAttempts,
+    });
+    reconciler.register();
+    caches.start();
+    try {
+      await Promise.race([caches.waitForSync(), new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('stopped before sync')), { once: true }))]);
+    } catch {
+      await caches.stop();
+      return;
+    }
+    this.#services = { caches, decisions, reservations, reconciler, probes };
+    const workers = reconciler.run(this.#o.workers ?? 8);
+    const sweeper = this.#sweep(signal, () => sweepReservations({ reservations, devices: caches.devices, migrations: caches.migrations, log }), () => probes.sweep());
+    this.#running = true;
+    for (const w of this.#runningWaiters.splice(0)) w();
+    log.info('Controller started', { identity: this.#identity });
+    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    this.#running = false;
+    await reconciler.queue.shutdown({ drain: false });
+    await Promise.all([workers, sweeper]);
+    await caches.stop();
+    this.#services = undefined;
+    log.info('Controller stopped');
+  }
+
+  async #sweep(signal: AbortSignal, ...jobs: Array<() => Promise<unknown>>): Promise<void> {
+    const interval = this.#o.sweepIntervalMs ?? 10_000;
+    while (!signal.aborted) {
+      await sleep(realClock, interval, signal);
+      if (signal.aborted || this.#killed) return;
+      for (const job of jobs) {
+        try {
+          await job();
+        } catch (err) {
+          this.#log.warn('Sweep failed', { error: err instanceof Error ? err.message : String(err) });
+        }
+      }
+    }
+  }
+
+  async #serveHealth(): Promise<void> {
+    const { healthPort, metricsPort } = this.#o;
+    if (healthPort === undefined) return;
+    const health = new HealthServer({ port: healthPort });
+    health.addLivenessCheck('controller', () => !this.#killed);
+    health.addReadinessCheck('informers', () => {
+      if (this.#o.leaderElect && !this.#elector?.isLeader()) return true; // a standby serves the webhook only
+      if (!this.#running) throw new Error('informers not synced yet');
+      return true;
+    });
+    this.#servers.push(health);
+    this.#ports.health = await health.listen();
+    if (metricsPort === undefined || metricsPort === healthPort) {
+      this.#ports.metrics = this.#ports.health;
+      return;
+    }
+    const metrics = new HealthServer({ port: metricsPort });
+    this.#servers.push(metrics);
+    this.#ports.metrics = await metrics.listen();
+  }
+
+  async #shutdown(kill: boolean): Promise<void> {
+    if (kill) this.#killed = true;
+    this.#stop.abort();
+    if (this.#elector) {
+      if (kill) {
+        // A crashed process never releases its lease; stop renewing without the graceful release.
+        void this.#elector.stop();
+      } else {
+        await this.#elector.stop();
+      }
+    }
+    await this.#direct;
+    if (!kill) await this.#leaderRun;
+    await this.#webhook?.close();
+    await Promise.all(this.#servers.map((s) => s.close()));
+  }
+}

@@ -1,0 +1,197 @@
+// Adapters from what the informers hold (MdevDevice, MdevNode, Node, agent Lease, VMI,
+// MdevMigration) to the placement engine's plain types. This is the only place where Kubernetes
+// shapes meet the engine: everything the engine needs is copied out here, so the engine never
+// sees a client type and a decision depends only on the snapshot it was given.
+import { z } from 'zod';
+import type { MdevDevice, MdevMigration, MdevNode } from '../api/v1alpha1/index.ts';
+import { AGENT_LEASE_PREFIX, isLeaseFresh } from '../kube/lease-heartbeat.ts';
+import type { Vmi } from '../kubevirt/types.ts';
+import { vmiRequiredNodeTerms } from '../kubevirt/types.ts';
+import { indexFleet, type Capacity, type Device, type Fleet, type NodeInfo, type NodeSelectorTerm, type Request, type SourceVm, type Taint, type Toleration } from '../placement/index.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Core objects: only the fields placement reads, validated on the way in.
+// ---------------------------------------------------------------------------------------------
+
+const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
+
+const nodeSchema = z.looseObject({
+  metadata: z.looseObject({ name: z.string().min(1), labels: z.record(z.string(), z.string()).optional() }),
+  spec: z
+    .looseObject({
+      unschedulable: z.boolean().optional(),
+      taints: z.array(z.looseObject({ key: z.string(), value: z.string().optional(), effect: z.string() })).optional(),
+    })
+    .optional(),
+});
+
+export interface NodeObject {
+  name: string;
+  labels: Record<string, string>;
+  unschedulable: boolean;
+  taints: Taint[];
+}
+
+/** A Node as placement needs it; undefined for a malformed object. Unknown taint effects are kept out. */
+export function parseNode(raw: unknown): NodeObject | undefined {
+  const r = nodeSchema.safeParse(raw);
+  if (!r.success) return undefined;
+  const n = r.data;
+  const taints: Taint[] = [];
+  for (const t of n.spec?.taints ?? []) {
+    if (!(TAINT_EFFECTS as readonly string[]).includes(t.effect)) continue;
+    taints.push({ key: t.key, effect: t.effect as Taint['effect'], ...(t.value !== undefined ? { value: t.value } : {}) });
+  }
+  return { name: n.metadata.name, labels: n.metadata.labels ?? {}, unschedulable: n.spec?.unschedulable === true, taints };
+}
+
+const leaseSchema = z.looseObject({
+  metadata: z.looseObject({ name: z.string().min(1) }),
+  spec: z
+    .looseObject({
+      holderIdentity: z.string().nullable().optional(),
+      leaseDurationSeconds: z.number().nullable().optional(),
+      renewTime: z.string().nullable().optional(),
+    })
+    .optional(),
+});
+
+/** An agent Lease: the node it stands for and what freshness depends on. */
+export interface AgentLease {
+  name: string;
+  nodeName: string;
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  renewTime?: string;
+}
+
+/** Only Leases named `mdev-agent.<node>` are agent leases; others in the namespace are ignored. */
+export function parseAgentLease(raw: unknown): AgentLease | undefined {
+  const r = leaseSchema.safeParse(raw);
+  if (!r.success || !r.data.metadata.name.startsWith(AGENT_LEASE_PREFIX)) return undefined;
+  const s = r.data.spec;
+  const lease: AgentLease = { name: r.data.metadata.name, nodeName: r.data.metadata.name.slice(AGENT_LEASE_PREFIX.length) };
+  if (s?.holderIdentity) lease.holderIdentity = s.holderIdentity;
+  if (typeof s?.leaseDurationSeconds === 'number') lease.leaseDurationSeconds = s.leaseDurationSeconds;
+  if (s?.renewTime) lease.renewTime = s.renewTime;
+  return lease;
+}
+
+export function agentLeaseFresh(lease: AgentLease | undefined, now: number): boolean {
+  if (!lease) return false;
+  return isLeaseFresh({ spec: { holderIdentity: lease.holderIdentity, leaseDurationSeconds: lease.leaseDurationSeconds, renewTime: lease.renewTime } }, now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator objects
+// ---------------------------------------------------------------------------------------------
+
+/** Whether a reservation still binds at `now`; a lapsed one is treated as absent by placement. */
+export function reservationActive(device: MdevDevice, now: number): boolean {
+  const r = device.status?.reservation;
+  if (!r) return false;
+  const expires = Date.parse(r.expiresAt);
+  return !Number.isFinite(expires) || expires > now;
+}
+
+export function toDevice(d: MdevDevice, now: number): Device {
+  const status = d.status;
+  const device: Device = {
+    name: d.metadata.name,
+    nodeName: d.spec.nodeName,
+    typeId: d.spec.type.id,
+    parentAddress: d.spec.parent.address,
+    migratable: status?.migratable === true && status.migrationVersion !== undefined,
+  };
+  if (status?.migrationVersion !== undefined) device.version = status.migrationVersion;
+  if (status?.consumer) device.consumerUid = status.consumer.uid;
+  if (status?.reservation && reservationActive(d, now)) device.reservedBy = status.reservation.migration.uid;
+  return device;
+}
+
+/** Spare capacity of a node; `pendingCreates` (parent/type -> count) are slots already promised to migrations. */
+export function toCapacity(n: MdevNode, pendingCreates: ReadonlyMap<string, number> = new Map()): Capacity[] {
+  const out: Capacity[] = [];
+  for (const c of n.spec.capacity ?? []) {
+    if (!c.migratable || c.migrationVersion === undefined) continue;
+    const promised = pendingCreates.get(`${c.parent.address}/${c.type.id}`) ?? 0;
+    const available = Math.max(0, c.availableInstances - promised);
+    if (available === 0) continue;
+    out.push({ nodeName: n.spec.nodeName, parentAddress: c.parent.address, typeId: c.type.id, availableInstances: available, version: c.migrationVersion });
+  }
+  return out;
+}
+
+export function toNodeInfo(node: NodeObject, lease: AgentLease | undefined, now: number): NodeInfo {
+  return { name: node.name, labels: node.labels, taints: node.taints, unschedulable: node.unschedulable, agentFresh: agentLeaseFresh(lease, now) };
+}
+
+function toTolerations(vmi: Vmi): Toleration[] {
+  return (vmi.spec.tolerations ?? []).map((t) => {
+    const out: Toleration = {};
+    if (t.key !== undefined) out.key = t.key;
+    if (t.operator !== undefined) out.operator = t.operator;
+    if (t.value !== undefined) out.value = t.value;
+    if (t.effect !== undefined) out.effect = t.effect;
+    return out;
+  });
+}
+
+export function toSourceVm(vmi: Vmi): SourceVm {
+  const vm: SourceVm = {
+    namespace: vmi.metadata.namespace,
+    name: vmi.metadata.name,
+    uid: vmi.metadata.uid,
+    nodeName: vmi.status?.phase === 'Running' ? (vmi.status.nodeName ?? '') : '',
+    nodeSelector: vmi.spec.nodeSelector ?? {},
+    tolerations: toTolerations(vmi),
+  };
+  const terms = vmiRequiredNodeTerms(vmi);
+  if (terms) vm.requiredAffinity = terms as NodeSelectorTerm[];
+  return vm;
+}
+
+export function toRequest(m: MdevMigration): Request {
+  const req: Request = { migrationUid: m.metadata.uid ?? '', allowCreateTarget: m.spec.allowCreateTarget };
+  if (m.spec.targetNodes && m.spec.targetNodes.length > 0) req.targetNodes = [...m.spec.targetNodes];
+  return req;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole picture
+// ---------------------------------------------------------------------------------------------
+
+/** What the caches hold at one moment; plain lists so tests can build one without informers. */
+export interface ClusterView {
+  nodes: readonly NodeObject[];
+  leases: readonly AgentLease[];
+  devices: readonly MdevDevice[];
+  mdevNodes: readonly MdevNode[];
+}
+
+export interface Snapshot {
+  fleet: Fleet;
+  devices: Device[];
+}
+
+export interface SnapshotOptions {
+  now: number;
+  /** Nodes left out entirely (a failed earlier attempt); the caller explains them. */
+  omitNodes?: ReadonlySet<string>;
+  /** Nodes whose agent did not answer a probe recently: treated like an expired lease. */
+  unresponsive?: ReadonlySet<string>;
+}
+
+export function buildSnapshot(view: ClusterView, opts: SnapshotOptions): Snapshot {
+  const leases = new Map(view.leases.map((l) => [l.nodeName, l]));
+  const nodes: NodeInfo[] = [];
+  for (const n of view.nodes) {
+    if (opts.omitNodes?.has(n.name)) continue;
+    const info = toNodeInfo(n, leases.get(n.name), opts.now);
+    if (opts.unresponsive?.has(n.name)) info.agentFresh = false;
+    nodes.push(info);
+  }
+  const devices = view.devices.map((d) => toDevice(d, opts.now));
+  const capacity = view.mdevNodes.flatMap((n) => toCapacity(n));
+  return { fleet: indexFleet(nodes, devices, capacity), devices };
+}

@@ -1,0 +1,230 @@
+// The controller end to end on the REAL local kube-apiserver, against STAND-IN nodes (the fleet
+// simulator: fake sysfs trees with simulated vendor drivers, the real agent code, a kubelet
+// stand-in) and the KubeVirt STAND-IN simulator that advances VMIMs.
+import { expect } from 'chai';
+import { LABEL_HOSTNAME, vmimPinnedNode } from '../../../src/kubevirt/types.ts';
+import { startManager, type ManagerHandle } from '../../../src/controller/manager.ts';
+import { startFleet, type FleetHandle } from '../../../src/sim/fleet/fleet.ts';
+import type { FleetNodeSpec, GpuSpec } from '../../../src/sim/fleet/profile.ts';
+import { getVmi } from '../../../src/kubevirt/client.ts';
+import { installKubevirtStandins } from '../../../src/kubevirt/standin-crds.ts';
+import type { FailWhen } from '../../../src/sim/kubevirt/simulator.ts';
+import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
+import {
+  createMigration,
+  createNamespace,
+  deleteNamespace,
+  getDevice,
+  installCrds,
+  listEvents,
+  verdictOf,
+  vmimsOf,
+  waitFor,
+  waitForPhase,
+} from './helpers.ts';
+
+const H100 = (hostDriver: string, extra: Partial<GpuSpec> = {}): GpuSpec => ({
+  vendor: 'nvidia',
+  board: 'H100-PCIE-80GB',
+  hostDriver,
+  vgpuVersion: 0x12,
+  vgpuRange: [0x10, 0x13],
+  typeId: 'nvidia-1012',
+  devices: 2,
+  spare: 0,
+  ...extra,
+});
+
+function node(name: string, gpus: GpuSpec[], extra: Partial<FleetNodeSpec> = {}): FleetNodeSpec {
+  return { name, labels: {}, taints: [], unschedulable: false, agent: true, gpus, ...extra };
+}
+
+// Every migration lists its fleet's nodes in spec.targetNodes: fleets of other tests share the
+// API server, and their nodes must not become candidates here.
+describe('controller: MdevMigration reconciler (stand-in fleet running the real agent, KubeVirt stand-in)', function () {
+  this.timeout(120_000);
+  const kc = testKubeConfig();
+  const opNs = uniqueName('mdevop');
+  const fleets: FleetHandle[] = [];
+  const namespaces: string[] = [opNs];
+  let manager: ManagerHandle;
+
+  async function fleet(prefix: string, specs: FleetNodeSpec[], failWhen?: FailWhen, stepDelayMs = 20): Promise<{ f: FleetHandle; ns: string }> {
+    const ns = uniqueName(prefix);
+    await createNamespace(kc, ns);
+    namespaces.push(ns);
+    const f = await startFleet({ kc, namespace: opNs, specs, kubevirt: { namespace: ns, stepDelayMs, failWhen }, resyncIntervalMs: 2_000 });
+    fleets.push(f);
+    return { f, ns };
+  }
+
+  before(async () => {
+    await installCrds();
+    await installKubevirtStandins(kc);
+    await createNamespace(kc, opNs);
+    manager = await startManager({ kc, namespace: opNs, leaderElect: false, probeTimeoutMs: 5_000, sweepIntervalMs: 1_000, watchTimeoutSeconds: 30 });
+    await manager.waitUntilRunning();
+  });
+
+  after(async () => {
+    await manager?.stop();
+    for (const f of fleets) await f.stop({ deleteNodes: true });
+    for (const ns of namespaces) await deleteNamespace(kc, ns);
+  });
+
+  describe('a 6-node fleet with one accepting node', () => {
+    const p = uniqueName('six');
+    const n = (i: number): string => `${p}-${i}`;
+    let f: FleetHandle;
+    let ns: string;
+
+    before(async () => {
+      ({ f, ns } = await fleet('six', [
+        node(n(1), [H100('550.54.15', { devices: 4 })]),
+        node(n(2), [H100('550.90.07')]), // same branch, newer: accepts
+        node(n(3), [H100('535.161.08')]), // other branch: EINVAL
+        node(n(4), [H100('550.54.15', { board: 'L40S-48GB', typeId: 'nvidia-1013' })]), // other type
+        node(n(5), [H100('550.54.15', { vgpuRange: [0x10, 0x11] })]), // vGPU 0x12 out of range
+        node(n(6), [{ ...H100('550.54.15'), vendor: 'intel-gvt', typeId: 'i915-GVTg_V5_4' }]),
+      ]));
+    });
+
+    it('chooses the accepting node, explains every other node and moves the VMI there', async () => {
+      const vm = await f.startVm({ namespace: ns, name: 'vm-a', node: n(1) });
+      await createMigration(kc, ns, 'move-a', { vmiName: 'vm-a', targetNodes: f.nodeNames });
+      const m = await waitForPhase(kc, ns, 'move-a', ['Succeeded', 'Failed']);
+      expect(m.status?.phase, m.status?.message).to.equal('Succeeded');
+      expect(m.status?.targetNode).to.equal(n(2));
+      expect(m.status?.sourceNode).to.equal(n(1));
+      expect(verdictOf(m, n(2))?.verdict).to.equal('Compatible');
+      expect(verdictOf(m, n(3))?.verdict).to.equal('Incompatible');
+      expect(verdictOf(m, n(3))?.message).to.match(/branch/);
+      expect(verdictOf(m, n(4))?.verdict).to.equal('TypeMismatch');
+      expect(verdictOf(m, n(5))?.verdict).to.equal('Incompatible');
+      expect(verdictOf(m, n(5))?.message).to.match(/range/);
+      expect(verdictOf(m, n(6))?.verdict).to.equal('TypeMismatch');
+      expect(m.status?.probes).to.be.greaterThan(0);
+      expect(m.status?.devices).to.have.length(1);
+      expect(m.status?.devices?.[0]?.source).to.equal(vm.devices[0]);
+      expect(m.status?.conditions?.find((c) => c.type === 'Ready')?.status).to.equal('True');
+      const vmims = await vmimsOf(kc, ns, m);
+      expect(vmims).to.have.length(1);
+      expect(vmims[0]?.spec.addedNodeSelector).to.deep.equal({ [LABEL_HOSTNAME]: n(2) });
+      expect((await getVmi(kc, ns, 'vm-a'))?.status?.nodeName).to.equal(n(2));
+      const reasons = (await listEvents(kc, ns, 'move-a')).map((e) => e.reason);
+      expect(reasons).to.include.members(['Probing', 'Reserved', 'Migrating', 'Succeeded']);
+      // Once the agent of the target shows the VMI as consumer, the sweeper drops the reservation.
+      const target = m.status?.devices?.[0]?.target as string;
+      await waitFor('the target reservation to be released after consumption', async () => {
+        const d = await getDevice(kc, target);
+        return d?.status?.consumer?.name === 'vm-a' && !d.status.reservation ? d : undefined;
+      });
+    });
+
+    it('a dry run stops at Planned with the decision and creates no VMIM and no reservation', async () => {
+      await f.startVm({ namespace: ns, name: 'vm-dry', node: n(1) });
+      await createMigration(kc, ns, 'dry', { vmiName: 'vm-dry', dryRun: true, targetNodes: f.nodeNames });
+      const m = await waitForPhase(kc, ns, 'dry', ['Planned', 'Failed']);
+      expect(m.status?.phase, m.status?.message).to.equal('Planned');
+      expect(m.status?.targetNode).to.equal(n(2));
+      expect(m.status?.verdictTotals?.Compatible).to.equal(1);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await vmimsOf(kc, ns, m)).to.have.length(0);
+      const target = m.status?.devices?.[0]?.target as string;
+      expect((await getDevice(kc, target))?.status?.reservation).to.equal(undefined);
+    });
+
+    it('fails with every node\'s reason and no VMIM when no node accepts', async () => {
+      await f.startVm({ namespace: ns, name: 'vm-old', node: n(3) });
+      await createMigration(kc, ns, 'none', { vmiName: 'vm-old', targetNodes: f.nodeNames });
+      const m = await waitForPhase(kc, ns, 'none', ['Succeeded', 'Failed']);
+      expect(m.status?.phase).to.equal('Failed');
+      expect(m.status?.conditions?.find((c) => c.type === 'Ready')?.reason).to.equal('NoCompatibleNode');
+      for (const i of [1, 2, 5]) {
+        expect(verdictOf(m, n(i))?.verdict, n(i)).to.equal('Incompatible');
+        expect(verdictOf(m, n(i))?.message, n(i)).to.match(/branch/);
+      }
+      expect(verdictOf(m, n(4))?.verdict).to.equal('TypeMismatch');
+      expect(m.status?.verdictTotals?.Compatible ?? 0).to.equal(0);
+      expect(await vmimsOf(kc, ns, m)).to.have.length(0);
+    });
+  });
+
+  it('never chooses a cordoned node or a node whose agent lease expired', async () => {
+    const p = uniqueName('excl');
+    const { f, ns } = await fleet('excl', [
+      node(`${p}-1`, [H100('550.54.15')]),
+      node(`${p}-2`, [H100('550.54.15')], { unschedulable: true }),
+      node(`${p}-3`, [H100('550.54.15')]),
+      node(`${p}-4`, [H100('550.54.15', { devices: 4 })]),
+    ]);
+    await f.expireLease(`${p}-3`);
+    await f.startVm({ namespace: ns, name: 'vm-x', node: `${p}-1` });
+    await createMigration(kc, ns, 'excl', { vmiName: 'vm-x', targetNodes: f.nodeNames });
+    const m = await waitForPhase(kc, ns, 'excl', ['Succeeded', 'Failed']);
+    expect(m.status?.phase, m.status?.message).to.equal('Succeeded');
+    expect(m.status?.targetNode).to.equal(`${p}-4`);
+    expect(verdictOf(m, `${p}-2`)).to.deep.include({ verdict: 'Excluded', message: 'cordoned' });
+    expect(verdictOf(m, `${p}-3`)?.verdict).to.equal('AgentUnavailable');
+  });
+
+  it('gives the last free device to exactly one of two racing migrations', async () => {
+    const p = uniqueName('race');
+    const { f, ns } = await fleet('race', [node(`${p}-1`, [H100('550.54.15')]), node(`${p}-2`, [H100('550.54.15', { devices: 1 })])]);
+    await f.startVm({ namespace: ns, name: 'vm-1', node: `${p}-1` });
+    await f.startVm({ namespace: ns, name: 'vm-2', node: `${p}-1` });
+    await Promise.all([createMigration(kc, ns, 'race-1', { vmiName: 'vm-1', targetNodes: f.nodeNames }), createMigration(kc, ns, 'race-2', { vmiName: 'vm-2', targetNodes: f.nodeNames })]);
+    const [a, b] = await Promise.all(['race-1', 'race-2'].map((name) => waitForPhase(kc, ns, name, ['Succeeded', 'Failed'])));
+    const phases = [a?.status?.phase, b?.status?.phase].sort();
+    expect(phases).to.deep.equal(['Failed', 'Succeeded']);
+    const loser = a?.status?.phase === 'Failed' ? a : b;
+    expect(verdictOf(loser!, `${p}-2`)?.verdict).to.equal('NoCapacity');
+    const vmims = [...(await vmimsOf(kc, ns, a!)), ...(await vmimsOf(kc, ns, b!))];
+    expect(vmims).to.have.length(1);
+  });
+
+  it('after a failed VMIM releases the reservation and uses the next candidate', async () => {
+    const p = uniqueName('retry');
+    const first = `${p}-2`;
+    const { f, ns } = await fleet('retry', [node(`${p}-1`, [H100('550.54.15')]), node(first, [H100('550.54.15')]), node(`${p}-3`, [H100('550.54.15')])], (vmim, next) =>
+      vmimPinnedNode(vmim) === first && next === 'Scheduled' ? 'injected failure (stand-in): target pod could not start' : undefined,
+    );
+    await f.startVm({ namespace: ns, name: 'vm-r', node: `${p}-1` });
+    await createMigration(kc, ns, 'retry', { vmiName: 'vm-r', targetNodes: f.nodeNames });
+    const m = await waitForPhase(kc, ns, 'retry', ['Succeeded', 'Failed']);
+    expect(m.status?.phase, m.status?.message).to.equal('Succeeded');
+    expect(m.status?.targetNode).to.equal(`${p}-3`);
+    expect(m.status?.attempts).to.equal(2);
+    expect(verdictOf(m, first)?.verdict).to.equal('Excluded');
+    const vmims = await vmimsOf(kc, ns, m);
+    expect(vmims.map((v) => [vmimPinnedNode(v), v.status?.phase]).sort()).to.deep.equal([[first, 'Failed'], [`${p}-3`, 'Succeeded']]);
+    await waitFor('no reservation left on the failed node', async () => {
+      const res = await kcDevicesOn(first);
+      return res.every((d) => !d.status?.reservation) ? true : undefined;
+    });
+    expect((await listEvents(kc, ns, 'retry')).map((e) => e.reason)).to.include('AttemptFailed');
+  });
+
+  it('resumes after the controller is killed mid-migration, without a second VMIM', async () => {
+    const p = uniqueName('kill');
+    const { f, ns } = await fleet('kill', [node(`${p}-1`, [H100('550.54.15')]), node(`${p}-2`, [H100('550.54.15')])], undefined, 400);
+    await f.startVm({ namespace: ns, name: 'vm-k', node: `${p}-1` });
+    await createMigration(kc, ns, 'kill', { vmiName: 'vm-k', targetNodes: f.nodeNames });
+    await waitForPhase(kc, ns, 'kill', ['Migrating', 'Succeeded', 'Failed']);
+    await manager.kill();
+    manager = await startManager({ kc, namespace: opNs, leaderElect: false, probeTimeoutMs: 5_000, sweepIntervalMs: 1_000, watchTimeoutSeconds: 30 });
+    await manager.waitUntilRunning();
+    const m = await waitForPhase(kc, ns, 'kill', ['Succeeded', 'Failed']);
+    expect(m.status?.phase, m.status?.message).to.equal('Succeeded');
+    expect(m.status?.attempts).to.equal(1);
+    expect(await vmimsOf(kc, ns, m)).to.have.length(1);
+  });
+
+  async function kcDevicesOn(nodeName: string) {
+    const { kubeRequest } = await import('../../../src/kube/request.ts');
+    const res = (await kubeRequest(kc, { method: 'GET', path: '/apis/mdev-operator.io/v1alpha1/mdevdevices', query: { labelSelector: `mdev-operator.io/node=${nodeName}` } })) as {
+      items: { status?: { reservation?: unknown } }[];
+    };
+    return res.items;
+  }
+});

@@ -1,0 +1,110 @@
+// The decision service over an in-memory cluster view and a simulated prober (no server): probes
+// go out only for unknown classes, a node whose agent does not answer becomes AgentUnavailable
+// with the timeout named and its class is probed on another node, excluded nodes are explained.
+import { expect } from 'chai';
+import { DecisionService, type ProbeSender } from '../../../src/controller/decision.ts';
+import { decisionStatus } from '../../../src/controller/migration-status.ts';
+import type { ProbeRound } from '../../../src/controller/probe-client.ts';
+import { loggerFor } from '../../../src/observability/logger.ts';
+import { targetId, VerdictCache, type ProbeRequest } from '../../../src/placement/index.ts';
+import { device, lease, NOW, nodeObj, view, vmi } from './fixtures.ts';
+
+const log = loggerFor('test');
+
+/** Accepts when source and target strings share the part before ';' (a "branch"). */
+function simulatedProber(silent: Set<string> = new Set()): ProbeSender & { sent: ProbeRequest[] } {
+  const sent: ProbeRequest[] = [];
+  return {
+    sent,
+    async run(requests): Promise<ProbeRound> {
+      sent.push(...requests);
+      const round: ProbeRound = { answers: [], timedOut: [], sent: requests.length };
+      for (const req of requests) {
+        if (silent.has(req.nodeName)) {
+          round.timedOut.push(req.nodeName);
+          continue;
+        }
+        round.answers.push({
+          request: req,
+          results: req.targets.map((t) => {
+            const ok = t.version.split(';')[0] === req.sourceVersion.split(';')[0];
+            return { target: targetId(t), accepted: ok, reason: ok ? 'accepted' : 'EINVAL: branch differs' };
+          }),
+        });
+      }
+      return round;
+    },
+  };
+}
+
+function fleet() {
+  const devices = [
+    device('src', 1, 'b550;a', { consumer: 'vm' }),
+    device('old', 2, 'b535;a'),
+    device('new1', 3, 'b550;b'),
+    device('new2', 4, 'b550;b'),
+    device('gone', 5, 'b550;a'),
+  ];
+  const nodes = ['src', 'old', 'new1', 'new2', 'gone'].map((n) => nodeObj(n));
+  const leases = ['src', 'old', 'new1', 'new2'].map((n) => lease(n));
+  return view(nodes, leases, devices);
+}
+
+describe('controller decision service (simulated prober, no server)', () => {
+  it('chooses an accepting node with one probe per unknown class and explains the rest', async () => {
+    const prober = simulatedProber();
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober, probeTimeoutMs: 1000, log, now: () => NOW });
+    const d = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(d.chosen?.node).to.equal('new1');
+    expect(d.needsConfirmation).to.equal(false);
+    const verdicts = Object.fromEntries(d.candidates.explanations.map((e) => [e.node, e.verdict]));
+    expect(verdicts).to.deep.equal({ new1: 'Compatible', new2: 'Compatible', old: 'Incompatible', gone: 'AgentUnavailable' });
+    expect(d.probes).to.equal(2); // two classes (b535;a and b550;b), one probe each
+    expect(d.exhaustiveProbes).to.equal(3);
+    const status = decisionStatus(d);
+    expect(status.verdictTotals).to.deep.equal({ Compatible: 2, Incompatible: 1, AgentUnavailable: 1 });
+    expect(status.sourceNode).to.equal('src');
+  });
+
+  it('answers a warm decision from the cache without probing the classes again', async () => {
+    const prober = simulatedProber();
+    const cache = new VerdictCache();
+    const svc = new DecisionService({ view: fleet, cache, prober, probeTimeoutMs: 1000, log, now: () => NOW });
+    await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    const before = prober.sent.length;
+    const d = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m2', allowCreateTarget: false }, probe: false });
+    expect(prober.sent.length).to.equal(before);
+    expect(d.chosen?.node).to.equal('new1');
+    expect(d.needsConfirmation).to.equal(true); // cache only: the chosen device itself was probed, but not in this decision
+  });
+
+  it('turns a silent agent into AgentUnavailable ("probe timed out") and probes its class elsewhere', async () => {
+    const prober = simulatedProber(new Set(['new1']));
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober, probeTimeoutMs: 500, log, now: () => NOW });
+    const d = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(d.chosen?.node).to.equal('new2');
+    const new1 = d.candidates.explanations.find((e) => e.node === 'new1');
+    expect(new1?.verdict).to.equal('AgentUnavailable');
+    expect(new1?.message).to.match(/probe timed out after 0\.5s/);
+    expect(prober.sent.some((r) => r.nodeName === 'new2')).to.equal(true);
+  });
+
+  it('leaves excluded nodes out with their reason, and fails with every reason when nothing accepts', async () => {
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober: simulatedProber(), probeTimeoutMs: 1000, log, now: () => NOW });
+    const exclude = new Map([['new1', 'attempt m-1 failed'], ['new2', 'attempt m-2 failed']]);
+    const d = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true, exclude });
+    expect(d.chosen).to.equal(undefined);
+    expect(d.candidates.explanations.find((e) => e.node === 'new1')).to.deep.equal({ node: 'new1', verdict: 'Excluded', message: 'attempt m-1 failed' });
+    expect(d.candidates.totals.Excluded).to.equal(2);
+    expect(d.reason).to.match(/no node can take VMI vms\/vm: 1 Incompatible, 1 AgentUnavailable, 2 Excluded/);
+  });
+
+  it('reports a source problem (VMI not running) without probing', async () => {
+    const prober = simulatedProber();
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober, probeTimeoutMs: 1000, log, now: () => NOW });
+    const d = await svc.decide({ vmi: vmi('vm', 'src', 'Pending'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(d.source).to.equal(undefined);
+    expect(d.reason).to.match(/not running/);
+    expect(prober.sent).to.have.length(0);
+  });
+});

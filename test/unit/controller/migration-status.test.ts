@@ -1,0 +1,57 @@
+import { expect } from 'chai';
+import { phaseConditionStatuses, phaseStatus, setCondition } from '../../../src/controller/migration-status.ts';
+import { parseControllerConfig } from '../../../src/controller/config.ts';
+import { buildEvent } from '../../../src/controller/events.ts';
+import { UsageError } from '../../../src/cli/usage-error.ts';
+import { migration, NOW } from './fixtures.ts';
+
+describe('controller status, config and events (pure parts)', () => {
+  it('Ready is True at the goal: Succeeded, or Planned for a dry run', () => {
+    expect(phaseConditionStatuses('Succeeded', false)).to.deep.equal({ ready: 'True', progressing: 'False' });
+    expect(phaseConditionStatuses('Planned', true)).to.deep.equal({ ready: 'True', progressing: 'False' });
+    expect(phaseConditionStatuses('Planned', false)).to.deep.equal({ ready: 'Unknown', progressing: 'True' });
+    expect(phaseConditionStatuses('Failed', false)).to.deep.equal({ ready: 'False', progressing: 'False' });
+  });
+
+  it('moves lastTransitionTime only when a condition changes status', () => {
+    const first = setCondition([], { type: 'Ready', status: 'Unknown', reason: 'Probing', message: 'm' }, NOW);
+    const same = setCondition(first, { type: 'Ready', status: 'Unknown', reason: 'Migrating', message: 'n' }, NOW + 5000);
+    const flipped = setCondition(same, { type: 'Ready', status: 'True', reason: 'Succeeded', message: 'o' }, NOW + 9000);
+    expect(same[0]?.lastTransitionTime).to.equal(first[0]?.lastTransitionTime);
+    expect(same[0]?.reason).to.equal('Migrating');
+    expect(flipped[0]?.lastTransitionTime).to.equal('2026-01-01T00:00:09Z');
+  });
+
+  it('a phase status carries phase, message, both conditions and observedGeneration', () => {
+    const s = phaseStatus(migration('m'), { phase: 'Failed', reason: 'NoCompatibleNode', message: 'x'.repeat(2000) }, NOW);
+    expect(s.phase).to.equal('Failed');
+    expect(s.message?.length).to.equal(1024);
+    expect(s.observedGeneration).to.equal(1);
+    expect(s.conditions?.map((c) => [c.type, c.status, c.reason, c.observedGeneration])).to.deep.equal([
+      ['Progressing', 'False', 'NoCompatibleNode', 1],
+      ['Ready', 'False', 'NoCompatibleNode', 1],
+    ]);
+  });
+
+  it('parses controller flags with defaults and refuses bad values naming the flag', () => {
+    const c = parseControllerConfig([], {});
+    expect(c).to.include({ namespace: 'mdev-operator-system', leaderElect: true, webhookPort: 9443, metricsPort: 8080, healthPort: 8081, probeTimeoutMs: 10_000 });
+    expect(parseControllerConfig(['--leader-elect=false', '--webhook-port', '0', '--probe-timeout', '2s'], { POD_NAMESPACE: 'ops' })).to.include({
+      leaderElect: false,
+      webhookPort: 0,
+      probeTimeoutMs: 2000,
+      namespace: 'ops',
+    });
+    expect(() => parseControllerConfig(['--leader-elect=maybe'], {})).to.throw(UsageError, /--leader-elect/);
+    expect(() => parseControllerConfig(['--probe-timeout', 'soon'], {})).to.throw(UsageError, /--probe-timeout/);
+    expect(() => parseControllerConfig(['--health-port', '70000'], {})).to.throw(UsageError, /--health-port/);
+    expect(() => parseControllerConfig(['--webhook-port', '8081'], {})).to.throw(UsageError, /--webhook-port/);
+    expect(() => parseControllerConfig(['--bogus', 'x'], {})).to.throw(UsageError, /bogus/);
+  });
+
+  it('builds a core/v1 Event naming the MdevMigration', () => {
+    const e = buildEvent(migration('m'), 'Warning', 'NoCompatibleNode', 'why', 'ctrl-1', NOW) as { involvedObject: Record<string, unknown>; reason: string; type: string };
+    expect(e.involvedObject).to.include({ kind: 'MdevMigration', name: 'm', namespace: 'vms', uid: 'uid-m' });
+    expect(e).to.include({ reason: 'NoCompatibleNode', type: 'Warning' });
+  });
+});

@@ -1,0 +1,66 @@
+import { expect } from 'chai';
+import { agentLeaseFresh, buildSnapshot, parseAgentLease, parseNode, toCapacity, toDevice, toSourceVm } from '../../../src/controller/snapshot.ts';
+import type { MdevNode } from '../../../src/api/v1alpha1/index.ts';
+import { device, lease, NOW, nodeObj, view, vmi } from './fixtures.ts';
+
+describe('controller snapshot adapters', () => {
+  it('reads a Node: labels, cordon and taints (unknown taint effects dropped)', () => {
+    const n = parseNode({
+      metadata: { name: 'w1', labels: { a: 'b' } },
+      spec: { unschedulable: true, taints: [{ key: 'gpu', value: 'x', effect: 'NoSchedule' }, { key: 'odd', effect: 'Sometimes' }] },
+    });
+    expect(n).to.deep.equal({ name: 'w1', labels: { a: 'b' }, unschedulable: true, taints: [{ key: 'gpu', value: 'x', effect: 'NoSchedule' }] });
+    expect(parseNode({ metadata: {} })).to.equal(undefined);
+  });
+
+  it('accepts only mdev-agent.<node> Leases and judges freshness by renewTime + duration', () => {
+    expect(parseAgentLease({ metadata: { name: 'other-lease' }, spec: {} })).to.equal(undefined);
+    const l = parseAgentLease({ metadata: { name: 'mdev-agent.w1' }, spec: { holderIdentity: 'w1', leaseDurationSeconds: 40, renewTime: new Date(NOW - 39_000).toISOString() } });
+    expect(l?.nodeName).to.equal('w1');
+    expect(agentLeaseFresh(l, NOW)).to.equal(true);
+    expect(agentLeaseFresh(l, NOW + 2_000)).to.equal(false);
+    expect(agentLeaseFresh(undefined, NOW)).to.equal(false);
+  });
+
+  it('maps an MdevDevice and ignores a lapsed reservation', () => {
+    const active = toDevice(device('w1', 1, 'v1', { reservedBy: 'm1' }), NOW);
+    expect(active).to.include({ name: 'w1.00000000-0000-4000-8000-000000000001', nodeName: 'w1', typeId: 'nvidia-1012', version: 'v1', migratable: true, reservedBy: 'uid-m1' });
+    const lapsed = toDevice(device('w1', 1, 'v1', { reservedBy: 'm1', expiresAt: '2025-12-31T23:59:00Z' }), NOW);
+    expect(lapsed.reservedBy).to.equal(undefined);
+    expect(toDevice(device('w1', 2, 'v1', { consumer: 'vm' }), NOW).consumerUid).to.equal('uid-vm');
+  });
+
+  it('reports spare capacity minus promised creations, leaving out unmigratable and exhausted entries', () => {
+    const n: MdevNode = {
+      apiVersion: 'mdev-operator.io/v1alpha1',
+      kind: 'MdevNode',
+      metadata: { name: 'w1' },
+      spec: {
+        nodeName: 'w1',
+        backend: 'simulated',
+        capacity: [
+          { parent: { address: '0000:41:00.0' }, type: { id: 't' }, availableInstances: 3, migrationVersion: 'v', migratable: true },
+          { parent: { address: '0000:42:00.0' }, type: { id: 't' }, availableInstances: 3, migratable: false },
+          { parent: { address: '0000:43:00.0' }, type: { id: 't' }, availableInstances: 1, migrationVersion: 'v', migratable: true },
+        ],
+      },
+    };
+    const caps = toCapacity(n, new Map([['0000:43:00.0/t', 1], ['0000:41:00.0/t', 1]]));
+    expect(caps).to.deep.equal([{ nodeName: 'w1', parentAddress: '0000:41:00.0', typeId: 't', availableInstances: 2, version: 'v' }]);
+  });
+
+  it('maps a VMI: a VMI that is not Running has no node', () => {
+    expect(toSourceVm(vmi('vm', 'w1')).nodeName).to.equal('w1');
+    expect(toSourceVm(vmi('vm', 'w1', 'Scheduling')).nodeName).to.equal('');
+  });
+
+  it('builds the fleet: omitted nodes vanish, unresponsive ones lose agent freshness', () => {
+    const snap = buildSnapshot(view([nodeObj('w1'), nodeObj('w2'), nodeObj('w3')], [lease('w1'), lease('w2'), lease('w3')], [device('w1', 1, 'v')]), {
+      now: NOW,
+      omitNodes: new Set(['w3']),
+      unresponsive: new Set(['w2']),
+    });
+    expect(snap.fleet.nodes.map((n) => [n.name, n.agentFresh])).to.deep.equal([['w1', true], ['w2', false]]);
+    expect(snap.devices).to.have.length(1);
+  });
+});

@@ -1,0 +1,44 @@
+import { expect } from 'chai';
+import { failedAttempts, isOwnedBy, vmimName, VMIM_NAME_MAX } from '../../../src/controller/vmim-driver.ts';
+import { duplicateUuid, newerByVersion } from '../../../src/controller/migration-reconciler.ts';
+import { isUuid } from '../../../src/api/validation.ts';
+import type { Vmim } from '../../../src/kubevirt/types.ts';
+
+function vmim(name: string, ownerUid: string, phase: string, node: string, reason?: string): Vmim {
+  return {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstanceMigration',
+    metadata: { name, namespace: 'vms', uid: `u-${name}`, ownerReferences: [{ apiVersion: 'x', kind: 'MdevMigration', name: 'm', uid: ownerUid, controller: true }] },
+    spec: { vmiName: 'vm', addedNodeSelector: { 'kubernetes.io/hostname': node } },
+    status: { phase, ...(reason ? { migrationState: { failureReason: reason } } : {}) },
+  };
+}
+
+describe('controller VMIM driver (pure parts)', () => {
+  it('names attempt N deterministically, within 63 characters even for long migration names', () => {
+    expect(vmimName('move-a', 2)).to.equal('move-a-2');
+    const long = 'x'.repeat(250);
+    const a = vmimName(long, 1);
+    expect(a.length).to.be.at.most(VMIM_NAME_MAX);
+    expect(a).to.equal(vmimName(long, 1));
+    expect(a).to.not.equal(vmimName(long, 2));
+    expect(vmimName(`${'y'.repeat(60)}-z`, 3)).to.match(/^y+-[0-9a-f]{8}-3$/);
+  });
+
+  it('lists the failed attempts of its own migration only, with node and reason', () => {
+    const list = [vmim('m-1', 'uid', 'Failed', 'w2', 'boom'), vmim('m-2', 'uid', 'Running', 'w3'), vmim('x-1', 'other', 'Failed', 'w4')];
+    expect(failedAttempts(list, 'uid')).to.deep.equal([{ vmim: 'm-1', node: 'w2', reason: 'boom' }]);
+    expect(isOwnedBy(list[2] as Vmim, 'uid')).to.equal(false);
+  });
+
+  it('derives a stable canonical UUID for a duplicate device, and picks the newer object version', () => {
+    const u = duplicateUuid('uid', 'w1.dev');
+    expect(isUuid(u)).to.equal(true);
+    expect(u).to.equal(duplicateUuid('uid', 'w1.dev'));
+    expect(u).to.not.equal(duplicateUuid('uid', 'w1.dev2'));
+    const a = { metadata: { resourceVersion: '99' } };
+    const b = { metadata: { resourceVersion: '100' } };
+    expect(newerByVersion(a, b)).to.equal(b);
+    expect(newerByVersion(b, a)).to.equal(b);
+  });
+});
