@@ -1,0 +1,43 @@
+import { expect } from 'chai';
+import { rowsFrom, suiteCatalog, type FieldSpec } from '../../../bench/report/suites.ts';
+import { judge } from '../../../bench/report/types.ts';
+
+describe('bench suite adapters', () => {
+  const fields: FieldSpec[] = [
+    { id: 'rtt', label: 'Round trip', unit: 'ms', median: 'medianMs', p99: 'p99Ms', samples: 'n', target: { of: 'p99', max: 50, text: '≤ 50 ms' } },
+    { id: 'writes', label: 'Writes', unit: '/min', value: 'writes', target: { of: 'value', max: 0, text: '= 0' } },
+    { id: 'budget', label: 'Probes', unit: 'probes', median: 'probes', missCount: { key: 'over', text: '≤ classes + 1' } },
+  ];
+
+  it('maps the numbers a module returned and judges them against the targets', () => {
+    const rows = rowsFrom({ medianMs: 3, p99Ms: 60, n: 50, writes: 0, probes: 10, over: 0 }, fields, 'bench/x.ts');
+    expect(rows[0]).to.deep.include({ median: 3, p99: 60, samples: 50 });
+    expect(judge(rows[0]!)).to.equal('fail');
+    expect(judge(rows[1]!)).to.equal('pass');
+    expect(rows[2]!.target).to.deep.equal({ text: '≤ classes + 1', met: true });
+    expect(judge(rowsFrom({ probes: 12, over: 3 }, fields, 'bench/x.ts')[2]!)).to.equal('fail');
+  });
+
+  it('invents nothing: missing or non-numeric fields stay absent and the row says which', () => {
+    const rows = rowsFrom({ medianMs: 'fast', writes: Number.NaN }, fields, 'bench/x.ts');
+    expect(rows[0]).to.not.have.property('median');
+    expect(rows[0]).to.not.have.property('p99');
+    expect(rows[0]!.note).to.equal('bench/x.ts returned no medianMs/p99Ms');
+    expect(rows[1]).to.not.have.property('value');
+    expect(judge(rows[0]!)).to.equal('no figure');
+    expect(judge(rows[1]!)).to.equal('no figure');
+    expect(rows[2]).to.not.have.property('target');
+    expect(rowsFrom(undefined, fields, 'bench/x.ts')).to.have.length(3);
+  });
+
+  it('reports a suite whose module is missing as not loadable, with the reason', async () => {
+    const catalog = suiteCatalog();
+    expect(catalog.map((s) => s.name)).to.deep.equal(['placement', 'agent', 'controller', 'admission']);
+    const admission = catalog.find((s) => s.name === 'admission')!;
+    const loaded = await admission.load();
+    if (!loaded.ok) expect(loaded.reason).to.match(/bench\/admission\.ts (does not exist yet|failed to load|exports neither)/);
+    else expect(loaded.suite.name).to.equal('admission');
+    const placement = await catalog[0]!.load();
+    expect(placement.ok && placement.suite.needsCluster).to.equal(false);
+  });
+});
