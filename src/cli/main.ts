@@ -25,6 +25,10 @@ const COMMANDS: Record<string, Command> = {
     summary: '<node> [-o table|json] [--probe]  the target of every mdev VMI on a node, before draining it',
     run: async (argv) => (await import('./plan-drain-command.ts')).planDrainCommand(argv),
   },
+  demo: {
+    summary: '[--once] [--kubeconfig P]  the whole story on the local control plane (npm start); --once asserts it, exits 0/1',
+    run: async (argv) => (await import('./demo-command.ts')).demoCommand(argv),
+  },
   fleet: {
     summary: '[--nodes N] [--profile demo|FILE] [--prefix sim]  simulated stand-in nodes running the real agent',
     run: async (argv) => (await import('./fleet-command.ts')).fleetCommand(argv),

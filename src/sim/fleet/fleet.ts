@@ -261,7 +261,9 @@ class Fleet {
    */
   async #allocate(vmi: Vmi, target: string, vmim: Vmim): Promise<string[]> {
     const { kc } = this.#o;
-    const owner = ((vmim.metadata as { ownerReferences?: { kind?: string; name?: string }[] }).ownerReferences ?? []).find((r) => r.kind === 'MdevMigration');
+    const owned = ((vmim.metadata as { ownerReferences?: { kind?: string; name?: string }[] }).ownerReferences ?? []).find((r) => r.kind === 'MdevMigration');
+    const recorded = vmim.metadata.annotations?.['mdev-operator.io/migration'];
+    const owner = owned ?? (recorded ? { name: recorded } : undefined);
     const devices = await listNodeDevices(kc, target, this.#log);
     if (owner?.name) {
       const mig = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: vmim.metadata.namespace, name: owner.name }) })) as {
