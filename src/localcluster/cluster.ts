@@ -258,3 +258,54 @@ export async function status(opts: { name?: string } = {}): Promise<Status> {
 export function binaryFor(name: Binary): string {
   return binaryPath(name);
 }
+
+export type RestartableComponent = Component;
+
+export interface ComponentOptions {
+  name?: string;
+  /** How long a stop waits after SIGTERM before SIGKILL (default 10 s; 0 = a crash). */
+  graceMs?: number;
+}
+
+async function runningState(p: ClusterPaths, component: Component): Promise<State> {
+  const state = await readState(p);
+  if (!state) throw new ClusterError(`no local cluster in ${p.root}`, 'start it with `npm run cluster:up` first');
+  if (!COMPONENTS.includes(component)) throw new ClusterError(`unknown component ${JSON.stringify(component)}`, `use one of ${COMPONENTS.join(', ')}`);
+  return state;
+}
+
+/**
+ * Stops one component of a running cluster (SIGTERM, then SIGKILL after the grace period), leaving
+ * its ports and data in place so `startComponent` brings back the same cluster. For fault tests.
+ */
+export async function stopComponent(component: Component, opts: ComponentOptions = {}): Promise<void> {
+  const p = clusterPaths(opts.name);
+  const state = await runningState(p, component);
+  const pid = state.pids[component];
+  if (pid !== undefined) await stopProcess(pid, join(state.binDir, component), opts.graceMs);
+  delete state.pids[component];
+  await writeFile(p.state, JSON.stringify(state, null, 2));
+}
+
+/** Starts a stopped component on the cluster's recorded ports and data; resolves once it is ready. */
+export async function startComponent(component: Component, opts: ComponentOptions = {}): Promise<void> {
+  const p = clusterPaths(opts.name);
+  const state = await runningState(p, component);
+  const pid = state.pids[component];
+  if (pid !== undefined && isOurs(pid, join(state.binDir, component))) return;
+  const pki = await ensurePki(p.pki);
+  const server = `https://127.0.0.1:${state.ports.apiserver}`;
+  const start = { etcd: () => startEtcd(p, state), 'kube-apiserver': () => startApiserver(p, pki, state, server), 'kube-controller-manager': () => startKcm(p, pki, state, server) };
+  try {
+    await start[component]();
+  } finally {
+    await writeFile(p.state, JSON.stringify(state, null, 2));
+  }
+}
+
+/** Stops and starts one component (same ports, same data); `downMs` keeps it down that long. */
+export async function restartComponent(component: Component, opts: ComponentOptions & { downMs?: number } = {}): Promise<void> {
+  await stopComponent(component, opts);
+  if (opts.downMs) await sleep(opts.downMs);
+  await startComponent(component, opts);
+}

@@ -1,0 +1,86 @@
+// Malformed objects written straight into the REAL kube-apiserver, bypassing our code: KubeVirt
+// STAND-IN kinds (their CRDs preserve unknown fields, so the API server accepts garbage), odd
+// Leases, Nodes and launcher Pods. Every loop — the controller's informers and reconciler, the
+// agent (stand-in node, real agent code), the KubeVirt stand-in simulator — skips them with a
+// logged reason (counted in informer_malformed_objects_total) and keeps working.
+import { expect } from 'chai';
+import { MDEV_PROBES } from '../../../src/controller/resources.ts';
+import { mergePatch } from '../../../src/kube/apply.ts';
+import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
+import { kubeRequest } from '../../../src/kube/request.ts';
+import { resourcePath } from '../../../src/kube/resource.ts';
+import { VMI_RESOURCE, VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
+import { metricValue } from '../../../src/observability/metrics.ts';
+import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
+import { expectInvariants } from '../../support/faults/invariants.ts';
+import { FaultWorld, h100 } from '../../support/faults/world.ts';
+
+describe('faults: malformed objects written straight into the API (stand-in fleet, KubeVirt stand-in)', function () {
+  this.timeout(180_000);
+  const kc = testKubeConfig();
+  let world: FaultWorld;
+  const oddNode = uniqueName('fodd-node');
+
+  before(async () => {
+    world = await FaultWorld.start({
+      kc, prefix: 'fodd', kubevirt: { stepDelayMs: 20 },
+      nodes: [{ suffix: 'src', gpus: [h100('550.54.15')] }, { suffix: 'dst', gpus: [h100('550.90.07')] }],
+    });
+    await world.startController();
+  });
+
+  after(async () => {
+    await kubeRequest(kc, { method: 'DELETE', path: `/api/v1/nodes/${oddNode}` }).catch(() => undefined);
+    await world?.stop();
+  });
+
+  it('skips garbage VMIs, VMIMs, Leases, Nodes and Pods with a counted reason; every loop keeps running', async () => {
+    const ns = world.ns;
+    const malformed = async () => ({
+      vmis: await metricValue('informer_malformed_objects_total', { resource: 'controller-vmis' }),
+      vmims: await metricValue('informer_malformed_objects_total', { resource: 'controller-vmims' }),
+    });
+    const before = await malformed();
+    const post = (path: string, body: unknown) => kubeRequest(kc, { method: 'POST', path, body });
+
+    // A VMI whose spec and status are garbage of the wrong types.
+    await post(resourcePath(VMI_RESOURCE, { namespace: ns }), { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name: 'garbage-vmi', namespace: ns }, spec: { domain: 'not-an-object', nodeSelector: [1, 2] } });
+    await mergePatch(kc, VMI_RESOURCE, { namespace: ns, name: 'garbage-vmi' }, { status: { nodeName: 42, phase: ['Running'], conditions: 'yes' } }, { subresource: 'status' });
+    // A VMIM naming no VMI in a usable way, and one with a garbage status phase.
+    await post(resourcePath(VMIM_RESOURCE, { namespace: ns }), { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration', metadata: { name: 'garbage-vmim', namespace: ns }, spec: { vmiName: { nested: true } } });
+    // Agent Leases without a spec, and with a nonsense duration, for a node that does not exist.
+    await post(`/apis/coordination.k8s.io/v1/namespaces/${world.opNs}/leases`, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: agentLeaseName('no-such-node') } });
+    await post(`/apis/coordination.k8s.io/v1/namespaces/${world.opNs}/leases`, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: agentLeaseName(oddNode) }, spec: { holderIdentity: 'someone-else', leaseDurationSeconds: 2147483647 } });
+    // A Node with odd content and no agent, and a launcher Pod for a VMI uid that never existed.
+    await post('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: oddNode, labels: { 'mdev-operator.io/node': 'x'.repeat(63) }, annotations: { junk: 'y'.repeat(100_000) } }, spec: { unschedulable: false, taints: [{ key: 'odd', effect: 'NoSchedule', value: '' }] } });
+    await post(`/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'virt-launcher-ghost-abcde', namespace: ns, labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': 'no-such-uid' }, annotations: { 'sim.mdev-operator.io/allocated-devices': ',,../../etc,' } },
+      spec: { nodeName: oddNode, containers: [{ name: 'compute', image: 'none' }] },
+    });
+    // A migration of the garbage VMI: it must end, with a reason, rather than wedge the queue.
+    await world.createMigration('of-garbage', { vmiName: 'garbage-vmi' });
+
+    // Every loop still works: a real migration succeeds end to end, and an agent answers a probe.
+    await world.fleet.startVm({ namespace: ns, name: 'vm-ok', node: world.node('src') });
+    await world.createMigration('ok', { vmiName: 'vm-ok' });
+    const ok = await world.waitForPhase('ok', ['Succeeded', 'Failed'], 60_000);
+    expect(ok.status?.phase, ok.status?.message).to.equal('Succeeded');
+    const garbage = await world.waitForPhase('of-garbage', ['Succeeded', 'Failed'], 60_000);
+    expect(garbage.status?.phase).to.equal('Failed');
+    expect(garbage.status?.message).to.match(/garbage-vmi/);
+    const version = (await world.devicesOf(world.node('dst')))[0]?.status?.migrationVersion as string;
+    const probe = await world.answered(await world.createProbe(world.node('dst'), version, 'nvidia-1012', ';after-garbage'));
+    expect(probe.status?.results?.length).to.be.greaterThan(0);
+
+    const after = await malformed();
+    expect(after.vmis - before.vmis, 'the garbage VMI was skipped and counted').to.be.at.least(1);
+    expect(after.vmims - before.vmims, 'the garbage VMIM was skipped and counted').to.be.at.least(1);
+    // The simulator never acted on the garbage VMIM.
+    const vmim = (await kubeRequest(kc, { method: 'GET', path: resourcePath(VMIM_RESOURCE, { namespace: ns, name: 'garbage-vmim' }) })) as { status?: unknown };
+    expect(vmim.status ?? {}).to.deep.equal({});
+    await kubeRequest(kc, { method: 'DELETE', path: `/api/v1/namespaces/${ns}/pods/virt-launcher-ghost-abcde`, query: { gracePeriodSeconds: 0 } });
+    await kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_PROBES), query: { labelSelector: `mdev-operator.io/node=${oddNode}` } }).catch(() => undefined);
+    await expectInvariants(world.scope());
+  });
+});

@@ -1,0 +1,40 @@
+// Fault injection on the local control plane: restart kube-apiserver or etcd of the cluster the
+// tests run against — but only a cluster this test process may disturb: the mocha process's own
+// (`.localcluster/test-<pid>`, or MDEV_TEST_CLUSTER_NAME) or one listed in MDEV_FAULTS_RESTARTABLE
+// (comma-separated names, e.g. `faultdev` while iterating). Anything else is refused by name.
+import { basename, dirname, join, resolve } from 'node:path';
+import { REPO_ROOT, restartComponent, type RestartableComponent } from '../../../src/localcluster/index.ts';
+import { kubectl, testKubeconfigPath } from '../cluster.ts';
+
+/** The name of the test cluster, after checking that this process may restart its components. */
+export function restartableClusterName(): string {
+  const kubeconfig = resolve(testKubeconfigPath());
+  const name = basename(dirname(kubeconfig));
+  const ours = join(REPO_ROOT, '.localcluster', name, 'kubeconfig');
+  const allowed = new Set([process.env.MDEV_TEST_CLUSTER_NAME ?? `test-${process.pid}`, ...(process.env.MDEV_FAULTS_RESTARTABLE ?? '').split(',').filter(Boolean)]);
+  if (kubeconfig !== ours || !allowed.has(name)) {
+    throw new Error(
+      `refusing to restart components of the cluster behind ${kubeconfig}: it is not this test run's own cluster. ` +
+        'Run the fault tests without MDEV_TEST_KUBECONFIG (the fixture starts a private cluster), or list the cluster name in MDEV_FAULTS_RESTARTABLE',
+    );
+  }
+  return name;
+}
+
+/** Restarts one component (same ports and data), keeping it down `downMs`, then waits for /readyz. */
+export async function restartControlPlane(component: RestartableComponent, downMs = 0): Promise<void> {
+  const name = restartableClusterName();
+  await restartComponent(component, { name, downMs });
+  await waitReady();
+}
+
+/** Waits until the API server answers /readyz with ok (it may lag etcd coming back). */
+export async function waitReady(timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await kubectl(['get', '--raw', '/readyz'], { timeoutMs: 5_000 });
+    if (r.code === 0 && r.stdout.trim() === 'ok') return;
+    if (Date.now() > deadline) throw new Error(`the API server was not ready within ${timeoutMs / 1000}s: ${r.stderr || r.stdout}`);
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}
