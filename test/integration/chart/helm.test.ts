@@ -154,20 +154,19 @@ describe('chart with the real helm', function () {
     it('gives the controller exactly the permissions it uses', () => {
       const cluster = permissions((find(objs, 'ClusterRole', 'mdev-operator-controller') as Any).rules);
       expect(cluster).to.deep.equal({
-        'admissionregistration.k8s.io/mutatingwebhookconfigurations[mdev-operator]': sorted('get', 'list', 'watch', 'patch'),
-        'admissionregistration.k8s.io/validatingwebhookconfigurations[mdev-operator]': sorted('get', 'list', 'watch', 'patch'),
-        'core/events': sorted('create', 'patch'),
-        'core/nodes': sorted('get', 'list', 'watch'),
-        'events.k8s.io/events': sorted('create', 'patch'),
+        'admissionregistration.k8s.io/mutatingwebhookconfigurations[mdev-operator]': sorted('get', 'patch'),
+        'admissionregistration.k8s.io/validatingwebhookconfigurations[mdev-operator]': sorted('get', 'patch'),
+        'core/events': ['create'],
+        'core/nodes': sorted('list', 'watch'),
         'kubevirt.io/virtualmachineinstancemigrations': sorted('get', 'list', 'watch', 'create', 'delete'),
-        'kubevirt.io/virtualmachineinstances': sorted('get', 'list', 'watch'),
+        'kubevirt.io/virtualmachineinstances': sorted('list', 'watch'),
         'mdev-operator.io/mdevdevices': sorted('get', 'list', 'watch'),
-        'mdev-operator.io/mdevdevices/status': sorted('update', 'patch'),
-        'mdev-operator.io/mdevmigrations': sorted('get', 'list', 'watch', 'update', 'patch'),
+        'mdev-operator.io/mdevdevices/status': ['patch'],
+        'mdev-operator.io/mdevmigrations': sorted('list', 'watch', 'get', 'create', 'patch', 'delete'),
         'mdev-operator.io/mdevmigrations/finalizers': ['update'],
-        'mdev-operator.io/mdevmigrations/status': sorted('update', 'patch'),
-        'mdev-operator.io/mdevnodes': sorted('get', 'list', 'watch'),
-        'mdev-operator.io/mdevprobes': sorted('get', 'list', 'watch', 'create', 'delete'),
+        'mdev-operator.io/mdevmigrations/status': ['patch'],
+        'mdev-operator.io/mdevnodes': sorted('list', 'watch'),
+        'mdev-operator.io/mdevprobes': sorted('get', 'list', 'watch', 'create', 'patch', 'delete'),
       });
       const role = find(objs, 'Role', 'mdev-operator-controller') as Any;
       expect(role.metadata.namespace).to.equal(NS);
@@ -180,17 +179,14 @@ describe('chart with the real helm', function () {
 
     it('gives the agent exactly the permissions it uses, and leases only in the operator namespace', () => {
       const cluster = permissions((find(objs, 'ClusterRole', 'mdev-operator-agent') as Any).rules);
-      const write = sorted('get', 'list', 'watch', 'create', 'patch', 'update', 'delete');
       expect(cluster).to.deep.equal({
         'core/nodes': ['get'],
-        'core/pods': sorted('get', 'list', 'watch'),
-        'kubevirt.io/virtualmachineinstances': sorted('get', 'list', 'watch'),
-        'mdev-operator.io/mdevdevices': write,
-        'mdev-operator.io/mdevdevices/status': sorted('update', 'patch'),
-        'mdev-operator.io/mdevnodes': write,
-        'mdev-operator.io/mdevnodes/status': sorted('update', 'patch'),
-        'mdev-operator.io/mdevprobes': sorted('get', 'list', 'watch'),
-        'mdev-operator.io/mdevprobes/status': sorted('update', 'patch'),
+        'core/pods': sorted('list', 'watch'),
+        'mdev-operator.io/mdevdevices': sorted('list', 'watch', 'create', 'patch', 'delete'),
+        'mdev-operator.io/mdevdevices/status': ['patch'],
+        'mdev-operator.io/mdevnodes': sorted('list', 'watch', 'create', 'patch'),
+        'mdev-operator.io/mdevprobes': sorted('list', 'watch'),
+        'mdev-operator.io/mdevprobes/status': ['patch'],
       });
       const role = find(objs, 'Role', 'mdev-operator-agent') as Any;
       expect(role.metadata.namespace).to.equal(NS);
@@ -279,8 +275,10 @@ describe('chart with the real helm', function () {
       expect(off.filter((o) => /WebhookConfiguration$/.test(o.kind))).to.deep.equal([]);
       const c = (find(off, 'Deployment') as Any).spec.template.spec.containers[0];
       expect(c.args).to.include.members(['--webhook-port=0', '--webhook-mode=off']);
-      expect(permissions((find(off, 'ClusterRole', 'mdev-operator-controller') as Any).rules)).to.not.have.any.keys(
-        'admissionregistration.k8s.io/mutatingwebhookconfigurations[mdev-operator]');
+      const offCluster = permissions((find(off, 'ClusterRole', 'mdev-operator-controller') as Any).rules);
+      expect(offCluster).to.not.have.any.keys('admissionregistration.k8s.io/mutatingwebhookconfigurations[mdev-operator]');
+      expect(offCluster['mdev-operator.io/mdevmigrations'], 'admission records are the webhook\'s').to.deep.equal(sorted('list', 'watch'));
+      expect(permissions((find(off, 'Role', 'mdev-operator-controller') as Any).rules)).to.not.have.any.keys('core/secrets');
     });
 
     it('passes webhook.mode=warn, failurePolicy and timeoutSeconds through', async () => {

@@ -1,6 +1,7 @@
-// The chart's RBAC and agent node-confinement policy on the real API server, driven by an
-// IMPERSONATED agent identity whose node-name extra stands in for a pod-bound token (no kubelet
-// here to bind one). The proof with real pod-bound tokens is a later test of issue #7.
+// The chart's RBAC and agent node-confinement policy on the real API server after a real
+// `helm install`, driven by an IMPERSONATED agent identity whose node-name extra stands in for a
+// pod-bound token. The same rules with REAL tokens (TokenRequest bound to a Pod on node-a) and the
+// real agent are proven in test/integration/rbac/agent-token.test.ts.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
