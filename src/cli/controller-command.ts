@@ -1,18 +1,26 @@
-// `mdev-operator controller`: runs the controller manager until SIGTERM or SIGINT.
+// `mdev-operator controller`: runs the controller manager until SIGTERM or SIGINT. Every replica
+// serves the admission webhook (unless --webhook-port 0); only the leader reconciles.
 import { loadKubeConfig } from '../kube/client.ts';
 import { setLogLevel } from '../observability/logger.ts';
-import { CONTROLLER_USAGE, parseControllerConfig } from '../controller/config.ts';
-import { startManager, type WebhookStarter } from '../controller/manager.ts';
+import { CONTROLLER_USAGE, parseControllerConfig, type ControllerConfig } from '../controller/config.ts';
+import { startManager, type ManagerOptions } from '../controller/manager.ts';
+import { admissionWebhookStarter } from '../webhook/admission-webhook.ts';
 import { UsageError } from './usage-error.ts';
 
-/**
- * Extension point for the admission webhook (served on every replica): the webhook module sets it
- * before the command runs, e.g. `setWebhookStarter(startAdmissionWebhook)`.
- */
-let webhookStarter: WebhookStarter | undefined;
-
-export function setWebhookStarter(starter: WebhookStarter | undefined): void {
-  webhookStarter = starter;
+/** The manager's webhook option for a parsed config (absent when --webhook-port is 0). */
+export function webhookOption(config: ControllerConfig): ManagerOptions['webhook'] {
+  if (config.webhookPort === 0) return undefined;
+  const w = config.webhook;
+  return {
+    port: config.webhookPort,
+    start: admissionWebhookStarter({
+      mode: w.mode,
+      configName: w.configuration,
+      secretName: w.secret,
+      serviceName: w.service,
+      ...(w.urlHost ? { urlHost: w.urlHost } : {}),
+    }),
+  };
 }
 
 export async function controllerCommand(argv: string[]): Promise<number> {
@@ -37,8 +45,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     workers: config.workers,
     healthPort: config.healthPort,
     metricsPort: config.metricsPort,
-    webhookPort: config.webhookPort,
-    onWebhook: webhookStarter,
+    webhook: webhookOption(config),
   });
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

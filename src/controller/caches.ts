@@ -6,7 +6,7 @@ import { parseFromWire, type MdevDevice, type MdevMigration, type MdevNode, type
 import { informerFor, type Informer } from '../kube/informer.ts';
 import { parseVmi, parseVmim, type Vmi, type Vmim } from '../kubevirt/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import { LEASES, MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES, NODES, VMIMS, VMIS } from './resources.ts';
+import { LEADER_LEASE_NAME, LEASES, MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES, NODES, VMIMS, VMIS } from './resources.ts';
 import { parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject } from './snapshot.ts';
 
 export interface CachesOptions {
@@ -36,7 +36,8 @@ export class ControllerCaches {
     this.probes = informerFor(kc, { ...common, resource: MDEV_PROBES, name: 'controller-mdevprobes', parse: (o) => parseFromWire('MdevProbe', o, log) });
     this.migrations = informerFor(kc, { ...common, resource: MDEV_MIGRATIONS, name: 'controller-mdevmigrations', parse: (o) => parseFromWire('MdevMigration', o, log) });
     this.nodes = informerFor(kc, { ...common, resource: NODES, name: 'controller-nodes', parse: parseNode });
-    this.leases = informerFor(kc, { ...common, resource: LEASES, namespace: opts.namespace, name: 'controller-agent-leases', parse: parseAgentLease });
+    // The leader-election Lease shares the namespace and renews every few seconds; it is not an agent's.
+    this.leases = informerFor(kc, { ...common, resource: LEASES, namespace: opts.namespace, fieldSelector: `metadata.name!=${LEADER_LEASE_NAME}`, name: 'controller-agent-leases', parse: parseAgentLease });
     this.vmis = informerFor(kc, { ...common, resource: VMIS, name: 'controller-vmis', parse: (o) => parseVmi(o, log) });
     this.vmims = informerFor(kc, { ...common, resource: VMIMS, name: 'controller-vmims', parse: (o) => parseVmim(o, log) });
   }

@@ -1,9 +1,11 @@
 // `mdev-operator controller` flags, validated with zod once at start. Any bad value is a
 // UsageError naming the flag (the CLI exits 2).
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE, LOG_LEVELS, parseDuration } from '../agent/config.ts';
+import { isObjectName } from '../api/validation.ts';
 import { UsageError } from '../cli/usage-error.ts';
 
 export interface ControllerConfig {
@@ -12,6 +14,7 @@ export interface ControllerConfig {
   leaderElect: boolean;
   /** 0 = no webhook server. */
   webhookPort: number;
+  webhook: WebhookConfig;
   metricsPort: number;
   healthPort: number;
   logLevel: (typeof LOG_LEVELS)[number];
@@ -21,7 +24,27 @@ export interface ControllerConfig {
   identity: string;
 }
 
-const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity'] as const;
+/** How the webhook is served; names of the objects the chart creates (they depend on the Helm release). */
+export interface WebhookConfig {
+  mode: (typeof WEBHOOK_MODES)[number];
+  /** Set for a local control plane: serve on this host and create `url` webhook configurations. */
+  urlHost?: string;
+  service: string;
+  secret: string;
+  configuration: string;
+}
+
+export const WEBHOOK_MODES = ['enforce', 'warn', 'off'] as const;
+
+const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity'] as const;
+
+const WEBHOOK_ENV = { service: 'MDEV_WEBHOOK_SERVICE', secret: 'MDEV_WEBHOOK_SECRET', configuration: 'MDEV_WEBHOOK_CONFIGURATION' } as const;
+const WEBHOOK_DEFAULTS = { service: 'mdev-operator-webhook', secret: 'mdev-operator-webhook-tls', configuration: 'mdev-operator' } as const;
+
+const dnsName = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS name (RFC 1123)');
 
 const ENV_FALLBACK: Record<string, string> = { namespace: 'POD_NAMESPACE', identity: 'POD_NAME', 'log-level': 'MDEV_LOG_LEVEL' };
 
@@ -36,6 +59,11 @@ const schema = z.object({
   namespace: z.string().max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a valid namespace name (RFC 1123 label)').default(DEFAULT_NAMESPACE),
   'leader-elect': z.enum(['true', 'false'], { error: 'must be true or false (--leader-elect=false)' }).default('true'),
   'webhook-port': port.prefault('9443'),
+  'webhook-mode': z.enum(WEBHOOK_MODES, { error: `must be one of ${WEBHOOK_MODES.join(', ')}` }).default('enforce'),
+  'webhook-url-host': z
+    .string()
+    .refine((h) => isIP(h) !== 0 || dnsName.safeParse(h).success, 'must be an IP address or a DNS name that the API server can reach, e.g. 127.0.0.1')
+    .optional(),
   'metrics-port': port.prefault('8080'),
   'health-port': port.prefault('8081'),
   'log-level': z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -76,6 +104,13 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
     throw new UsageError(`--${String(issue?.path[0] ?? 'config')} ${issue?.message ?? 'is invalid'}`);
   }
   const v = parsed.data;
+  const webhookNames = Object.fromEntries(
+    (Object.keys(WEBHOOK_ENV) as (keyof typeof WEBHOOK_ENV)[]).map((k) => {
+      const value = env[WEBHOOK_ENV[k]] || WEBHOOK_DEFAULTS[k];
+      if (!isObjectName(value)) throw new UsageError(`${WEBHOOK_ENV[k]}=${JSON.stringify(value)} must be a Kubernetes object name (lowercase letters, digits, '-' and '.')`);
+      return [k, value];
+    }),
+  ) as Pick<WebhookConfig, keyof typeof WEBHOOK_ENV>;
   if (v['webhook-port'] !== 0 && (v['webhook-port'] === v['health-port'] || v['webhook-port'] === v['metrics-port'])) {
     throw new UsageError(`--webhook-port ${v['webhook-port']} must differ from --health-port and --metrics-port (or be 0 to disable the webhook)`);
   }
@@ -84,6 +119,7 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
     namespace: v.namespace,
     leaderElect: v['leader-elect'] === 'true',
     webhookPort: v['webhook-port'],
+    webhook: { mode: v['webhook-mode'], ...(v['webhook-url-host'] ? { urlHost: v['webhook-url-host'] } : {}), ...webhookNames },
     metricsPort: v['metrics-port'],
     healthPort: v['health-port'],
     logLevel: v['log-level'],
@@ -98,11 +134,19 @@ export const CONTROLLER_USAGE = `Usage: mdev-operator controller [flags]
   --kubeconfig PATH        else KUBECONFIG, else in-cluster
   --namespace NS           operator namespace: leader Lease, agent Leases (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
   --leader-elect=BOOL      true (default) or false; only the leader runs informers and reconcilers
-  --webhook-port N         admission webhook HTTPS port (default 9443; 0 disables)
+  --webhook-port N         admission webhook HTTPS port, served by every replica (default 9443; 0 disables)
+  --webhook-mode MODE      enforce (default): deny unsafe VMIMs; warn: admit them with a warning; off: admit all
+  --webhook-url-host HOST  local control plane only: serve on HOST and create url webhook configurations
+                           (in-cluster the chart creates them and the controller only patches caBundle)
   --metrics-port N         /metrics (default 8080)
   --health-port N          /healthz, /readyz (default 8081)
   --probe-timeout DUR      how long to wait for an agent's probe answer (default 10s)
   --workers N              concurrent reconciles (default 8)
   --identity NAME          leader-election identity (env POD_NAME, default hostname-pid)
   --log-level LEVEL        error|warn|info|debug (default info)
+
+Environment (names depend on the Helm release; the chart sets them):
+  MDEV_WEBHOOK_SERVICE        webhook Service the certificate is issued for (default ${WEBHOOK_DEFAULTS.service})
+  MDEV_WEBHOOK_SECRET         Secret holding the webhook CA and certificate (default ${WEBHOOK_DEFAULTS.secret})
+  MDEV_WEBHOOK_CONFIGURATION  Mutating/ValidatingWebhookConfiguration name (default ${WEBHOOK_DEFAULTS.configuration})
 `;

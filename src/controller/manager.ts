@@ -1,6 +1,7 @@
-// The controller manager: leader election gates the informers, the reconciler and the sweepers
-// (only the leader runs them); /healthz, /readyz and /metrics are served by every replica, and so
-// is the admission webhook, which another module plugs in through `onWebhook`. `stop()` is the
+// The controller manager. Every replica runs the informer caches and the decision service, serves
+// /healthz, /readyz, /metrics and the admission webhook (plugged in through `webhook.start`, so the
+// controller does not depend on the webhook module); leader election gates the reconciler and the
+// sweepers (only the leader writes migration progress). `stop()` is the
 // graceful SIGTERM path (finish in-flight reconciles, release the lease); `kill()` simulates a
 // crash: every later API write of this manager throws, nothing is drained or released.
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -16,9 +17,11 @@ import { EventRecorder, type EventSink } from './events.ts';
 import { MigrationReconciler } from './migration-reconciler.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, ProbeClient } from './probe-client.ts';
 import { Reservations, sweepReservations } from './reservations.ts';
+import { registerAgentLeaseSource } from './metrics.ts';
+import { LEADER_LEASE_NAME } from './resources.ts';
 import { VmimDriver } from './vmim-driver.ts';
 
-export const LEADER_LEASE_NAME = 'mdev-operator-controller';
+export { LEADER_LEASE_NAME } from './resources.ts';
 
 /** Thrown by every write once the manager was killed. */
 export class ManagerKilledError extends Error {
@@ -37,17 +40,26 @@ export interface LeaderServices {
   probes: ProbeClient;
 }
 
-/** Handed to the webhook extension point (served on every replica, leader or not). */
+/** Handed to the webhook starter on every replica, leader or not: the process's shared caches and decisions. */
 export interface WebhookDeps {
   kc: KubeConfig;
   namespace: string;
+  /** 0 = any free port. */
   port: number;
   log: Logger;
-  /** The leader's services while this replica leads; undefined otherwise. */
-  leaderServices: () => LeaderServices | undefined;
+  caches: ControllerCaches;
+  decisions: DecisionService;
 }
 
-export type WebhookStarter = (deps: WebhookDeps) => Promise<{ close(): Promise<void> }>;
+export interface WebhookHandle {
+  /** The port the webhook listens on. */
+  readonly port: number;
+  /** True once TLS material is loaded and the server listens (part of /readyz). */
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+export type WebhookStarter = (deps: WebhookDeps) => Promise<WebhookHandle>;
 
 export interface ManagerOptions {
   kc: KubeConfig;
@@ -60,14 +72,15 @@ export interface ManagerOptions {
   healthPort?: number;
   /** undefined or equal to healthPort = metrics served on the health server. */
   metricsPort?: number;
-  /** 0 or undefined = no webhook. */
-  webhookPort?: number;
-  onWebhook?: WebhookStarter;
+  /** The admission webhook, served by every replica; absent = no webhook. */
+  webhook?: { port: number; start: WebhookStarter };
   /** Sweeps of stale reservations and expired probes (default 10 s). */
   sweepIntervalMs?: number;
   /** Passed to every informer (seconds); tests may shorten it. */
   watchTimeoutSeconds?: number;
   maxAttempts?: number;
+  /** How long an admission record waits for its VMIM before it fails (default 60 s). */
+  admissionGraceMs?: number;
   events?: EventSink;
   log?: Logger;
   leaseDurationMs?: number;
@@ -79,12 +92,18 @@ export interface ManagerHandle {
   readonly identity: string;
   readonly healthPort: number;
   readonly metricsPort: number;
+  /** The webhook's port (0 without a webhook). */
+  readonly webhookPort: number;
   isLeader(): boolean;
   /** Informers synced and workers running (false on a non-leader). */
   running(): boolean;
   services(): LeaderServices | undefined;
+  /** The process's caches (every replica runs them: the webhook reads them). */
+  caches(): ControllerCaches;
   /** Resolves once this replica leads and its caches synced. */
   waitUntilRunning(): Promise<void>;
+  /** Resolves once the caches synced (and, with a webhook, it serves): what /readyz reports. */
+  waitUntilReady(): Promise<void>;
   /** Graceful: finish in-flight work, stop informers, release the lease, close servers. */
   stop(): Promise<void>;
   /** Crash: no more writes of the reconciler, nothing drained; with leader election the lease is left to expire. */
@@ -103,6 +122,9 @@ class Manager {
   readonly #identity: string;
   readonly #servers: HealthServer[] = [];
   readonly #stop = new AbortController();
+  readonly #caches: ControllerCaches;
+  readonly #probes: ProbeClient;
+  readonly #decisions: DecisionService;
   #ports = { health: 0, metrics: 0 };
   #elector: LeaderElector | undefined;
   #direct: Promise<void> | undefined;
@@ -110,27 +132,36 @@ class Manager {
   #running = false;
   #runningWaiters: Array<() => void> = [];
   #killed = false;
-  #webhook: { close(): Promise<void> } | undefined;
+  #webhook: WebhookHandle | undefined;
   #leaderRun: Promise<void> | undefined;
+  #unregisterLeases: (() => void) | undefined;
 
   constructor(opts: ManagerOptions) {
     this.#o = opts;
     this.#identity = opts.identity ?? `controller-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
     this.#log = opts.log ?? loggerFor('controller', { identity: this.#identity });
+    // Every replica keeps the caches and decides (the webhook needs both); only the leader reconciles.
+    const { kc } = opts;
+    this.#caches = new ControllerCaches({ kc, namespace: opts.namespace, log: this.#log, watchTimeoutSeconds: opts.watchTimeoutSeconds });
+    this.#probes = new ProbeClient({ kc, probes: this.#caches.probes, log: this.#log });
+    const probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+    this.#decisions = new DecisionService({ view: () => this.#caches.view(), cache: new VerdictCache(), prober: this.#probes, probeTimeoutMs, log: this.#log });
+    this.#decisions.watchDevices(this.#caches.devices);
   }
 
   async start(): Promise<void> {
     await this.#serveHealth();
-    if (this.#o.webhookPort && this.#o.onWebhook) {
-      this.#webhook = await this.#o.onWebhook({
+    this.#caches.start();
+    this.#unregisterLeases = registerAgentLeaseSource(() => this.#caches.leases.list());
+    if (this.#o.webhook) {
+      this.#webhook = await this.#o.webhook.start({
         kc: this.#o.kc,
         namespace: this.#o.namespace,
-        port: this.#o.webhookPort,
+        port: this.#o.webhook.port,
         log: this.#log.child({ part: 'webhook' }),
-        leaderServices: () => this.#services,
+        caches: this.#caches,
+        decisions: this.#decisions,
       });
-    } else if (this.#o.webhookPort) {
-      this.#log.info('No webhook registered in this build; --webhook-port is ignored', { port: this.#o.webhookPort });
     }
     if (!this.#o.leaderElect) {
       this.#direct = this.#lead(this.#stop.signal);
@@ -157,27 +188,33 @@ class Manager {
       identity: this.#identity,
       healthPort: this.#ports.health,
       metricsPort: this.#ports.metrics,
+      webhookPort: this.#webhook?.port ?? 0,
       isLeader: () => (this.#elector ? this.#elector.isLeader() : !this.#stop.signal.aborted),
       running: () => this.#running,
       services: () => this.#services,
+      caches: () => this.#caches,
       waitUntilRunning: () => (this.#running ? Promise.resolve() : new Promise((r) => this.#runningWaiters.push(r))),
+      waitUntilReady: () => this.#caches.waitForSync(),
       stop: () => this.#shutdown(false),
       kill: () => this.#shutdown(true),
     };
   }
 
-  /** The leader's work: caches, services, workers and sweepers until `signal` aborts. */
+  /** The leader's work: reconciler, workers and sweepers over the shared caches until `signal` aborts. */
   async #lead(signal: AbortSignal): Promise<void> {
     const { kc } = this.#o;
     const log = this.#log;
+    const caches = this.#caches;
+    const probes = this.#probes;
+    const decisions = this.#decisions;
     const guard = (): void => {
       if (this.#killed) throw new ManagerKilledError();
     };
-    const caches = new ControllerCaches({ kc, namespace: this.#o.namespace, log, watchTimeoutSeconds: this.#o.watchTimeoutSeconds });
-    const probes = new ProbeClient({ kc, probes: caches.probes, log });
-    const probeTimeoutMs = this.#o.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-    const decisions = new DecisionService({ view: () => caches.view(), cache: new VerdictCache(), prober: probes, probeTimeoutMs, log });
-    decisions.watchDevices(caches.devices);
+    try {
+      await Promise.race([caches.waitForSync(), new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('stopped before sync')), { once: true }))]);
+    } catch {
+      return;
+    }
     const reservations = new Reservations({ kc, devices: caches.devices, log, guard });
     const reconciler = new MigrationReconciler({
       kc,
@@ -190,15 +227,10 @@ class Manager {
       log,
       guard,
       maxAttempts: this.#o.maxAttempts,
+      admissionGraceMs: this.#o.admissionGraceMs,
     });
+    // The caches are synced: registering replays every cached migration, so a new leader reconciles all.
     reconciler.register();
-    caches.start();
-    try {
-      await Promise.race([caches.waitForSync(), new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('stopped before sync')), { once: true }))]);
-    } catch {
-      await caches.stop();
-      return;
-    }
     this.#services = { caches, decisions, reservations, reconciler, probes };
     const workers = reconciler.run(this.#o.workers ?? 8);
     const sweeper = this.#sweep(signal, () => sweepReservations({ reservations, devices: caches.devices, migrations: caches.migrations, log }), () => probes.sweep());
@@ -209,7 +241,6 @@ class Manager {
     this.#running = false;
     await reconciler.queue.shutdown({ drain: false });
     await Promise.all([workers, sweeper]);
-    await caches.stop();
     this.#services = undefined;
     log.info('Controller stopped');
   }
@@ -234,11 +265,16 @@ class Manager {
     if (healthPort === undefined) return;
     const health = new HealthServer({ port: healthPort });
     health.addLivenessCheck('controller', () => !this.#killed);
-    health.addReadinessCheck('informers', () => {
-      if (this.#o.leaderElect && !this.#elector?.isLeader()) return true; // a standby serves the webhook only
-      if (!this.#running) throw new Error('informers not synced yet');
+    health.addReadinessCheck('caches synced', () => {
+      if (!this.#caches.synced()) throw new Error('informer caches not synced yet');
       return true;
     });
+    if (this.#o.webhook) {
+      health.addReadinessCheck('webhook TLS loaded', () => {
+        if (!this.#webhook?.ready()) throw new Error('webhook TLS material not loaded or server not listening yet');
+        return true;
+      });
+    }
     this.#servers.push(health);
     this.#ports.health = await health.listen();
     if (metricsPort === undefined || metricsPort === healthPort) {
@@ -264,6 +300,8 @@ class Manager {
     await this.#direct;
     if (!kill) await this.#leaderRun;
     await this.#webhook?.close();
+    this.#unregisterLeases?.();
+    await this.#caches.stop();
     await Promise.all(this.#servers.map((s) => s.close()));
   }
 }

@@ -1,6 +1,9 @@
 // The controller's own metrics (the workqueue and reconcile metrics with controller-runtime names
-// come from src/kube/workqueue.ts). Labels stay low-cardinality: never object names.
-import { counter, histogram } from '../observability/metrics.ts';
+// come from src/kube/workqueue.ts). Labels stay low-cardinality: never object names (node names
+// label only the per-node agent gauge, one series per node).
+import { Gauge } from 'prom-client';
+import { counter, histogram, metricsRegistry } from '../observability/metrics.ts';
+import { agentLeaseFresh, type AgentLease } from './snapshot.ts';
 
 export const MIGRATION_RESULTS = ['succeeded', 'failed', 'planned'] as const;
 
@@ -28,3 +31,44 @@ export const controllerMetrics = {
     labelNames: ['result'],
   }),
 };
+
+// ---------------------------------------------------------------------------------------------
+// mdev_operator_agent_lease_stale{node}: computed at scrape time from the agent Leases the
+// process's caches hold (a lease goes stale by the clock, without any watch event). The chart's
+// PrometheusRule alerts on `max by (node) (...) > 0`, so every replica may export it.
+// ---------------------------------------------------------------------------------------------
+
+type LeaseSource = () => readonly AgentLease[];
+const leaseSources = new Set<LeaseSource>();
+
+/** 1 for every node whose agent lease is stale at `now`, 0 for a fresh one (pure). */
+export function agentLeaseStaleness(leases: readonly AgentLease[], now: number): Map<string, 0 | 1> {
+  const out = new Map<string, 0 | 1>();
+  for (const lease of leases) {
+    const stale = agentLeaseFresh(lease, now) ? 0 : 1;
+    // Several sources (replicas in one process) may list the same node: stale wins.
+    out.set(lease.nodeName, Math.max(out.get(lease.nodeName) ?? 0, stale) as 0 | 1);
+  }
+  return out;
+}
+
+/** Registered at import; its values come from the registered lease sources at scrape time. */
+export const agentLeaseStale =
+  (metricsRegistry.getSingleMetric('mdev_operator_agent_lease_stale') as Gauge<'node'> | undefined) ??
+  new Gauge({
+    name: 'mdev_operator_agent_lease_stale',
+    help: "1 when the node's mdev-operator agent Lease is stale (expired or never renewed): its devices get the verdict AgentUnavailable.",
+    labelNames: ['node'],
+    registers: [metricsRegistry],
+    collect() {
+      this.reset();
+      const leases = [...leaseSources].flatMap((source) => source());
+      for (const [node, stale] of agentLeaseStaleness(leases, Date.now())) this.set({ node }, stale);
+    },
+  });
+
+/** Makes the gauge read `source` at every scrape; returns the unregister function. */
+export function registerAgentLeaseSource(source: LeaseSource): () => void {
+  leaseSources.add(source);
+  return () => void leaseSources.delete(source);
+}

@@ -13,6 +13,7 @@ import { objectKey } from '../kube/resource.ts';
 import { WorkQueue, type ReconcileResult } from '../kube/workqueue.ts';
 import { isVmimFinal, type Vmi, type Vmim } from '../kubevirt/types.ts';
 import type { Logger } from '../observability/logger.ts';
+import { admittedStep, admittedVmimNames, isAdmissionRecord, isAdmittedVmimOf } from './admitted-migration.ts';
 import type { ControllerCaches } from './caches.ts';
 import type { DecisionResult, DecisionService } from './decision.ts';
 import type { EventSink, EventType } from './events.ts';
@@ -23,6 +24,7 @@ import type { Reservations } from './reservations.ts';
 import { toRequest } from './snapshot.ts';
 import { failedAttempts, isOwnedBy, type VmimDriver } from './vmim-driver.ts';
 import { MDEV_MIGRATIONS } from './resources.ts';
+import { ANNOTATION_MIGRATION } from '../webhook/vmim-admission.ts';
 
 export const CONTROLLER_NAME = 'mdevmigration';
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -47,6 +49,8 @@ export interface MigrationReconcilerOptions {
   now?: () => number;
   /** Throws once the manager was killed, so no write happens after that (tests of restarts). */
   guard?: () => void;
+  /** How long an admission record waits for its VMIM to appear (default 60 s). */
+  admissionGraceMs?: number;
 }
 
 class Stop extends Error {}
@@ -76,6 +80,9 @@ export class MigrationReconciler {
     const byOwner = (v: Vmim): void => {
       const refs = (v.metadata as { ownerReferences?: { kind?: string; name?: string; controller?: boolean }[] }).ownerReferences ?? [];
       for (const r of refs) if (r.kind === 'MdevMigration' && r.controller && r.name) this.queue.add(objectKey(v.metadata.namespace, r.name));
+      // A VMIM admitted by the webhook names its MdevMigration in an annotation.
+      const admitted = v.metadata.annotations?.[ANNOTATION_MIGRATION];
+      if (admitted) this.queue.add(objectKey(v.metadata.namespace, admitted));
     };
     caches.vmims.addHandlers({ add: byOwner, update: (_o, n) => byOwner(n), delete: byOwner });
     const byVmi = (vmi: Vmi): void => {
@@ -119,6 +126,8 @@ export class MigrationReconciler {
       return;
     }
     if (phase === 'Planned' && m.spec.dryRun) return;
+    // Decided by the webhook for a VMIM someone else created: follow it, never plan or migrate.
+    if (isAdmissionRecord(m)) return this.#followAdmitted(m);
     const deadlineAt = this.#deadlineAt(m);
     if (this.#now() >= deadlineAt) {
       return this.#fail(m, 'DeadlineExceeded', `deadline of ${m.spec.deadlineSeconds}s exceeded before the migration finished`);
@@ -266,6 +275,44 @@ export class MigrationReconciler {
     return { requeueAfter: Math.max(1, Math.min(RESYNC_MS, this.#deadlineAt(m) - this.#now())) };
   }
 
+  /**
+   * An admission record: its VMIM's end is the record's end. No retry (that VMIM is the user's or
+   * KubeVirt's) and no deadline (KubeVirt's own progress timeouts govern a running migration).
+   */
+  async #followAdmitted(m: MdevMigration): Promise<ReconcileResult | void> {
+    let vmim = this.#admittedVmim(m);
+    let step = admittedStep({ record: m, vmim, now: this.#now(), graceMs: this.#o.admissionGraceMs, resyncMs: RESYNC_MS });
+    if (!vmim && step.kind === 'failed') {
+      // Never fail a record on a lagging cache: ask the API server before giving up on its VMIM.
+      vmim = await this.#admittedVmimFromApi(m);
+      step = admittedStep({ record: m, vmim, now: this.#now(), graceMs: this.#o.admissionGraceMs, resyncMs: RESYNC_MS });
+    }
+    if (step.kind === 'wait') return { requeueAfter: step.requeueAfterMs };
+    if (step.kind === 'failed') return this.#fail(m, step.reason, step.message);
+    await this.#patch(m, phaseStatus(m, { phase: 'Succeeded', reason: 'Succeeded', message: step.message }, this.#now()));
+    controllerMetrics.migrations.inc({ result: 'succeeded' });
+    this.#event(m, 'Normal', 'Succeeded', step.message);
+  }
+
+  #admittedVmim(m: MdevMigration): Vmim | undefined {
+    const ns = m.metadata.namespace as string;
+    for (const name of admittedVmimNames(m)) {
+      const v = this.#o.caches.vmims.get(objectKey(ns, name));
+      if (v && isAdmittedVmimOf(v, m)) return v;
+    }
+    // A generated name (generateName) is known only from the VMIM's annotation.
+    return this.#o.caches.vmims.list().find((v) => isAdmittedVmimOf(v, m));
+  }
+
+  async #admittedVmimFromApi(m: MdevMigration): Promise<Vmim | undefined> {
+    const ns = m.metadata.namespace as string;
+    for (const name of admittedVmimNames(m)) {
+      const v = await this.#o.vmims.get(ns, name);
+      if (v && isAdmittedVmimOf(v, m)) return v;
+    }
+    return undefined;
+  }
+
   /** An attempt ended without success: release, then plan again (excluding that node) or give up. */
   async #retry(m: MdevMigration, target: string, reason: string): Promise<ReconcileResult | void> {
     await this.#o.reservations.releaseAll(m.metadata.uid ?? '');
@@ -286,7 +333,8 @@ export class MigrationReconciler {
   async #fail(m: MdevMigration, reason: string, message: string, extra: Partial<MdevMigrationStatus> = {}): Promise<void> {
     const ns = m.metadata.namespace as string;
     const running = m.status?.migrationName ? this.#o.caches.vmims.get(objectKey(ns, m.status.migrationName)) : undefined;
-    if (running && !isVmimFinal(running)) await this.#o.vmims.delete(ns, running.metadata.name);
+    // Only a VMIM this migration owns is ours to abort; an admitted VMIM belongs to whoever created it.
+    if (running && !isVmimFinal(running) && isOwnedBy(running, m.metadata.uid ?? '')) await this.#o.vmims.delete(ns, running.metadata.name);
     await this.#o.reservations.releaseAll(m.metadata.uid ?? '');
     await this.#patch(m, { ...extra, ...phaseStatus(m, { phase: 'Failed', reason, message }, this.#now()) });
     controllerMetrics.migrations.inc({ result: 'failed' });

@@ -199,6 +199,10 @@ function staleReason(d: MdevDevice, r: Reservation, input: SweepInput): string |
   if (phase === 'Failed') return 'its migration failed';
   if (phase === 'Succeeded') {
     if (d.status?.consumer) return `consumed by ${d.status.consumer.namespace}/${d.status.consumer.name} after the migration succeeded`;
+    // KubeVirt's device plugin may have given the VMI another device of the type: once the agent
+    // had time to publish the consumer, an unused reservation only blocks capacity.
+    const since = Date.parse(m.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '');
+    if (Number.isFinite(since) && input.now - since > (input.orphanGraceMs ?? 60_000)) return 'its migration succeeded and the device stayed unused';
     return undefined;
   }
   const named = (m.status?.devices ?? []).some((p) => p.target === d.metadata.name);

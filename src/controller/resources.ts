@@ -11,3 +11,6 @@ export const NODES: ResourceRef = { group: '', version: 'v1', plural: 'nodes', n
 export const EVENTS: ResourceRef = { group: '', version: 'v1', plural: 'events', namespaced: true };
 export { LEASES } from '../kube/lease-store.ts';
 export { VMI_RESOURCE as VMIS, VMIM_RESOURCE as VMIMS } from '../kubevirt/types.ts';
+
+/** The controller replicas' leader-election Lease, in the operator namespace next to the agents' Leases. */
+export const LEADER_LEASE_NAME = 'mdev-operator-controller';

@@ -4,7 +4,7 @@
 // `url` for the local control plane. Policy choices (failurePolicy, selectors, timeout) are
 // explained in docs/adr/0005-webhook-failure-policy.md.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
+import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
 import type { ControllerCaches } from '../controller/caches.ts';
 import type { DecisionService } from '../controller/decision.ts';
@@ -155,12 +155,35 @@ export async function ensureWebhookConfigurations(kc: KubeConfig, o: WebhookConf
   return refs;
 }
 
-export async function deleteWebhookConfigurations(kc: KubeConfig, name = DEFAULT_WEBHOOK_CONFIG_NAME): Promise<void> {
+/**
+ * Deletes both configurations. With `onlyIfUrl`, a configuration is deleted only while its webhooks
+ * still call that base URL (another replica may have registered its own since), and the delete is
+ * conditional on the resourceVersion that was checked.
+ */
+export async function deleteWebhookConfigurations(kc: KubeConfig, name = DEFAULT_WEBHOOK_CONFIG_NAME, onlyIfUrl?: string): Promise<void> {
   for (const path of Object.values(CONFIG_PATHS)) {
     try {
-      await kubeRequest(kc, { method: 'DELETE', path: `${path}/${name}` });
+      let body: Record<string, unknown> | undefined;
+      if (onlyIfUrl !== undefined) {
+        const current = (await kubeRequest(kc, { method: 'GET', path: `${path}/${name}` })) as ConfigOnWire;
+        if (!callsOnly(current, onlyIfUrl)) continue;
+        body = { preconditions: { resourceVersion: current.metadata.resourceVersion } };
+      }
+      await kubeRequest(kc, { method: 'DELETE', path: `${path}/${name}`, ...(body ? { body } : {}) });
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      // Gone, or changed since we looked (409): either way it is no longer ours to delete.
+      if (!isNotFound(err) && !isConflict(err)) throw err;
     }
   }
+}
+
+interface ConfigOnWire {
+  metadata: { resourceVersion: string };
+  webhooks?: { clientConfig?: { url?: string } }[];
+}
+
+function callsOnly(config: ConfigOnWire, baseUrl: string): boolean {
+  const base = baseUrl.replace(/\/$/, '');
+  const hooks = config.webhooks ?? [];
+  return hooks.length > 0 && hooks.every((h) => (h.clientConfig?.url ?? '').startsWith(`${base}/`));
 }

@@ -49,6 +49,21 @@ describe('controller status, config and events (pure parts)', () => {
     expect(() => parseControllerConfig(['--bogus', 'x'], {})).to.throw(UsageError, /bogus/);
   });
 
+  it('parses the webhook mode, url host and the release-dependent object names from the environment', () => {
+    expect(parseControllerConfig([], {}).webhook).to.deep.equal({ mode: 'enforce', service: 'mdev-operator-webhook', secret: 'mdev-operator-webhook-tls', configuration: 'mdev-operator' });
+    const env = { MDEV_WEBHOOK_SERVICE: 'r1-webhook', MDEV_WEBHOOK_SECRET: 'r1-webhook-tls', MDEV_WEBHOOK_CONFIGURATION: 'r1' };
+    expect(parseControllerConfig(['--webhook-mode=warn', '--webhook-url-host', '127.0.0.1'], env).webhook).to.deep.equal({
+      mode: 'warn',
+      urlHost: '127.0.0.1',
+      service: 'r1-webhook',
+      secret: 'r1-webhook-tls',
+      configuration: 'r1',
+    });
+    expect(() => parseControllerConfig(['--webhook-mode', 'audit'], {})).to.throw(UsageError, /--webhook-mode must be one of enforce, warn, off/);
+    expect(() => parseControllerConfig(['--webhook-url-host', 'https://x'], {})).to.throw(UsageError, /--webhook-url-host/);
+    expect(() => parseControllerConfig([], { MDEV_WEBHOOK_SECRET: 'Bad_Name' })).to.throw(UsageError, /MDEV_WEBHOOK_SECRET/);
+  });
+
   it('builds a core/v1 Event naming the MdevMigration', () => {
     const e = buildEvent(migration('m'), 'Warning', 'NoCompatibleNode', 'why', 'ctrl-1', NOW) as { involvedObject: Record<string, unknown>; reason: string; type: string };
     expect(e.involvedObject).to.include({ kind: 'MdevMigration', name: 'm', namespace: 'vms', uid: 'uid-m' });

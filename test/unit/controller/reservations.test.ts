@@ -38,6 +38,18 @@ describe('controller reservations (pure parts)', () => {
     expect(byIndex['6']).to.match(/not a target/);
   });
 
+  it('releases an unused reservation of a migration that succeeded more than the grace period ago', () => {
+    const done = (ago: number) => {
+      const m = migration('done', 'Succeeded');
+      const at = new Date(NOW - ago).toISOString();
+      return { ...m, status: { ...m.status, conditions: [{ type: 'Ready', status: 'True' as const, reason: 'Succeeded', message: '', lastTransitionTime: at }] } };
+    };
+    const d = device('w', 1, 'v', { reservedBy: 'done' });
+    expect(staleReservations({ devices: [d], migration: () => done(10_000), now: NOW, orphanGraceMs: 60_000 })).to.deep.equal([]);
+    const stale = staleReservations({ devices: [d], migration: () => done(61_000), now: NOW, orphanGraceMs: 60_000 });
+    expect(stale.map((s) => s.reason)).to.deep.equal(['its migration succeeded and the device stayed unused']);
+  });
+
   it('leaves a fresh reservation not yet named in status alone during the grace period', () => {
     const m = migration('new', 'Probing');
     const d = device('w', 1, 'v', { reservedBy: 'new' });
