@@ -1,15 +1,13 @@
 // The agent's configuration: command-line flags with environment fallbacks, validated with zod
 // once at start. Any bad value is a UsageError naming the flag, so the CLI exits 2 before the
 // agent touches sysfs or the API server.
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { BACKENDS } from '../api/v1alpha1/constants.ts';
 import { isObjectName } from '../api/validation.ts';
 import { UsageError } from '../cli/usage-error.ts';
+import { DEFAULT_NAMESPACE, durationFlag, logLevelFlag, namespaceFlag, parseFlags, portFlag, type LogLevel } from '../cli/flags.ts';
 
-export const DEFAULT_NAMESPACE = 'mdev-operator-system';
 export const DEFAULT_SYSFS_ROOT = '/host/sys';
-export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 
 export interface AgentConfig {
   nodeName: string;
@@ -29,7 +27,7 @@ export interface AgentConfig {
   /** 0 = do not serve metrics/health (in-process fleets); otherwise the listening port. */
   metricsPort: number;
   healthPort: number;
-  logLevel: (typeof LOG_LEVELS)[number];
+  logLevel: LogLevel;
 }
 
 /** Flag name → environment variable consulted when the flag is absent. */
@@ -46,30 +44,6 @@ const FLAGS = [
   'kubeconfig', 'resync-interval', 'lease-duration', 'lease-renew', 'metrics-port', 'health-port', 'log-level',
 ] as const;
 
-/** `60s`, `1m`, `500ms`, `2h`, or a bare number of seconds. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * unit);
-}
-
-const duration = (min: number) =>
-  z.string().transform((s, ctx) => {
-    const ms = parseDuration(s);
-    if (ms === undefined || ms < min) {
-      ctx.addIssue({ code: 'custom', message: `must be a duration of at least ${min} ms such as 60s, 1m or 500ms, got ${JSON.stringify(s)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const port = z
-  .string()
-  .regex(/^\d{1,5}$/, 'must be a port number 0-65535')
-  .transform(Number)
-  .refine((n) => n <= 65535, 'must be a port number 0-65535');
-
 const schema = z.object({
   'node-name': z
     .string({ error: 'is required (or set NODE_NAME): the name of the Node this agent runs on' })
@@ -79,33 +53,19 @@ const schema = z.object({
   backend: z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(', ')}` }).default('sysfs'),
   'exec-command': z.string().min(1).optional(),
   'podresources-socket': z.string().min(1).optional(),
-  namespace: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a valid namespace name (RFC 1123 label)')
-    .max(63)
-    .default(DEFAULT_NAMESPACE),
+  namespace: namespaceFlag,
   kubeconfig: z.string().min(1).optional(),
-  'resync-interval': duration(1000).prefault('60s'),
-  'lease-duration': duration(1000).prefault('40s'),
-  'lease-renew': duration(100).prefault('10s'),
-  'metrics-port': port.prefault('8080'),
-  'health-port': port.prefault('8081'),
-  'log-level': z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  'resync-interval': durationFlag(1000).prefault('60s'),
+  'lease-duration': durationFlag(1000).prefault('40s'),
+  'lease-renew': durationFlag(100).prefault('10s'),
+  'metrics-port': portFlag.prefault('8080'),
+  'health-port': portFlag.prefault('8081'),
+  'log-level': logLevelFlag,
 });
 
 /** Parses argv (without the command name) and env into a validated AgentConfig; throws UsageError. */
 export function parseAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
-  const raw = readFlags(argv);
-  for (const [flag, variable] of Object.entries(ENV_FALLBACK)) {
-    if (raw[flag] === undefined && env[variable]) raw[flag] = env[variable];
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const flag = String(issue?.path[0] ?? 'config');
-    throw new UsageError(`--${flag} ${issue?.message ?? 'is invalid'}`);
-  }
-  const v = parsed.data;
+  const v = parseFlags(argv, FLAGS, schema, ENV_FALLBACK, env);
   if (v.backend === 'exec' && v['exec-command'] === undefined) {
     throw new UsageError('--exec-command is required with --backend exec: the vendor command that tests a version string');
   }
@@ -130,20 +90,6 @@ export function parseAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   };
 }
 
-function readFlags(argv: readonly string[]): Record<string, string | undefined> {
-  try {
-    const { values } = parseArgs({
-      args: [...argv],
-      options: Object.fromEntries(FLAGS.map((f) => [f, { type: 'string' as const }])),
-      allowPositionals: false,
-      strict: true,
-    });
-    return { ...(values as Record<string, string | undefined>) };
-  } catch (err) {
-    // parseArgs names the flag already ("Unknown option '--nodename'"); keep its words.
-    throw new UsageError((err as Error).message);
-  }
-}
 
 /** Usage text of `mdev-operator agent`. */
 export const AGENT_USAGE = `Usage: mdev-operator agent --node-name NODE [flags]

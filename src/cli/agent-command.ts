@@ -1,10 +1,9 @@
 // `mdev-operator agent --node-name N ...`: runs the node agent until SIGTERM or SIGINT.
-import { loadKubeConfig } from '../kube/client.ts';
 import { setLogLevel } from '../observability/logger.ts';
 import { metricsRegistry } from '../observability/metrics.ts';
 import { AGENT_USAGE, parseAgentConfig } from '../agent/config.ts';
 import { startAgent } from '../agent/agent.ts';
-import { UsageError } from './usage-error.ts';
+import { kubeConfigFromFlag, untilSignal } from './flags.ts';
 
 export async function agentCommand(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -13,17 +12,9 @@ export async function agentCommand(argv: string[]): Promise<number> {
   }
   const config = parseAgentConfig(argv);
   setLogLevel(config.logLevel);
-  let kc;
-  try {
-    kc = loadKubeConfig({ kubeconfig: config.kubeconfig });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const kc = kubeConfigFromFlag(config.kubeconfig);
   const agent = await startAgent(config, { kc, registry: metricsRegistry });
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await untilSignal();
   process.stderr.write(`mdev-operator agent: ${signal} received, stopping\n`);
   await agent.stop();
   return 0;

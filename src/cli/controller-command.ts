@@ -1,11 +1,10 @@
 // `mdev-operator controller`: runs the controller manager until SIGTERM or SIGINT. Every replica
 // serves the admission webhook (unless --webhook-port 0); only the leader reconciles.
-import { loadKubeConfig } from '../kube/client.ts';
 import { setLogLevel } from '../observability/logger.ts';
 import { CONTROLLER_USAGE, parseControllerConfig, type ControllerConfig } from '../controller/config.ts';
 import { startManager, type ManagerOptions } from '../controller/manager.ts';
 import { admissionWebhookStarter } from '../webhook/admission-webhook.ts';
-import { UsageError } from './usage-error.ts';
+import { kubeConfigFromFlag, untilSignal } from './flags.ts';
 
 /** The manager's webhook option for a parsed config (absent when --webhook-port is 0). */
 export function webhookOption(config: ControllerConfig): ManagerOptions['webhook'] {
@@ -30,12 +29,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
   }
   const config = parseControllerConfig(argv);
   setLogLevel(config.logLevel);
-  let kc;
-  try {
-    kc = loadKubeConfig({ kubeconfig: config.kubeconfig });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const kc = kubeConfigFromFlag(config.kubeconfig);
   const manager = await startManager({
     kc,
     namespace: config.namespace,
@@ -47,10 +41,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     metricsPort: config.metricsPort,
     webhook: webhookOption(config),
   });
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await untilSignal();
   process.stderr.write(`mdev-operator controller: ${signal} received, stopping\n`);
   await manager.stop();
   return 0;

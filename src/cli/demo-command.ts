@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import winston from 'winston';
-import { DEFAULT_NAMESPACE } from '../agent/config.ts';
+import { DEFAULT_NAMESPACE } from './flags.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { ClusterError, clusterPaths, down, status, up } from '../localcluster/index.ts';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE, LOG_LEVELS, parseDuration } from '../agent/config.ts';
+import { DEFAULT_NAMESPACE, LOG_LEVELS, parseDuration } from './flags.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { setLogLevel } from '../observability/logger.ts';
 import { BUILTIN_PROFILES } from '../sim/fleet/profile.ts';

@@ -2,11 +2,10 @@
 // UsageError naming the flag (the CLI exits 2).
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE, LOG_LEVELS, parseDuration } from '../agent/config.ts';
 import { isObjectName } from '../api/validation.ts';
 import { UsageError } from '../cli/usage-error.ts';
+import { DEFAULT_NAMESPACE, durationFlag, logLevelFlag, namespaceFlag, parseFlags, portFlag, type LogLevel } from '../cli/flags.ts';
 
 export interface ControllerConfig {
   kubeconfig?: string;
@@ -17,7 +16,7 @@ export interface ControllerConfig {
   webhook: WebhookConfig;
   metricsPort: number;
   healthPort: number;
-  logLevel: (typeof LOG_LEVELS)[number];
+  logLevel: LogLevel;
   probeTimeoutMs: number;
   workers: number;
   /** Leader-election identity (env POD_NAME, else hostname-pid). */
@@ -48,62 +47,26 @@ const dnsName = z
 
 const ENV_FALLBACK: Record<string, string> = { namespace: 'POD_NAMESPACE', identity: 'POD_NAME', 'log-level': 'MDEV_LOG_LEVEL' };
 
-const port = z
-  .string()
-  .regex(/^\d{1,5}$/, 'must be a port number 0-65535')
-  .transform(Number)
-  .refine((n) => n <= 65535, 'must be a port number 0-65535');
-
 const schema = z.object({
   kubeconfig: z.string().min(1).optional(),
-  namespace: z.string().max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a valid namespace name (RFC 1123 label)').default(DEFAULT_NAMESPACE),
+  namespace: namespaceFlag,
   'leader-elect': z.enum(['true', 'false'], { error: 'must be true or false (--leader-elect=false)' }).default('true'),
-  'webhook-port': port.prefault('9443'),
+  'webhook-port': portFlag.prefault('9443'),
   'webhook-mode': z.enum(WEBHOOK_MODES, { error: `must be one of ${WEBHOOK_MODES.join(', ')}` }).default('enforce'),
   'webhook-url-host': z
     .string()
     .refine((h) => isIP(h) !== 0 || dnsName.safeParse(h).success, 'must be an IP address or a DNS name that the API server can reach, e.g. 127.0.0.1')
     .optional(),
-  'metrics-port': port.prefault('8080'),
-  'health-port': port.prefault('8081'),
-  'log-level': z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
-  'probe-timeout': z
-    .string()
-    .transform((s, ctx) => {
-      const ms = parseDuration(s);
-      if (ms === undefined || ms < 100 || ms > 300_000) {
-        ctx.addIssue({ code: 'custom', message: `must be a duration between 100ms and 5m such as 10s, got ${JSON.stringify(s)}` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .prefault('10s'),
+  'metrics-port': portFlag.prefault('8080'),
+  'health-port': portFlag.prefault('8081'),
+  'log-level': logLevelFlag,
+  'probe-timeout': durationFlag(100, 300_000).prefault('10s'),
   workers: z.string().regex(/^\d+$/, 'must be a whole number 1-64').transform(Number).refine((n) => n >= 1 && n <= 64, 'must be a whole number 1-64').prefault('8'),
   identity: z.string().min(1).max(128).optional(),
 });
 
 export function parseControllerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
-  let raw: Record<string, string | undefined>;
-  try {
-    const { values } = parseArgs({
-      args: [...argv],
-      options: Object.fromEntries(FLAGS.map((f) => [f, { type: 'string' as const }])),
-      allowPositionals: false,
-      strict: true,
-    });
-    raw = { ...(values as Record<string, string | undefined>) };
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  for (const [flag, variable] of Object.entries(ENV_FALLBACK)) {
-    if (raw[flag] === undefined && env[variable]) raw[flag] = env[variable];
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UsageError(`--${String(issue?.path[0] ?? 'config')} ${issue?.message ?? 'is invalid'}`);
-  }
-  const v = parsed.data;
+  const v = parseFlags(argv, FLAGS, schema, ENV_FALLBACK, env);
   const webhookNames = Object.fromEntries(
     (Object.keys(WEBHOOK_ENV) as (keyof typeof WEBHOOK_ENV)[]).map((k) => {
       const value = env[WEBHOOK_ENV[k]] || WEBHOOK_DEFAULTS[k];

@@ -6,7 +6,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { LABEL_NODE, parseFromWire, type MdevDevice } from '../../api/v1alpha1/index.ts';
 import { startAgent, type AgentHandle } from '../../agent/agent.ts';
-import { DEFAULT_NAMESPACE, type AgentConfig } from '../../agent/config.ts';
+import type { AgentConfig } from '../../agent/config.ts';
+import { DEFAULT_NAMESPACE } from '../../cli/flags.ts';
 import { SysfsBackend } from '../../compat/sysfs-backend.ts';
 import { mergePatch } from '../../kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../../kube/errors.ts';

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { parseAgentConfig, parseDuration } from '../../../src/agent/config.ts';
+import { parseAgentConfig } from '../../../src/agent/config.ts';
+import { parseDuration } from '../../../src/cli/flags.ts';
 import { UsageError } from '../../../src/cli/usage-error.ts';
 
 function usageError(argv: string[], env: NodeJS.ProcessEnv = {}): string {
