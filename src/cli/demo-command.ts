@@ -23,7 +23,7 @@ import { UsageError } from './usage-error.ts';
 
 export const DEMO_USAGE = `Usage: mdev-operator demo [flags]      (npm start; npm start -- --once)
 
-Runs the whole story on the local control plane: a simulated fleet of 8 nodes, the controller and
+Runs the whole story on the local control plane: a simulated fleet of 10 nodes, the controller and
 its VMIM webhook; (a) a migration that succeeds, (b) one that fails and says why, (c) a drain-style
 eviction the webhook steers, (d) a plan-drain table; then a summary.
 

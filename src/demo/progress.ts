@@ -63,10 +63,17 @@ export async function watchPhases(kc: KubeConfig, namespace: string, progress: P
       if (o.status?.phase !== m.status?.phase) progress.line(`mdevmig/${m.metadata.name}  ${o.status?.phase ?? '(new)'} → ${migrationLine(m)}`);
     },
   });
+  // The KubeVirt stand-in walks a VMIM through seven phases: one line when it is created and one
+  // with the whole path when it ends, instead of a line per phase.
+  const paths = new Map<string, string[]>();
   vmims.addHandlers({
     add: (v) => progress.line(`vmim/${v.metadata.name}  created for VMI ${v.spec.vmiName}${pinned(v)}`),
     update: (o, v) => {
-      if (o.status?.phase !== v.status?.phase) progress.line(`vmim/${v.metadata.name}  ${o.status?.phase ?? '(new)'} → ${v.status?.phase ?? '?'}${pinned(v)}`);
+      const phase = v.status?.phase;
+      if (!phase || o.status?.phase === phase) return;
+      const path = [...(paths.get(v.metadata.name) ?? []), phase];
+      paths.set(v.metadata.name, path);
+      if (FINAL_VMIM_PHASES.has(phase)) progress.line(`vmim/${v.metadata.name}  ${phase} (${path.join(' → ')})`);
     },
   });
   vmis.addHandlers({
@@ -82,6 +89,8 @@ export async function watchPhases(kc: KubeConfig, namespace: string, progress: P
   return { stop: async () => void (await Promise.all(all.map((i) => i.stop()))) };
 }
 
+const FINAL_VMIM_PHASES = new Set(['Succeeded', 'Failed']);
+
 function pinned(v: Vmim): string {
   const node = vmimPinnedNode(v);
   return node ? ` (addedNodeSelector ${node})` : '';
@@ -89,7 +98,6 @@ function pinned(v: Vmim): string {
 
 function migrationLine(m: MdevMigration): string {
   const s = m.status;
-  const target = s?.targetNode && s.phase !== 'Failed' ? ` → ${s.targetNode}` : '';
-  const message = s?.message ? `: ${s.message}` : '';
-  return `${s?.phase ?? '?'}${target}${message}`;
+  // The controller's messages name the target node themselves.
+  return `${s?.phase ?? '?'}${s?.message ? `: ${s.message}` : ''}`;
 }

@@ -5,7 +5,9 @@
 // from the API server into a plain StoryResult, which summary.ts renders and checks.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, parseFromWire, type MdevMigration } from '../api/v1alpha1/index.ts';
-import { renderDrainPlan, type DrainPlan } from '../cli/plan-drain-command.ts';
+import { renderTable } from '../cli/output/table.ts';
+import { planDrain, type DrainPlan } from '../cli/plan-drain.ts';
+import { renderDrainPlan } from '../cli/plan-drain-command.ts';
 import { MDEV_MIGRATIONS } from '../controller/resources.ts';
 import { agentLeaseFresh } from '../controller/snapshot.ts';
 import { objectKey, resourcePath } from '../kube/resource.ts';
@@ -13,9 +15,6 @@ import { kubeRequest } from '../kube/request.ts';
 import { getVmi, getVmim, listVmims } from '../kubevirt/client.ts';
 import { LABEL_HOSTNAME, parseVmim, VMIM_RESOURCE, vmimPinnedNode, type Vmi } from '../kubevirt/types.ts';
 import type { Logger } from '../observability/logger.ts';
-import { formatRejections, formatTotals } from '../webhook/denial-message.ts';
-import { liveDecider } from '../webhook/live-decider.ts';
-import { loadLiveState, mdevVmisOnNode } from '../webhook/live-view.ts';
 import { ANNOTATION_MIGRATION } from '../webhook/vmim-admission.ts';
 import { watchPhases, type PhaseWatch, type Progress } from './progress.ts';
 import type { Scenario } from './scenario.ts';
@@ -110,21 +109,20 @@ export async function runStory(o: StoryOptions): Promise<StoryRun> {
     watch = await watchPhases(kc, scenario.namespace, progress, log.child({ part: 'progress' }));
 
     progress.step(`(a) MdevMigration ${scenario.succeed.migration}: move ${scenario.succeed.vmi} off ${nodeOf(scenario, scenario.succeed.vmi)}`);
+    // The phase watch has already printed the outcome; the table says why that node.
     const succeed = await migrate(o, stack, scenario.succeed.migration, scenario.succeed.vmi);
-    note(`${succeed.phase}: ${succeed.vmiNode === succeed.targetNode ? `VMI ${scenario.succeed.vmi} now runs on ${succeed.vmiNode}` : succeed.message}`);
     showCandidates(progress, succeed);
 
     progress.step(`(b) MdevMigration ${scenario.fail.migration}: move ${scenario.fail.vmi} off ${nodeOf(scenario, scenario.fail.vmi)} (driver branch 535)`);
     const fail = await migrate(o, stack, scenario.fail.migration, scenario.fail.vmi);
-    note(`${fail.phase}: ${fail.message ?? ''}`);
     showCandidates(progress, fail);
 
     progress.step(`(c) A drain evicts ${scenario.evict.vmi}: VirtualMachineInstanceMigration ${scenario.evict.vmim} created directly, with no target`);
     const evict = await evictAsDrainWould(o, stack);
 
     progress.step(`(d) mdev-operator plan-drain ${scenario.drain.node}`);
-    const drain = await planDrain(kc, scenario.operatorNamespace, scenario.drain.node, log);
-    const drainTable = renderDrainPlan(drain, 'table');
+    const drain = await planDrain(kc, { node: scenario.drain.node, namespace: scenario.operatorNamespace, probe: false, log });
+    const drainTable = renderDrainPlan(drain, 'table', { maxCellWidth: DEMO_CELL_WIDTH });
     progress.block(drainTable);
 
     return { result: { scenario, succeed, fail, evict, drain, drainTable, seconds: progress.elapsed() }, stack, stop };
@@ -226,8 +224,9 @@ async function evictAsDrainWould(o: StoryOptions, stack: Stack): Promise<Evictio
   const recordedMigration = record ? await followedRecord(o, record) : undefined;
   const recorded = recordedMigration ? outcomeOf(recordedMigration, exhaustiveProbes, vmiNode) : undefined;
   const vmimsOfVmi = (await listVmims(kc, { namespace: ns })).filter((v) => v.spec.vmiName === vmiName).map((v) => v.metadata.name).sort();
-  progress.line(`VMIM ${vmim.status?.phase}: VMI ${vmiName} runs on ${vmiNode ?? '?'}; mdevmig/${record ?? '?'} is ${recorded?.phase ?? 'missing'}`);
+  // The phase watch has printed where the VMI went; the recorded decision says why there.
   if (recorded) showCandidates(progress, recorded);
+  else progress.line(`no MdevMigration was recorded for VMIM ${name}${record ? ` (annotation names ${record})` : ''}`);
   return { vmim: name, ...(pinnedNode ? { pinnedNode } : {}), ...(vmim.status?.phase ? { vmimPhase: vmim.status.phase } : {}), ...(recorded ? { recorded } : {}), exhaustiveProbes, ...(vmiNode ? { vmiNode } : {}), vmimsOfVmi };
 }
 
@@ -289,42 +288,13 @@ function outcomeOf(m: MdevMigration, exhaustiveProbes: number, vmiNode: string |
   };
 }
 
-function showCandidates(progress: Progress, m: MigrationOutcome): void {
-  const width = Math.max(...m.candidates.map((c) => c.node.length), 4);
-  for (const c of m.candidates) progress.block(`${c.node.padEnd(width)}  ${c.verdict.padEnd(16)}  ${c.message ?? ''}`);
-  progress.line(`decision cost ${m.probes} probe${m.probes === 1 ? '' : 's'}; an exhaustive search would have sent ${m.exhaustiveProbes}`);
-}
+/** Reasons are clipped to this width so the tables fit a terminal (the full text is in status.candidates). */
+const DEMO_CELL_WIDTH = 90;
 
-/**
- * `mdev-operator plan-drain <node>` as the CLI computes it (read-only, verdicts from earlier probe
- * answers): each VMI planned in turn, its targets taken out of the pool for the next.
- */
-export async function planDrain(kc: KubeConfig, namespace: string, node: string, log: Logger): Promise<DrainPlan> {
-  const state = await loadLiveState(kc, namespace, log);
-  const planned = new Set<string>();
-  const live = await liveDecider({ kc, state, probe: false, log, planned: () => planned });
-  try {
-    const plan: DrainPlan = { node, vmis: [], summary: { withTarget: 0, blocked: 0 }, probes: 0 };
-    for (const { vmi, devices } of mdevVmisOnNode(state, node)) {
-      const d = await live.decider.decide({ vmi, budgetMs: 20_000, probe: false });
-      plan.probes += d.probes;
-      const targets = d.chosen?.devices.map((p) => p.target) ?? [];
-      for (const t of targets) planned.add(t);
-      if (d.chosen) plan.summary.withTarget++;
-      else plan.summary.blocked++;
-      plan.vmis.push({
-        vmi: `${vmi.metadata.namespace}/${vmi.metadata.name}`,
-        devices,
-        target: d.chosen?.node ?? null,
-        targetDevices: targets,
-        verifiedBy: d.chosen ? (d.unconfirmed ? 'cache' : 'probe') : null,
-        reason: d.chosen ? '' : d.explanations.length > 0 ? `no target (${formatTotals(d.totals)}): ${formatRejections(d.explanations, 3)}` : d.reason,
-      });
-    }
-    return plan;
-  } finally {
-    await live.stop();
-  }
+function showCandidates(progress: Progress, m: MigrationOutcome): void {
+  const rows = m.candidates.map((c) => [c.node, c.verdict, c.message ?? '']);
+  progress.block(renderTable(['NODE', 'VERDICT', 'REASON'], rows, { maxCellWidth: DEMO_CELL_WIDTH }));
+  progress.line(`decision cost ${m.probes} probe${m.probes === 1 ? '' : 's'}; an exhaustive search would have sent ${m.exhaustiveProbes}`);
 }
 
 async function eventually<T>(what: string, timeoutMs: number, check: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {

@@ -1,7 +1,8 @@
 // The demo's ending: which VMI moved where and what it cost in probes against the exhaustive
 // search, and the checks `--once` asserts (each names what it expected and what happened). Pure:
 // plain StoryResult in, text and verdicts out.
-import { renderTable } from '../cli/output/table.ts';
+import { renderCounts, renderTable } from '../cli/output/table.ts';
+import { VERDICT_ORDER } from '../placement/index.ts';
 import type { EvictionOutcome, MigrationOutcome, StoryResult } from './story.ts';
 
 export interface Check {
@@ -23,22 +24,22 @@ export function checkOutcomes(r: StoryResult): Check[] {
     `Succeeded with ${s.succeed.vmi} on ${s.succeed.expectedTarget}`, `${a.phase}, target ${a.targetNode ?? '-'}, VMI on ${a.vmiNode ?? '-'} (${a.message ?? ''})`);
 
   const b = r.fail;
-  const wrong = Object.entries(s.fail.expectedVerdicts).filter(([node, v]) => b.candidates.find((c) => c.node === node)?.verdict !== v);
-  const compatible = b.candidates.filter((c) => c.verdict === 'Compatible').map((c) => c.node);
-  add(`(b) ${b.name} failed and says why`, b.phase === 'Failed' && wrong.length === 0 && compatible.length === 0 && /no node can take/.test(b.message ?? ''),
-    `Failed ("no node can take ...") with ${Object.entries(s.fail.expectedVerdicts).map(([n, v]) => `${n}: ${v}`).join(', ')}`,
-    `${b.phase} (${b.message ?? ''}); ${wrong.map(([n]) => `${n}: ${b.candidates.find((c) => c.node === n)?.verdict ?? 'absent'}`).join(', ') || 'verdicts as expected'}${compatible.length ? `; Compatible: ${compatible.join(', ')}` : ''}`);
+  const bWrong = wrongVerdicts(s.fail.expectedVerdicts, b);
+  const compatible = b.candidates.filter((x) => x.verdict === 'Compatible').map((x) => x.node);
+  add(`(b) ${b.name} failed and says why`, b.phase === 'Failed' && bWrong.length === 0 && compatible.length === 0 && /no node can take/.test(b.message ?? ''),
+    `Failed ("no node can take ...") with ${verdictCounts(s.fail.expectedVerdicts)}`,
+    `${b.phase} (${b.message ?? ''}); ${bWrong.join(', ') || 'verdicts as expected'}${compatible.length ? `; Compatible: ${compatible.join(', ')}` : ''}`);
 
   const c = r.evict;
   const rec = c.recorded;
-  const verified = rec?.candidates.find((x) => x.node === c.pinnedNode)?.verdict === 'Compatible';
+  const cWrong = rec ? wrongVerdicts(s.evict.expectedVerdicts, rec) : [];
   const onlyOne = c.vmimsOfVmi.length === 1 && c.vmimsOfVmi[0] === c.vmim;
   add(`(c) VMIM ${c.vmim} steered to a verified node`,
-    c.pinnedNode === s.evict.expectedTarget && verified && rec?.targetNode === c.pinnedNode && rec.phase === 'Succeeded' && c.vmimPhase === 'Succeeded' && c.vmiNode === c.pinnedNode && onlyOne,
-    `addedNodeSelector ${s.evict.expectedTarget} (Compatible in the recorded MdevMigration, which Succeeded), VMIM Succeeded, VMI there, no other VMIM`,
+    c.pinnedNode === s.evict.expectedTarget && rec?.targetNode === c.pinnedNode && rec.phase === 'Succeeded' && cWrong.length === 0 && c.vmimPhase === 'Succeeded' && c.vmiNode === c.pinnedNode && onlyOne,
+    `pinned to ${s.evict.expectedTarget}, recorded MdevMigration Succeeded with ${verdictCounts(s.evict.expectedVerdicts)}, VMI there, no other VMIM`,
     c.refusal
       ? `refused: ${c.refusal}`
-      : `pinned ${c.pinnedNode ?? '-'}, recorded ${rec ? `${rec.name} ${rec.phase} → ${rec.targetNode ?? '-'} (${verified ? 'Compatible' : 'not verified'})` : 'no MdevMigration'}, VMIM ${c.vmimPhase ?? '-'}, VMI on ${c.vmiNode ?? '-'}, VMIMs of ${s.evict.vmi}: ${c.vmimsOfVmi.join(', ') || 'none'}`);
+      : `pinned ${c.pinnedNode ?? '-'}, recorded ${rec ? `${rec.name} ${rec.phase} → ${rec.targetNode ?? '-'} (${cWrong.join(', ') || 'verdicts as expected'})` : 'no MdevMigration'}, VMIM ${c.vmimPhase ?? '-'}, VMI on ${c.vmiNode ?? '-'}, VMIMs of ${s.evict.vmi}: ${c.vmimsOfVmi.join(', ') || 'none'}`);
 
   const rows = new Map(r.drain.vmis.map((v) => [v.vmi.split('/')[1] ?? v.vmi, v.target]));
   const mismatched = Object.entries(s.drain.expected).filter(([vmi, target]) => !rows.has(vmi) || rows.get(vmi) !== target);
@@ -46,6 +47,21 @@ export function checkOutcomes(r: StoryResult): Check[] {
     Object.entries(s.drain.expected).map(([vmi, t]) => `${vmi} → ${t ?? 'BLOCKED'}`).join(', '),
     [...rows].map(([vmi, t]) => `${vmi} → ${t ?? 'BLOCKED'}`).join(', ') || 'no rows');
   return checks;
+}
+
+/** `node: got (expected X)` for every node whose verdict differs from the expected one. */
+function wrongVerdicts(expected: Record<string, string>, m: MigrationOutcome): string[] {
+  return Object.entries(expected).flatMap(([node, want]) => {
+    const got = m.candidates.find((x) => x.node === node)?.verdict;
+    return got === want ? [] : [`${node}: ${got ?? 'absent'} (expected ${want})`];
+  });
+}
+
+/** `1 Compatible, 3 TypeMismatch` for expected verdicts, in the controller's verdict order. */
+export function verdictCounts(expected: Record<string, string>): string {
+  const counts: Record<string, number> = {};
+  for (const v of Object.values(expected)) counts[v] = (counts[v] ?? 0) + 1;
+  return renderCounts([...VERDICT_ORDER, ...Object.keys(counts).filter((v) => !(VERDICT_ORDER as readonly string[]).includes(v))], counts);
 }
 
 function moveRow(r: StoryResult, vmiName: string, how: string, m: MigrationOutcome | undefined, e?: EvictionOutcome): string[] {
@@ -76,6 +92,7 @@ export function renderSummary(r: StoryResult): string {
     '',
     `Probes sent: ${spent}; an exhaustive search (every free device of every candidate node) would have sent ${exhaustive}${saving}.`,
     drain,
+    '',
     '',
   ].join('\n');
 }

@@ -9,7 +9,8 @@ export interface TableOptions {
 }
 
 function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+  // A separator left dangling before the ellipsis reads as if something important followed.
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1)).replace(/[\s:;,]+$/, '')}…`;
 }
 
 /** Renders `rows` under `headers`; trailing spaces are trimmed from every line. */

@@ -3,28 +3,52 @@
 // turns it into one plain spec per node. Pure: no I/O.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { isObjectName } from '../../api/validation.ts';
+import { isObjectName, isTypeId } from '../../api/validation.ts';
 
 const taint = z.object({ key: z.string().min(1), value: z.string().optional(), effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']) });
 
-/** One GPU (mdev parent) with devices of one type already created on it. */
-export const gpuSpec = z.object({
-  vendor: z.enum(['nvidia', 'intel-gvt']).default('nvidia'),
-  /** NVIDIA: board SKU (live migration never crosses boards). */
-  board: z.string().min(1).default('H100-PCIE-80GB'),
-  /** NVIDIA: host driver version; the major number is the branch. */
-  hostDriver: z.string().regex(/^\d+(\.\d+)*$/).default('550.54.15'),
-  vgpuVersion: z.int().min(0).default(0x12),
-  vgpuRange: z.tuple([z.int().min(0), z.int().min(0)]).default([0x10, 0x13]),
-  /** Intel GVT-g: the migration software version. */
-  softwareVersion: z.int().min(0).optional(),
-  typeId: z.string().min(1).default('nvidia-1012'),
-  typeName: z.string().optional(),
-  /** Devices created on the GPU. */
-  devices: z.int().min(0).max(64).default(4),
-  /** Further instances that could still be created (spare capacity). */
-  spare: z.int().min(0).max(64).default(0),
-});
+/** The simulated vendors: each maps to one policy in src/compat/policies (see node-tree.ts). */
+export const VENDORS = ['nvidia', 'intel-gvt', 'mtty', 'accel'] as const;
+export type Vendor = (typeof VENDORS)[number];
+
+/** The mdev type a GPU gets when the profile names none. */
+export const DEFAULT_TYPE: Readonly<Record<Vendor, string>> = { nvidia: 'nvidia-1012', 'intel-gvt': 'i915-GVTg_V5_4', mtty: 'mtty-2', accel: 'hisi_acc-qm' };
+
+const majorMinor = z.string().regex(/^\d+\.\d+$/, 'expected major.minor, e.g. 2.3');
+// The simulated accel driver joins the values into its `key=value;...` migration string, so
+// separators are not allowed in them.
+const paramValue = z.string().regex(/^[A-Za-z0-9_.+-]{1,64}$/, 'expected 1-64 of A-Z a-z 0-9 _ . + -');
+
+/**
+ * One mdev parent with devices of one type already created on it: a GPU (nvidia, intel-gvt), the
+ * mtty sample's virtual serial device, or an accelerator VF whose devices carry creation parameters.
+ */
+export const gpuSpec = z
+  .object({
+    vendor: z.enum(VENDORS).default('nvidia'),
+    /** NVIDIA: board SKU (live migration never crosses boards). */
+    board: z.string().min(1).default('H100-PCIE-80GB'),
+    /** NVIDIA: host driver version; the major number is the branch. */
+    hostDriver: z.string().regex(/^\d+(\.\d+)*$/).default('550.54.15'),
+    vgpuVersion: z.int().min(0).default(0x12),
+    vgpuRange: z.tuple([z.int().min(0), z.int().min(0)]).default([0x10, 0x13]),
+    /** Intel GVT-g: the migration software version. */
+    softwareVersion: z.int().min(0).optional(),
+    /** mtty: the migration stream header version (default 1.0); major and minor must match. */
+    streamVersion: majorMinor.optional(),
+    /** accel: the migration driver version (default 2.3); the major must match. */
+    driverVersion: majorMinor.optional(),
+    /** accel: creation parameters every device is created with (mdevctl attrs); unset ones take the driver's defaults. */
+    params: z.object({ qp: paramValue, svc: paramValue, agg: paramValue }).partial().optional(),
+    /** The mdev type; default per vendor (DEFAULT_TYPE). */
+    typeId: z.string().refine(isTypeId, 'not a valid mdev type id').optional(),
+    typeName: z.string().optional(),
+    /** Devices created on the GPU. */
+    devices: z.int().min(0).max(64).default(4),
+    /** Further instances that could still be created (spare capacity). */
+    spare: z.int().min(0).max(64).default(0),
+  })
+  .transform((g) => ({ ...g, typeId: g.typeId ?? DEFAULT_TYPE[g.vendor] }));
 
 export const nodeGroup = z.object({
   /** Nodes in the group (within `--nodes N` the groups are cycled instead). */
@@ -55,7 +79,8 @@ export interface FleetNodeSpec {
 
 /**
  * The demo profile: H100s on two driver branches, one node with an older vGPU range, an Intel
- * GVT-g node, so a fleet shows Compatible, Incompatible and TypeMismatch side by side.
+ * GVT-g node, an mtty node and an accelerator VF node, so a fleet shows Compatible, Incompatible
+ * and TypeMismatch side by side across four vendors.
  */
 export const DEMO_PROFILE: ProfileInput = {
   groups: [
@@ -65,6 +90,8 @@ export const DEMO_PROFILE: ProfileInput = {
     { gpus: [{ hostDriver: '550.54.15', devices: 4, vgpuRange: [0x10, 0x11] }] },
     { gpus: [{ board: 'L40S-48GB', typeId: 'nvidia-1013', hostDriver: '550.54.15', devices: 4 }] },
     { gpus: [{ vendor: 'intel-gvt', typeId: 'i915-GVTg_V5_4', devices: 2 }] },
+    { gpus: [{ vendor: 'mtty', typeId: 'mtty-2', devices: 2, spare: 2 }] },
+    { gpus: [{ vendor: 'accel', typeId: 'hisi_acc-qm', driverVersion: '2.3', params: { qp: '64', agg: '2' }, devices: 2 }] },
   ],
 };
 

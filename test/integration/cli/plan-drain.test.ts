@@ -10,6 +10,7 @@ import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { explainCommand } from '../../../src/cli/explain-command.ts';
 import { planDrainCommand, type DrainPlan } from '../../../src/cli/plan-drain-command.ts';
+import { planDrain } from '../../../src/cli/plan-drain.ts';
 import { testKubeconfigPath, testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNodeWithAgent, deleteQuietly, GPU_TYPE, gpuVmi, installCrds, publishDevice, REJECT_REASON, VERSION_535, VERSION_550 } from '../webhook/fleet-fixture.ts';
 
@@ -82,6 +83,13 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
     expect(blocked.reason).to.include(`${bad}: Incompatible (${REJECT_REASON})`);
     expect(blocked.reason).to.include(`${t1}: NoCapacity`);
     expect(plan.probes).to.equal(0);
+  });
+
+  it('planDrain() returns the rows the command prints (the demo uses it)', async () => {
+    const run = await capture(() => planDrainCommand([src, '-o', 'json', ...common]));
+    const plan = await planDrain(kc, { node: src, namespace: opNs, probe: false });
+    expect(plan).to.deep.equal(JSON.parse(run.stdout));
+    expect(plan.vmis.map((v) => v.target === null)).to.deep.equal([false, false, true]);
   });
 
   it('plan-drain is read only: no device is reserved and no probe was created', async () => {

@@ -54,6 +54,14 @@ describe('demo --once on the real kube-apiserver (stand-in fleet and KubeVirt st
     expect(result?.fail.candidates.find((c) => c.node === `${id}-h100-a`)?.message).to.match(/branch differs/);
   });
 
+  it('lists the mtty and accel nodes as TypeMismatch for an H100 VMI in (b) and (c), from their agents\' published devices', () => {
+    const r = result as StoryResult;
+    for (const m of [r.fail, r.evict.recorded]) {
+      for (const node of [`${id}-mtty-1`, `${id}-accel-1`]) expect(m?.candidates.find((c) => c.node === node), `${m?.name} ${node}`).to.deep.include({ verdict: 'TypeMismatch', message: 'no nvidia-1012 device' });
+    }
+    expect(output).to.match(new RegExp(`${id}-accel-1\\s+TypeMismatch`));
+  });
+
   it('spends fewer probes than the exhaustive search and prints the plan-drain table', () => {
     const r = result as StoryResult;
     expect(r.succeed.probes).to.be.greaterThan(0);
