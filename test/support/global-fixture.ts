@@ -4,6 +4,9 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT, down, up } from '../../src/localcluster/index.ts';
 
+// Component logs would bury mocha's report; tests that assert on logs capture them explicitly.
+process.env.MDEV_LOG_LEVEL ??= 'error';
+
 // One cluster per test process, so concurrent runs (several engineers, or CI beside a demo) never
 // stop each other's control plane.
 const name = process.env.MDEV_TEST_CLUSTER_NAME ?? `test-${process.pid}`;
