@@ -17,7 +17,7 @@ WORK="$OUT/modules"
 step() { printf '[control-plane] %s\n' "$*" >&2; }
 die() { printf '[control-plane] ERROR: %s\n' "$*" >&2; exit 1; }
 
-command -v go >/dev/null 2>&1 || die "the Go toolchain is missing: install Go >= 1.26 (https://go.dev/doc/install or 'apt-get install golang') and run again"
+command -v go >/dev/null 2>&1 || die "the Go toolchain ('go') is not on PATH, and the control plane must be built from source: install Go >= 1.26 from https://go.dev/dl/ (e.g. unpack it into /usr/local/go), add its bin directory to PATH, and run again"
 GOV=$(go env GOVERSION | sed 's/^go//'); GOMINOR=$(echo "$GOV" | cut -d. -f2)
 [ "${GOMINOR:-0}" -ge 26 ] || die "Go $GOV is too old: Kubernetes $K8S_VERSION needs Go >= 1.26"
 
@@ -25,6 +25,9 @@ mkdir -p "$BIN" "$WORK"
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=mod" GOTOOLCHAIN=local
 # Two cores and ~24 GiB: limit parallelism so the openapi package does not push peak RSS too far.
 export GOMAXPROCS="${GOMAXPROCS:-2}"
+
+# Names the module proxy and how to reach it; used whenever a download from it fails.
+proxy_fail() { die "could not download $1 from the Go module proxy (GOPROXY=$(go env GOPROXY)): check the network and GOPROXY (the default is https://proxy.golang.org,direct; behind a firewall point it at a reachable mirror), then run again"; }
 
 have() { [ -x "$BIN/$1" ] && [ -f "$BIN/$1.stamp" ] && [ "$(cat "$BIN/$1.stamp")" = "$2" ]; }
 
@@ -37,7 +40,7 @@ build_k8s() {
   step "resolving k8s.io/kubernetes@v$K8S_VERSION from the module proxy"
   local gomod
   gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p') \
-    || die "could not download k8s.io/kubernetes@v$K8S_VERSION: check GOPROXY ($(go env GOPROXY)) and the network"
+    || proxy_fail "k8s.io/kubernetes@v$K8S_VERSION"
   [ -n "$gomod" ] || die "module proxy gave no go.mod for k8s.io/kubernetes@v$K8S_VERSION"
   # The published go.mod lists staging modules at v0.0.0 with no replace: pin each to the matching v0.X.Y.
   for m in $(awk '$1 ~ /^k8s\.io\// && $2=="v0.0.0" {print $1}' "$gomod" | sort -u); do
@@ -45,7 +48,7 @@ build_k8s() {
   done
   step "fetching kube-apiserver and kube-controller-manager sources (first time: ~1 GB)"
   go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@v$K8S_VERSION" \
-    || die "go get of k8s.io/kubernetes@v$K8S_VERSION failed (see above): check the module proxy"
+    || proxy_fail "the modules of k8s.io/kubernetes@v$K8S_VERSION"
   local ld="-s -w" p
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $p.gitVersion=v$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
@@ -61,7 +64,7 @@ build_etcd() {
   local dir="$WORK/etcd"; mkdir -p "$dir"; cd "$dir"
   [ -f go.mod ] || go mod init local.invalid/etcdbin >/dev/null 2>&1
   step "fetching and compiling etcd v$ETCD_VERSION"
-  go get -tool "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" || die "go get of etcd v$ETCD_VERSION failed: check the module proxy"
+  go get -tool "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" || proxy_fail "go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
   go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3 || die "compiling etcd failed (see above)"
   echo "$ETCD_VERSION" > "$BIN/etcd.stamp"
 }
@@ -70,7 +73,7 @@ build_helm() {
   have helm "$HELM_VERSION" && return
   step "fetching and compiling helm v$HELM_VERSION"
   GOBIN="$BIN" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
-    "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" || die "go install of helm v$HELM_VERSION failed: check the module proxy"
+    "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" || proxy_fail "helm.sh/helm/v3@v$HELM_VERSION"
   echo "$HELM_VERSION" > "$BIN/helm.stamp"
 }
 

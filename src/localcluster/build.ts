@@ -25,19 +25,30 @@ async function allPresent(): Promise<boolean> {
 export async function ensureBinaries(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
   if (await allPresent()) return binDir();
   log(`[control-plane] building Kubernetes ${VERSIONS.kubernetes}, etcd ${VERSIONS.etcd} and helm ${VERSIONS.helm} from the Go module proxy (first run only)`);
-  const code = await new Promise<number>((resolvePromise, reject) => {
-    const child = spawn('bash', [join(REPO_ROOT, 'scripts/build-control-plane.sh'), 'all'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, MDEV_K8S_VERSION: VERSIONS.kubernetes, MDEV_ETCD_VERSION: VERSIONS.etcd, MDEV_HELM_VERSION: VERSIONS.helm },
-    });
-    child.on('error', reject);
-    child.on('exit', (c) => resolvePromise(c ?? 1));
-  });
+  const { code, error } = await runBuildScript();
   if (code !== 0 || !(await allPresent())) {
     throw new ClusterError(
-      'building the control plane failed',
-      'read the [control-plane] lines above for the failing step; run `npm run cluster:build` to retry',
+      `building the control plane failed${error ? `: ${error}` : ''}`,
+      'follow the advice in that message (the [control-plane] lines above show the failing step); `npm run cluster:build` retries the build alone',
     );
   }
   return binDir();
+}
+
+/** Runs the build script with its progress on our stderr, keeping its last ERROR line for the error. */
+function runBuildScript(): Promise<{ code: number; error?: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('bash', [join(REPO_ROOT, 'scripts/build-control-plane.sh'), 'all'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, MDEV_K8S_VERSION: VERSIONS.kubernetes, MDEV_ETCD_VERSION: VERSIONS.etcd, MDEV_HELM_VERSION: VERSIONS.helm },
+    });
+    let error: string | undefined;
+    child.stderr.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      const found = /\[control-plane\] ERROR: (.*)/.exec(chunk.toString('utf8'));
+      if (found) error = found[1];
+    });
+    child.on('error', reject);
+    child.on('close', (c) => resolvePromise({ code: c ?? 1, error }));
+  });
 }

@@ -1,16 +1,16 @@
 // The local control plane: etcd, kube-apiserver and a subset of kube-controller-manager on
 // loopback, free ports, with an admin kubeconfig. Every wait has a deadline, and a failed start
 // stops whatever it had started, so a half-started cluster is never left behind.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { binaryPath, ensureBinaries, type Binary } from './build.ts';
 import { ClusterError } from './errors.ts';
 import { clusterPaths, type ClusterPaths } from './paths.ts';
 import { ensurePki, type Pki } from './pki.ts';
-import { freePort, isOurs, logTail, portInUse, spawnDaemon, stopProcess } from './processes.ts';
+import { freePort, isOurs, logSummary, logTail, portInUse, spawnDaemon, stopProcess } from './processes.ts';
 
 const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager'] as const;
 type Component = (typeof COMPONENTS)[number];
@@ -84,22 +84,39 @@ function readFileSyncCached(f: string): string {
   return v;
 }
 
-async function waitFor(what: Component, check: () => Promise<boolean>, pid: number, bin: string, log: string, ms: number): Promise<void> {
+async function waitFor(what: Component, check: () => Promise<boolean>, pid: number, p: ClusterPaths, ms: number): Promise<void> {
+  const bin = binaryPath(what);
+  const log = join(p.logs, `${what}.log`);
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await check()) return;
     if (!isOurs(pid, bin)) {
-      throw new ClusterError(`${what} exited during start-up; last log lines:\n${logTail(log)}`, hintFor(what, logTail(log, 40)));
+      throw new ClusterError(`${what} exited during start-up:\n${logSummary(log)}`, hintFor(what, logTail(log, 60), p));
     }
     await sleep(250);
   }
-  throw new ClusterError(`${what} was not ready within ${ms / 1000}s; last log lines:\n${logTail(log)}`, hintFor(what, logTail(log, 40)));
+  throw new ClusterError(`${what} was not ready within ${ms / 1000}s:\n${logSummary(log)}`, hintFor(what, logTail(log, 60), p));
 }
 
-function hintFor(what: Component, log: string): string {
-  if (/address already in use/i.test(log)) return 'another process took the port; run `npm run cluster:down` and `npm run cluster:up` again (ports are chosen afresh)';
-  if (what === 'etcd' && /(corrupt|wal|snap|member)/i.test(log)) return 'the etcd data directory is stale or corrupt; run `npm run cluster:down -- --purge` then `npm run cluster:up`';
-  return `see the full log in .localcluster/logs/${what}.log; \`npm run cluster:down -- --purge\` then \`npm run cluster:up\` starts from scratch`;
+/** `npm run cluster:<action>` spelled for this cluster's name (the default one needs no --name). */
+export function npmClusterCommand(p: ClusterPaths, action: 'up' | 'down', ...flags: string[]): string {
+  const args = [...(basename(p.root) === '.localcluster' ? [] : ['--name', basename(p.root)]), ...flags];
+  return `npm run cluster:${action}${args.length ? ` -- ${args.join(' ')}` : ''}`;
+}
+
+function hintFor(what: Component, log: string, p: ClusterPaths): string {
+  const again = `\`${npmClusterCommand(p, 'down', '--purge')}\` then \`${npmClusterCommand(p, 'up')}\``;
+  if (/address already in use/i.test(log)) return `another process took ${what}'s port; run ${again} (ports are chosen afresh)`;
+  if (what === 'etcd' && /(failed to open database|invalid database|corrupt|wal:|snap\/db|failed to recover)/i.test(log)) {
+    return `the etcd data directory ${join(p.data, 'etcd')} is stale or corrupt; run ${again}`;
+  }
+  return `see the full log in ${join(p.logs, `${what}.log`)}; ${again} starts from scratch`;
+}
+
+/** Records a spawned pid at once, so a `down` after an interrupted `up` still finds the process. */
+function recordPid(p: ClusterPaths, state: State, c: Component, pid: number): void {
+  state.pids[c] = pid;
+  writeFileSync(p.state, JSON.stringify(state, null, 2));
 }
 
 function kubeconfigYaml(server: string, pki: Pki): string {
@@ -125,16 +142,18 @@ async function reuseOrClear(p: ClusterPaths, log: (l: string) => void): Promise<
     }
   }
   log(`[cluster] found a stale cluster in ${p.root} (running: ${alive.join(', ') || 'none'}); stopping it and starting fresh`);
-  await stopState(state);
+  // Its data is discarded next, so a graceful shutdown buys nothing; kube-apiserver without
+  // etcd would otherwise sit out the whole grace period.
+  await stopState(state, 1_000);
   await rm(p.data, { recursive: true, force: true });
   await rm(p.state, { force: true });
   return undefined;
 }
 
-async function stopState(state: State): Promise<void> {
+async function stopState(state: State, graceMs?: number): Promise<void> {
   for (const c of [...COMPONENTS].reverse()) {
     const pid = state.pids[c];
-    if (pid !== undefined) await stopProcess(pid, join(state.binDir, c));
+    if (pid !== undefined) await stopProcess(pid, join(state.binDir, c), graceMs);
   }
 }
 
@@ -143,26 +162,26 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   const p = clusterPaths(opts.name);
   const existing = await reuseOrClear(p, log);
   if (existing) return existing;
+  // Checked before anything is built or generated: a taken fixed port fails at once.
+  if (opts.apiserverPort !== undefined && (await portInUse(opts.apiserverPort))) {
+    throw new ClusterError(
+      `port 127.0.0.1:${opts.apiserverPort} asked for kube-apiserver is already in use by another process`,
+      `stop that process (\`ss -ltnp 'sport = :${opts.apiserverPort}'\` names it) or leave the port unset so a free one is chosen`,
+    );
+  }
 
   const binDir = await ensureBinaries(log);
   await mkdir(p.logs, { recursive: true });
   await mkdir(p.data, { recursive: true });
   const pki = await ensurePki(p.pki);
-  if (opts.apiserverPort !== undefined && (await portInUse(opts.apiserverPort))) {
-    throw new ClusterError(`port ${opts.apiserverPort} for kube-apiserver is already in use`, 'free it or choose another port');
-  }
   const ports = { etcdClient: await freePort(), etcdPeer: await freePort(), apiserver: opts.apiserverPort ?? (await freePort()) };
   const state: State = { pids: {}, ports, binDir, startedAt: new Date().toISOString() };
   const server = `https://127.0.0.1:${ports.apiserver}`;
-  const save = () => writeFile(p.state, JSON.stringify(state, null, 2));
   try {
     await startEtcd(p, state);
-    await save();
     await startApiserver(p, pki, state, server);
-    await save();
     await writeFile(p.kubeconfig, kubeconfigYaml(server, pki), { mode: 0o600 });
     await startKcm(p, pki, state, server);
-    await save();
   } catch (err) {
     await stopState(state);
     await rm(p.state, { force: true });
@@ -182,8 +201,8 @@ async function startEtcd(p: ClusterPaths, state: State): Promise<void> {
     '--initial-cluster', `local=http://127.0.0.1:${etcdPeer}`,
     '--unsafe-no-fsync', '--log-level', 'warn', '--quota-backend-bytes', String(4 * 1024 ** 3),
   ], logFile);
-  state.pids.etcd = pid;
-  await waitFor('etcd', async () => (await probe(`http://127.0.0.1:${etcdClient}/health`)) === 200, pid, bin, logFile, 30_000);
+  recordPid(p, state, 'etcd', pid);
+  await waitFor('etcd', async () => (await probe(`http://127.0.0.1:${etcdClient}/health`)) === 200, pid, p, 30_000);
 }
 
 async function startApiserver(p: ClusterPaths, pki: Pki, state: State, server: string): Promise<void> {
@@ -200,8 +219,8 @@ async function startApiserver(p: ClusterPaths, pki: Pki, state: State, server: s
     '--enable-priority-and-fairness=false', '--max-requests-inflight=1600', '--max-mutating-requests-inflight=800',
     '--endpoint-reconciler-type=none', '--v=1',
   ], logFile, { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' });
-  state.pids['kube-apiserver'] = pid;
-  await waitFor('kube-apiserver', async () => (await probe(`${server}/readyz`, pki)) === 200, pid, bin, logFile, 120_000);
+  recordPid(p, state, 'kube-apiserver', pid);
+  await waitFor('kube-apiserver', async () => (await probe(`${server}/readyz`, pki)) === 200, pid, p, 120_000);
 }
 
 async function startKcm(p: ClusterPaths, pki: Pki, state: State, server: string): Promise<void> {
@@ -213,10 +232,10 @@ async function startKcm(p: ClusterPaths, pki: Pki, state: State, server: string)
     `--root-ca-file=${pki.ca}`, `--service-account-private-key-file=${pki.saKey}`,
     '--use-service-account-credentials=false', '--concurrent-gc-syncs=10', '--v=1',
   ], logFile);
-  state.pids['kube-controller-manager'] = pid;
+  recordPid(p, state, 'kube-controller-manager', pid);
   // The default ServiceAccount appearing proves the controllers run and reach the apiserver.
   const sa = `${server}/api/v1/namespaces/default/serviceaccounts/default`;
-  await waitFor('kube-controller-manager', async () => (await probe(sa, pki)) === 200, pid, bin, logFile, 90_000);
+  await waitFor('kube-controller-manager', async () => (await probe(sa, pki)) === 200, pid, p, 90_000);
 }
 
 export async function down(opts: { name?: string; purge?: boolean } = {}): Promise<string[]> {

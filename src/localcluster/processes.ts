@@ -81,3 +81,34 @@ export function logTail(file: string, lines = 15): string {
     return '(no log)';
   }
 }
+
+/** etcd logs JSON lines; the Kubernetes binaries log klog lines (`E1130 …`, `F1130 …`). */
+function importantLine(line: string): string | undefined {
+  if (line.startsWith('{')) {
+    try {
+      const j = JSON.parse(line) as { level?: string; msg?: string; error?: string; path?: string };
+      if (!['error', 'panic', 'fatal'].includes(j.level ?? '')) return undefined;
+      return `${j.level}: ${j.msg ?? ''}${j.path ? ` (${j.path})` : ''}${j.error ? `: ${j.error}` : ''}`;
+    } catch {
+      return undefined;
+    }
+  }
+  if (/^(panic:|fatal error:|Error:|[EF]\d{4} )/.test(line)) return line.slice(0, 400);
+  return undefined;
+}
+
+/**
+ * The lines of a component's log that say why it failed (errors, panics, fatal lines), rather
+ * than the goroutine dump that usually ends a crashed Go binary's log; the plain tail otherwise.
+ */
+export function logSummary(file: string, lines = 6): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return '(no log)';
+  }
+  const important = text.trimEnd().split('\n').slice(-400).map(importantLine).filter((l): l is string => l !== undefined);
+  const picked = important.length > 0 ? [...new Set(important)].slice(-lines) : text.trimEnd().split('\n').slice(-15);
+  return `${picked.map((l) => `  ${l}`).join('\n')}\n  (full log: ${file})`;
+}
