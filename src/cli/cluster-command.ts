@@ -15,7 +15,14 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     switch (action) {
       case 'up': {
         const t0 = Date.now();
-        const c = await up({ name });
+        // Ctrl-C mid-start must not leave half a cluster running: stop what was started, then exit.
+        const abort = () => void down({ name }).finally(() => process.exit(130));
+        process.once('SIGINT', abort);
+        process.once('SIGTERM', abort);
+        const c = await up({ name }).finally(() => {
+          process.off('SIGINT', abort);
+          process.off('SIGTERM', abort);
+        });
         process.stderr.write(`[cluster] ready at ${c.server} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
         process.stdout.write(`export KUBECONFIG=${c.kubeconfig}\n`);
         return 0;
