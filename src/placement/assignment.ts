@@ -17,12 +17,47 @@ export interface AssignmentResult {
 
 export function assignTargets(sources: readonly SourceDevice[], pools: readonly TargetPool[], accepts: Accepts): AssignmentResult {
   if (sources.length === 1) return assignOne(sources[0] as SourceDevice, pools, accepts);
+  return assignFirstFit(sources, pools, accepts) ?? assignByAugmenting(sources, pools, accepts);
+}
+
+/**
+ * The matching's own first steps when nothing contends: augmenting from source i takes the first
+ * usable pool outright if it has room, and changes nothing if no pool is usable. While every source
+ * meets one of those two cases the result is the matching's, found without its bookkeeping; at the
+ * first source whose first usable pool is full, undefined hands over to the full algorithm.
+ */
+function assignFirstFit(sources: readonly SourceDevice[], pools: readonly TargetPool[], accepts: Accepts): AssignmentResult | undefined {
+  const poolOf = new Array<number>(sources.length);
+  let matched = 0;
+  for (let i = 0; i < sources.length; i++) {
+    const s = sources[i] as SourceDevice;
+    let j = 0;
+    while (j < pools.length && !usable(s, pools[j] as TargetPool, accepts)) j++;
+    if (j === pools.length) {
+      poolOf[i] = -1;
+      continue;
+    }
+    let held = 0;
+    for (let h = 0; h < i; h++) if (poolOf[h] === j) held++;
+    if (held >= (pools[j] as TargetPool).targets.length) return undefined;
+    poolOf[i] = j;
+    matched++;
+  }
+  return { pairs: materialize(sources, pools, poolOf), complete: matched === sources.length };
+}
+
+function usable(s: SourceDevice, p: TargetPool, accepts: Accepts): boolean {
+  return p.typeId === s.typeId && p.targets.length > 0 && accepts(p.typeId, s.version, p.version);
+}
+
+/** Kuhn's algorithm over pools with capacities: finds a complete matching whenever one exists. */
+function assignByAugmenting(sources: readonly SourceDevice[], pools: readonly TargetPool[], accepts: Accepts): AssignmentResult {
   const poolOf = new Array<number>(sources.length).fill(-1);
   const holders: number[][] = pools.map(() => []);
-  const usable = sources.map((s) => pools.map((p) => p.typeId === s.typeId && p.targets.length > 0 && accepts(p.typeId, s.version, p.version)));
+  const usableBy = sources.map((s) => pools.map((p) => usable(s, p, accepts)));
 
   const augment = (i: number, visited: Uint8Array): boolean => {
-    const row = usable[i] as boolean[];
+    const row = usableBy[i] as boolean[];
     for (let j = 0; j < pools.length; j++) {
       if (!row[j] || visited[j]) continue;
       visited[j] = 1;

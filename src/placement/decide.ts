@@ -6,7 +6,7 @@ import type { Accepts } from './assignment.ts';
 import { compareProbes, normalizeProbe } from './classes.ts';
 import { targetId, verdictKey } from './keys.ts';
 import { compareRanked, compareStrings } from './ordering.ts';
-import type { CandidateFilter, CandidateNode, ClassVerdict, Decision, DevicePair, NodeExplanation, ProbeRequest, RankedNode, Source, Verdict, VerdictMap } from './types.ts';
+import type { CandidateFilter, CandidateNode, ClassVerdict, Decision, DevicePair, NodeExplanation, ProbeRequest, RankedNode, Source, TargetPool, Verdict, VerdictMap } from './types.ts';
 
 /** Order of verdicts in explanations: the most useful first. */
 export const VERDICT_ORDER: readonly Verdict[] = ['Compatible', 'Incompatible', 'NoCapacity', 'TypeMismatch', 'AgentUnavailable', 'Excluded'];
@@ -15,18 +15,19 @@ const VERDICT_RANK = new Map(VERDICT_ORDER.map((v, i) => [v, i]));
 export function decide(source: Source, filter: CandidateFilter, verdicts: VerdictMap): Decision {
   const lookup = memoizedLookup(verdicts);
   const accepts: Accepts = (typeId, sourceVersion, targetVersion) => lookup(typeId, sourceVersion, targetVersion)?.accepted === true;
+  const explainIncompatible = incompatibleExplainer(source, lookup);
   const ranking: RankedNode[] = [];
   const incompatible: NodeExplanation[] = [];
   for (const node of filter.candidates) {
     const { pairs, complete } = assignTargets(source.devices, node.pools, accepts);
     if (complete) ranking.push({ node: node.name, score: scoreAssignment(pairs, node.freeDevices, node.consumed), pairs });
-    else incompatible.push({ node: node.name, verdict: 'Incompatible', message: explainIncompatible(source, node, lookup, pairs.length) });
+    else incompatible.push({ node: node.name, verdict: 'Incompatible', message: explainIncompatible(node, pairs.length) });
   }
   ranking.sort(compareRanked);
   const chosen = ranking[0] ?? null;
   const confirmationProbes = chosen ? confirmations(source, chosen, verdicts) : [];
   const compatible = ranking.map((r, i) => ({ node: r.node, verdict: 'Compatible' as const, message: describeCompatible(r, i === 0) }));
-  const explanations = sortExplanations([...compatible, ...incompatible, ...filter.rejected], chosen?.node);
+  const explanations = sortExplanations([compatible, incompatible, filter.rejected], chosen?.node);
   const totals = countVerdicts(explanations);
   return {
     ranking,
@@ -37,6 +38,27 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
     totals,
     reason: chosen ? '' : noTargetReason(source, totals),
   };
+}
+
+/**
+ * `decide` again after confirmation answers. Matching and explanations read only whether each
+ * verdict exists, accepts, and its reason; when no answer changed those, only the confirmations
+ * can differ, so the previous decision is kept and they alone are recomputed. A confirmation that
+ * agrees with the cache (the usual warm decision) thus costs no second pass over the fleet.
+ */
+export function redecide(source: Source, filter: CandidateFilter, previous: Decision, before: VerdictMap, after: VerdictMap): Decision {
+  if (!sameOutcomes(before, after)) return decide(source, filter, after);
+  const confirmationProbes = previous.chosen ? confirmations(source, previous.chosen, after) : [];
+  return { ...previous, needsConfirmation: confirmationProbes.length > 0, confirmationProbes };
+}
+
+function sameOutcomes(before: VerdictMap, after: VerdictMap): boolean {
+  if (before.size !== after.size) return false;
+  for (const [key, v] of after) {
+    const prior = before.get(key);
+    if (!prior || prior.accepted !== v.accepted || prior.reason !== v.reason) return false;
+  }
+  return true;
 }
 
 /**
@@ -73,7 +95,34 @@ function describeCompatible(r: RankedNode, isChosen: boolean): string {
   return isChosen ? `chosen: ${fit}` : fit;
 }
 
-/** Why no complete assignment exists: the rejection reasons on this node, or missing answers. */
+/**
+ * Why no complete assignment exists: the rejection reasons on this node, or missing answers. The
+ * message depends only on the node's (type, version) pools and how many devices matched, and
+ * nodes repeat a handful of those, so messages are built once per shape.
+ */
+function incompatibleExplainer(source: Source, lookup: VerdictLookup): (node: CandidateNode, matched: number) => string {
+  // Nested maps for the common single-pool node (no key to build); a joined key otherwise.
+  const single = new Map<string, Map<string, string[]>>();
+  const joined = new Map<string, string>();
+  return (node, matched) => {
+    const only = node.pools.length === 1 ? (node.pools[0] as TargetPool) : undefined;
+    if (only) {
+      let byVersion = single.get(only.typeId);
+      if (!byVersion) single.set(only.typeId, (byVersion = new Map()));
+      let byMatched = byVersion.get(only.version);
+      if (!byMatched) byVersion.set(only.version, (byMatched = []));
+      return (byMatched[matched] ??= explainIncompatible(source, node, lookup, matched));
+    }
+    let key = String(matched);
+    for (const pool of node.pools) key += SEP + pool.typeId + SEP + pool.version;
+    let message = joined.get(key);
+    if (message === undefined) joined.set(key, (message = explainIncompatible(source, node, lookup, matched)));
+    return message;
+  };
+}
+
+const SEP = '\u0000';
+
 function explainIncompatible(source: Source, node: CandidateNode, lookup: VerdictLookup, matched: number): string {
   const reasons = new Set<string>();
   let unknown = 0;
@@ -112,9 +161,25 @@ function isConfirmed(pair: DevicePair, versionOf: Map<string, string>, verdicts:
   return v !== undefined && v.origin === 'probe' && v.probedTargets.includes(targetId(pair.target));
 }
 
-function sortExplanations(list: NodeExplanation[], chosen: string | undefined): NodeExplanation[] {
-  const rank = (e: NodeExplanation) => (e.node === chosen ? -1 : (VERDICT_RANK.get(e.verdict) as number));
-  return list.sort((a, b) => rank(a) - rank(b) || compareStrings(a.node, b.node));
+/**
+ * Chosen first, then by verdict, then by name: a stable sort of the lists' concatenation by
+ * (rank, name), done as a bucket per rank and a name sort within each. The rejected list arrives in
+ * name order, so only the Compatible and Incompatible buckets need real sorting work.
+ */
+function sortExplanations(lists: readonly (readonly NodeExplanation[])[], chosen: string | undefined): NodeExplanation[] {
+  const buckets: NodeExplanation[][] = [[], ...VERDICT_ORDER.map(() => [])];
+  for (const list of lists) {
+    for (const e of list) (buckets[e.node === chosen ? 0 : (VERDICT_RANK.get(e.verdict) as number) + 1] as NodeExplanation[]).push(e);
+  }
+  for (const bucket of buckets) if (!isSortedByName(bucket)) bucket.sort(byName);
+  return ([] as NodeExplanation[]).concat(...buckets);
+}
+
+const byName = (a: NodeExplanation, b: NodeExplanation) => compareStrings(a.node, b.node);
+
+function isSortedByName(list: readonly NodeExplanation[]): boolean {
+  for (let i = 1; i < list.length; i++) if ((list[i - 1] as NodeExplanation).node > (list[i] as NodeExplanation).node) return false;
+  return true;
 }
 
 function countVerdicts(list: readonly NodeExplanation[]): Record<Verdict, number> {

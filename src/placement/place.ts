@@ -5,7 +5,7 @@
 
 import { applyProbeAnswers, buildClasses, planProbes } from './classes.ts';
 import { filterCandidates } from './candidates.ts';
-import { decide } from './decide.ts';
+import { decide, redecide } from './decide.ts';
 import type { Fleet } from './fleet.ts';
 import { resolveSource } from './source.ts';
 import type { CandidateFilter, Decision, Device, ProbeAnswer, ProbePlan, ProbeRequest, Request, Source, SourceVm, VerdictMap } from './types.ts';
@@ -48,8 +48,9 @@ export async function place(input: PlaceInput, cache: VerdictCache, prober: Prob
     probes += decision.confirmationProbes.length;
     const answers = await prober(decision.confirmationProbes);
     if (answers.length === 0) break;
+    const before = verdicts;
     verdicts = applyProbeAnswers(verdicts, answers, cache);
-    decision = decide(source, filter, verdicts);
+    decision = redecide(source, filter, decision, before, verdicts);
   }
   return { ok: true, source, filter, plan, verdicts, decision, probes, confirmationRounds: rounds };
 }

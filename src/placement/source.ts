@@ -9,7 +9,10 @@ export function resolveSource(vm: SourceVm, devices: readonly Device[]): SourceR
   if (!vm.nodeName) {
     return { ok: false, reason: `${vmRef} is not running on any node (status.nodeName is empty); start it before migrating` };
   }
-  const own = devices.filter((d) => d.consumerUid === vm.uid).sort((a, b) => compareStrings(a.name, b.name));
+  // A plain loop: this scans every device of the fleet on every decision.
+  const own: Device[] = [];
+  for (const d of devices) if (d.consumerUid === vm.uid) own.push(d);
+  own.sort((a, b) => compareStrings(a.name, b.name));
   if (own.length === 0) {
     return {
       ok: false,
