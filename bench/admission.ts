@@ -73,7 +73,7 @@ export async function benchAdmission(o: AdmissionBenchOptions): Promise<Admissio
   const caches = new ControllerCaches({ kc, namespace: opNs, log });
   caches.start();
   await caches.waitForSync();
-  const decision = new DecisionService({ view: () => caches.view(), cache: new VerdictCache(), prober: standinProber(new Set()), probeTimeoutMs: 2_000, log });
+  const decision = new DecisionService({ view: () => caches.view(), viewRevision: () => caches.viewRevision(), cache: new VerdictCache(), prober: standinProber(new Set()), probeTimeoutMs: 2_000, log });
   const admission = await startLocalAdmission({ kc, namespace: opNs, configName: `mdev-vmim-bench-${id}`, caches, decision, mode: 'enforce', link: false, extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [gated] }] });
   try {
     const create = async (ns: string, vmiName: string, name: string): Promise<{ spec: { addedNodeSelector?: unknown } }> =>

@@ -60,6 +60,8 @@ export interface ControllerBenchFigures {
   warmP99Ms: number;
   concurrent100Ms: number;
   rssMiB: number;
+  /** The same process after every decision above: what the young/old generation settle at under load. */
+  rssAfterDecisionsMiB: number;
   setupSeconds: number;
   /** The controller's own decision time (status.decisionMillis), without API writes and watch latency. */
   warmDecisionMillisMedian: number;
@@ -106,7 +108,7 @@ function rssMiB(pid: number): number {
   return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : Number.NaN;
 }
 
-interface Fleet {
+export interface Fleet {
   run: string;
   ns: string;
   nodeNames: string[];
@@ -124,6 +126,17 @@ export async function benchController(opts: ControllerBenchOptions): Promise<Con
   const t0 = performance.now();
   const fleet = await createFleet(kc, run, nodes, opts.devicesPerNode ?? 8, say);
   const setupSeconds = (performance.now() - t0) / 1000;
+  say(`fleet of ${nodes} nodes created in ${round(setupSeconds)} s`);
+  try {
+    return { ...(await measureController(opts, fleet, say)), setupSeconds: round(setupSeconds) };
+  } finally {
+    await cleanup(kc, fleet, say);
+  }
+}
+
+/** One controller process against an existing fleet: RSS after sync, then the timed decisions. */
+export async function measureController(opts: ControllerBenchOptions, fleet: Fleet, say: (l: string) => void): Promise<Omit<ControllerBenchFigures, 'setupSeconds'>> {
+  const { kc, nodes } = opts;
   const responders = startResponders(kc, fleet);
   let controller: ChildProcess | undefined;
   try {
@@ -144,9 +157,12 @@ export async function benchController(opts: ControllerBenchOptions): Promise<Con
       results.push({ ...(await timer.decide(`warm-${seq++}`, vmi.metadata.name)), cold: false });
     }
     const c0 = performance.now();
-    const concurrent = await Promise.all(Array.from({ length: 100 }, (_, i) => timer.decide(`conc-${i}`, (fleet.sources[i % fleet.sources.length] as Vmi).metadata.name)));
+    const concurrent = await Promise.all(Array.from({ length: 100 }, (_, i) => timer.decide(`conc-${seq}-${i}`, (fleet.sources[i % fleet.sources.length] as Vmi).metadata.name)));
     const concurrent100Ms = performance.now() - c0;
+    const rssAfter = rssMiB(controller.pid as number);
+    say(`decisions done, controller RSS ${rssAfter} MiB`);
     await timer.stop();
+    say('computing the exhaustive baseline');
     const all = [...results.map((r) => r.m), ...concurrent.map((r) => r.m)];
     const baseline = baselineFor(kc, fleet);
     const perDecision = await Promise.all(all.map(async (m) => ({ probes: m.status?.probes ?? 0, ...(await baseline(m.spec.vmiName)) })));
@@ -167,14 +183,18 @@ export async function benchController(opts: ControllerBenchOptions): Promise<Con
       warmP99Ms: round(warmS.p99),
       concurrent100Ms: round(concurrent100Ms),
       rssMiB: rss,
-      setupSeconds: round(setupSeconds),
+      rssAfterDecisionsMiB: rssAfter,
       warmDecisionMillisMedian: summarize(results.filter((r) => !r.cold).map((r) => r.m.status?.decisionMillis ?? 0)).median,
       concurrentDecisionMillisMedian: summarize(concurrent.map((r) => r.m.status?.decisionMillis ?? 0)).median,
     };
   } finally {
-    controller?.kill('SIGTERM');
+    if (controller && controller.exitCode === null) {
+      const exited = new Promise((r) => controller?.once('exit', r));
+      controller.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (controller.exitCode === null) controller.kill('SIGKILL');
+    }
     await responders.stop();
-    await cleanup(kc, fleet, say);
   }
 }
 
@@ -186,7 +206,7 @@ function round(n: number): number {
 // Fleet through the API
 // ---------------------------------------------------------------------------------------------
 
-async function createFleet(kc: KubeConfig, run: string, nodes: number, perNode: number, say: (l: string) => void): Promise<Fleet> {
+export async function createFleet(kc: KubeConfig, run: string, nodes: number, perNode: number, say: (l: string) => void): Promise<Fleet> {
   const ns = run;
   await kubeRequest(kc, { method: 'POST', path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } });
   const nodeNames = Array.from({ length: nodes }, (_, i) => `${run}-n${String(i).padStart(4, '0')}`);
@@ -250,7 +270,7 @@ async function createFleet(kc: KubeConfig, run: string, nodes: number, perNode: 
   return { run, ns, nodeNames, inventories, nodeOfDevice, sources };
 }
 
-async function cleanup(kc: KubeConfig, fleet: Fleet, say: (l: string) => void): Promise<void> {
+export async function cleanup(kc: KubeConfig, fleet: Fleet, say: (l: string) => void): Promise<void> {
   say('cleaning up');
   const selector = `mdev-operator.io/bench-run=${fleet.run}`;
   const quiet = (p: Promise<unknown>) => p.catch(() => undefined);
@@ -258,7 +278,7 @@ async function cleanup(kc: KubeConfig, fleet: Fleet, say: (l: string) => void): 
   await quiet(kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_DEVICES), query: { labelSelector: selector } }));
   await quiet(kubeRequest(kc, { method: 'DELETE', path: resourcePath(NODES), query: { labelSelector: selector } }));
   const probes = fleet.nodeNames.map((n) => `${LABEL_NODE}=${n}`);
-  await pool(probes, 8, (sel) => quiet(kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_PROBES), query: { labelSelector: sel } })));
+  await pool(probes, 16, (sel) => quiet(kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_PROBES), query: { labelSelector: sel } })));
   await quiet(kubeRequest(kc, { method: 'DELETE', path: `/api/v1/namespaces/${fleet.ns}` }));
 }
 

@@ -121,6 +121,7 @@ function controllerFields(nodes: number): FieldSpec[] {
     { id: `decision-millis-warm${at}`, label: `Controller's own decision time (status.decisionMillis), warm — ${size}`, unit: 'ms', median: 'warmDecisionMillisMedian' },
     { id: `concurrent${at}`, label: `100 concurrent dry-run decisions, total — ${size}`, unit: 'ms', value: 'concurrent100Ms', target: { of: 'value', max: 2000, text: '≤ 2,000 ms' } },
     { id: `rss${at}`, label: `Controller RSS after sync — ${size}`, unit: 'MiB', value: 'rssMiB', target: { of: 'value', max: 200, text: '≤ 200 MiB' } },
+    { id: `rss-after${at}`, label: `Controller RSS after all the decisions above — ${size}`, unit: 'MiB', value: 'rssAfterDecisionsMiB' },
   ];
 }
 

@@ -18,6 +18,18 @@ export interface CachesOptions {
   watchTimeoutSeconds?: number;
 }
 
+/**
+ * An MdevMigration as the controller keeps it: without `status.candidates`, the bounded list of
+ * per-node verdicts (up to 50 entries with messages, the bulk of the object). The controller writes
+ * that list for people and tools and never reads it back, and finished migrations stay in the
+ * cache for as long as they exist, so keeping it would grow the process with every migration.
+ */
+export function cachedMigration(m: MdevMigration | undefined): MdevMigration | undefined {
+  if (!m?.status?.candidates) return m;
+  const { candidates: _candidates, ...status } = m.status;
+  return { ...m, status };
+}
+
 export class ControllerCaches {
   readonly devices: Informer<MdevDevice>;
   readonly mdevNodes: Informer<MdevNode>;
@@ -34,7 +46,7 @@ export class ControllerCaches {
     this.devices = informerFor(kc, { ...common, resource: MDEV_DEVICES, name: 'controller-mdevdevices', parse: (o) => parseFromWire('MdevDevice', o, log) });
     this.mdevNodes = informerFor(kc, { ...common, resource: MDEV_NODES, name: 'controller-mdevnodes', parse: (o) => parseFromWire('MdevNode', o, log) });
     this.probes = informerFor(kc, { ...common, resource: MDEV_PROBES, name: 'controller-mdevprobes', parse: (o) => parseFromWire('MdevProbe', o, log) });
-    this.migrations = informerFor(kc, { ...common, resource: MDEV_MIGRATIONS, name: 'controller-mdevmigrations', parse: (o) => parseFromWire('MdevMigration', o, log) });
+    this.migrations = informerFor(kc, { ...common, resource: MDEV_MIGRATIONS, name: 'controller-mdevmigrations', parse: (o) => cachedMigration(parseFromWire('MdevMigration', o, log)) });
     this.nodes = informerFor(kc, { ...common, resource: NODES, name: 'controller-nodes', parse: parseNode });
     // The leader-election Lease shares the namespace and renews every few seconds; it is not an agent's.
     this.leases = informerFor(kc, { ...common, resource: LEASES, namespace: opts.namespace, fieldSelector: `metadata.name!=${LEADER_LEASE_NAME}`, name: 'controller-agent-leases', parse: parseAgentLease });
@@ -60,6 +72,11 @@ export class ControllerCaches {
 
   async stop(): Promise<void> {
     await Promise.all(this.all().map((i) => i.stop()));
+  }
+
+  /** Changes whenever anything `view()` returns changed (a key for caching what is derived from it). */
+  viewRevision(): string {
+    return `${this.nodes.revision()}/${this.leases.revision()}/${this.devices.revision()}/${this.mdevNodes.revision()}`;
   }
 
   /** The cluster as the snapshot adapters read it. */

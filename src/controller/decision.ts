@@ -25,16 +25,25 @@ import {
 } from '../placement/index.ts';
 import { controllerMetrics } from './metrics.ts';
 import type { ProbeRound } from './probe-client.ts';
-import { buildSnapshot, toSourceVm, type ClusterView } from './snapshot.ts';
+import { buildSnapshot, toSourceVm, type ClusterView, type Snapshot } from './snapshot.ts';
 
 /** What sends probes and waits for answers (ProbeClient, or an in-memory stand-in in unit tests). */
 export interface ProbeSender {
-  run(requests: readonly ProbeRequest[], timeoutMs: number): Promise<ProbeRound>;
+  /** `onWait` is called (at most once per round) before the round writes a probe or waits for an agent. */
+  run(requests: readonly ProbeRequest[], timeoutMs: number, onWait?: () => void): Promise<ProbeRound>;
   forgetNode?(nodeName: string): Promise<void>;
 }
 
 export interface DecisionServiceOptions {
   view: () => ClusterView;
+  /**
+   * A key that changes whenever `view()` would return something different (ControllerCaches'
+   * viewRevision). With it, decisions share one snapshot of an unchanged cluster instead of each
+   * converting and indexing every device again (most of a warm decision at 1,000 nodes).
+   */
+  viewRevision?: () => string;
+  /** How long a shared snapshot may be reused while nothing changed (default 1 s; see SNAPSHOT_MAX_AGE_MS). */
+  snapshotMaxAgeMs?: number;
   cache: VerdictCache;
   prober: ProbeSender;
   /** Deadline of one probe round (default 10 s). */
@@ -54,6 +63,11 @@ export interface DecideInput {
   probe: boolean;
   /** Nodes to leave out, with the reason shown for them (e.g. an earlier attempt failed there). */
   exclude?: ReadonlyMap<string, string>;
+  /**
+   * Called once, when the decision first has to wait for an agent (a probe to write or an answer
+   * not yet in the cache); never when every verdict it needs is already known.
+   */
+  onProbing?: () => void;
 }
 
 export interface DecisionCandidates {
@@ -80,12 +94,20 @@ export interface DecisionResult {
   source?: Source;
 }
 
+/**
+ * A snapshot depends on the clock too (lease freshness, reservation expiry). Reusing one for up to
+ * a second means a lease or a reservation may be seen as it was up to a second ago: leases last
+ * tens of seconds, and a reservation seen a second too long only keeps its device out of reach.
+ */
+export const SNAPSHOT_MAX_AGE_MS = 1_000;
+
 const EMPTY_TOTALS = (): Record<Verdict, number> => Object.fromEntries(VERDICT_ORDER.map((v) => [v, 0])) as Record<Verdict, number>;
 const MAX_ROUNDS = 3;
 
 export class DecisionService {
   readonly #o: DecisionServiceOptions;
   readonly #unresponsive = new Map<string, { until: number; message: string }>();
+  #shared: { key: string; builtAt: number; snapshot: Snapshot } | undefined;
 
   constructor(opts: DecisionServiceOptions) {
     this.#o = opts;
@@ -116,13 +138,19 @@ export class DecisionService {
     const timedOutNow = new Map<string, string>();
     let probes = 0;
     let outcome;
+    let waited = false;
+    const onWait = (): void => {
+      if (waited) return;
+      waited = true;
+      input.onProbing?.();
+    };
     for (let round = 0; ; round++) {
       const fresh: string[] = [];
       const prober = async (requests: ProbeRequest[]): Promise<ProbeAnswer[]> => {
         const remaining = deadline - now();
         if (!input.probe || remaining <= 0 || requests.length === 0) return [];
         const timeout = Math.min(this.#o.probeTimeoutMs, remaining);
-        const result = await this.#o.prober.run(requests, timeout);
+        const result = await this.#o.prober.run(requests, timeout, onWait);
         for (const node of result.timedOut) {
           const message = `probe timed out after ${formatSeconds(timeout)}: the agent of ${node} did not answer`;
           timedOutNow.set(node, message);
@@ -131,11 +159,7 @@ export class DecisionService {
         }
         return result.answers;
       };
-      const snapshot = buildSnapshot(this.#o.view(), {
-        now: now(),
-        omitNodes: new Set(input.exclude?.keys() ?? []),
-        unresponsive: new Set(this.#unresponsiveNodes()),
-      });
+      const snapshot = this.#snapshot(new Set(input.exclude?.keys() ?? []), new Set(this.#unresponsiveNodes()));
       outcome = await place({ vm, fleet: snapshot.fleet, devices: snapshot.devices, request: input.request }, this.#o.cache, prober);
       if (!outcome.ok) break;
       probes += outcome.probes;
@@ -150,18 +174,37 @@ export class DecisionService {
     const { decision } = outcome;
     const candidates = this.#explain(decision.explanations, decision.chosen?.node, input.exclude, timedOutNow);
     const chosen = decision.chosen ?? undefined;
-    return {
+    const result: DecisionResult = {
       ...(chosen ? { chosen } : {}),
       assignment: chosen?.pairs ?? [],
       candidates,
       probes,
-      exhaustiveProbes: exhaustiveProbeCount(outcome.source, outcome.filter),
+      exhaustiveProbes: 0,
       decisionMillis,
       needsConfirmation: decision.needsConfirmation,
       reason: chosen ? '' : noTargetReason(vm, outcome.source.nodeName, candidates.totals),
       sourceNode: outcome.source.nodeName,
       source: outcome.source,
     };
+    // Only the demo and benchmarks read the baseline, and counting it walks every candidate device
+    // (more than the decision itself at 1,000 nodes): computed on first read.
+    const { source, filter } = outcome;
+    let exhaustive: number | undefined;
+    Object.defineProperty(result, 'exhaustiveProbes', { enumerable: true, configurable: true, get: () => (exhaustive ??= exhaustiveProbeCount(source, filter)) });
+    return result;
+  }
+
+  /** The snapshot for these options: the shared one while the cluster is unchanged, else a new one. */
+  #snapshot(omitNodes: ReadonlySet<string>, unresponsive: ReadonlySet<string>): Snapshot {
+    const now = this.#now();
+    const revision = this.#o.viewRevision?.();
+    if (revision === undefined) return buildSnapshot(this.#o.view(), { now, omitNodes, unresponsive });
+    const key = `${revision}|${[...omitNodes].sort().join(',')}|${[...unresponsive].sort().join(',')}`;
+    const shared = this.#shared;
+    if (shared && shared.key === key && now - shared.builtAt < (this.#o.snapshotMaxAgeMs ?? SNAPSHOT_MAX_AGE_MS)) return shared.snapshot;
+    const snapshot = buildSnapshot(this.#o.view(), { now, omitNodes, unresponsive });
+    this.#shared = { key, builtAt: now, snapshot };
+    return snapshot;
   }
 
   /** Engine explanations with timeouts named as such and excluded nodes added back. */

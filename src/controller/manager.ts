@@ -14,6 +14,7 @@ import { VerdictCache } from '../placement/index.ts';
 import { ControllerCaches } from './caches.ts';
 import { DecisionService } from './decision.ts';
 import { EventRecorder, type EventSink } from './events.ts';
+import { capYoungGeneration, releaseStartupMemory } from './heap-budget.ts';
 import { MigrationReconciler } from './migration-reconciler.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, ProbeClient } from './probe-client.ts';
 import { Reservations, sweepReservations } from './reservations.ts';
@@ -135,6 +136,8 @@ class Manager {
   #webhook: WebhookHandle | undefined;
   #leaderRun: Promise<void> | undefined;
   #unregisterLeases: (() => void) | undefined;
+  /** Caches synced and the sync's garbage returned to the OS: what /readyz waits for. */
+  #settled = false;
 
   constructor(opts: ManagerOptions) {
     this.#o = opts;
@@ -145,13 +148,21 @@ class Manager {
     this.#caches = new ControllerCaches({ kc, namespace: opts.namespace, log: this.#log, watchTimeoutSeconds: opts.watchTimeoutSeconds });
     this.#probes = new ProbeClient({ kc, probes: this.#caches.probes, log: this.#log });
     const probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-    this.#decisions = new DecisionService({ view: () => this.#caches.view(), cache: new VerdictCache(), prober: this.#probes, probeTimeoutMs, log: this.#log });
+    this.#decisions = new DecisionService({ view: () => this.#caches.view(), viewRevision: () => this.#caches.viewRevision(), cache: new VerdictCache(), prober: this.#probes, probeTimeoutMs, log: this.#log });
     this.#decisions.watchDevices(this.#caches.devices);
   }
 
   async start(): Promise<void> {
+    capYoungGeneration();
     await this.#serveHealth();
     this.#caches.start();
+    void this.#caches.waitForSync().then(
+      () => {
+        releaseStartupMemory();
+        this.#settled = true;
+      },
+      () => undefined, // stopped before it synced
+    );
     this.#unregisterLeases = registerAgentLeaseSource(() => this.#caches.leases.list());
     if (this.#o.webhook) {
       this.#webhook = await this.#o.webhook.start({
@@ -266,7 +277,7 @@ class Manager {
     const health = new HealthServer({ port: healthPort });
     health.addLivenessCheck('controller', () => !this.#killed);
     health.addReadinessCheck('caches synced', () => {
-      if (!this.#caches.synced()) throw new Error('informer caches not synced yet');
+      if (!this.#caches.synced() || !this.#settled) throw new Error('informer caches not synced yet');
       return true;
     });
     if (this.#o.webhook) {

@@ -11,10 +11,10 @@ import { mergePatch } from '../kube/apply.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';
 import { objectKey } from '../kube/resource.ts';
 import { WorkQueue, type ReconcileResult } from '../kube/workqueue.ts';
-import { isVmimFinal, type Vmi, type Vmim } from '../kubevirt/types.ts';
+import { isVmimFinal, vmimPinnedNode, type Vmi, type Vmim } from '../kubevirt/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { admittedStep, admittedVmimNames, isAdmissionRecord, isAdmittedVmimOf } from './admitted-migration.ts';
-import type { ControllerCaches } from './caches.ts';
+import { cachedMigration, type ControllerCaches } from './caches.ts';
 import type { DecisionResult, DecisionService } from './decision.ts';
 import type { EventSink, EventType } from './events.ts';
 import { controllerMetrics } from './metrics.ts';
@@ -73,6 +73,7 @@ export class MigrationReconciler {
     caches.migrations.addHandlers({
       add: enqueue,
       update: (o, n) => {
+        this.#forgetWrittenUpTo(n);
         if (o.metadata.generation !== n.metadata.generation || o.status?.phase !== n.status?.phase) enqueue(n);
       },
       delete: (m) => this.#written.delete(objectKey(m.metadata.namespace, m.metadata.name)),
@@ -136,7 +137,23 @@ export class MigrationReconciler {
     if (!vmi) return this.#fail(m, 'VMIGone', `VirtualMachineInstance ${m.metadata.namespace}/${m.spec.vmiName} does not exist (any more)`);
     if (phase === 'Migrating' && m.status?.migrationName) return this.#follow(m, vmi);
     if (phase === 'Planned' && m.status?.targetNode && (m.status.devices?.length ?? 0) > 0) return this.#startMigration(m);
+    // A controller that died after creating the VMIM but before recording it left a live VMIM and
+    // an older phase: follow that VMIM. Deciding again would read the VMI's new node as the source.
+    const live = this.#ownedVmims(m).find((v) => v.status?.phase !== 'Failed');
+    if (live) return this.#adopt(m, live);
     return this.#plan(m, vmi);
+  }
+
+  async #adopt(m: MdevMigration, vmim: Vmim): Promise<ReconcileResult | void> {
+    const target = vmimPinnedNode(vmim);
+    const message = `Adopted VirtualMachineInstanceMigration ${vmim.metadata.name}${target ? ` to ${target}` : ''}`;
+    m = await this.#patch(m, {
+      ...phaseStatus(m, { phase: 'Migrating', reason: 'Migrating', message }, this.#now()),
+      migrationName: vmim.metadata.name,
+      ...(target ? { targetNode: target } : {}),
+    });
+    this.#event(m, 'Normal', 'Migrating', message);
+    return this.#follow(m, undefined, vmim);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -150,24 +167,29 @@ export class MigrationReconciler {
       const last = failed[failed.length - 1];
       return this.#fail(m, 'AttemptsExhausted', `${failed.length} migration attempts failed; the last, to ${last?.node}, failed with: ${last?.reason}`);
     }
-    // A new object is Pending until this first write; the Probing write overlaps the decision
-    // (which only reads), so recording the phase adds no latency to it.
+    // Probing is recorded when the decision has to wait for an agent, overlapping that wait (the
+    // decision only reads). A decision whose verdicts are all known (a warm cache) goes straight
+    // to its result: one status write instead of two, and nobody ever sees a Probing phase
+    // during which no probe was outstanding.
     const deciding = `Deciding a target node for VMI ${m.metadata.namespace}/${m.spec.vmiName}`;
-    const probing =
-      m.status?.phase === 'Probing'
-        ? Promise.resolve(m)
-        : this.#patch(m, {
-            ...phaseStatus(m, { phase: 'Probing', reason: 'Probing', message: deciding }, this.#now()),
-            targetNode: null,
-            devices: null,
-            migrationName: null,
-          } as unknown as Partial<MdevMigrationStatus>);
-    probing.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
-    const exclude = new Map(failed.map((f) => [f.node, `attempt ${f.vmim} to this node failed: ${f.reason}`]));
-    const decision = await this.#o.decisions.decide({ vmi, request: toRequest(m), probe: true, exclude, budgetMs: this.#o.decisionBudgetMs });
     const wasProbing = m.status?.phase === 'Probing';
-    m = await probing;
-    if (!wasProbing) this.#event(m, 'Normal', 'Probing', deciding);
+    let probing: Promise<MdevMigration> | undefined;
+    const onProbing = (): void => {
+      if (wasProbing || probing) return;
+      probing = this.#patch(m, {
+        ...phaseStatus(m, { phase: 'Probing', reason: 'Probing', message: deciding }, this.#now()),
+        targetNode: null,
+        devices: null,
+        migrationName: null,
+      } as unknown as Partial<MdevMigrationStatus>);
+      probing.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
+    };
+    const exclude = new Map(failed.map((f) => [f.node, `attempt ${f.vmim} to this node failed: ${f.reason}`]));
+    const decision = await this.#o.decisions.decide({ vmi, request: toRequest(m), probe: true, exclude, budgetMs: this.#o.decisionBudgetMs, onProbing });
+    if (probing) {
+      m = await probing;
+      this.#event(m, 'Normal', 'Probing', deciding);
+    }
     this.#o.guard?.();
     if (!decision.source) return this.#fail(m, 'SourceNotMigratable', decision.reason);
     if (!decision.chosen) return this.#fail(m, 'NoCompatibleNode', decision.reason, decisionStatus(decision));
@@ -376,7 +398,7 @@ export class MigrationReconciler {
       });
       const stored = parseFromWire('MdevMigration', raw, this.#o.log);
       if (!stored) throw new Error(`The API server returned a malformed MdevMigration ${key}: check the installed CRDs (crds/)`);
-      this.#written.set(key, stored);
+      this.#written.set(key, cachedMigration(stored) as MdevMigration);
       return stored;
     } catch (err) {
       if (isNotFound(err)) throw new Stop();
@@ -392,8 +414,18 @@ export class MigrationReconciler {
       this.#written.delete(key);
       return undefined;
     }
-    if (!written || written.metadata.uid !== cached.metadata.uid) return cached;
-    return newerByVersion(cached, written);
+    if (!written) return cached;
+    const newer = written.metadata.uid === cached.metadata.uid ? newerByVersion(cached, written) : cached;
+    // Once the cache has caught up, the written copy has served its purpose.
+    if (newer === cached) this.#written.delete(key);
+    return newer;
+  }
+
+  /** Drops our written copy of `m` once the cache holds that version or a newer one. */
+  #forgetWrittenUpTo(m: MdevMigration): void {
+    const key = objectKey(m.metadata.namespace, m.metadata.name);
+    const written = this.#written.get(key);
+    if (written && (written.metadata.uid !== m.metadata.uid || newerByVersion(m, written) === m)) this.#written.delete(key);
   }
 
   #newer(a: Vmim | undefined, b: Vmim | undefined): Vmim | undefined {

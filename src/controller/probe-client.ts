@@ -98,8 +98,9 @@ export class ProbeClient {
   }
 
   /** Sends every request at once and waits, up to `timeoutMs`, for all answers. */
-  async run(requests: readonly ProbeRequest[], timeoutMs: number): Promise<ProbeRound> {
+  async run(requests: readonly ProbeRequest[], timeoutMs: number, onWait?: () => void): Promise<ProbeRound> {
     const deadline = this.#now() + timeoutMs;
+    if (onWait && requests.some((req) => this.#cachedAnswer(req) === undefined)) onWait();
     const outcomes = await Promise.all(requests.map((req) => this.#one(req, deadline)));
     const round: ProbeRound = { answers: [], timedOut: [], sent: 0 };
     outcomes.forEach((o, i) => {
@@ -169,6 +170,13 @@ export class ProbeClient {
     for (const p of this.#o.probes.list()) {
       if (p.spec.nodeName === nodeName && !this.#waiters.has(p.metadata.name)) await this.#delete(p.metadata.name);
     }
+  }
+
+  /** The answer the cached probe already carries, if it is fresh and covers `req`. */
+  #cachedAnswer(req: ProbeRequest): ProbeAnswer | undefined {
+    const probe = this.#o.probes.get(probeObjectName(req.nodeName, req.typeId, req.sourceVersion));
+    if (!probe || this.#now() - createdAt(probe) > this.#ttlMs || !covers(probe, probeTargets(req))) return undefined;
+    return answerFrom(req, probe, probe.metadata.generation ?? 1);
   }
 
   async #one(req: ProbeRequest, deadline: number): Promise<{ answer?: ProbeAnswer; wrote: boolean }> {

@@ -3,24 +3,49 @@
 // latency). This installs a cache so requests made through the same KubeConfig with the same TLS
 // material share one keep-alive Agent. The patched method is private in the typings, hence the cast;
 // the behaviour is otherwise unchanged (same options, same Agent type). Imported for its effect.
-import { createHash } from 'node:crypto';
+//
+// The lookup runs on every request, and client-node hands over freshly decoded Buffers each time,
+// so entries are matched by comparing the options field by field (Buffers with `equals`, a memcmp)
+// instead of hashing a serialization of them (which cost more than the rest of the request's
+// client-side work).
 import { KubeConfig } from '@kubernetes/client-node';
 
 type CreateDispatcher = (cluster: unknown, agentOptions: Record<string, unknown>) => unknown;
 const proto = KubeConfig.prototype as unknown as { createDispatcher: CreateDispatcher; __mdevPooled?: boolean };
 
+interface PoolEntry {
+  server: unknown;
+  options: Record<string, unknown>;
+  dispatcher: unknown;
+}
+
+/** Equal option values: Buffers by content, arrays element-wise, plain objects key-wise. */
+export function sameOption(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameOption(x, b[i]));
+  if (a && b && typeof a === 'object' && typeof b === 'object') return sameOptions(a as Record<string, unknown>, b as Record<string, unknown>);
+  return false;
+}
+
+export function sameOptions(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => Object.hasOwn(b, k) && sameOption(a[k], b[k]));
+}
+
 if (!proto.__mdevPooled) {
   const original = proto.createDispatcher;
-  const pools = new WeakMap<KubeConfig, Map<string, unknown>>();
+  const pools = new WeakMap<KubeConfig, PoolEntry[]>();
   proto.createDispatcher = function (this: KubeConfig, cluster, agentOptions) {
-    const key = createHash('sha256')
-      .update(JSON.stringify([(cluster as { server?: string } | null)?.server, agentOptions], (_k, v: unknown) =>
-        Buffer.isBuffer(v) ? v.toString('base64') : v))
-      .digest('hex');
+    const server = (cluster as { server?: string } | null)?.server;
     let pool = pools.get(this);
-    if (!pool) pools.set(this, (pool = new Map()));
-    if (!pool.has(key)) pool.set(key, original.call(this, cluster, agentOptions));
-    return pool.get(key);
+    if (!pool) pools.set(this, (pool = []));
+    const hit = pool.find((e) => e.server === server && sameOptions(e.options, agentOptions));
+    if (hit) return hit.dispatcher;
+    const entry = { server, options: agentOptions, dispatcher: original.call(this, cluster, agentOptions) };
+    pool.push(entry);
+    return entry.dispatcher;
   };
   proto.__mdevPooled = true;
 }

@@ -79,6 +79,28 @@ function rawMeta(obj: unknown): RawMeta | undefined {
   };
 }
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * The object without the server's write bookkeeping: `metadata.managedFields` (often larger than
+ * the object itself: one entry per field manager, with every field path it owns) and kubectl's
+ * last-applied annotation (a second copy of the object). No cache reader needs either, and a
+ * cache of thousands of objects would otherwise hold them for as long as the process runs.
+ */
+export function withoutBookkeeping(raw: unknown): unknown {
+  const meta = (raw as { metadata?: Record<string, unknown> } | null)?.metadata;
+  if (!meta || typeof meta !== 'object') return raw;
+  const annotations = meta.annotations as Record<string, unknown> | undefined;
+  const hasLastApplied = typeof annotations === 'object' && annotations !== null && LAST_APPLIED in annotations;
+  if (!('managedFields' in meta) && !hasLastApplied) return raw;
+  const { managedFields: _managedFields, ...kept } = meta;
+  if (hasLastApplied) {
+    const { [LAST_APPLIED]: _lastApplied, ...rest } = annotations;
+    kept.annotations = rest;
+  }
+  return { ...(raw as object), metadata: kept };
+}
+
 export class Informer<T> {
   readonly name: string;
   readonly #source: ListWatchSource;
@@ -91,6 +113,7 @@ export class Informer<T> {
   readonly #handlers: InformerHandlers<T>[] = [];
   readonly #stop = new AbortController();
   #resourceVersion = '';
+  #revision = 0;
   #synced = false;
   #syncWaiters: Array<() => void> = [];
   #lastSeen = 0;
@@ -155,6 +178,11 @@ export class Informer<T> {
 
   keys(): string[] {
     return [...this.#cache.keys()];
+  }
+
+  /** Grows with every change to the cache (add, update, delete): equal revisions mean equal contents. */
+  revision(): number {
+    return this.#revision;
   }
 
   /** Milliseconds since the last list, event or bookmark; readiness checks can bound it. */
@@ -300,7 +328,7 @@ export class Informer<T> {
     if (prior && prior.resourceVersion === meta.resourceVersion && meta.resourceVersion !== '') return key;
     let parsed: T | undefined;
     try {
-      parsed = this.#opts.parse(raw);
+      parsed = this.#opts.parse(withoutBookkeeping(raw));
     } catch (err) {
       this.#log.warn('Parser threw; treating the object as malformed', { key, error: String(err) });
     }
@@ -312,6 +340,7 @@ export class Informer<T> {
       return undefined;
     }
     this.#cache.set(key, { obj: parsed, resourceVersion: meta.resourceVersion });
+    this.#revision++;
     const obj = parsed;
     for (const h of this.#handlers) {
       if (prior) this.#call('update', () => h.update?.(prior.obj, obj));
@@ -330,6 +359,7 @@ export class Informer<T> {
 
   #remove(key: string, entry: Entry<T>): void {
     this.#cache.delete(key);
+    this.#revision++;
     for (const h of this.#handlers) this.#call('delete', () => h.delete?.(entry.obj));
   }
 

@@ -30,7 +30,7 @@ export const ALWAYS_EXEMPT_NAMESPACES = ['kube-system'] as const;
 
 export interface AdmissionHandlersOptions {
   kc: KubeConfig;
-  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims'>;
+  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims'> & Partial<Pick<ControllerCaches, 'migrations'>>;
   decision: Pick<DecisionService, 'decide'>;
   mode: AdmissionMode;
   budgetMs?: number;
@@ -47,7 +47,7 @@ export function admissionHandlers(o: AdmissionHandlersOptions): Record<string, A
     vmis: informerVmiLookup(o.caches.vmis, o.caches.devices),
     decider: decisionServiceDecider(o.decision),
     reserver: o.reserver ?? reservationsReserver(new Reservations({ kc: o.kc, devices: o.caches.devices, log: loggerFor('webhook-reservations') })),
-    recorder: kubeRecorder(o.kc),
+    recorder: kubeRecorder(o.kc, o.caches.migrations ? { migrations: (key) => o.caches.migrations?.get(key) } : {}),
     budgetMs: o.budgetMs ?? DEFAULT_DECISION_BUDGET_MS,
   });
   if (o.link !== false) startMigrationLinker(o.kc, o.caches.vmims);

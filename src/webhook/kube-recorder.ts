@@ -35,7 +35,28 @@ function refOf(m: MdevMigration): MigrationRef {
   return { namespace: m.metadata.namespace ?? '', name: m.metadata.name, uid: m.metadata.uid ?? '' };
 }
 
-export function kubeRecorder(kc: KubeConfig): MigrationRecorder {
+/** Decisions this process recorded, remembered for the validating call that follows each mutation. */
+const RECENT_DECISIONS = 1024;
+
+export interface KubeRecorderOptions {
+  /** The controller's MdevMigration cache, read before asking the API server. */
+  migrations?: (key: string) => MdevMigration | undefined;
+}
+
+/**
+ * The recorder. `targetNodeOf` serves the validating webhook, which the API server calls right after
+ * the mutating one: it answers from the decisions this process just recorded, then from the cache,
+ * and only then with a GET — so an admission costs no read round trip on the replica that decided.
+ */
+export function kubeRecorder(kc: KubeConfig, opts: KubeRecorderOptions = {}): MigrationRecorder {
+  const vmiOf = new Map<string, string>();
+  const recent = new Map<string, { uid: string; vmiName: string; targetNode?: string }>();
+  const remember = <V>(map: Map<string, V>, key: string, value: V): void => {
+    map.delete(key);
+    map.set(key, value);
+    if (map.size > RECENT_DECISIONS) map.delete(map.keys().next().value as string);
+  };
+  const keyOf = (namespace: string, name: string): string => `${namespace}/${name}`;
   const get = async (namespace: string, name: string): Promise<MdevMigration | undefined> => {
     try {
       return parseFromWire('MdevMigration', await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace, name }) }), log);
@@ -50,6 +71,7 @@ export function kubeRecorder(kc: KubeConfig): MigrationRecorder {
       try {
         const created = parseFromWire('MdevMigration', await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_MIGRATIONS, { namespace: r.namespace }), body: buildAdmissionMigration(r) }), log);
         if (!created?.metadata.uid) throw new Error(`the API server returned a malformed MdevMigration ${r.namespace}/${r.name}: check the CRDs`);
+        remember(vmiOf, created.metadata.uid, r.vmiName);
         return refOf(created);
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
@@ -57,13 +79,21 @@ export function kubeRecorder(kc: KubeConfig): MigrationRecorder {
       // A retried admission of the same VMIM: adopt its record while no VMIM owns it yet.
       const existing = await get(r.namespace, r.name);
       const unlinked = existing && existing.metadata.labels?.[LABEL_ORIGIN] === ORIGIN_ADMISSION && (existing.metadata.ownerReferences ?? []).length === 0 && existing.spec.vmiName === r.vmiName;
-      if (existing && unlinked) return refOf(existing);
+      if (existing && unlinked) {
+        remember(vmiOf, existing.metadata.uid ?? '', r.vmiName);
+        return refOf(existing);
+      }
       throw new Error(`MdevMigration ${r.namespace}/${r.name} already exists for another VirtualMachineInstanceMigration; delete it, or give the new VMIM another name`);
     },
     async recordDecision(ref, status: MdevMigrationStatus) {
       await mergePatch(kc, MDEV_MIGRATIONS, ref, { metadata: { uid: ref.uid }, status }, { subresource: 'status', fieldManager: FIELD_MANAGER_CONTROLLER });
+      const vmiName = vmiOf.get(ref.uid);
+      vmiOf.delete(ref.uid);
+      if (vmiName !== undefined) remember(recent, keyOf(ref.namespace, ref.name), { uid: ref.uid, vmiName, ...(status.targetNode ? { targetNode: status.targetNode } : {}) });
     },
     async remove(ref) {
+      vmiOf.delete(ref.uid);
+      recent.delete(keyOf(ref.namespace, ref.name));
       try {
         await kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_MIGRATIONS, ref), body: { preconditions: { uid: ref.uid } } });
       } catch (err) {
@@ -71,7 +101,11 @@ export function kubeRecorder(kc: KubeConfig): MigrationRecorder {
       }
     },
     async targetNodeOf(namespace, name) {
-      const m = await get(namespace, name);
+      const mine = recent.get(keyOf(namespace, name));
+      if (mine) return { vmiName: mine.vmiName, ...(mine.targetNode ? { targetNode: mine.targetNode } : {}) };
+      // A cached record without its decision may just lag the status write: ask the API server then.
+      const cached = opts.migrations?.(keyOf(namespace, name));
+      const m = cached?.status?.targetNode ? cached : await get(namespace, name);
       return m ? { vmiName: m.spec.vmiName, ...(m.status?.targetNode ? { targetNode: m.status.targetNode } : {}) } : undefined;
     },
   };

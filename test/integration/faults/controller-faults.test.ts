@@ -106,7 +106,7 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
       expect(b.isLeader()).to.equal(true);
       for (const vm of vms) {
         const m = await world.waitForPhase(vm, ['Succeeded', 'Failed'], 90_000);
-        expect(m.status?.phase, `${vm}: ${m.status?.message}`).to.equal('Succeeded');
+        expect(m.status?.phase, `${vm}: ${m.status?.message} ${JSON.stringify(m.status?.candidates)}`).to.equal('Succeeded');
         expect(await vmimsOf(world, m), vm).to.have.length(1);
         expect(m.status?.attempts, vm).to.equal(1);
       }

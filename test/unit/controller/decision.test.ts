@@ -107,4 +107,67 @@ describe('controller decision service (simulated prober, no server)', () => {
     expect(d.reason).to.match(/not running/);
     expect(prober.sent).to.have.length(0);
   });
+  it('shares one snapshot between decisions while the view revision is unchanged, and rebuilds when it changes', async () => {
+    let views = 0;
+    let revision = 'r1';
+    const counted = () => {
+      views++;
+      return fleet();
+    };
+    const svc = new DecisionService({ view: counted, viewRevision: () => revision, cache: new VerdictCache(), prober: simulatedProber(), probeTimeoutMs: 1000, log, now: () => NOW });
+    const request = { migrationUid: 'uid-m', allowCreateTarget: false };
+    await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true });
+    await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true });
+    expect(views).to.equal(1);
+    revision = 'r2';
+    const d = await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true });
+    expect(views).to.equal(2);
+    expect(d.chosen?.node).to.equal('new1');
+    // Excluding a node is a different snapshot, not the shared one with the node in it.
+    const excluded = await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true, exclude: new Map([['new1', 'attempt failed']]) });
+    expect(views).to.equal(3);
+    expect(excluded.chosen?.node).to.equal('new2');
+  });
+
+  it('rebuilds a shared snapshot once it is older than its maximum age, even if nothing changed', async () => {
+    let views = 0;
+    let now = NOW;
+    const counted = () => {
+      views++;
+      return fleet();
+    };
+    const svc = new DecisionService({ view: counted, viewRevision: () => 'same', snapshotMaxAgeMs: 1000, cache: new VerdictCache(), prober: simulatedProber(), probeTimeoutMs: 1000, log, now: () => now });
+    const request = { migrationUid: 'uid-m', allowCreateTarget: false };
+    await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true });
+    now += 999;
+    await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true });
+    expect(views).to.equal(1);
+    now += 1;
+    await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true });
+    expect(views).to.equal(2);
+  });
+
+  it('signals onProbing only when the prober has to wait for an agent', async () => {
+    const waiting: ProbeSender = {
+      async run(requests, timeout, onWait) {
+        onWait?.();
+        return simulatedProber().run(requests, timeout);
+      },
+    };
+    let calls = 0;
+    const onProbing = () => calls++;
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober: waiting, probeTimeoutMs: 1000, log, now: () => NOW });
+    await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true, onProbing });
+    expect(calls, 'once per decision, however many probe rounds').to.equal(1);
+    const answered = new DecisionService({ view: fleet, cache: new VerdictCache(), prober: simulatedProber(), probeTimeoutMs: 1000, log, now: () => NOW });
+    await answered.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true, onProbing });
+    expect(calls, 'a prober that never waits never signals').to.equal(1);
+  });
+
+  it('counts the exhaustive baseline only when it is read', async () => {
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober: simulatedProber(), probeTimeoutMs: 1000, log, now: () => NOW });
+    const d = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(Object.getOwnPropertyDescriptor(d, 'exhaustiveProbes')?.get).to.be.a('function');
+    expect({ ...d }.exhaustiveProbes).to.equal(3);
+  });
 });
