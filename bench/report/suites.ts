@@ -4,6 +4,7 @@
 // A module that is missing, or exports neither, makes its suite "not run" with the reason — the
 // harness never fills in a number a module did not return.
 import { placementSuite } from '../placement.ts';
+import { soakSuite } from './soak-suite.ts';
 import type { Result, Suite, SuiteContext, SuiteInfo, Target } from './types.ts';
 
 export type Loaded = { ok: true; suite: Suite } | { ok: false; reason: string };
@@ -178,5 +179,6 @@ export function suiteCatalog(): SuiteEntry[] {
       'admission.ts', 'benchAdmission',
       async (fn, ctx) => rowsFrom(await fn({ kc: needKc(ctx) }), ADMISSION_FIELDS, 'bench/admission.ts'),
     ),
+    { ...soakSuite(), load: async () => ({ ok: true, suite: soakSuite() }) },
   ];
 }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { rowsFrom, suiteCatalog, type FieldSpec } from '../../../bench/report/suites.ts';
 import { judge } from '../../../bench/report/types.ts';
+import { soakRows } from '../../../bench/report/soak-suite.ts';
 
 describe('bench suite adapters', () => {
   const fields: FieldSpec[] = [
@@ -32,12 +33,30 @@ describe('bench suite adapters', () => {
 
   it('reports a suite whose module is missing as not loadable, with the reason', async () => {
     const catalog = suiteCatalog();
-    expect(catalog.map((s) => s.name)).to.deep.equal(['placement', 'agent', 'controller', 'admission']);
+    expect(catalog.map((s) => s.name)).to.deep.equal(['placement', 'agent', 'controller', 'admission', 'soak']);
     const admission = catalog.find((s) => s.name === 'admission')!;
     const loaded = await admission.load();
     if (!loaded.ok) expect(loaded.reason).to.match(/bench\/admission\.ts (does not exist yet|failed to load|exports neither)/);
     else expect(loaded.suite.name).to.equal('admission');
     const placement = await catalog[0]!.load();
     expect(placement.ok && placement.suite.needsCluster).to.equal(false);
+  });
+});
+
+describe('soak suite', () => {
+  const base = {
+    minutes: 10, nodes: 200, vms: 60, inflight: 8,
+    migrations: { started: 10, succeeded: 10, failed: 0, lost: 0 },
+    durationMs: { p50: 3000, p95: 6000, max: 9000 },
+    apiRequests: { perMigration: 70, perMigrationExcludingLeases: 50 },
+    memory: { controllerRssMiB: { firstHalfAvg: 200, secondHalfAvg: 205, max: 260 }, fleetAndAgentsRssMiB: { firstHalfAvg: 500, secondHalfAvg: 520, max: 590 } },
+  };
+  it('judges lost migrations and memory growth from the soak file, inventing nothing', () => {
+    const rows = soakRows(base);
+    expect(judge(rows.find((r) => r.id === 'lost')!)).to.equal('pass');
+    expect(judge(rows.find((r) => r.id === 'controller-rss')!)).to.equal('pass');
+    const grown = soakRows({ ...base, migrations: { ...base.migrations, lost: 1 }, memory: { ...base.memory, controllerRssMiB: { firstHalfAvg: 200, secondHalfAvg: 260, max: 300 } } });
+    expect(judge(grown.find((r) => r.id === 'lost')!)).to.equal('fail');
+    expect(judge(grown.find((r) => r.id === 'controller-rss')!)).to.equal('fail');
   });
 });
