@@ -2,7 +2,6 @@
 // every node with the verdict and reason a migration of the VMI would get now, from live state
 // listed once. Known verdicts come from agents' earlier probe answers; unknown version classes
 // are probed only with --probe (which writes MdevProbes that the agents answer).
-import { parseArgs } from 'node:util';
 import { loadKubeConfig } from '../kube/client.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { VERDICT_ORDER } from '../placement/index.ts';
@@ -12,6 +11,7 @@ import { liveDecider } from '../webhook/live-decider.ts';
 import { loadLiveState } from '../webhook/live-view.ts';
 import { renderCounts, renderJson, renderTable } from './output/table.ts';
 import { UsageError } from './usage-error.ts';
+import { parseReadOnlyFlags } from './flags.ts';
 
 export interface ExplainResult {
   vmi: string;
@@ -49,16 +49,7 @@ export function unverifiedHint(messages: readonly string[]): string {
 }
 
 export async function explainCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      output: { type: 'string', short: 'o' },
-      probe: { type: 'boolean', default: false },
-      kubeconfig: { type: 'string' },
-      namespace: { type: 'string', default: 'mdev-operator-system' },
-    },
-    allowPositionals: true,
-  });
+  const { values, positionals } = parseReadOnlyFlags(argv);
   const format = outputFormat(values.output);
   const [ref, ...extra] = positionals;
   const m = /^([a-z0-9][a-z0-9-]*)\/([a-z0-9][a-z0-9.-]*)$/.exec(ref ?? '');

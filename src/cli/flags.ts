@@ -94,3 +94,17 @@ export function untilSignal(): Promise<'SIGTERM' | 'SIGINT'> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
 }
+
+/** Flags of the read-only commands (explain, plan-drain): output format, probing, where to look. */
+export function parseReadOnlyFlags(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      output: { type: 'string', short: 'o' },
+      probe: { type: 'boolean', default: false },
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string', default: DEFAULT_NAMESPACE },
+    },
+    allowPositionals: true,
+  });
+}

@@ -2,7 +2,6 @@
 // before anyone runs `kubectl drain`, the target every VMI with mediated devices on the node would
 // get, or why none exists. Read only: nothing is reserved, and nothing is probed unless --probe.
 // The plan is computed by plan-drain.ts (which the demo uses too); this module parses and renders.
-import { parseArgs } from 'node:util';
 import { NODES } from '../controller/resources.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
@@ -12,6 +11,7 @@ import { outputFormat, unverifiedHint } from './explain-command.ts';
 import { renderCounts, renderJson, renderTable } from './output/table.ts';
 import { planDrain, type DrainPlan } from './plan-drain.ts';
 import { UsageError } from './usage-error.ts';
+import { parseReadOnlyFlags } from './flags.ts';
 
 export type { DrainEntry, DrainPlan } from './plan-drain.ts';
 
@@ -31,16 +31,7 @@ export function renderDrainPlan(plan: DrainPlan, format: 'table' | 'json', opts:
 }
 
 export async function planDrainCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      output: { type: 'string', short: 'o' },
-      probe: { type: 'boolean', default: false },
-      kubeconfig: { type: 'string' },
-      namespace: { type: 'string', default: 'mdev-operator-system' },
-    },
-    allowPositionals: true,
-  });
+  const { values, positionals } = parseReadOnlyFlags(argv);
   const format = outputFormat(values.output);
   if (positionals.length !== 1) throw new UsageError(`expected exactly one <node>, got '${positionals.join(' ')}'`);
   const node = positionals[0] as string;

@@ -121,18 +121,10 @@ export class ProbeClient {
    */
   async createDuplicate(req: DuplicateRequest, timeoutMs: number): Promise<{ device: string } | { reason: string }> {
     const name = probeObjectName(req.nodeName, req.typeId, `${req.sourceVersion}\u0000create\u0000${req.uuid}`);
-    const body = {
-      apiVersion: API_VERSION,
-      kind: 'MdevProbe',
-      metadata: { name, labels: { [LABEL_NODE]: req.nodeName, [LABEL_TYPE]: req.typeId } },
-      spec: {
-        nodeName: req.nodeName,
-        typeId: req.typeId,
-        sourceVersion: req.sourceVersion,
-        parents: [req.parent],
-        create: { parent: req.parent, uuid: req.uuid, ...(req.creationParams?.length ? { creationParams: req.creationParams } : {}) },
-      },
-    };
+    const body = probeBody(name, req, {
+      parents: [req.parent],
+      create: { parent: req.parent, uuid: req.uuid, ...(req.creationParams?.length ? { creationParams: req.creationParams } : {}) },
+    });
     let probe: MdevProbe | undefined;
     try {
       probe = this.#parse(await kubeRequest(this.#o.kc, { method: 'POST', path: resourcePath(MDEV_PROBES), body }), name);
@@ -224,18 +216,10 @@ export class ProbeClient {
   }
 
   async #create(name: string, req: ProbeRequest, want: { devices: string[]; parents: string[] }): Promise<MdevProbe> {
-    const body = {
-      apiVersion: API_VERSION,
-      kind: 'MdevProbe',
-      metadata: { name, labels: { [LABEL_NODE]: req.nodeName, [LABEL_TYPE]: req.typeId } },
-      spec: {
-        nodeName: req.nodeName,
-        typeId: req.typeId,
-        sourceVersion: req.sourceVersion,
-        ...(want.devices.length > 0 ? { devices: want.devices } : {}),
-        ...(want.parents.length > 0 ? { parents: want.parents } : {}),
-      },
-    };
+    const body = probeBody(name, req, {
+      ...(want.devices.length > 0 ? { devices: want.devices } : {}),
+      ...(want.parents.length > 0 ? { parents: want.parents } : {}),
+    });
     return this.#parse(await kubeRequest(this.#o.kc, { method: 'POST', path: resourcePath(MDEV_PROBES), body }), name);
   }
 
@@ -308,4 +292,14 @@ export class ProbeClient {
   #now(): number {
     return this.#o.now?.() ?? Date.now();
   }
+}
+
+/** An MdevProbe for the agent of `req.nodeName` (its label selector finds it), with extra spec fields. */
+function probeBody(name: string, req: { nodeName: string; typeId: string; sourceVersion: string }, spec: Record<string, unknown>) {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'MdevProbe',
+    metadata: { name, labels: { [LABEL_NODE]: req.nodeName, [LABEL_TYPE]: req.typeId } },
+    spec: { nodeName: req.nodeName, typeId: req.typeId, sourceVersion: req.sourceVersion, ...spec },
+  };
 }
