@@ -28,6 +28,9 @@ import { ANNOTATION_MIGRATION } from '../webhook/vmim-admission.ts';
 
 export const CONTROLLER_NAME = 'mdevmigration';
 export const DEFAULT_MAX_ATTEMPTS = 3;
+/** Waiting for an agent that timed out: try again after this long, while this much deadline remains. */
+const AGENT_RETRY_DELAY_MS = 3_000;
+const AGENT_RETRY_MARGIN_MS = 30_000;
 /** Reservations outlive the migration's deadline by this much, so the sweeper, not a race, ends them. */
 const RESERVATION_GRACE_MS = 60_000;
 const RESYNC_MS = 30_000;
@@ -192,7 +195,16 @@ export class MigrationReconciler {
     }
     this.#o.guard?.();
     if (!decision.source) return this.#fail(m, 'SourceNotMigratable', decision.reason);
-    if (!decision.chosen) return this.#fail(m, 'NoCompatibleNode', decision.reason, decisionStatus(decision));
+    if (!decision.chosen) {
+      // An agent that did not answer in time (an API server restart, a slow node) may answer on the
+      // next try: wait while the deadline allows instead of failing on a transient silence.
+      const silent = decision.candidates.explanations.filter((e) => e.verdict === 'AgentUnavailable' && e.message.startsWith('probe timed out'));
+      if (silent.length > 0 && this.#now() + AGENT_RETRY_MARGIN_MS < this.#deadlineAt(m)) {
+        await this.#patch(m, { ...decisionStatus(decision), message: `${decision.reason}; asking ${silent.map((e) => e.node).join(', ')} again` });
+        return { requeueAfter: AGENT_RETRY_DELAY_MS };
+      }
+      return this.#fail(m, 'NoCompatibleNode', decision.reason, decisionStatus(decision));
+    }
     if (decision.needsConfirmation) {
       // The chosen devices were never tested themselves (the confirmation went unanswered): decide again.
       await this.#patch(m, { ...decisionStatus(decision), message: `Target ${decision.chosen.node} not confirmed by its agent yet; deciding again` });
