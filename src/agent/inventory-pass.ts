@@ -7,6 +7,7 @@ import { discover } from '../sysfs/discovery.ts';
 import type { SysfsLayout } from '../sysfs/layout.ts';
 import type { SysfsIO } from '../sysfs/sysfs-io.ts';
 import type { ConsumerLookup, ConsumerState } from './consumer-lookup.ts';
+import { iommuGroupsOf } from './iommu-groups.ts';
 import { desiredState, type CapacityReading, type DeviceReading } from './desired-state.ts';
 import type { InventoryDevice, ProbeInventory } from './probe-plan.ts';
 import type { PublishResult, Publisher } from './publisher.ts';
@@ -34,7 +35,7 @@ export async function runInventoryPass(ctx: PassContext): Promise<PassOutcome> {
   for (const device of found.devices) devices.push({ device, version: await ctx.backend.readVersion(device) });
   const capacity: CapacityReading[] = [];
   for (const slot of found.capacity) capacity.push({ capacity: slot, version: await ctx.backend.readVersion(slot) });
-  const consumers = await ctx.consumers.lookup();
+  const consumers = await ctx.consumers.lookup(iommuGroupsOf(found.devices));
   const state = desiredState({
     nodeName: ctx.nodeName,
     nodeUid: ctx.nodeUid,

@@ -6,7 +6,7 @@ import type { ScannedParent } from './discover-parents.ts';
 import { readIdentity } from './discover-parents.ts';
 import type { DiscoveryScan } from './discovery-scan.ts';
 import type { CreationParam, DiscoveredDevice } from './inventory.ts';
-import { MDEV_BUS_DEVICES, MIGRATION_VERSION, NVIDIA_VF_VGPU_TYPE, PCI_BUS_DEVICES, SUPPORTED_TYPES } from './layout.ts';
+import { IOMMU_GROUP_LINK, MDEV_BUS_DEVICES, MIGRATION_VERSION, NVIDIA_VF_VGPU_TYPE, PCI_BUS_DEVICES, SUPPORTED_TYPES } from './layout.ts';
 import { readMdevctlDefinition } from './mdevctl.ts';
 
 export function scanMdevs(scan: DiscoveryScan, parents: Map<string, ScannedParent>): DiscoveredDevice[] {
@@ -45,6 +45,24 @@ function scanMdev(scan: DiscoveryScan, parents: Map<string, ScannedParent>, uuid
     sysfsPath: dir,
   };
   if (attrPath !== undefined) device.attrPath = attrPath;
+  return withIommuGroup(scan, device, entry);
+}
+
+/**
+ * Records the group number the `iommu_group` link names. The link must resolve inside the root
+ * and end in a decimal number: the agent matches kubelet device ids against it, so a forged link
+ * could otherwise mark another VMI's device as free or taken.
+ */
+function withIommuGroup(scan: DiscoveryScan, device: DiscoveredDevice, entry: string): DiscoveredDevice {
+  const link = path.join(entry, IOMMU_GROUP_LINK);
+  const real = scan.optional(path.join(device.sysfsPath, IOMMU_GROUP_LINK));
+  if (real === undefined) return device;
+  const group = path.basename(real);
+  if (/^[0-9]{1,9}$/.test(group) && path.basename(path.dirname(real)) === 'iommu_groups') {
+    device.iommuGroup = String(Number(group));
+  } else {
+    scan.warn(link, `leads to ${real}, not a kernel/iommu_groups/<number> directory; device kept without an IOMMU group`);
+  }
   return device;
 }
 
@@ -84,7 +102,7 @@ export function scanVendorVfs(scan: DiscoveryScan): DiscoveredDevice[] {
       scan.warn(path.join(entry, NVIDIA_VF_VGPU_TYPE), `expected a vGPU type number, found ${JSON.stringify(raw.slice(0, 32))}`);
       continue;
     }
-    if (Number(vgpuType) !== 0) devices.push(vendorVf(scan, bdf, dir, `nvidia-${Number(vgpuType)}`));
+    if (Number(vgpuType) !== 0) devices.push(withIommuGroup(scan, vendorVf(scan, bdf, dir, `nvidia-${Number(vgpuType)}`), entry));
   }
   return devices;
 }

@@ -9,7 +9,7 @@ import { isParentName, isPciAddress, isTypeId, isUuid } from '../api/validation.
 import { policyAvailable, policyVersion } from '../compat/policies/registry.ts';
 import type { ParentConfig, PolicySpec } from '../compat/policies/policy.ts';
 import type { CreationParam } from './inventory.ts';
-import { MDEV_BUS_CLASS, MDEV_BUS_DEVICES, MIGRATION_VERSION, NVIDIA_VF_VGPU_TYPE, PCI_BUS_DEVICES, SUPPORTED_TYPES, type SysfsLayout } from './layout.ts';
+import { IOMMU_GROUP_LINK, IOMMU_GROUPS_DIR, MDEV_BUS_CLASS, MDEV_BUS_DEVICES, MIGRATION_VERSION, NVIDIA_VF_VGPU_TYPE, PCI_BUS_DEVICES, SUPPORTED_TYPES, type SysfsLayout } from './layout.ts';
 import { readMdevctlDefinition, toMdevctlJson } from './mdevctl.ts';
 
 export interface FakeParentOptions {
@@ -56,6 +56,8 @@ export class FakeTree {
   readonly #parentByDir = new Map<string, string>();
   readonly #types = new Map<string, TypeEntry>();
   readonly #mdevs = new Map<string, { parent: string; typeId: string }>();
+  /** Group numbers in use; read from the tree on first need (another process may have built it). */
+  #groups: Set<number> | undefined;
 
   private constructor(root: string) {
     this.root = realpathSync(root);
@@ -65,7 +67,7 @@ export class FakeTree {
   /** A fresh, empty tree in a new temp dir. */
   static create(prefix = 'fake-sysfs-'): FakeTree {
     const tree = new FakeTree(mkdtempSync(path.join(os.tmpdir(), prefix)));
-    for (const d of [MDEV_BUS_CLASS, MDEV_BUS_DEVICES, PCI_BUS_DEVICES, 'devices']) mkdirSync(tree.sys(d), { recursive: true });
+    for (const d of [MDEV_BUS_CLASS, MDEV_BUS_DEVICES, PCI_BUS_DEVICES, IOMMU_GROUPS_DIR, 'devices']) mkdirSync(tree.sys(d), { recursive: true });
     mkdirSync(tree.layout.mdevctlRoot, { recursive: true });
     tree.#save();
     return tree;
@@ -135,6 +137,7 @@ export class FakeTree {
     this.#link(path.join(dir, 'mdev_type'), path.join(entry.dir, SUPPORTED_TYPES, typeId));
     this.#link(path.join(entry.dir, SUPPORTED_TYPES, typeId, 'devices', uuid), dir);
     this.#link(this.sys(MDEV_BUS_DEVICES, uuid), dir);
+    this.#joinNewIommuGroup(dir);
     const version = opts.migrationVersion ?? (typeEntry.migrationVersion === false ? false : undefined);
     this.#writeVersion(path.join(dir, MIGRATION_VERSION), version, entry.cfg, typeId, creationParams);
     mkdirSync(path.join(this.layout.mdevctlRoot, parent), { recursive: true });
@@ -148,6 +151,7 @@ export class FakeTree {
     const m = this.#mdevs.get(uuid);
     if (!m) throw new Error(`fake tree: mdev ${uuid} does not exist`);
     const dir = this.#parent(m.parent).dir;
+    this.#leaveIommuGroup(path.join(dir, uuid));
     rmSync(this.sys(MDEV_BUS_DEVICES, uuid));
     rmSync(path.join(dir, SUPPORTED_TYPES, m.typeId, 'devices', uuid));
     rmSync(path.join(dir, uuid), { recursive: true });
@@ -164,12 +168,22 @@ export class FakeTree {
     const dir = this.#addPciDevice(bdf, withDriver);
     mkdirSync(path.join(dir, 'nvidia'));
     writeFileSync(path.join(dir, NVIDIA_VF_VGPU_TYPE), `${vgpuType}\n`);
+    this.#joinNewIommuGroup(dir);
     const cfg = { ...identity(bdf, withDriver), policy: opts.policy };
     const typeId = `nvidia-${vgpuType}`;
     if (vgpuType !== 0) this.#writeVersion(path.join(dir, MIGRATION_VERSION), opts.migrationVersion, cfg, typeId, []);
     this.#registerParent(bdf, { cfg, dir, vfTypeId: typeId });
     this.#save();
     return this;
+  }
+
+  /** The IOMMU group number of a device directory (an mdev or a VF), as its `iommu_group` link names it. */
+  iommuGroupOf(deviceDir: string): string | undefined {
+    try {
+      return path.basename(realpathSync(path.join(deviceDir, IOMMU_GROUP_LINK)));
+    } catch {
+      return undefined;
+    }
   }
 
   /** Mdev UUIDs currently in the tree. */
@@ -256,6 +270,30 @@ export class FakeTree {
   /** Relative links, as sysfs has them, so the tree stays valid if the temp dir is moved. */
   #link(linkPath: string, target: string): void {
     symlinkSync(path.relative(path.dirname(linkPath), target), linkPath);
+  }
+
+  /**
+   * The kernel gives every mdev (and every VF) its own group and numbers groups with the lowest
+   * free id, so numbering is deterministic in creation order and a removed device's number is reused.
+   */
+  #joinNewIommuGroup(deviceDir: string): void {
+    const groupsDir = this.sys(IOMMU_GROUPS_DIR);
+    mkdirSync(groupsDir, { recursive: true }); // trees saved before groups existed
+    this.#groups ??= new Set(readdirSync(groupsDir).map(Number));
+    let n = 0;
+    while (this.#groups.has(n)) n++;
+    this.#groups.add(n);
+    const groupDir = path.join(groupsDir, String(n));
+    mkdirSync(path.join(groupDir, 'devices'), { recursive: true });
+    this.#link(path.join(groupDir, 'devices', path.basename(deviceDir)), deviceDir);
+    this.#link(path.join(deviceDir, IOMMU_GROUP_LINK), groupDir);
+  }
+
+  #leaveIommuGroup(deviceDir: string): void {
+    const group = this.iommuGroupOf(deviceDir);
+    if (group === undefined) return;
+    rmSync(this.sys(IOMMU_GROUPS_DIR, group), { recursive: true, force: true });
+    this.#groups?.delete(Number(group));
   }
 
   #writeVersion(file: string, literal: string | false | undefined, cfg: ParentConfig, typeId: string, params: CreationParam[]): void {

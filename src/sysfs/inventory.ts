@@ -39,6 +39,11 @@ export interface DiscoveredDevice {
   attrPath?: string;
   /** Verified (real) absolute path of the device directory. */
   sysfsPath: string;
+  /**
+   * IOMMU group number from the device's `iommu_group` link; absent when the device has none.
+   * KubeVirt's device plugins report this number, not the UUID, as the device id.
+   */
+  iommuGroup?: string;
 }
 
 /** Spare capacity of one type on one parent: what `allowCreateTarget` may use. */

@@ -31,6 +31,9 @@ export const SUPPORTED_TYPES = 'mdev_supported_types';
 export const MIGRATION_VERSION = 'migration_version';
 /** NVIDIA's per-VF vGPU selector in vendor-VFIO mode; "0" means no vGPU type is set. */
 export const NVIDIA_VF_VGPU_TYPE = path.join('nvidia', 'current_vgpu_type');
+/** A device's link to its IOMMU group, `../../kernel/iommu_groups/<N>` (what /dev/vfio/<N> opens). */
+export const IOMMU_GROUP_LINK = 'iommu_group';
+export const IOMMU_GROUPS_DIR = path.join('kernel', 'iommu_groups');
 
 /**
  * The bus path of an mdev, for code that starts from an id (a probe, a create request) rather

@@ -2,6 +2,7 @@
 // virt-launcher Pod object on the real API server; plus the agent's Lease and HTTP endpoints.
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { AgentHandle } from '../../../src/agent/agent.ts';
 import { deviceObjectName } from '../../../src/api/v1alpha1/index.ts';
@@ -11,7 +12,7 @@ import { kubeRequest } from '../../../src/kube/request.ts';
 import { buildLauncherPod } from '../../../src/sim/kubevirt/launcher-pod.ts';
 import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { agentConfig, applyCrds, createNode, ensureNamespace, eventually, nodeDevices, startTestAgent, threeVendorTree, type ThreeVendorTree } from './fixtures.ts';
+import { GVT_PARENT, agentConfig, applyCrds, createNode, ensureNamespace, eventually, nodeDevices, startTestAgent, threeVendorTree, type ThreeVendorTree } from './fixtures.ts';
 
 describe('agent consumers from a kubelet stand-in and a virt-launcher Pod (real API server)', function () {
   this.timeout(60_000);
@@ -81,6 +82,20 @@ describe('agent consumers from a kubelet stand-in and a virt-launcher Pod (real 
     await agent.rediscover();
     const freed = (await nodeDevices(kc, node)).find((d) => d.metadata.name === name);
     expect(freed?.status?.consumer).to.equal(undefined);
+  });
+
+  it('attributes a device the kubelet stand-in reports by IOMMU group number (KubeVirt mdev plugin style)', async () => {
+    const gvt = fixture.gvt[0] as string;
+    const group = tree.iommuGroupOf(path.join(tree.parentDir(GVT_PARENT), gvt));
+    expect(group).to.match(/^[0-9]+$/);
+    kubelet.setPodResources([
+      { name: 'virt-launcher-vm-a-bcdfg', namespace, containers: [{ name: 'compute', devices: [{ resourceName: 'devices.kubevirt.io/mdev', deviceIds: [group as string] }] }] },
+    ]);
+    await agent.rediscover();
+    const devices = await nodeDevices(kc, node);
+    const name = deviceObjectName(node, gvt);
+    expect(devices.find((d) => d.metadata.name === name)?.status?.consumer).to.deep.equal({ kind: 'VirtualMachineInstance', namespace, name: 'vm-a', uid: vmiUid });
+    expect(devices.filter((d) => d.status?.consumer !== undefined).map((d) => d.metadata.name)).to.deep.equal([name]);
   });
 
   it('keeps the last known consumers while the kubelet does not answer', async () => {
