@@ -14,6 +14,7 @@ import { FakeSysfs } from '../../../src/sysfs/fake-sysfs.ts';
 import { FakeTree } from '../../../src/sysfs/fake-tree.ts';
 import { kubectl } from '../../support/cluster.ts';
 import type { PodDevices } from '../../../src/agent/podresources/types.ts';
+import { poll } from '../../support/poll.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
 
@@ -133,12 +134,6 @@ export async function getProbe(kc: KubeConfig, name: string): Promise<MdevProbe>
 }
 
 /** Polls until `read` returns a value; the mocha timeout bounds the wait. */
-export async function eventually<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+export function eventually<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  return poll(what, read, timeoutMs);
 }

@@ -12,6 +12,7 @@ import { listVmims } from '../../../src/kubevirt/client.ts';
 import type { Vmim } from '../../../src/kubevirt/types.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { kubectl } from '../../support/cluster.ts';
+import { poll } from '../../support/poll.ts';
 
 const CRDS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'crds');
 const log = loggerFor('controller-test');
@@ -56,19 +57,8 @@ export async function getDevice(kc: KubeConfig, name: string): Promise<MdevDevic
   return parseFromWire('MdevDevice', raw, log);
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+export function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 45_000): Promise<T> {
+  return poll(what, probe, timeoutMs);
 }
 
 export function waitForPhase(kc: KubeConfig, ns: string, name: string, phases: string[], timeoutMs?: number): Promise<MdevMigration> {

@@ -11,19 +11,14 @@ import { ANNOTATION_FAIL_AT, parseAllocatedDevices } from '../../../src/sim/kube
 import { startKubevirtSimulator, type KubevirtSimulator } from '../../../src/sim/kubevirt/simulator.ts';
 import { createRunningVmi, deleteRunningVmi } from '../../../src/sim/kubevirt/vmi-factory.ts';
 import { kubectl, testKubeConfig, uniqueName } from '../../support/cluster.ts';
+import { poll } from '../../support/poll.ts';
 
 const GPU = { name: 'gpu1', deviceName: 'nvidia.com/NVIDIA_H100-4C' };
 const SOURCE_DEVICE = '6f1c2a0e-1b7d-4c55-9a43-2f4c1f0c9e11';
 const TARGET_DEVICE = '91ab0000-1b7d-4c55-9a43-2f4c1f0c9e22';
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  return poll(what, probe, timeoutMs, 50);
 }
 
 function waitFinal(kc: KubeConfig, ns: string, name: string): Promise<Vmim> {

@@ -18,6 +18,7 @@ import { startLocalAdmission, type LocalAdmission } from '../../../src/webhook/l
 import { ANNOTATION_MIGRATION } from '../../../src/webhook/vmim-admission.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, readDevice, REJECT_REASON, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
+import { poll } from '../../support/poll.ts';
 
 interface VmimOut {
   metadata: { name: string; uid: string; annotations?: Record<string, string> };
@@ -184,12 +185,6 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
   });
 });
 
-async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  return poll('the condition', fn, timeoutMs, 200);
 }

@@ -15,6 +15,7 @@ import { startFleet, type FleetHandle, type FleetKubevirtOptions } from '../../.
 import type { FleetNodeSpec, GpuSpec } from '../../../src/sim/fleet/profile.ts';
 import { kubectl, uniqueName } from '../cluster.ts';
 import type { InvariantScope } from './invariants.ts';
+import { poll } from '../poll.ts';
 
 const CRDS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'crds');
 
@@ -166,17 +167,6 @@ export class FaultWorld {
 }
 
 /** Polls `read` until it returns a value; throws naming `what` at the deadline. */
-export async function eventually<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await read();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+export function eventually<T>(what: string, read: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  return poll(what, read, timeoutMs);
 }
