@@ -8,14 +8,13 @@ import { informerFor, type Informer } from '../kube/informer.ts';
 import type { ResourceRef } from '../kube/resource.ts';
 import type { Logger } from '../observability/logger.ts';
 import {
-  LAUNCHER_APP_LABEL,
-  LAUNCHER_APP_VALUE,
   launcherFromPod,
   mapDeviceConsumers,
   type IommuGroups,
   type PodMeta,
 } from './podresources/consumers.ts';
 import type { LauncherPod, PodDevices } from './podresources/types.ts';
+import { APP_VIRT_LAUNCHER, LABEL_APP } from '../kubevirt/types.ts';
 
 export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', namespaced: true };
 
@@ -56,7 +55,7 @@ export class ConsumerLookup {
       resource: PODS,
       name: 'agent-launcher-pods',
       fieldSelector: `spec.nodeName=${this.#opts.nodeName}`,
-      labelSelector: `${LAUNCHER_APP_LABEL}=${LAUNCHER_APP_VALUE}`,
+      labelSelector: `${LABEL_APP}=${APP_VIRT_LAUNCHER}`,
       parse: parsePod,
     });
     this.#pods.start();

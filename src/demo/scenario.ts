@@ -4,6 +4,7 @@
 // the expectations here. Pure: no I/O.
 import type { z } from 'zod';
 import { gpuSpec, type FleetNodeSpec, type GpuSpec } from '../sim/fleet/profile.ts';
+import { DEFAULT_NAMESPACE } from '../cli/flags.ts';
 
 export const H100_TYPE = 'nvidia-1012';
 
@@ -106,7 +107,7 @@ export function demoScenario(opts: ScenarioOptions = {}): Scenario {
   const vm = (name: string, role: Role, purpose: string, devices = 1): VmPlacement => ({ name, node: n(role), devices, typeId: H100_TYPE, purpose });
   return {
     prefix,
-    operatorNamespace: opts.operatorNamespace ?? 'mdev-operator-system',
+    operatorNamespace: opts.operatorNamespace ?? DEFAULT_NAMESPACE,
     namespace: opts.namespace ?? 'mdev-demo',
     nodes,
     notes: Object.fromEntries(NODES.map((r) => [n(r.role), r.note])),

@@ -6,7 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { basename, join } from 'node:path';
-import { binaryPath, ensureBinaries, type Binary } from './build.ts';
+import { binaryPath, ensureBinaries } from './build.ts';
 import { ClusterError } from './errors.ts';
 import { clusterPaths, type ClusterPaths } from './paths.ts';
 import { ensurePki, type Pki } from './pki.ts';
@@ -272,10 +272,6 @@ export async function status(opts: { name?: string } = {}): Promise<Status> {
     components: COMPONENTS.map((name) => ({ name, pid: state.pids[name], alive: alive.has(name) })),
     server, ready, kubeconfig: p.kubeconfig,
   };
-}
-
-export function binaryFor(name: Binary): string {
-  return binaryPath(name);
 }
 
 export type RestartableComponent = Component;

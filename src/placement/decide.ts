@@ -123,7 +123,8 @@ function incompatibleExplainer(source: Source, lookup: VerdictLookup): (node: Ca
 
 const SEP = '\u0000';
 
-function explainIncompatible(source: Source, node: CandidateNode, lookup: VerdictLookup, matched: number): string {
+/** Why `node` cannot take the VMI; exported for the reference engine in the tests. */
+export function explainIncompatible(source: Source, node: CandidateNode, lookup: VerdictLookup, matched: number): string {
   const reasons = new Set<string>();
   let unknown = 0;
   for (const pool of node.pools) {

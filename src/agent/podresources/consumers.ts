@@ -13,6 +13,7 @@
 // stripping unknown prefixes could attribute a device to the wrong VMI.
 import { isPciAddress, isUuid } from '../../api/validation.ts';
 import type { DeviceConsumer, LauncherPod, PodDevices } from './types.ts';
+import { ANNOTATION_DOMAIN, APP_VIRT_LAUNCHER, LABEL_APP, LABEL_CREATED_BY, LABEL_VM_NAME } from '../../kubevirt/types.ts';
 
 /** IOMMU group number (as named under /sys/kernel/iommu_groups) -> ids of this node's devices in it. */
 export type IommuGroups = ReadonlyMap<string, readonly string[]>;
@@ -103,12 +104,6 @@ export type PodMeta = {
   ownerReferences?: readonly { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
 };
 
-export const LAUNCHER_APP_LABEL = 'kubevirt.io';
-export const LAUNCHER_APP_VALUE = 'virt-launcher';
-export const CREATED_BY_LABEL = 'kubevirt.io/created-by';
-export const DOMAIN_ANNOTATION = 'kubevirt.io/domain';
-export const VM_NAME_LABEL = 'vm.kubevirt.io/name';
-
 /**
  * The VMI a virt-launcher pod runs, or undefined for any other pod. Sources, most reliable first:
  * the controller owner reference KubeVirt sets to the VMI; then the `kubevirt.io/created-by`
@@ -122,8 +117,8 @@ export function launcherFromPod(pod: PodMeta): LauncherPod | undefined {
     (ref) => ref.controller === true && ref.kind === 'VirtualMachineInstance' && ref.apiVersion.startsWith('kubevirt.io/'),
   );
   if (owner && owner.name && owner.uid) return { ...base, vmiName: owner.name, vmiUid: owner.uid };
-  if (pod.labels?.[LAUNCHER_APP_LABEL] !== LAUNCHER_APP_VALUE) return undefined;
-  const vmiUid = pod.labels[CREATED_BY_LABEL];
-  const vmiName = pod.annotations?.[DOMAIN_ANNOTATION] ?? pod.labels[VM_NAME_LABEL];
+  if (pod.labels?.[LABEL_APP] !== APP_VIRT_LAUNCHER) return undefined;
+  const vmiUid = pod.labels[LABEL_CREATED_BY];
+  const vmiName = pod.annotations?.[ANNOTATION_DOMAIN] ?? pod.labels[LABEL_VM_NAME];
   return vmiUid && vmiName ? { ...base, vmiName, vmiUid } : undefined;
 }

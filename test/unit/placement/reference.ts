@@ -29,6 +29,9 @@ import type {
 } from '../../../src/placement/index.ts';
 import { affinityMatches, formatTaint, unmatchedSelector, untoleratedTaint } from '../../../src/placement/scheduling.ts';
 import { compareProbes, normalizeProbe } from '../../../src/placement/classes.ts';
+// The message text is shared on purpose: the reference checks which nodes get which verdict, and
+// the engine's per-pool-shape message cache, not the wording.
+import { explainIncompatible } from '../../../src/placement/decide.ts';
 import { compareRanked, compareScores, compareStrings } from '../../../src/placement/ordering.ts';
 
 type Accepts = (typeId: string, sourceVersion: string, targetVersion: string) => boolean;
@@ -191,7 +194,7 @@ export function referenceDecide(source: Source, filter: CandidateFilter, verdict
   for (const node of filter.candidates) {
     const { pairs, complete } = referenceAssign(source.devices, node.pools, (t, s, v) => get(t, s, v)?.accepted === true);
     if (complete) ranking.push({ node: node.name, score: scoreAssignment(pairs, node.freeDevices, node.consumed), pairs });
-    else incompatible.push({ node: node.name, verdict: 'Incompatible', message: incompatibleText(source, node, get, pairs.length) });
+    else incompatible.push({ node: node.name, verdict: 'Incompatible', message: explainIncompatible(source, node, get, pairs.length) });
   }
   ranking.sort(compareRanked);
   const chosen = ranking[0] ?? null;
@@ -213,23 +216,6 @@ export function referenceDecide(source: Source, filter: CandidateFilter, verdict
   return { ranking, chosen, needsConfirmation: confirmationProbes.length > 0, confirmationProbes, explanations, totals, reason };
 }
 
-function incompatibleText(source: Source, node: CandidateNode, get: (t: string, s: string, v: string) => ReturnType<VerdictMap['get']>, matched: number): string {
-  const reasons = new Set<string>();
-  let unknown = 0;
-  for (const pool of node.pools) {
-    for (const sv of source.versionsByType.get(pool.typeId) ?? []) {
-      const v = get(pool.typeId, sv, pool.version);
-      if (!v) unknown++;
-      else if (!v.accepted) reasons.add(v.reason ?? 'driver rejected the source version');
-    }
-  }
-  const parts: string[] = [];
-  if (matched > 0) parts.push(`only ${matched} of ${source.devices.length} devices have an accepting target`);
-  const list = [...reasons].sort(compareStrings);
-  if (list.length > 0) parts.push(list.slice(0, 3).join('; ') + (list.length > 3 ? ` (+${list.length - 3} more)` : ''));
-  if (unknown > 0) parts.push(`not verified: no verdict for ${unknown} version class${unknown === 1 ? '' : 'es'} (probe unanswered)`);
-  return parts.join('; ');
-}
 
 function referenceConfirmations(source: Source, chosen: RankedNode, verdicts: VerdictMap): ProbeRequest[] {
   const versionOf = new Map(source.devices.map((d) => [d.name, d.version]));
