@@ -12,6 +12,7 @@ import { informerFor } from '../src/kube/informer.ts';
 import { kubeRequest } from '../src/kube/request.ts';
 import { FakeSysfs } from '../src/sysfs/fake-sysfs.ts';
 import { FakeTree } from '../src/sysfs/fake-tree.ts';
+import { percentile } from './stats.ts';
 
 export interface AgentBenchOptions {
   kc: KubeConfig;
@@ -52,10 +53,6 @@ function tree256(count: number): FakeTree {
     for (let i = 0; i < perParent && p * perParent + i < count; i++) tree.addMdev(randomUUID(), parent, TYPE);
   }
   return tree;
-}
-
-function percentile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 }
 
 export async function benchAgent(opts: AgentBenchOptions): Promise<AgentBenchFigures> {
