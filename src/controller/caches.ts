@@ -7,7 +7,7 @@ import { informerFor, type Informer } from '../kube/informer.ts';
 import { parseVmi, parseVmim, type Vmi, type Vmim } from '../kubevirt/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { LEADER_LEASE_NAME, LEASES, MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES, NODES, VMIMS, VMIS } from './resources.ts';
-import { parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject } from './snapshot.ts';
+import { parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject, type ViewRevision } from './snapshot.ts';
 
 export interface CachesOptions {
   kc: KubeConfig;
@@ -20,7 +20,7 @@ export interface CachesOptions {
 
 /**
  * An MdevMigration as the controller keeps it: without `status.candidates`, the bounded list of
- * per-node verdicts (up to 50 entries with messages, the bulk of the object). The controller writes
+ * per-node verdicts (up to LIMITS.candidates entries with messages, the bulk of the object). The controller writes
  * that list for people and tools and never reads it back, and finished migrations stay in the
  * cache for as long as they exist, so keeping it would grow the process with every migration.
  */
@@ -74,9 +74,12 @@ export class ControllerCaches {
     await Promise.all(this.all().map((i) => i.stop()));
   }
 
-  /** Changes whenever anything `view()` returns changed (a key for caching what is derived from it). */
-  viewRevision(): string {
-    return `${this.nodes.revision()}/${this.leases.revision()}/${this.devices.revision()}/${this.mdevNodes.revision()}`;
+  /**
+   * Keys that change whenever the part of `view()` they cover changed (for caching what is derived
+   * from it): `nodes` covers Nodes and agent Leases, `devices` covers MdevDevices and MdevNodes.
+   */
+  viewRevision(): ViewRevision {
+    return { nodes: `${this.nodes.revision()}/${this.leases.revision()}`, devices: `${this.devices.revision()}/${this.mdevNodes.revision()}` };
   }
 
   /** The cluster as the snapshot adapters read it. */

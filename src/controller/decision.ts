@@ -12,6 +12,7 @@ import {
   exhaustiveProbeCount,
   place,
   VERDICT_ORDER,
+  type Decision,
   type DevicePair,
   type NodeExplanation,
   type ProbeAnswer,
@@ -25,7 +26,7 @@ import {
 } from '../placement/index.ts';
 import { controllerMetrics } from './metrics.ts';
 import type { ProbeRound } from './probe-client.ts';
-import { buildSnapshot, toSourceVm, type ClusterView, type Snapshot } from './snapshot.ts';
+import { buildDeviceHalf, buildNodeHalf, buildSnapshot, joinSnapshot, toSourceVm, type ClusterView, type DeviceHalf, type NodeHalf, type Snapshot, type ViewRevision } from './snapshot.ts';
 
 /** What sends probes and waits for answers (ProbeClient, or an in-memory stand-in in unit tests). */
 export interface ProbeSender {
@@ -37,13 +38,12 @@ export interface ProbeSender {
 export interface DecisionServiceOptions {
   view: () => ClusterView;
   /**
-   * A key that changes whenever `view()` would return something different (ControllerCaches'
-   * viewRevision). With it, decisions share one snapshot of an unchanged cluster instead of each
-   * converting and indexing every device again (most of a warm decision at 1,000 nodes).
+   * Keys that change whenever `view()` would return something different (ControllerCaches'
+   * viewRevision). With them, decisions share the snapshot of an unchanged cluster instead of each
+   * converting and indexing every device again (most of a warm decision at 1,000 nodes), and a
+   * Lease renewal rebuilds only the node half.
    */
-  viewRevision?: () => string;
-  /** How long a shared snapshot may be reused while nothing changed (default 1 s; see SNAPSHOT_MAX_AGE_MS). */
-  snapshotMaxAgeMs?: number;
+  viewRevision?: () => ViewRevision;
   cache: VerdictCache;
   prober: ProbeSender;
   /** Deadline of one probe round (default 10 s). */
@@ -68,6 +68,8 @@ export interface DecideInput {
    * not yet in the cache); never when every verdict it needs is already known.
    */
   onProbing?: () => void;
+  /** Count the exhaustive baseline too (the demo): a walk over every candidate device, so off by default. */
+  countExhaustive?: boolean;
 }
 
 export interface DecisionCandidates {
@@ -83,7 +85,7 @@ export interface DecisionResult {
   candidates: DecisionCandidates;
   /** Probe requests this decision cost. */
   probes: number;
-  /** Probes a search without equivalence classes would have cost (benchmark baseline). */
+  /** Probes a search without equivalence classes would have cost (baseline; 0 unless `countExhaustive`). */
   exhaustiveProbes: number;
   decisionMillis: number;
   /** True when the chosen targets were never confirmed by a probe of those very devices. */
@@ -94,20 +96,15 @@ export interface DecisionResult {
   source?: Source;
 }
 
-/**
- * A snapshot depends on the clock too (lease freshness, reservation expiry). Reusing one for up to
- * a second means a lease or a reservation may be seen as it was up to a second ago: leases last
- * tens of seconds, and a reservation seen a second too long only keeps its device out of reach.
- */
-export const SNAPSHOT_MAX_AGE_MS = 1_000;
-
 const EMPTY_TOTALS = (): Record<Verdict, number> => Object.fromEntries(VERDICT_ORDER.map((v) => [v, 0])) as Record<Verdict, number>;
 const MAX_ROUNDS = 3;
 
 export class DecisionService {
   readonly #o: DecisionServiceOptions;
   readonly #unresponsive = new Map<string, { until: number; message: string }>();
-  #shared: { key: string; builtAt: number; snapshot: Snapshot } | undefined;
+  #nodeHalf: { key: string; half: NodeHalf } | undefined;
+  #deviceHalf: { key: string; half: DeviceHalf } | undefined;
+  #joined: { nodes: NodeHalf; devices: DeviceHalf; snapshot: Snapshot } | undefined;
 
   constructor(opts: DecisionServiceOptions) {
     this.#o = opts;
@@ -172,50 +169,63 @@ export class DecisionService {
       return { assignment: [], candidates: { explanations: [], totals: EMPTY_TOTALS() }, probes, exhaustiveProbes: 0, decisionMillis, needsConfirmation: false, reason: outcome.reason };
     }
     const { decision } = outcome;
-    const candidates = this.#explain(decision.explanations, decision.chosen?.node, input.exclude, timedOutNow);
+    const candidates = this.#explain(decision, input.exclude, timedOutNow);
     const chosen = decision.chosen ?? undefined;
-    const result: DecisionResult = {
+    return {
       ...(chosen ? { chosen } : {}),
       assignment: chosen?.pairs ?? [],
       candidates,
       probes,
-      exhaustiveProbes: 0,
+      exhaustiveProbes: input.countExhaustive ? exhaustiveProbeCount(outcome.source, outcome.filter) : 0,
       decisionMillis,
       needsConfirmation: decision.needsConfirmation,
       reason: chosen ? '' : noTargetReason(vm, outcome.source.nodeName, candidates.totals),
       sourceNode: outcome.source.nodeName,
       source: outcome.source,
     };
-    // Only the demo and benchmarks read the baseline, and counting it walks every candidate device
-    // (more than the decision itself at 1,000 nodes): computed on first read.
-    const { source, filter } = outcome;
-    let exhaustive: number | undefined;
-    Object.defineProperty(result, 'exhaustiveProbes', { enumerable: true, configurable: true, get: () => (exhaustive ??= exhaustiveProbeCount(source, filter)) });
-    return result;
   }
 
-  /** The snapshot for these options: the shared one while the cluster is unchanged, else a new one. */
+  /**
+   * The snapshot for these options: each half is reused while its revision is unchanged and no lease
+   * or reservation in it has lapsed since (a snapshot depends on the clock only through those).
+   */
   #snapshot(omitNodes: ReadonlySet<string>, unresponsive: ReadonlySet<string>): Snapshot {
     const now = this.#now();
     const revision = this.#o.viewRevision?.();
     if (revision === undefined) return buildSnapshot(this.#o.view(), { now, omitNodes, unresponsive });
-    const key = `${revision}|${[...omitNodes].sort().join(',')}|${[...unresponsive].sort().join(',')}`;
-    const shared = this.#shared;
-    if (shared && shared.key === key && now - shared.builtAt < (this.#o.snapshotMaxAgeMs ?? SNAPSHOT_MAX_AGE_MS)) return shared.snapshot;
-    const snapshot = buildSnapshot(this.#o.view(), { now, omitNodes, unresponsive });
-    this.#shared = { key, builtAt: now, snapshot };
-    return snapshot;
+    let view: ClusterView | undefined;
+    const nodesKey = `${revision.nodes}|${[...omitNodes].sort().join(',')}|${[...unresponsive].sort().join(',')}`;
+    if (this.#nodeHalf?.key !== nodesKey || now >= this.#nodeHalf.half.validUntil) {
+      view = this.#o.view();
+      this.#nodeHalf = { key: nodesKey, half: buildNodeHalf(view, { now, omitNodes, unresponsive }) };
+    }
+    if (this.#deviceHalf?.key !== revision.devices || now >= this.#deviceHalf.half.validUntil) {
+      view ??= this.#o.view();
+      this.#deviceHalf = { key: revision.devices, half: buildDeviceHalf(view, now) };
+    }
+    const nodes = this.#nodeHalf.half;
+    const devices = this.#deviceHalf.half;
+    if (this.#joined?.nodes !== nodes || this.#joined.devices !== devices) this.#joined = { nodes, devices, snapshot: joinSnapshot(nodes, devices) };
+    return this.#joined.snapshot;
   }
 
-  /** Engine explanations with timeouts named as such and excluded nodes added back. */
-  #explain(list: NodeExplanation[], chosen: string | undefined, exclude: ReadonlyMap<string, string> | undefined, timedOut: Map<string, string>): DecisionCandidates {
+  /**
+   * Engine explanations with timeouts named as such and excluded nodes added back. The engine's list
+   * is already in display order; it is sorted again (and recounted) only when this changed a verdict
+   * or added a node, which a decision without timeouts or exclusions never does.
+   */
+  #explain(decision: Decision, exclude: ReadonlyMap<string, string> | undefined, timedOut: Map<string, string>): DecisionCandidates {
+    const chosen = decision.chosen?.node;
     const remembered = new Map([...this.#unresponsive].map(([n, v]) => [n, v.message]));
-    const out = list.map((e) => {
+    let changed = false;
+    const out = decision.explanations.map((e) => {
       const timeout = timedOut.get(e.node) ?? (e.verdict === 'AgentUnavailable' ? remembered.get(e.node) : undefined);
-      if (timeout && e.verdict !== 'Compatible') return { node: e.node, verdict: 'AgentUnavailable' as const, message: timeout };
-      return e;
+      if (!timeout || e.verdict === 'Compatible') return e;
+      if (e.verdict !== 'AgentUnavailable') changed = true;
+      return { node: e.node, verdict: 'AgentUnavailable' as const, message: timeout };
     });
     for (const [node, message] of exclude ?? []) out.push({ node, verdict: 'Excluded', message });
+    if (!changed && (exclude?.size ?? 0) === 0) return { explanations: out, totals: { ...EMPTY_TOTALS(), ...decision.totals } };
     const rank = new Map(VERDICT_ORDER.map((v, i) => [v, i]));
     out.sort((a, b) => (a.node === chosen ? -1 : b.node === chosen ? 1 : (rank.get(a.verdict) as number) - (rank.get(b.verdict) as number) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0)));
     const totals = EMPTY_TOTALS();

@@ -7,7 +7,7 @@ import type { MdevDevice, MdevMigration, MdevNode } from '../api/v1alpha1/index.
 import { AGENT_LEASE_PREFIX, isLeaseFresh } from '../kube/lease-heartbeat.ts';
 import type { Vmi } from '../kubevirt/types.ts';
 import { vmiRequiredNodeTerms } from '../kubevirt/types.ts';
-import { indexFleet, type Capacity, type Device, type Fleet, type NodeInfo, type NodeSelectorTerm, type Request, type SourceVm, type Taint, type Toleration } from '../placement/index.ts';
+import { indexDevices, sortNodes, type Capacity, type Device, type Fleet, type NodeInfo, type NodeSelectorTerm, type Request, type SourceVm, type Taint, type Toleration } from '../placement/index.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Core objects: only the fields placement reads, validated on the way in.
@@ -169,6 +169,12 @@ export interface ClusterView {
   mdevNodes: readonly MdevNode[];
 }
 
+/** Change keys of the two halves of a ClusterView (see ControllerCaches.viewRevision). */
+export interface ViewRevision {
+  nodes: string;
+  devices: string;
+}
+
 export interface Snapshot {
   fleet: Fleet;
   devices: Device[];
@@ -183,15 +189,61 @@ export interface SnapshotOptions {
 }
 
 export function buildSnapshot(view: ClusterView, opts: SnapshotOptions): Snapshot {
+  return joinSnapshot(buildNodeHalf(view, opts), buildDeviceHalf(view, opts.now));
+}
+
+/**
+ * A snapshot in two halves that change at different rates. Agents renew their Leases every few
+ * seconds, so at 1,000 nodes the node half changes many times a second; the device half (thousands
+ * of devices) changes only when a device, a reservation or spare capacity does. Each half says until
+ * when it holds without any event: the first lease or reservation to lapse.
+ */
+export interface NodeHalf {
+  nodes: NodeInfo[];
+  validUntil: number;
+}
+
+export interface DeviceHalf {
+  devices: Device[];
+  index: Pick<Fleet, 'devicesByNode' | 'capacityByNode'>;
+  validUntil: number;
+}
+
+export function buildNodeHalf(view: Pick<ClusterView, 'nodes' | 'leases'>, opts: SnapshotOptions): NodeHalf {
   const leases = new Map(view.leases.map((l) => [l.nodeName, l]));
   const nodes: NodeInfo[] = [];
+  let validUntil = Number.POSITIVE_INFINITY;
   for (const n of view.nodes) {
     if (opts.omitNodes?.has(n.name)) continue;
-    const info = toNodeInfo(n, leases.get(n.name), opts.now);
+    const lease = leases.get(n.name);
+    const info = toNodeInfo(n, lease, opts.now);
     if (opts.unresponsive?.has(n.name)) info.agentFresh = false;
+    else if (info.agentFresh) validUntil = Math.min(validUntil, leaseExpiresAt(lease));
     nodes.push(info);
   }
-  const devices = view.devices.map((d) => toDevice(d, opts.now));
+  return { nodes: sortNodes(nodes), validUntil };
+}
+
+export function buildDeviceHalf(view: Pick<ClusterView, 'devices' | 'mdevNodes'>, now: number): DeviceHalf {
+  let validUntil = Number.POSITIVE_INFINITY;
+  const devices = view.devices.map((d) => {
+    const device = toDevice(d, now);
+    if (device.reservedBy !== undefined) {
+      const expires = Date.parse(d.status?.reservation?.expiresAt ?? '');
+      if (Number.isFinite(expires)) validUntil = Math.min(validUntil, expires);
+    }
+    return device;
+  });
   const capacity = view.mdevNodes.flatMap((n) => toCapacity(n));
-  return { fleet: indexFleet(nodes, devices, capacity), devices };
+  return { devices, index: indexDevices(devices, capacity), validUntil };
+}
+
+export function joinSnapshot(nodes: NodeHalf, devices: DeviceHalf): Snapshot {
+  return { fleet: { nodes: nodes.nodes, ...devices.index }, devices: devices.devices };
+}
+
+/** When a fresh agent lease lapses (+Infinity for a lease without a parsable renew time: it is not fresh). */
+function leaseExpiresAt(lease: AgentLease | undefined): number {
+  const renew = Date.parse(lease?.renewTime ?? '');
+  return Number.isFinite(renew) && lease?.leaseDurationSeconds ? renew + lease.leaseDurationSeconds * 1000 : Number.POSITIVE_INFINITY;
 }

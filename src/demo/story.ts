@@ -171,7 +171,7 @@ async function waitForControllerView(o: StoryOptions, stack: Stack): Promise<voi
 
 /** Probes a search without equivalence classes would send for this VMI now (nothing is probed). */
 async function exhaustiveBaseline(stack: Stack, vmi: Vmi): Promise<number> {
-  const d = await stack.services.decisions.decide({ vmi, request: { migrationUid: 'demo-baseline', allowCreateTarget: false }, probe: false });
+  const d = await stack.services.decisions.decide({ vmi, request: { migrationUid: 'demo-baseline', allowCreateTarget: false }, probe: false, countExhaustive: true });
   return d.exhaustiveProbes;
 }
 

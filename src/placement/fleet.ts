@@ -15,13 +15,23 @@ export interface Fleet {
 }
 
 export function indexFleet(nodes: readonly NodeInfo[], devices: readonly Device[], capacity: readonly Capacity[] = []): Fleet {
+  return { nodes: sortNodes(nodes), ...indexDevices(devices, capacity) };
+}
+
+/** The device half of a Fleet. Adapters keep it while devices are unchanged and pair it with fresh nodes. */
+export function indexDevices(devices: readonly Device[], capacity: readonly Capacity[] = []): Pick<Fleet, 'devicesByNode' | 'capacityByNode'> {
   const devicesByNode = groupBy(devices, (d) => d.nodeName);
   for (const list of devicesByNode.values()) list.sort((a, b) => compareStrings(a.name, b.name));
   const capacityByNode = groupBy(capacity, (c) => c.nodeName);
   for (const list of capacityByNode.values()) {
     list.sort((a, b) => compareStrings(a.typeId, b.typeId) || compareStrings(a.parentAddress, b.parentAddress));
   }
-  return { nodes: [...nodes].sort((a, b) => compareStrings(a.name, b.name)), devicesByNode, capacityByNode };
+  return { devicesByNode, capacityByNode };
+}
+
+/** The node half of a Fleet: a sorted copy. */
+export function sortNodes(nodes: readonly NodeInfo[]): NodeInfo[] {
+  return [...nodes].sort((a, b) => compareStrings(a.name, b.name));
 }
 
 function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {

@@ -60,7 +60,7 @@ export type { Accepts, AssignmentResult } from './assignment.ts';
 export type { PlaceInput, PlaceOutcome, Prober } from './place.ts';
 
 export { resolveSource } from './source.ts';
-export { indexFleet } from './fleet.ts';
+export { indexDevices, indexFleet, sortNodes } from './fleet.ts';
 export { filterCandidates } from './candidates.ts';
 export { buildClasses, planProbes, applyProbeAnswers } from './classes.ts';
 export { decide, boundedCandidates, VERDICT_ORDER } from './decide.ts';
