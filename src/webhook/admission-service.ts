@@ -18,7 +18,7 @@ import { kubeRecorder } from './kube-recorder.ts';
 import { reservationsReserver } from './reservations-adapter.ts';
 import { startMigrationLinker } from './migration-linker.ts';
 import { informerVmiLookup } from './vmi-lookup.ts';
-import { createVmimAdmission, DEFAULT_DECISION_BUDGET_MS } from './vmim-admission.ts';
+import { ANNOTATION_MIGRATION, createVmimAdmission, DEFAULT_DECISION_BUDGET_MS } from './vmim-admission.ts';
 import type { WebhookConfigRef } from './tls/ca-bundle-publisher.ts';
 
 export const MUTATE_PATH = '/mutate-vmim';
@@ -120,13 +120,25 @@ export function mutatingWebhookConfiguration(o: WebhookConfigOptions): Record<st
   };
 }
 
+/**
+ * The validating webhook re-checks what the mutating one decided, so the API server calls it only
+ * for VMIMs that carry a decision or pin a node (ADR 0005): a VMIM of a VMI without mediated devices
+ * then costs one webhook call, not two.
+ */
+export const VALIDATE_MATCH_CONDITIONS = [
+  {
+    name: 'decided-or-pinned',
+    expression: `(has(object.metadata.annotations) && '${ANNOTATION_MIGRATION}' in object.metadata.annotations) || has(object.spec.addedNodeSelector)`,
+  },
+];
+
 export function validatingWebhookConfiguration(o: WebhookConfigOptions): Record<string, unknown> {
   const name = o.name ?? DEFAULT_WEBHOOK_CONFIG_NAME;
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
     metadata: { name, labels: { 'app.kubernetes.io/name': 'mdev-operator' } },
-    webhooks: [webhookEntry(o, 'vmim.validate.mdev-operator.io', VALIDATE_PATH)],
+    webhooks: [{ ...webhookEntry(o, 'vmim.validate.mdev-operator.io', VALIDATE_PATH), matchConditions: VALIDATE_MATCH_CONDITIONS }],
   };
 }
 

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { loggerFor } from '../observability/logger.ts';
+import { counter, gauge, histogram } from '../observability/metrics.ts';
 
 const log = loggerFor('webhook-server');
 
@@ -114,6 +115,13 @@ export interface WebhookServerOptions {
   requestTimeoutMs?: number;
 }
 
+/** controller-runtime's webhook metric names, so existing dashboards and alerts apply. */
+export const webhookMetrics = {
+  requests: counter({ name: 'controller_runtime_webhook_requests_total', help: 'Total number of admission requests by HTTP status code.', labelNames: ['webhook', 'code'] }),
+  latency: histogram({ name: 'controller_runtime_webhook_latency_seconds', help: 'Histogram of the latency of processing admission requests.', labelNames: ['webhook'] }),
+  inFlight: gauge({ name: 'controller_runtime_webhook_requests_in_flight', help: 'Current number of admission requests being served.', labelNames: ['webhook'] }),
+};
+
 const ROUTE = /^\/(mutate|validate)-[a-z0-9][a-z0-9-]*$/;
 const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_MS = 9_000;
@@ -200,20 +208,29 @@ export class WebhookServer {
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'https://webhook.invalid').pathname;
+    if (path === '/healthz') return sendText(res, 200, 'ok');
+    const handler = this.#handlers.get(path);
+    // Metrics are labelled by route only for known routes: a scanner must not grow the series.
+    const webhook = handler ? path : 'unknown';
+    const started = performance.now();
+    webhookMetrics.inFlight.inc({ webhook });
+    let code = 200;
     try {
-      if (path === '/healthz') return sendText(res, 200, 'ok');
-      const handler = this.#handlers.get(path);
       if (!handler) throw new HttpError(404, `no admission handler at ${path}`);
       if (req.method !== 'POST') throw new HttpError(405, `${path} accepts POST only`);
       const review = parseReview(await readBody(req, this.#maxBodyBytes));
       const verdict = await this.#decide(handler, review, res);
       sendJson(res, 200, reviewResponse(review.request.uid, verdict));
     } catch (err) {
-      const status = err instanceof HttpError ? err.status : 500;
-      if (status === 500) log.error('Failed admission request', { path, error: (err as Error).message });
+      code = err instanceof HttpError ? err.status : 500;
+      if (code === 500) log.error('Failed admission request', { path, error: (err as Error).message });
       // After 413 the rest of the body is still on the wire; do not reuse the connection.
-      if (status === 413) res.setHeader('Connection', 'close');
-      if (!res.headersSent) sendText(res, status, (err as Error).message);
+      if (code === 413) res.setHeader('Connection', 'close');
+      if (!res.headersSent) sendText(res, code, (err as Error).message);
+    } finally {
+      webhookMetrics.inFlight.dec({ webhook });
+      webhookMetrics.requests.inc({ webhook, code: String(code) });
+      webhookMetrics.latency.observe({ webhook }, (performance.now() - started) / 1000);
     }
   }
 

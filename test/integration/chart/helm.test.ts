@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../../../src/localcluster/paths.ts';
 import { CHART_DIR, CRDS_DIR, drift, runHelm } from '../../../scripts/render-manifests.ts';
+import { VALIDATE_MATCH_CONDITIONS } from '../../../src/webhook/admission-service.ts';
 
 interface K8sObject {
   apiVersion: string;
@@ -209,6 +210,9 @@ describe('chart with the real helm', function () {
         expect(w.sideEffects).to.equal('NoneOnDryRun');
         expect(w.clientConfig.service.path).to.equal(kind.startsWith('Mutating') ? '/mutate-vmim' : '/validate-vmim');
         expect(w.namespaceSelector.matchExpressions).to.deep.equal([{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', NS, 'mdev-operator-agent'] }]);
+        // The chart states the validating webhook's match conditions as the code does (local clusters).
+        if (kind.startsWith('Mutating')) expect(w.matchConditions).to.equal(undefined);
+        else expect(w.matchConditions).to.deep.equal(VALIDATE_MATCH_CONDITIONS);
       }
       const svc = find(objs, 'Service', 'mdev-operator-webhook') as Any;
       expect(svc.spec.selector['app.kubernetes.io/component']).to.equal('controller');

@@ -12,6 +12,7 @@ import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
+import { metricValue } from '../../../src/observability/metrics.ts';
 import { VerdictCache } from '../../../src/placement/index.ts';
 import { createRunningVmi } from '../../../src/sim/kubevirt/vmi-factory.ts';
 import { startLocalAdmission, type LocalAdmission } from '../../../src/webhook/local-admission.ts';
@@ -169,10 +170,18 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
     expect(await reservations()).to.deep.equal(before);
   });
 
-  it('a VMIM for a VMI without mediated devices passes unchanged', async () => {
+  it('a VMIM for a VMI without mediated devices passes unchanged, through the mutating webhook only', async () => {
+    const calls = (path: string) => metricValue('controller_runtime_webhook_requests_total', { webhook: path, code: '200' });
+    const [mutated, validated] = [await calls('/mutate-vmim'), await calls('/validate-vmim')];
     const vmim = await createVmim('move-plain', 'plain-vm');
     expect(vmim.spec.addedNodeSelector).to.equal(undefined);
     expect(vmim.metadata.annotations).to.equal(undefined);
+    expect(await calls('/mutate-vmim')).to.equal(mutated + 1);
+    // matchConditions: nothing was decided or pinned, so the API server skips the validating webhook.
+    expect(await calls('/validate-vmim')).to.equal(validated);
+    const decided = await calls('/validate-vmim');
+    await createVmim('move-plain-pinned', 'plain-vm', good);
+    expect(await calls('/validate-vmim'), 'a pinned VMIM is re-checked').to.equal(decided + 1);
   });
 
   it('failurePolicy Fail: while the webhook is down, VMIM creation is refused for every VMI, plain ones included', async () => {

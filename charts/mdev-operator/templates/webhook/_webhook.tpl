@@ -27,4 +27,10 @@
       operations: [CREATE]
       resources: [virtualmachineinstancemigrations]
       scope: Namespaced
+  {{- if .matchConditions }}
+  # Only VMIMs the mutating webhook decided or that pin a node need re-checking (ADR 0005).
+  matchConditions:
+    - name: decided-or-pinned
+      expression: "(has(object.metadata.annotations) && 'mdev-operator.io/migration' in object.metadata.annotations) || has(object.spec.addedNodeSelector)"
+  {{- end }}
 {{- end -}}
