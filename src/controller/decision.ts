@@ -127,6 +127,14 @@ export class DecisionService {
     devices.addHandlers({ update: (o, n) => changed(o, n), delete: (o) => changed(o, undefined) });
   }
 
+  /**
+   * Builds the shared snapshot now (call once the caches synced), so the first decision after a
+   * start does not also index every device (tens of milliseconds at 1,000 nodes).
+   */
+  prepare(): void {
+    this.#snapshot(new Set(), new Set(this.#unresponsiveNodes()));
+  }
+
   async decide(input: DecideInput): Promise<DecisionResult> {
     const now = this.#now.bind(this);
     const start = now();

@@ -158,6 +158,7 @@ class Manager {
     this.#caches.start();
     void this.#caches.waitForSync().then(
       () => {
+        this.#decisions.prepare();
         releaseStartupMemory();
         this.#settled = true;
       },
