@@ -40,8 +40,13 @@ export interface ControllerBenchOptions {
   kubeconfigPath?: string;
   nodes: number;
   devicesPerNode?: number;
-  /** Sequential dry-run decisions after the cold ones (default 40). */
+  /** Sequential dry-run decisions after the cold ones (default 200). */
   warmDecisions?: number;
+  /**
+   * Rounds of cold decisions (default 5). A decision is cold once per source string per controller
+   * life, so each round after the first starts a new controller with every MdevProbe deleted.
+   */
+  coldRounds?: number;
   log?: (line: string) => void;
 }
 
@@ -56,6 +61,8 @@ export interface ControllerBenchFigures {
   decisionsOverProbeBudget: number;
   coldMedianMs: number;
   coldP99Ms: number;
+  coldSamples: number;
+  warmSamples: number;
   warmMedianMs: number;
   warmP99Ms: number;
   concurrent100Ms: number;
@@ -74,6 +81,7 @@ const BOARD = 'H100-PCIE-80GB';
 /** 20 host drivers on two branches: within a branch a newer target accepts an older source. */
 const HOST_DRIVERS = [...Array.from({ length: 10 }, (_, i) => `550.${10 + i * 5}.01`), ...Array.from({ length: 10 }, (_, i) => `535.${10 + i * 5}.01`)];
 const log0 = loggerFor('bench-controller');
+const SETTLE_MS = 3_000;
 
 function parentConfig(node: number): ParentConfig<NvidiaBranchConfig> {
   return { address: PARENT, vendorId: '10de', deviceId: '2331', driver: 'nvidia', policy: { name: 'nvidia-branch', board: BOARD, hostDriver: HOST_DRIVERS[node % HOST_DRIVERS.length] as string, vgpuVersion: 0x12, vgpuRange: [0x10, 0x13] } };
@@ -139,19 +147,36 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
   const { kc, nodes } = opts;
   const responders = startResponders(kc, fleet);
   let controller: ChildProcess | undefined;
+  const healthPort = await freePort();
+  const startController = async (): Promise<ChildProcess> => {
+    const child = spawnController(kc, opts.kubeconfigPath, fleet.ns, healthPort);
+    controller = child;
+    await waitReady(healthPort, child);
+    // Cold means "nothing cached for this source string", not "the API server is still serving
+    // the new controller's initial lists": let that settle as it would between drains.
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    return child;
+  };
   try {
-    const healthPort = await freePort();
-    controller = spawnController(kc, opts.kubeconfigPath, fleet.ns, healthPort);
-    await waitReady(healthPort, controller);
+    controller = await startController();
     const rss = rssMiB(controller.pid as number);
     say(`controller synced, RSS ${rss} MiB`);
     const timer = migrationTimer(kc, fleet.ns);
     await timer.start();
     const results: { ms: number; m: MdevMigration; cold: boolean }[] = [];
-    // Cold: the first decision for each source string (nothing cached for it yet).
     let seq = 0;
-    for (const vmi of fleet.sources) results.push({ ...(await timer.decide(`cold-${seq++}`, vmi.metadata.name)), cold: true });
-    const warm = opts.warmDecisions ?? 40;
+    const rounds = opts.coldRounds ?? 5;
+    for (let r = 0; r < rounds; r++) {
+      if (r > 0) {
+        await stopController(controller);
+        await deleteProbes(kc, fleet);
+        controller = await startController();
+      }
+      // Cold: the first decision for each source string (nothing cached for it yet).
+      for (const vmi of fleet.sources) results.push({ ...(await timer.decide(`cold-${seq++}`, vmi.metadata.name)), cold: true });
+    }
+    say(`${results.length} cold decisions in ${rounds} controller lives`);
+    const warm = opts.warmDecisions ?? 200;
     for (let i = 0; i < warm; i++) {
       const vmi = fleet.sources[i % fleet.sources.length] as Vmi;
       results.push({ ...(await timer.decide(`warm-${seq++}`, vmi.metadata.name)), cold: false });
@@ -179,6 +204,8 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
       decisionsOverProbeBudget: perDecision.filter((d) => d.probes > d.classes + 1).length,
       coldMedianMs: round(cold.median),
       coldP99Ms: round(cold.p99),
+      coldSamples: cold.n,
+      warmSamples: warmS.n,
       warmMedianMs: round(warmS.median),
       warmP99Ms: round(warmS.p99),
       concurrent100Ms: round(concurrent100Ms),
@@ -188,14 +215,25 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
       concurrentDecisionMillisMedian: summarize(concurrent.map((r) => r.m.status?.decisionMillis ?? 0)).median,
     };
   } finally {
-    if (controller && controller.exitCode === null) {
-      const exited = new Promise((r) => controller?.once('exit', r));
-      controller.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (controller.exitCode === null) controller.kill('SIGKILL');
-    }
+    if (controller) await stopController(controller);
     await responders.stop();
   }
+}
+
+async function stopController(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+/** Deletes the fleet's MdevProbes, so a new controller finds no earlier answer to reuse. */
+async function deleteProbes(kc: KubeConfig, fleet: Fleet): Promise<void> {
+  const nodes = new Set(fleet.nodeNames);
+  const list = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_PROBES) })) as { items: { metadata: { name: string }; spec?: { nodeName?: string } }[] };
+  const mine = list.items.filter((p) => nodes.has(p.spec?.nodeName ?? '')).map((p) => p.metadata.name);
+  await pool(mine, 16, (name) => kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_PROBES, { name }) }).catch(() => undefined));
 }
 
 function round(n: number): number {
