@@ -125,6 +125,7 @@ export const webhookMetrics = {
 const ROUTE = /^\/(mutate|validate)-[a-z0-9][a-z0-9-]*$/;
 const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 const DEFAULT_REQUEST_TIMEOUT_MS = 9_000;
+const KEEP_ALIVE_MS = 120_000;
 
 class HttpError extends Error {
   readonly status: number;
@@ -147,9 +148,15 @@ export class WebhookServer {
     this.#maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.#timeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#fingerprint = checkedFingerprint(opts.tls);
-    this.#server = https.createServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2', requestTimeout: this.#timeoutMs + 5_000 }, (req, res) => {
-      void this.#serve(req, res);
-    });
+    this.#server = https.createServer(
+      // The API server's client keeps idle connections for 90 s; Node would close them after 5 s, so a
+      // VMIM created after a quiet spell paid a TLS handshake. Outliving the client's timeout also
+      // leaves the close to the client, so a request never races a connection the server is closing.
+      { cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2', requestTimeout: this.#timeoutMs + 5_000, keepAliveTimeout: KEEP_ALIVE_MS },
+      (req, res) => {
+        void this.#serve(req, res);
+      },
+    );
   }
 
   /** Creates the server and resolves once it is listening. */

@@ -8,6 +8,7 @@ import type { TlsMaterial } from '../../../src/webhook/tls/rotation.ts';
 import { WebhookServer, allowWithPatch, deny } from '../../../src/webhook/server.ts';
 import type { AdmissionHandler } from '../../../src/webhook/server.ts';
 import { applyAt } from './tls-fixtures.ts';
+import { metricValue } from '../../../src/observability/metrics.ts';
 
 interface Reply {
   status: number;
@@ -102,6 +103,20 @@ describe('webhook HTTPS server (loopback)', () => {
     const wrong = await request(server, material.caBundlePem, '/validate-test', { body: JSON.stringify({ kind: 'Pod' }) });
     expect(wrong.status).to.equal(400);
     expect(wrong.body).to.match(/not an admission.k8s.io\/v1 AdmissionReview/);
+  });
+
+  it('counts requests by route and status code under controller-runtime names; unknown routes share one label', async () => {
+    const count = (webhook: string, code: string) => metricValue('controller_runtime_webhook_requests_total', { webhook, code });
+    const [ok, unknown] = [await count('/validate-test', '200'), await count('unknown', '404')];
+    await request(server, material.caBundlePem, '/validate-test', { body: review('m-1') });
+    await request(server, material.caBundlePem, '/validate-random-scan', { body: review('m-2') });
+    expect(await count('/validate-test', '200')).to.equal(ok + 1);
+    expect(await count('unknown', '404')).to.equal(unknown + 1);
+    expect(await metricValue('controller_runtime_webhook_requests_in_flight', { webhook: '/validate-test' })).to.equal(0);
+  });
+
+  it("keeps idle connections longer than the API server's client does (90 s), so a quiet spell costs no TLS handshake", () => {
+    expect(server.nodeServer.keepAliveTimeout).to.be.greaterThan(90_000);
   });
 
   it('refuses a body over the size limit with 413', async () => {
