@@ -35,8 +35,8 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
       continue;
     }
     const devices: readonly Device[] = fleet.devicesByNode.get(node.name) ?? NONE;
-    const slots: readonly Capacity[] = request.allowCreateTarget ? (fleet.capacityByNode.get(node.name) ?? NONE) : NONE;
-    const inventory = takeInventory(node.name, need, devices, slots, request.migrationUid);
+    const slots: readonly Capacity[] = fleet.capacityByNode.get(node.name) ?? NONE;
+    const inventory = takeInventory(node.name, need, devices, slots, request.migrationUid, request.allowCreateTarget);
     const missing = missingTypes(need, inventory);
     if (missing) {
       rejected.push({ node: node.name, verdict: 'TypeMismatch', message: `no ${missing} device${noSpare}` });

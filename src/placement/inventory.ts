@@ -31,6 +31,8 @@ export interface TypeStock {
   unusable: number;
   slots: { capacity: Capacity; count: number }[];
   slotTotal: number;
+  /** Instances a parent could create but the request does not allow creating (allowCreateTarget unset). */
+  notAllowed: number;
 }
 
 export interface Inventory {
@@ -48,7 +50,7 @@ function typeIndex(types: readonly string[], typeId: string): number {
 }
 
 function stockAt(stocks: (TypeStock | undefined)[], i: number): TypeStock {
-  return (stocks[i] ??= { pools: [], free: 0, inUse: 0, reserved: 0, unusable: 0, slots: [], slotTotal: 0 });
+  return (stocks[i] ??= { pools: [], free: 0, inUse: 0, reserved: 0, unusable: 0, slots: [], slotTotal: 0, notAllowed: 0 });
 }
 
 /**
@@ -56,7 +58,12 @@ function stockAt(stocks: (TypeStock | undefined)[], i: number): TypeStock {
  * Free devices become targets right away: nodes short of free devices are rare, and a second
  * pass to build the pools would cost every candidate a list of its free devices.
  */
-export function takeInventory(nodeName: string, need: Need, devices: readonly Device[], slots: readonly Capacity[], migrationUid: string): Inventory {
+/**
+ * Spare capacity counts as creatable slots only with `allowCreate`; without it a parent of the type
+ * still makes the node a NoCapacity (not a TypeMismatch), whose message names the spare instances,
+ * so the remedy (allowCreateTarget) is visible.
+ */
+export function takeInventory(nodeName: string, need: Need, devices: readonly Device[], slots: readonly Capacity[], migrationUid: string, allowCreate = true): Inventory {
   const stocks = new Array<TypeStock | undefined>(need.types.length);
   let consumed = 0;
   let freeDevices = 0;
@@ -84,6 +91,10 @@ export function takeInventory(nodeName: string, need: Need, devices: readonly De
     if (c.version === undefined || c.availableInstances <= 0) continue;
     // More slots than the VMI needs of this type never change the outcome; capping keeps pools small.
     const count = Math.min(c.availableInstances, need.wanted[i] as number);
+    if (!allowCreate) {
+      stock.notAllowed += count;
+      continue;
+    }
     stock.slots.push({ capacity: c, count });
     stock.slotTotal += count;
   }
@@ -116,6 +127,7 @@ function describeShortage(typeId: string, wanted: number, stock: TypeStock): str
     stock.reserved > 0 ? `${stock.reserved} reserved by another migration` : '',
     stock.unusable > 0 ? `${stock.unusable} not migratable` : '',
     stock.slotTotal > 0 ? `${stock.slotTotal} creatable` : '',
+    stock.notAllowed > 0 ? `${stock.notAllowed} creatable with allowCreateTarget` : '',
   ].filter(Boolean);
   return `needs ${wanted} free ${typeId}, has ${has}${detail.length > 0 ? ` (${detail.join(', ')})` : ''}`;
 }

@@ -235,10 +235,11 @@ describe('placement engine: examples', () => {
       capacity: [capacity('w1', '0000:41:00.4', T, 3, SRC), capacity('w2', '0000:41:00.4', T, 2, OLD)],
     };
 
-    it('ignores spare capacity unless the request allows creating a target', async () => {
+    it('does not create a target unless the request allows it, and names spare capacity as the remedy', async () => {
       const out = await run(scenario);
-      expect(verdictOf(out, 'w1')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 1 free nvidia-1012, has 0 (1 in use)' });
-      expect(verdictOf(out, 'w2')).to.deep.include({ verdict: 'TypeMismatch' });
+      expect(verdictOf(out, 'w1')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 1 free nvidia-1012, has 0 (1 in use, 1 creatable with allowCreateTarget)' });
+      // A parent of the type without a device is short of capacity, not of the wrong type.
+      expect(verdictOf(out, 'w2')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 1 free nvidia-1012, has 0 (1 creatable with allowCreateTarget)' });
       expect(out.decision.chosen).to.equal(null);
     });
 

@@ -54,6 +54,7 @@ interface Stock {
   unusable: number;
   slots: { capacity: Capacity; count: number }[];
   slotTotal: number;
+  notAllowed: number;
 }
 
 export function referenceFilter(source: Source, fleet: Fleet, request: PlaceInput['request']): CandidateFilter {
@@ -74,7 +75,7 @@ export function referenceFilter(source: Source, fleet: Fleet, request: PlaceInpu
       reject('Excluded', why);
       continue;
     }
-    const stocks = new Map<string, Stock>([...need.keys()].map((t) => [t, { free: [], inUse: 0, reserved: 0, unusable: 0, slots: [], slotTotal: 0 }]));
+    const stocks = new Map<string, Stock>([...need.keys()].map((t) => [t, { free: [], inUse: 0, reserved: 0, unusable: 0, slots: [], slotTotal: 0, notAllowed: 0 }]));
     const present = new Set<string>();
     let consumed = 0;
     for (const d of fleet.devicesByNode.get(node.name) ?? []) {
@@ -87,12 +88,16 @@ export function referenceFilter(source: Source, fleet: Fleet, request: PlaceInpu
       else if (!d.migratable || d.version === undefined) stock.unusable++;
       else stock.free.push(d);
     }
-    for (const c of request.allowCreateTarget ? (fleet.capacityByNode.get(node.name) ?? []) : []) {
+    for (const c of fleet.capacityByNode.get(node.name) ?? []) {
       const stock = stocks.get(c.typeId);
       if (!stock) continue;
       present.add(c.typeId);
       if (c.version === undefined || c.availableInstances <= 0) continue;
       const count = Math.min(c.availableInstances, need.get(c.typeId) as number);
+      if (!request.allowCreateTarget) {
+        stock.notAllowed += count;
+        continue;
+      }
       stock.slots.push({ capacity: c, count });
       stock.slotTotal += count;
     }
@@ -124,6 +129,7 @@ function shortageText(typeId: string, wanted: number, s: Stock): string {
     s.reserved > 0 ? `${s.reserved} reserved by another migration` : '',
     s.unusable > 0 ? `${s.unusable} not migratable` : '',
     s.slotTotal > 0 ? `${s.slotTotal} creatable` : '',
+    s.notAllowed > 0 ? `${s.notAllowed} creatable with allowCreateTarget` : '',
   ].filter(Boolean);
   return `needs ${wanted} free ${typeId}, has ${s.free.length + s.slotTotal}${detail.length > 0 ? ` (${detail.join(', ')})` : ''}`;
 }
