@@ -40,9 +40,18 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     healthPort: config.healthPort,
     metricsPort: config.metricsPort,
     webhook: webhookOption(config),
+    leaseDurationMs: config.leaseDurationMs,
+    renewDeadlineMs: config.renewDeadlineMs,
+    retryPeriodMs: config.retryPeriodMs,
   });
-  const signal = await untilSignal();
-  process.stderr.write(`mdev-operator controller: ${signal} received, stopping\n`);
+  const ended = await Promise.race([untilSignal(), manager.lostLeadership().then(() => 'lost' as const)]);
+  if (ended === 'lost') {
+    // The elector campaigns once; a fresh process campaigns again (client-go exits here too).
+    process.stderr.write('mdev-operator controller: lost leadership, exiting so that this replica restarts\n');
+    await manager.stop();
+    return 1;
+  }
+  process.stderr.write(`mdev-operator controller: ${ended} received, stopping\n`);
   await manager.stop();
   return 0;
 }

@@ -21,6 +21,10 @@ export interface ControllerConfig {
   workers: number;
   /** Leader-election identity (env POD_NAME, else hostname-pid). */
   identity: string;
+  /** client-go's leader-election timings (defaults 15 s / 10 s / 2 s). */
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
 }
 
 /** How the webhook is served; names of the objects the chart creates (they depend on the Helm release). */
@@ -35,7 +39,7 @@ export interface WebhookConfig {
 
 export const WEBHOOK_MODES = ['enforce', 'warn', 'off'] as const;
 
-const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity'] as const;
+const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period'] as const;
 
 const WEBHOOK_ENV = { service: 'MDEV_WEBHOOK_SERVICE', secret: 'MDEV_WEBHOOK_SECRET', configuration: 'MDEV_WEBHOOK_CONFIGURATION' } as const;
 const WEBHOOK_DEFAULTS = { service: 'mdev-operator-webhook', secret: 'mdev-operator-webhook-tls', configuration: 'mdev-operator' } as const;
@@ -63,6 +67,9 @@ const schema = z.object({
   'probe-timeout': durationFlag(100, 300_000).prefault('10s'),
   workers: z.string().regex(/^\d+$/, 'must be a whole number 1-64').transform(Number).refine((n) => n >= 1 && n <= 64, 'must be a whole number 1-64').prefault('8'),
   identity: z.string().min(1).max(128).optional(),
+  'leader-elect-lease-duration': durationFlag(1_000, 600_000).prefault('15s'),
+  'leader-elect-renew-deadline': durationFlag(500, 600_000).prefault('10s'),
+  'leader-elect-retry-period': durationFlag(100, 60_000).prefault('2s'),
 });
 
 export function parseControllerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
@@ -74,6 +81,10 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
       return [k, value];
     }),
   ) as Pick<WebhookConfig, keyof typeof WEBHOOK_ENV>;
+  // client-go's rules: a leader must give up before a follower may take over, and retry in between.
+  if (!(v['leader-elect-lease-duration'] > v['leader-elect-renew-deadline'] && v['leader-elect-renew-deadline'] > v['leader-elect-retry-period'])) {
+    throw new UsageError('--leader-elect-lease-duration must exceed --leader-elect-renew-deadline, which must exceed --leader-elect-retry-period (defaults 15s, 10s, 2s)');
+  }
   if (v['webhook-port'] !== 0 && (v['webhook-port'] === v['health-port'] || v['webhook-port'] === v['metrics-port'])) {
     throw new UsageError(`--webhook-port ${v['webhook-port']} must differ from --health-port and --metrics-port (or be 0 to disable the webhook)`);
   }
@@ -89,6 +100,9 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
     probeTimeoutMs: v['probe-timeout'],
     workers: v.workers,
     identity: v.identity ?? `${hostname()}-${process.pid}`,
+    leaseDurationMs: v['leader-elect-lease-duration'],
+    renewDeadlineMs: v['leader-elect-renew-deadline'],
+    retryPeriodMs: v['leader-elect-retry-period'],
   };
 }
 
@@ -106,6 +120,10 @@ export const CONTROLLER_USAGE = `Usage: mdev-operator controller [flags]
   --probe-timeout DUR      how long to wait for an agent's probe answer (default 10s)
   --workers N              concurrent reconciles (default 8)
   --identity NAME          leader-election identity (env POD_NAME, default hostname-pid)
+  --leader-elect-lease-duration DUR  how long a follower waits before taking a silent leader's Lease (default 15s)
+  --leader-elect-renew-deadline DUR  how long the leader keeps retrying a renewal before it stops leading (default 10s)
+  --leader-elect-retry-period DUR    between acquire and renew attempts (default 2s)
+                           A replica that stops leading exits (status 1) so its Deployment restarts it.
   --log-level LEVEL        error|warn|info|debug (default info)
 
 Environment (names depend on the Helm release; the chart sets them):

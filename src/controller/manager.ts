@@ -109,6 +109,12 @@ export interface ManagerHandle {
   stop(): Promise<void>;
   /** Crash: no more writes of the reconciler, nothing drained; with leader election the lease is left to expire. */
   kill(): Promise<void>;
+  /**
+   * Resolves when this replica lost a lease it held (not on stop or kill). The elector leads at
+   * most once, so the process should then exit and be restarted (client-go's convention); /healthz
+   * fails from then on for hosts that restart on liveness.
+   */
+  lostLeadership(): Promise<void>;
 }
 
 export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
@@ -133,6 +139,8 @@ class Manager {
   #running = false;
   #runningWaiters: Array<() => void> = [];
   #killed = false;
+  #lost = false;
+  readonly #lostWaiters: Array<() => void> = [];
   #webhook: WebhookHandle | undefined;
   #leaderRun: Promise<void> | undefined;
   #unregisterLeases: (() => void) | undefined;
@@ -188,7 +196,10 @@ class Manager {
       retryPeriodMs: this.#o.retryPeriodMs,
       onStartedLeading: (signal) => this.#lead(signal),
       onStoppedLeading: (reason) => {
-        if (reason === 'lost' && !this.#killed) this.#log.error('Lost leadership; stopping the reconcilers (the process should restart)');
+        if (reason !== 'lost' || this.#killed || this.#stop.signal.aborted) return;
+        this.#log.error('Lost leadership; stopping the reconcilers. This replica will not lead again: restart it');
+        this.#lost = true;
+        for (const w of this.#lostWaiters.splice(0)) w();
       },
       logger: this.#log,
     });
@@ -209,6 +220,7 @@ class Manager {
       waitUntilReady: () => this.#caches.waitForSync(),
       stop: () => this.#shutdown(false),
       kill: () => this.#shutdown(true),
+      lostLeadership: () => (this.#lost ? Promise.resolve() : new Promise((r) => this.#lostWaiters.push(r))),
     };
   }
 
@@ -276,7 +288,7 @@ class Manager {
     const { healthPort, metricsPort } = this.#o;
     if (healthPort === undefined) return;
     const health = new HealthServer({ port: healthPort });
-    health.addLivenessCheck('controller', () => !this.#killed);
+    health.addLivenessCheck('controller', () => !this.#killed && !this.#lost);
     health.addReadinessCheck('caches synced', () => {
       if (!this.#caches.synced() || !this.#settled) throw new Error('informer caches not synced yet');
       return true;

@@ -49,6 +49,14 @@ describe('controller status, config and events (pure parts)', () => {
     expect(() => parseControllerConfig(['--bogus', 'x'], {})).to.throw(UsageError, /bogus/);
   });
 
+  it("parses client-go's leader-election timings and refuses an order in which two replicas could lead at once", () => {
+    expect(parseControllerConfig([], {})).to.include({ leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
+    const fast = parseControllerConfig(['--leader-elect-lease-duration', '4s', '--leader-elect-renew-deadline', '3s', '--leader-elect-retry-period', '500ms'], {});
+    expect(fast).to.include({ leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 });
+    expect(() => parseControllerConfig(['--leader-elect-lease-duration', '10s', '--leader-elect-renew-deadline', '10s'], {})).to.throw(UsageError, /--leader-elect-lease-duration must exceed --leader-elect-renew-deadline/);
+    expect(() => parseControllerConfig(['--leader-elect-retry-period', 'often'], {})).to.throw(UsageError, /--leader-elect-retry-period/);
+  });
+
   it('parses the webhook mode, url host and the release-dependent object names from the environment', () => {
     expect(parseControllerConfig([], {}).webhook).to.deep.equal({ mode: 'enforce', service: 'mdev-operator-webhook', secret: 'mdev-operator-webhook-tls', configuration: 'mdev-operator' });
     const env = { MDEV_WEBHOOK_SERVICE: 'r1-webhook', MDEV_WEBHOOK_SECRET: 'r1-webhook-tls', MDEV_WEBHOOK_CONFIGURATION: 'r1' };
