@@ -8,7 +8,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AgentMetrics } from '../src/agent/agent-metrics.ts';
@@ -27,6 +26,7 @@ import { kubeRequest } from '../src/kube/request.ts';
 import { resourcePath } from '../src/kube/resource.ts';
 import { patchVmiStatus } from '../src/kubevirt/client.ts';
 import { parseVmi, type Vmi } from '../src/kubevirt/types.ts';
+import { freePort } from '../src/localcluster/processes.ts';
 import { loggerFor } from '../src/observability/logger.ts';
 import { buildClasses, exhaustiveProbeCount, filterCandidates, resolveSource } from '../src/placement/index.ts';
 import { buildVmi } from '../src/sim/kubevirt/vmi-factory.ts';
@@ -98,17 +98,6 @@ async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Prom
   await Promise.all(Array.from({ length: Math.min(width, queue.length) }, async () => {
     for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
   }));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function rssMiB(pid: number): number {
