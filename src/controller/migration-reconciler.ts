@@ -63,6 +63,12 @@ export class MigrationReconciler {
   readonly #o: MigrationReconcilerOptions;
   /** The newest object each status write returned: the informer may not have caught up yet. */
   readonly #written = new Map<string, MdevMigration>();
+  /**
+   * Per migration uid: nodes whose agent refused (or failed) to create a duplicate target device, and
+   * why. Later plans exclude them, so a refusal moves on to the next candidate instead of asking the
+   * same agent again until the deadline. In memory: after a restart a node is asked once more.
+   */
+  readonly #refusedTargets = new Map<string, Map<string, string>>();
 
   constructor(opts: MigrationReconcilerOptions) {
     this.#o = opts;
@@ -79,7 +85,10 @@ export class MigrationReconciler {
         this.#forgetWrittenUpTo(n);
         if (o.metadata.generation !== n.metadata.generation || o.status?.phase !== n.status?.phase) enqueue(n);
       },
-      delete: (m) => this.#written.delete(objectKey(m.metadata.namespace, m.metadata.name)),
+      delete: (m) => {
+        this.#written.delete(objectKey(m.metadata.namespace, m.metadata.name));
+        this.#refusedTargets.delete(m.metadata.uid ?? '');
+      },
     });
     const byOwner = (v: Vmim): void => {
       const refs = (v.metadata as { ownerReferences?: { kind?: string; name?: string; controller?: boolean }[] }).ownerReferences ?? [];
@@ -124,7 +133,10 @@ export class MigrationReconciler {
 
   async #reconcile(m: MdevMigration): Promise<ReconcileResult | void> {
     const phase = m.status?.phase;
-    if (phase === 'Succeeded') return; // the sweeper releases reservations once the target device shows the VMI
+    if (phase === 'Succeeded') {
+      this.#refusedTargets.delete(m.metadata.uid ?? '');
+      return; // the sweeper releases reservations once the target device shows the VMI
+    }
     if (phase === 'Failed') {
       await this.#o.reservations.releaseAll(m.metadata.uid ?? '');
       return;
@@ -187,7 +199,7 @@ export class MigrationReconciler {
       } as unknown as Partial<MdevMigrationStatus>);
       probing.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
     };
-    const exclude = new Map(failed.map((f) => [f.node, `attempt ${f.vmim} to this node failed: ${f.reason}`]));
+    const exclude = new Map([...failed.map((f): [string, string] => [f.node, `attempt ${f.vmim} to this node failed: ${f.reason}`]), ...(this.#refusedTargets.get(m.metadata.uid ?? '') ?? [])]);
     const decision = await this.#o.decisions.decide({ vmi, request: toRequest(m), probe: true, exclude, budgetMs: this.#o.decisionBudgetMs, onProbing });
     if (probing) {
       m = await probing;
@@ -232,9 +244,10 @@ export class MigrationReconciler {
     const chosen = d.chosen?.node as string;
     const created = await this.#createTargets(m, d);
     if ('reason' in created) {
-      m = await this.#patch(m, { ...decisionStatus(d), message: created.reason });
+      if (created.node) this.#refusedOn(m).set(created.node, created.reason);
+      m = await this.#patch(m, { ...decisionStatus(d), message: `${created.reason}${created.node ? '; trying the next candidate' : ''}` });
       this.#event(m, 'Warning', 'TargetCreationFailed', created.reason);
-      return { requeueAfter: 2000 };
+      return { requeueAfter: created.node ? 1 : 2000 };
     }
     const pairs = devicePairs(d, created.devices);
     const owner = { namespace: m.metadata.namespace as string, name: m.metadata.name, uid: m.metadata.uid ?? '' };
@@ -364,7 +377,15 @@ export class MigrationReconciler {
     return { requeueAfter: 1 };
   }
 
+  #refusedOn(m: MdevMigration): Map<string, string> {
+    const uid = m.metadata.uid ?? '';
+    let refused = this.#refusedTargets.get(uid);
+    if (!refused) this.#refusedTargets.set(uid, (refused = new Map()));
+    return refused;
+  }
+
   async #fail(m: MdevMigration, reason: string, message: string, extra: Partial<MdevMigrationStatus> = {}): Promise<void> {
+    this.#refusedTargets.delete(m.metadata.uid ?? '');
     const ns = m.metadata.namespace as string;
     const running = m.status?.migrationName ? this.#o.caches.vmims.get(objectKey(ns, m.status.migrationName)) : undefined;
     // Only a VMIM this migration owns is ours to abort; an admitted VMIM belongs to whoever created it.
@@ -376,7 +397,7 @@ export class MigrationReconciler {
   }
 
   /** Devices to create on the target (allowCreateTarget): asks its agent, returns source → new device. */
-  async #createTargets(m: MdevMigration, d: DecisionResult): Promise<{ devices: Map<string, string> } | { reason: string }> {
+  async #createTargets(m: MdevMigration, d: DecisionResult): Promise<{ devices: Map<string, string> } | { reason: string; node?: string }> {
     const devices = new Map<string, string>();
     const sources = new Map((d.source?.devices ?? []).map((s) => [s.name, s]));
     for (const pair of d.assignment) {
@@ -389,7 +410,7 @@ export class MigrationReconciler {
         { nodeName: pair.target.nodeName, typeId: pair.target.typeId, sourceVersion: source.version, parent: pair.target.parentAddress, uuid: duplicateUuid(m.metadata.uid ?? '', pair.source), ...(params ? { creationParams: params } : {}) },
         this.#o.createTimeoutMs ?? 20_000,
       );
-      if ('reason' in outcome) return { reason: `could not create a duplicate of ${pair.source} on ${pair.target.nodeName}: ${outcome.reason}` };
+      if ('reason' in outcome) return { reason: `could not create a duplicate of ${pair.source} on ${pair.target.nodeName}: ${outcome.reason}`, node: pair.target.nodeName };
       devices.set(pair.source, outcome.device);
     }
     return { devices };
