@@ -86,6 +86,8 @@ export interface FleetHandle {
   expireLease(node: string): Promise<void>;
   /** Runs discovery and publishing on every agent (or one) now. */
   rediscover(node?: string): Promise<void>;
+  /** A node's fake sysfs tree (tests inspect what its agent created or removed; fault injection). */
+  tree(node: string): FakeTree | undefined;
   stop(opts?: { deleteNodes?: boolean }): Promise<void>;
 }
 
@@ -170,6 +172,7 @@ class Fleet {
         const agents = node ? [this.#agents.get(node)] : [...this.#agents.values()];
         await Promise.all(agents.map((a) => a?.rediscover()));
       },
+      tree: (node) => this.#trees.get(node),
       stop: (o) => this.stop(o),
     };
   }

@@ -6,8 +6,7 @@
 // sysfs tree and migrates onto it; without, the node is NoCapacity and nothing is created.
 // A target whose agent refuses (or fails) to create the duplicate is excluded from that migration's
 // later plans: the next candidate is tried at once, and with none left the migration fails at once.
-import { readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -23,7 +22,7 @@ import { LABEL_HOSTNAME } from '../../../src/kubevirt/types.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { startFleet, type FleetHandle } from '../../../src/sim/fleet/fleet.ts';
 import { gpuAddress, type FleetNodeSpec, type GpuSpec } from '../../../src/sim/fleet/profile.ts';
-import { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
 import { SUPPORTED_TYPES } from '../../../src/sysfs/layout.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNamespace, deleteNamespace, getDevice, installCrds, listEvents, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
@@ -99,17 +98,6 @@ async function devicesOn(kc: KubeConfig, nodeName: string): Promise<string[]> {
   return (res.items ?? []).map((d) => d.metadata.name).sort();
 }
 
-/**
- * The stand-in fleet keeps each node's fake sysfs tree private; it lives in a temp dir named after
- * the node (node-tree.ts: `fleet-<name[0..40]>-XXXXXX`). Reopened read-only here: never disposed.
- */
-function fakeTreeOf(nodeName: string): FakeTree {
-  const prefix = `fleet-${nodeName.slice(0, 40)}-`;
-  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith(prefix));
-  if (dirs.length !== 1) throw new Error(`expected one fake sysfs tree for ${nodeName} under ${tmpdir()}, found ${dirs.length}`);
-  return FakeTree.open(join(tmpdir(), dirs[0] as string));
-}
-
 // Every migration lists its own two nodes in spec.targetNodes: other nodes share the API server.
 describe('controller: allowCreateTarget creates the target device through the agent (fleet and KubeVirt stand-ins)', function () {
   this.timeout(90_000);
@@ -124,6 +112,11 @@ describe('controller: allowCreateTarget creates the target device through the ag
   const [srcR, refuseR, createR] = ['rs', 'ra', 'rb'].map((s) => `${p}-${s}`) as [string, string, string];
   let manager: ManagerHandle | undefined;
   let fleet: FleetHandle | undefined;
+  const treeOf = (node: string): FakeTree => {
+    const tree = fleet?.tree(node);
+    if (!tree) throw new Error(`the stand-in fleet has no fake sysfs tree for ${node}`);
+    return tree;
+  };
 
   before(async () => {
     await installCrds();
@@ -195,8 +188,8 @@ describe('controller: allowCreateTarget creates the target device through the ag
     expect(creates).to.have.length(1);
     expect(creates[0]?.spec.create).to.deep.include({ parent: PARENT, uuid });
     expect(creates[0]?.status?.created).to.deep.equal({ parent: PARENT, uuid, device: targetName });
-    expect(fakeTreeOf(tgtA).hasMdev(uuid)).to.equal(true);
-    expect(fakeTreeOf(srcA).hasMdev(uuid)).to.equal(false);
+    expect(treeOf(tgtA).hasMdev(uuid)).to.equal(true);
+    expect(treeOf(srcA).hasMdev(uuid)).to.equal(false);
     await waitFor(`the agent of ${tgtA} to publish its spare capacity as used`, async () => ((await spareOn(kc, tgtA)) === 0 ? true : undefined), 20_000);
 
     // The VMI runs on the target, through the one VMIM pinned there.
@@ -215,7 +208,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
 
   it('without allowCreateTarget, the same target is NoCapacity, the migration fails and nothing is created', async () => {
     const f = fleet as FleetHandle;
-    const treeBefore = fakeTreeOf(tgtB).mdevs().sort();
+    const treeBefore = treeOf(tgtB).mdevs().sort();
     expect(treeBefore).to.have.length(1);
     await f.startVm({ namespace: ns, name: 'vm-b', node: srcB });
     await createMigration(kc, ns, 'stay', { vmiName: 'vm-b', targetNodes: [srcB, tgtB] });
@@ -226,7 +219,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
     expect(verdictOf(m, tgtB)?.message).to.match(/1 in use/);
     expect(await vmimsOf(kc, ns, m)).to.have.length(0);
     expect((await probesOf(kc, tgtB)).filter((x) => x.spec.create)).to.have.length(0);
-    expect(fakeTreeOf(tgtB).mdevs().sort()).to.deep.equal(treeBefore);
+    expect(treeOf(tgtB).mdevs().sort()).to.deep.equal(treeBefore);
     expect(await spareOn(kc, tgtB)).to.equal(1);
     expect((await getVmi(kc, ns, 'vm-b'))?.status?.nodeName).to.equal(srcB);
   });
@@ -238,7 +231,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
     // create ("has no create attribute", device-creator.ts). The other target creates normally. Both
     // need one creation and score alike, so the name order puts the refusing node first.
     expect(refuseR < createR).to.equal(true);
-    const refusingTree = fakeTreeOf(refuseR);
+    const refusingTree = treeOf(refuseR);
     rmSync(join(refusingTree.parentDir(PARENT), SUPPORTED_TYPES, TYPE, 'create'));
     await f.rediscover(refuseR);
     expect(await spareOn(kc, refuseR)).to.equal(1);
@@ -272,7 +265,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
     expect(refusingTree.mdevs().sort()).to.deep.equal(treeBefore);
     expect(await devicesOn(kc, refuseR)).to.deep.equal(devicesBefore);
     const uuid = duplicateUuid(m.metadata.uid ?? '', m.status?.devices?.[0]?.source ?? '');
-    expect(fakeTreeOf(createR).hasMdev(uuid)).to.equal(true);
+    expect(treeOf(createR).hasMdev(uuid)).to.equal(true);
     expect((await getDevice(kc, m.status?.devices?.[0]?.target ?? ''))?.spec).to.deep.include({ nodeName: createR, id: uuid });
     expect(await vmimsOf(kc, ns, m)).to.have.length(1);
     await waitFor('no reservation left for the migration', async () => ((await reservedFor(kc, m.metadata.uid ?? '')).length === 0 ? true : undefined), 20_000);
@@ -280,7 +273,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
 
   it('a refusal on the only candidate (accel stand-in, creation parameters) fails the migration at once with the node Excluded', async () => {
     const f = fleet as FleetHandle;
-    const treeBefore = fakeTreeOf(accNeedsY).mdevs().sort();
+    const treeBefore = treeOf(accNeedsY).mdevs().sort();
     const devicesBefore = await devicesOn(kc, accNeedsY);
     const vm = await f.startVm({ namespace: ns, name: 'vm-y', node: accSrcY });
     const started = Date.now();
@@ -302,7 +295,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
     expect(events.filter((e) => e.reason === 'TargetCreationFailed').map((e) => e.message)).to.deep.equal([refusal]);
     expect(events.filter((e) => e.reason === 'NoCompatibleNode')).to.have.length(1);
     expect((await probesOf(kc, accNeedsY)).filter((x) => x.spec.create)).to.have.length(1);
-    expect(fakeTreeOf(accNeedsY).mdevs().sort()).to.deep.equal(treeBefore);
+    expect(treeOf(accNeedsY).mdevs().sort()).to.deep.equal(treeBefore);
     expect(await devicesOn(kc, accNeedsY)).to.deep.equal(devicesBefore);
     expect(await vmimsOf(kc, ns, m)).to.have.length(0);
     expect(await reservedFor(kc, m.metadata.uid ?? '')).to.deep.equal([]);
