@@ -153,7 +153,7 @@ export function suiteCatalog(): SuiteEntry[] {
     external(
       {
         name: 'controller', title: 'Controller (local control plane)', needsCluster: true,
-        about: 'The controller (its own process) against the local kube-apiserver with a simulated fleet (stand-in agents answering probes with the real probe responder); the exhaustive baseline runs in the same harness. Latency is MdevMigration created → Planned seen through a watch, dry runs one at a time. Cold: the first decision for each of the 20 source strings, in 5 controller lives (each new controller starts with every MdevProbe deleted). Warm: 200 decisions after that, every verdict cached. Then 100 created at once.',
+        about: 'The controller (its own process) against the local kube-apiserver with a simulated fleet (stand-in agents answering probes with the real probe responder); the exhaustive baseline runs in the same harness. Latency is MdevMigration created → Planned seen through a watch, dry runs one at a time. Cold: the first decision for each of the 20 source strings, in 5 controller lives (each new controller starts with every MdevProbe deleted). Warm: 200 decisions after that, every verdict cached. Then 100 created at once. Where the time goes: docs/bench/controller-latency.md.',
         planned: [
           'probes per decision vs the exhaustive baseline at 100 and 1,000 nodes × 8 devices (target: ≤ distinct classes + 1)',
           'decision latency created → Planned, cold and warm (target at 1,000 nodes: warm p99 ≤ 25 ms, cold p99 ≤ 150 ms)',
