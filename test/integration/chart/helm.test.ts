@@ -115,6 +115,8 @@ describe('chart with the real helm', function () {
       expect(pod.securityContext).to.deep.include({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       const c = pod.containers[0];
       expect(c.args).to.include.members(['controller', '--leader-elect=true', `--namespace=${NS}`, '--webhook-port=9443', '--webhook-mode=enforce', '--metrics-port=8080', '--health-port=8081', '--log-level=info']);
+      // client-go's leader-election timings, passed through so they can be tuned per cluster.
+      expect(c.args).to.include.members(['--leader-elect-lease-duration=15s', '--leader-elect-renew-deadline=10s', '--leader-elect-retry-period=2s']);
       expect(c.securityContext).to.deep.equal({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
       expect(c.livenessProbe.httpGet).to.deep.equal({ path: '/healthz', port: 'health' });
       expect(c.readinessProbe.httpGet).to.deep.equal({ path: '/readyz', port: 'health' });
