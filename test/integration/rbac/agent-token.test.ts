@@ -171,7 +171,8 @@ describe('agent with a real token bound to a Pod on node-a (Pending pod: no kube
     expect(answered.every((r) => r.accepted), 'same branch, newer driver: accepted').to.equal(true);
 
     expect(calls.matching('PATCH', /\/mdevdevices\/[^/]+$/).every((c) => c.status === 200 || c.status === 201), calls.describe()).to.equal(true);
-    expect(calls.matching('PATCH', /\/mdevprobes\/[^/]+\/status$/).some((c) => c.status === 200), calls.describe()).to.equal(true);
+    // The API server shows the answer before the agent's client has recorded the response: wait for it.
+    await waitFor('the agent\'s probe status write in the call log', async () => (calls.matching('PATCH', /\/mdevprobes\/[^/]+\/status$/).some((c) => c.status === 200) ? true : undefined), 10_000);
     expect(calls.refused(), calls.describe(calls.refused())).to.deep.equal([]);
   });
 
