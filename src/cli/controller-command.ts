@@ -45,13 +45,9 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     retryPeriodMs: config.retryPeriodMs,
   });
   const ended = await Promise.race([untilSignal(), manager.lostLeadership().then(() => 'lost' as const)]);
-  if (ended === 'lost') {
-    // The elector campaigns once; a fresh process campaigns again (client-go exits here too).
-    process.stderr.write('mdev-operator controller: lost leadership, exiting so that this replica restarts\n');
-    await manager.stop();
-    return 1;
-  }
-  process.stderr.write(`mdev-operator controller: ${ended} received, stopping\n`);
+  // The elector campaigns once; a fresh process campaigns again (client-go exits here too).
+  const lost = ended === 'lost';
+  process.stderr.write(lost ? 'mdev-operator controller: lost leadership, exiting so that this replica restarts\n' : `mdev-operator controller: ${ended} received, stopping\n`);
   await manager.stop();
-  return 0;
+  return lost ? 1 : 0;
 }

@@ -4,7 +4,7 @@
 // sees a client type and a decision depends only on the snapshot it was given.
 import { z } from 'zod';
 import type { MdevDevice, MdevMigration, MdevNode } from '../api/v1alpha1/index.ts';
-import { AGENT_LEASE_PREFIX, isLeaseFresh } from '../kube/lease-heartbeat.ts';
+import { AGENT_LEASE_PREFIX, leaseExpiresAt } from '../kube/lease-heartbeat.ts';
 import type { Vmi } from '../kubevirt/types.ts';
 import { vmiRequiredNodeTerms } from '../kubevirt/types.ts';
 import { indexDevices, sortNodes, type Capacity, type Device, type Fleet, type NodeInfo, type NodeSelectorTerm, type Request, type SourceVm, type Taint, type Toleration } from '../placement/index.ts';
@@ -77,21 +77,31 @@ export function parseAgentLease(raw: unknown): AgentLease | undefined {
   return lease;
 }
 
+/** When an agent lease lapses (NaN when it never binds: no holder, duration or renew time). */
+export function agentLeaseExpiresAt(lease: AgentLease | undefined): number {
+  if (!lease) return Number.NaN;
+  return leaseExpiresAt({ spec: { holderIdentity: lease.holderIdentity, leaseDurationSeconds: lease.leaseDurationSeconds, renewTime: lease.renewTime } });
+}
+
 export function agentLeaseFresh(lease: AgentLease | undefined, now: number): boolean {
-  if (!lease) return false;
-  return isLeaseFresh({ spec: { holderIdentity: lease.holderIdentity, leaseDurationSeconds: lease.leaseDurationSeconds, renewTime: lease.renewTime } }, now);
+  return agentLeaseExpiresAt(lease) > now;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Operator objects
 // ---------------------------------------------------------------------------------------------
 
+/** When a device's reservation lapses: undefined without one, +Infinity for an unparsable expiresAt (it binds). */
+function reservationExpiresAt(device: MdevDevice): number | undefined {
+  const r = device.status?.reservation;
+  if (!r) return undefined;
+  const expires = Date.parse(r.expiresAt);
+  return Number.isFinite(expires) ? expires : Number.POSITIVE_INFINITY;
+}
+
 /** Whether a reservation still binds at `now`; a lapsed one is treated as absent by placement. */
 export function reservationActive(device: MdevDevice, now: number): boolean {
-  const r = device.status?.reservation;
-  if (!r) return false;
-  const expires = Date.parse(r.expiresAt);
-  return !Number.isFinite(expires) || expires > now;
+  return (reservationExpiresAt(device) ?? Number.NEGATIVE_INFINITY) > now;
 }
 
 export function toDevice(d: MdevDevice, now: number): Device {
@@ -218,7 +228,7 @@ export function buildNodeHalf(view: Pick<ClusterView, 'nodes' | 'leases'>, opts:
     const lease = leases.get(n.name);
     const info = toNodeInfo(n, lease, opts.now);
     if (opts.unresponsive?.has(n.name)) info.agentFresh = false;
-    else if (info.agentFresh) validUntil = Math.min(validUntil, leaseExpiresAt(lease));
+    else if (info.agentFresh) validUntil = Math.min(validUntil, agentLeaseExpiresAt(lease));
     nodes.push(info);
   }
   return { nodes: sortNodes(nodes), validUntil };
@@ -228,10 +238,7 @@ export function buildDeviceHalf(view: Pick<ClusterView, 'devices' | 'mdevNodes'>
   let validUntil = Number.POSITIVE_INFINITY;
   const devices = view.devices.map((d) => {
     const device = toDevice(d, now);
-    if (device.reservedBy !== undefined) {
-      const expires = Date.parse(d.status?.reservation?.expiresAt ?? '');
-      if (Number.isFinite(expires)) validUntil = Math.min(validUntil, expires);
-    }
+    if (device.reservedBy !== undefined) validUntil = Math.min(validUntil, reservationExpiresAt(d) as number);
     return device;
   });
   const capacity = view.mdevNodes.flatMap((n) => toCapacity(n));
@@ -240,10 +247,4 @@ export function buildDeviceHalf(view: Pick<ClusterView, 'devices' | 'mdevNodes'>
 
 export function joinSnapshot(nodes: NodeHalf, devices: DeviceHalf): Snapshot {
   return { fleet: { nodes: nodes.nodes, ...devices.index }, devices: devices.devices };
-}
-
-/** When a fresh agent lease lapses (+Infinity for a lease without a parsable renew time: it is not fresh). */
-function leaseExpiresAt(lease: AgentLease | undefined): number {
-  const renew = Date.parse(lease?.renewTime ?? '');
-  return Number.isFinite(renew) && lease?.leaseDurationSeconds ? renew + lease.leaseDurationSeconds * 1000 : Number.POSITIVE_INFINITY;
 }

@@ -24,12 +24,17 @@ export interface LeaseLike {
   };
 }
 
+/** When the lease lapses (renewTime + leaseDurationSeconds, epoch ms); NaN for a lease that never binds. */
+export function leaseExpiresAt(lease: LeaseLike | undefined): number {
+  const spec = lease?.spec;
+  if (!spec?.holderIdentity || !spec.leaseDurationSeconds || spec.renewTime === undefined) return Number.NaN;
+  const renew = spec.renewTime instanceof Date ? spec.renewTime.getTime() : typeof spec.renewTime === 'number' ? spec.renewTime : Date.parse(spec.renewTime);
+  return renew + spec.leaseDurationSeconds * 1000;
+}
+
 /** True while renewTime + leaseDurationSeconds is in the future (at `now`, epoch ms). */
 export function isLeaseFresh(lease: LeaseLike | undefined, now: number): boolean {
-  const spec = lease?.spec;
-  if (!spec?.holderIdentity || !spec.leaseDurationSeconds || spec.renewTime === undefined) return false;
-  const renew = spec.renewTime instanceof Date ? spec.renewTime.getTime() : typeof spec.renewTime === 'number' ? spec.renewTime : Date.parse(spec.renewTime);
-  return Number.isFinite(renew) && renew + spec.leaseDurationSeconds * 1000 > now;
+  return leaseExpiresAt(lease) > now;
 }
 
 export interface LeaseHeartbeatOptions {

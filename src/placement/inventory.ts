@@ -63,7 +63,7 @@ function stockAt(stocks: (TypeStock | undefined)[], i: number): TypeStock {
  * still makes the node a NoCapacity (not a TypeMismatch), whose message names the spare instances,
  * so the remedy (allowCreateTarget) is visible.
  */
-export function takeInventory(nodeName: string, need: Need, devices: readonly Device[], slots: readonly Capacity[], migrationUid: string, allowCreate = true): Inventory {
+export function takeInventory(nodeName: string, need: Need, devices: readonly Device[], slots: readonly Capacity[], migrationUid: string, allowCreate: boolean): Inventory {
   const stocks = new Array<TypeStock | undefined>(need.types.length);
   let consumed = 0;
   let freeDevices = 0;
