@@ -17,11 +17,11 @@ import { MDEV_DEVICES, MDEV_MIGRATIONS, NODES } from '../src/controller/resource
 import { mergePatch } from '../src/kube/apply.ts';
 import { kubeRequest } from '../src/kube/request.ts';
 import { resourcePath } from '../src/kube/resource.ts';
-import { installKubevirtStandins } from '../src/kubevirt/standin-crds.ts';
+import { installKubevirtStandins } from '../dev/standins/kubevirt-crds.ts';
 import { VMIM_RESOURCE } from '../src/kubevirt/types.ts';
 import { loggerFor } from '../src/observability/logger.ts';
 import { VerdictCache } from '../src/placement/index.ts';
-import { createRunningVmi } from '../src/sim/kubevirt/vmi-factory.ts';
+import { createRunningVmi } from '../dev/sim/kubevirt/vmi-factory.ts';
 import { startLocalAdmission } from '../src/webhook/local-admission.ts';
 import { createNodeWithAgent, deleteQuietly, gpuVmi, publishDevice, standinProber, VERSION_550 } from '../test/integration/webhook/fleet-fixture.ts';
 import { summarize, type Summary } from './stats.ts';

@@ -10,8 +10,8 @@ import { deviceObjectName, LABEL_NODE, probeObjectName, type MdevProbe } from '.
 import { SysfsBackend } from '../src/compat/sysfs-backend.ts';
 import { informerFor } from '../src/kube/informer.ts';
 import { kubeRequest } from '../src/kube/request.ts';
-import { FakeSysfs } from '../src/sysfs/fake-sysfs.ts';
-import { FakeTree } from '../src/sysfs/fake-tree.ts';
+import { FakeSysfs } from '../dev/fakes/sysfs/fake-sysfs.ts';
+import { FakeTree } from '../dev/fakes/sysfs/fake-tree.ts';
 import { percentile } from './stats.ts';
 
 export interface AgentBenchOptions {

@@ -1,12 +1,12 @@
 // Placement suite: the pure engine (src/placement) in process, on synthetic fleets of 100, 1,000
 // and 5,000 nodes × 8 devices carrying 20 distinct version strings. Probes are answered in process
-// by the simulated NVIDIA driver policy (src/compat/policies/nvidia-branch.ts), so the figures are
+// by the simulated NVIDIA driver policy (dev/fakes/policies/nvidia-branch.ts), so the figures are
 // the engine's own cost: no API server, no agent round trip. The exhaustive baseline (one probe per
 // free candidate device) runs through the same engine and the same driver policy.
 import { applyProbeAnswers, decide, exhaustiveProbeCount, filterCandidates, indexFleet, place, resolveSource, targetId, VerdictCache } from '../src/placement/index.ts';
 import type { Device, Fleet, NodeInfo, PlaceInput, ProbeAnswer, ProbeRequest, Prober, Request, SourceVm, Taint } from '../src/placement/index.ts';
-import { nvidiaBranch } from '../src/compat/policies/nvidia-branch.ts';
-import { isRefusal, type NvidiaBranchConfig } from '../src/compat/policies/policy.ts';
+import { nvidiaBranch } from '../dev/fakes/policies/nvidia-branch.ts';
+import { isRefusal, type NvidiaBranchConfig } from '../dev/fakes/policies/policy.ts';
 import { collectGarbage, heapUsedMiB, measure, summarize, type Measurement } from './stats.ts';
 import type { Result, Suite, SuiteContext } from './report/types.ts';
 

@@ -17,9 +17,9 @@ import { API_VERSION, type MdevMigration } from '../src/api/v1alpha1/index.ts';
 import { MDEV_MIGRATIONS } from '../src/controller/resources.ts';
 import { kubeRequest } from '../src/kube/request.ts';
 import { resourcePath } from '../src/kube/resource.ts';
-import { down, REPO_ROOT, up } from '../src/localcluster/index.ts';
-import { startFleet, type FleetHandle } from '../src/sim/fleet/fleet.ts';
-import type { FleetNodeSpec, GpuSpec } from '../src/sim/fleet/profile.ts';
+import { down, REPO_ROOT, up } from '../dev/localcluster/index.ts';
+import { startFleet, type FleetHandle } from '../dev/sim/fleet/fleet.ts';
+import type { FleetNodeSpec, GpuSpec } from '../dev/sim/fleet/profile.ts';
 
 const { values: flags } = parseArgs({
   options: {

@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, rm, writeFile, copyFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { binDir, REPO_ROOT } from '../src/localcluster/paths.ts';
+import { binDir, REPO_ROOT } from '../dev/localcluster/paths.ts';
 
 export const CHART_DIR = join(REPO_ROOT, 'charts', 'mdev-operator');
 export const CHART_CRDS_DIR = join(CHART_DIR, 'files', 'crds');

@@ -2,7 +2,7 @@
 // figures of the last soak run from `.bench/soak.json` rather than running one. No file, no figures.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../src/localcluster/paths.ts';
+import { REPO_ROOT } from '../../dev/localcluster/paths.ts';
 import type { Result, Suite } from './types.ts';
 
 export const SOAK_RESULT_FILE = join(REPO_ROOT, '.bench', 'soak.json');

@@ -26,8 +26,6 @@ import { kubeRequest } from '../kube/request.ts';
 import type { ResourceRef } from '../kube/resource.ts';
 import { HealthServer } from '../observability/health.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
-import { FakeSysfs } from '../sysfs/fake-sysfs.ts';
-import { FakeTree } from '../sysfs/fake-tree.ts';
 import { layoutForRoot, type SysfsLayout } from '../sysfs/layout.ts';
 import { OsSysfs } from '../sysfs/os-sysfs.ts';
 import type { SysfsIO } from '../sysfs/sysfs-io.ts';
@@ -90,10 +88,9 @@ interface Backing {
 export function backingFor(config: AgentConfig): Backing {
   const layout = layoutForRoot(config.sysfsRoot, config.mdevctlRoot);
   if (config.backend === 'simulated') {
-    // A simulated tree is opened from its root (the directory holding sys/ and the manifest).
-    const root = layout.sysRoot.endsWith('/sys') ? layout.sysRoot.slice(0, -'/sys'.length) : layout.sysRoot;
-    const io = new FakeSysfs(FakeTree.open(root));
-    return { layout, io, backend: new SysfsBackend(io, 'simulated') };
+    // The simulated drivers are development stand-ins and are not part of the product build; the
+    // checkout's CLI (dev/cli.ts) and the fleet pass them in as AgentDeps.io/backend.
+    throw new Error('--backend simulated is only available from a checkout (npx mdev-operator agent, dev/cli.ts); the image runs sysfs or exec');
   }
   const io = new OsSysfs(layout.sysRoot);
   if (config.backend === 'exec') {

@@ -2,10 +2,14 @@
 import { setLogLevel } from '../observability/logger.ts';
 import { metricsRegistry } from '../observability/metrics.ts';
 import { AGENT_USAGE, parseAgentConfig } from '../agent/config.ts';
-import { startAgent } from '../agent/agent.ts';
+import { startAgent, type AgentDeps } from '../agent/agent.ts';
+import type { AgentConfig } from '../agent/config.ts';
 import { kubeConfigFromFlag, untilSignal } from './flags.ts';
 
-export async function agentCommand(argv: string[]): Promise<number> {
+/** Extra dependencies chosen from the parsed config (the dev CLI's simulated backend). */
+export type AgentBacking = (config: AgentConfig) => Pick<AgentDeps, 'io' | 'backend'>;
+
+export async function agentCommand(argv: string[], backing?: AgentBacking): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(AGENT_USAGE);
     return 0;
@@ -13,7 +17,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   const config = parseAgentConfig(argv);
   setLogLevel(config.logLevel);
   const kc = kubeConfigFromFlag(config.kubeconfig);
-  const agent = await startAgent(config, { kc, registry: metricsRegistry });
+  const agent = await startAgent(config, { kc, registry: metricsRegistry, ...backing?.(config) });
   const signal = await untilSignal();
   process.stderr.write(`mdev-operator agent: ${signal} received, stopping\n`);
   await agent.stop();

@@ -2,7 +2,7 @@
 // separate from the demo's), unless MDEV_TEST_KUBECONFIG points at one that is already running.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT, down, up } from '../../src/localcluster/index.ts';
+import { REPO_ROOT, down, up } from '../../dev/localcluster/index.ts';
 
 // Component logs would bury mocha's report; tests that assert on logs capture them explicitly.
 process.env.MDEV_LOG_LEVEL ??= 'error';

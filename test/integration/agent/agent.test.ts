@@ -6,7 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { AgentHandle } from '../../../src/agent/agent.ts';
 import { deviceObjectName, LABEL_NODE, LABEL_TYPE, LABEL_VERSION_HASH, probeObjectName, versionHash } from '../../../src/api/v1alpha1/index.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
-import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import {
   agentConfig,

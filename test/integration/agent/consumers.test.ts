@@ -6,11 +6,11 @@ import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { AgentHandle } from '../../../src/agent/agent.ts';
 import { deviceObjectName } from '../../../src/api/v1alpha1/index.ts';
-import { startFakeKubelet, type FakeKubelet } from '../../../src/agent/podresources/fake-kubelet.ts';
+import { startFakeKubelet, type FakeKubelet } from '../../../dev/fakes/kubelet.ts';
 import { listPodResources } from '../../../src/agent/podresources/client.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
-import { buildLauncherPod } from '../../../src/sim/kubevirt/launcher-pod.ts';
-import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import { buildLauncherPod } from '../../../dev/sim/kubevirt/launcher-pod.ts';
+import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { GVT_PARENT, agentConfig, applyCrds, createNode, ensureNamespace, eventually, nodeDevices, startTestAgent, threeVendorTree, type ThreeVendorTree } from './fixtures.ts';
 

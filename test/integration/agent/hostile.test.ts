@@ -7,9 +7,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { AgentHandle } from '../../../src/agent/agent.ts';
 import { deviceObjectName, LABEL_NODE } from '../../../src/api/v1alpha1/index.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
-import type { FakeSysfs } from '../../../src/sysfs/fake-sysfs.ts';
-import { addEscapingLink, makeHugeAttr, makeUnreadable } from '../../../src/sysfs/fake-tree-hostile.ts';
-import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import type { FakeSysfs } from '../../../dev/fakes/sysfs/fake-sysfs.ts';
+import { addEscapingLink, makeHugeAttr, makeUnreadable } from '../../../dev/fakes/sysfs/fake-tree-hostile.ts';
+import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import {
   agentConfig,

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { REPO_ROOT } from '../../../src/localcluster/paths.ts';
+import { REPO_ROOT } from '../../../dev/localcluster/paths.ts';
 import { CHART_DIR, CRDS_DIR, drift, runHelm } from '../../../scripts/render-manifests.ts';
 import { VALIDATE_MATCH_CONDITIONS } from '../../../src/webhook/admission-service.ts';
 

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { REPO_ROOT } from '../../../src/localcluster/paths.ts';
+import { REPO_ROOT } from '../../../dev/localcluster/paths.ts';
 import { CHART_DIR, runHelm } from '../../../scripts/render-manifests.ts';
 import { kubectl, testKubeconfigPath, uniqueName, type RunResult } from '../../support/cluster.ts';
 

@@ -17,12 +17,12 @@ import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES } from '../../..
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { getVmi } from '../../../src/kubevirt/client.ts';
-import { installKubevirtStandins } from '../../../src/kubevirt/standin-crds.ts';
+import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
 import { LABEL_HOSTNAME } from '../../../src/kubevirt/types.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
-import { startFleet, type FleetHandle } from '../../../src/sim/fleet/fleet.ts';
-import { gpuAddress, type FleetNodeSpec, type GpuSpec } from '../../../src/sim/fleet/profile.ts';
-import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import { startFleet, type FleetHandle } from '../../../dev/sim/fleet/fleet.ts';
+import { gpuAddress, type FleetNodeSpec, type GpuSpec } from '../../../dev/sim/fleet/profile.ts';
+import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { SUPPORTED_TYPES } from '../../../src/sysfs/layout.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNamespace, deleteNamespace, getDevice, installCrds, listEvents, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';

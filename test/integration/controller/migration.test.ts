@@ -4,11 +4,11 @@
 import { expect } from 'chai';
 import { LABEL_HOSTNAME, vmimPinnedNode } from '../../../src/kubevirt/types.ts';
 import { startManager, type ManagerHandle } from '../../../src/controller/manager.ts';
-import { startFleet, type FleetHandle } from '../../../src/sim/fleet/fleet.ts';
-import type { FleetNodeSpec, GpuSpec } from '../../../src/sim/fleet/profile.ts';
+import { startFleet, type FleetHandle } from '../../../dev/sim/fleet/fleet.ts';
+import type { FleetNodeSpec, GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { getVmi } from '../../../src/kubevirt/client.ts';
-import { installKubevirtStandins } from '../../../src/kubevirt/standin-crds.ts';
-import type { FailWhen } from '../../../src/sim/kubevirt/simulator.ts';
+import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
+import type { FailWhen } from '../../../dev/sim/kubevirt/simulator.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import {
   createMigration,

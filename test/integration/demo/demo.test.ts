@@ -3,9 +3,9 @@
 // simulated vendor drivers, the real agent code, kubelet and KubeVirt stand-ins) run in this
 // process. Names are unique to this run, so other tests' nodes and namespaces never mix in.
 import { expect } from 'chai';
-import { runDemo } from '../../../src/cli/demo-command.ts';
-import type { StoryResult } from '../../../src/demo/story.ts';
-import type { Check } from '../../../src/demo/summary.ts';
+import { runDemo } from '../../../dev/cli/demo-command.ts';
+import type { StoryResult } from '../../../dev/demo/story.ts';
+import type { Check } from '../../../dev/demo/summary.ts';
 import { isNotFound } from '../../../src/kube/errors.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { testKubeConfig, testKubeconfigPath, uniqueName } from '../../support/cluster.ts';

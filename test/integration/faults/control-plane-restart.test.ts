@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { informerFor, type Informer, type WatchEndReason } from '../../../src/kube/informer.ts';
 import type { ListWatchSource } from '../../../src/kube/list-watch.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
-import { startComponent, stopComponent } from '../../../src/localcluster/index.ts';
+import { startComponent, stopComponent } from '../../../dev/localcluster/index.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { restartableClusterName, restartControlPlane, waitReady } from '../../support/faults/control-plane.ts';
 import { expectInvariants } from '../../support/faults/invariants.ts';

@@ -4,12 +4,12 @@ import { expect } from 'chai';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { createVmim, getVmi, getVmim } from '../../../src/kubevirt/client.ts';
-import { installKubevirtStandins } from '../../../src/kubevirt/standin-crds.ts';
+import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
 import { LABEL_NODE_NAME, type Vmim } from '../../../src/kubevirt/types.ts';
-import { listLauncherPods } from '../../../src/sim/kubevirt/core-objects.ts';
-import { ANNOTATION_FAIL_AT, parseAllocatedDevices } from '../../../src/sim/kubevirt/launcher-pod.ts';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../../../src/sim/kubevirt/simulator.ts';
-import { createRunningVmi, deleteRunningVmi } from '../../../src/sim/kubevirt/vmi-factory.ts';
+import { listLauncherPods } from '../../../dev/sim/kubevirt/core-objects.ts';
+import { ANNOTATION_FAIL_AT, parseAllocatedDevices } from '../../../dev/sim/kubevirt/launcher-pod.ts';
+import { startKubevirtSimulator, type KubevirtSimulator } from '../../../dev/sim/kubevirt/simulator.ts';
+import { createRunningVmi, deleteRunningVmi } from '../../../dev/sim/kubevirt/vmi-factory.ts';
 import { kubectl, testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { poll } from '../../support/poll.ts';
 

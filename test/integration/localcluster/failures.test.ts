@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binDir, ClusterError, clusterPaths, down, REPO_ROOT, status, up } from '../../../src/localcluster/index.ts';
+import { binDir, ClusterError, clusterPaths, down, REPO_ROOT, status, up } from '../../../dev/localcluster/index.ts';
 import { uniqueName } from '../../support/cluster.ts';
 import { waitFor } from '../kube/wait.ts';
 
@@ -185,7 +185,7 @@ describe('local control plane: failure behaviour', function () {
     this.timeout(120_000);
     const name = fresh();
     const p = clusterPaths(name);
-    const cli = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'cluster', 'up', '--name', name], { stdio: 'ignore' });
+    const cli = spawn(process.execPath, [join(REPO_ROOT, 'dev/cli.ts'), 'cluster', 'up', '--name', name], { stdio: 'ignore' });
     const recorded = async () => JSON.parse(await readFile(p.state, 'utf8').catch(() => '{}')) as { pids?: Record<string, number> };
     // kube-apiserver is recorded as soon as it is spawned, long before it is ready.
     await waitFor('kube-apiserver to be spawned', async () => (await recorded()).pids?.['kube-apiserver'] !== undefined, 60_000);
@@ -208,7 +208,7 @@ describe('local control plane: failure behaviour', function () {
 
     // `npm run cluster:up` on such a machine says the same through its ClusterError, and starts nothing.
     const name = fresh();
-    const viaCli = await run(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'cluster', 'up', '--name', name],
+    const viaCli = await run(process.execPath, [join(REPO_ROOT, 'dev/cli.ts'), 'cluster', 'up', '--name', name],
       { HOME: dir, PATH: path, MDEV_CACHE_DIR: join(dir, 'cache') });
     expect(viaCli.code).to.equal(1);
     expect(viaCli.stderr).to.match(/\[cluster\] ERROR: building the control plane failed: the Go toolchain \('go'\) is not on PATH.*Fix: /);

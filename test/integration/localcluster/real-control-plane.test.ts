@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import {
   ApiException, AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api, Watch,
 } from '@kubernetes/client-node';
-import { VERSIONS } from '../../../src/localcluster/index.ts';
+import { VERSIONS } from '../../../dev/localcluster/index.ts';
 import { kubectl, testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { waitFor } from '../kube/wait.ts';
 

@@ -15,10 +15,10 @@ import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
 import { LEASES } from '../../../src/kube/lease-store.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
-import { buildNodeTree } from '../../../src/sim/fleet/node-tree.ts';
-import type { FleetNodeSpec } from '../../../src/sim/fleet/profile.ts';
-import { FakeSysfs } from '../../../src/sysfs/fake-sysfs.ts';
-import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import { buildNodeTree } from '../../../dev/sim/fleet/node-tree.ts';
+import type { FleetNodeSpec } from '../../../dev/sim/fleet/profile.ts';
+import { FakeSysfs } from '../../../dev/fakes/sysfs/fake-sysfs.ts';
+import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { installCrds, waitFor } from '../controller/helpers.ts';
 import {

@@ -14,9 +14,9 @@ import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
 import { toMicroTime } from '../../../src/kube/lease-store.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
-import { installKubevirtStandins } from '../../../src/kubevirt/standin-crds.ts';
+import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
 import { targetId } from '../../../src/placement/index.ts';
-import { createRunningVmi } from '../../../src/sim/kubevirt/vmi-factory.ts';
+import { createRunningVmi } from '../../../dev/sim/kubevirt/vmi-factory.ts';
 import { testKubeconfigPath } from '../../support/cluster.ts';
 
 export const GPU_TYPE = 'nvidia-1012';

@@ -14,7 +14,7 @@ import { VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { metricValue } from '../../../src/observability/metrics.ts';
 import { VerdictCache } from '../../../src/placement/index.ts';
-import { createRunningVmi } from '../../../src/sim/kubevirt/vmi-factory.ts';
+import { createRunningVmi } from '../../../dev/sim/kubevirt/vmi-factory.ts';
 import { startLocalAdmission, type LocalAdmission } from '../../../src/webhook/local-admission.ts';
 import { ANNOTATION_MIGRATION } from '../../../src/webhook/vmim-admission.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';

@@ -3,7 +3,7 @@
 // (`.localcluster/test-<pid>`, or MDEV_TEST_CLUSTER_NAME) or one listed in MDEV_FAULTS_RESTARTABLE
 // (comma-separated names, e.g. `faultdev` while iterating). Anything else is refused by name.
 import { basename, dirname, join, resolve } from 'node:path';
-import { REPO_ROOT, restartComponent, type RestartableComponent } from '../../../src/localcluster/index.ts';
+import { REPO_ROOT, restartComponent, type RestartableComponent } from '../../../dev/localcluster/index.ts';
 import { kubectl, testKubeconfigPath } from '../cluster.ts';
 
 /** The name of the test cluster, after checking that this process may restart its components. */

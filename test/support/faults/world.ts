@@ -11,8 +11,8 @@ import { startManager, type ManagerHandle, type ManagerOptions } from '../../../
 import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_PROBES } from '../../../src/controller/resources.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
-import { startFleet, type FleetHandle, type FleetKubevirtOptions } from '../../../src/sim/fleet/fleet.ts';
-import type { FleetNodeSpec, GpuSpec } from '../../../src/sim/fleet/profile.ts';
+import { startFleet, type FleetHandle, type FleetKubevirtOptions } from '../../../dev/sim/fleet/fleet.ts';
+import type { FleetNodeSpec, GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { kubectl, uniqueName } from '../cluster.ts';
 import type { InvariantScope } from './invariants.ts';
 import { poll } from '../poll.ts';

@@ -3,7 +3,7 @@ import { iommuGroupsOf } from '../../../src/agent/iommu-groups.ts';
 import { mapDeviceConsumers } from '../../../src/agent/podresources/consumers.ts';
 import type { LauncherPod } from '../../../src/agent/podresources/types.ts';
 import { discover } from '../../../src/sysfs/discovery.ts';
-import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { NV_VF, UUID_GVT, UUID_NV, buildThreeVendorTree } from '../sysfs/fixtures.ts';
 
 const launcher: LauncherPod = { namespace: 'vms', podName: 'virt-launcher-vm-a-x', vmiName: 'vm-a', vmiUid: 'uid-a' };

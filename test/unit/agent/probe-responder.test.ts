@@ -12,8 +12,8 @@ import { deviceObjectName, type MdevProbe, type MdevProbeSpec, type MdevProbeSta
 import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { discover } from '../../../src/sysfs/discovery.ts';
-import { FakeSysfs } from '../../../src/sysfs/fake-sysfs.ts';
-import { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import { FakeSysfs } from '../../../dev/fakes/sysfs/fake-sysfs.ts';
+import { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 
 const NODE = 'worker-7';
 const P = '0000:41:00.0';

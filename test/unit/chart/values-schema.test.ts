@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../../../src/localcluster/paths.ts';
+import { REPO_ROOT } from '../../../dev/localcluster/paths.ts';
 
 interface Schema {
   type?: string;

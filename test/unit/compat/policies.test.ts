@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { accelConfig } from '../../../src/compat/policies/accel-config.ts';
-import { gvtExact } from '../../../src/compat/policies/gvt-exact.ts';
-import { MTTY_MAGIC, mttyStream } from '../../../src/compat/policies/mtty-stream.ts';
-import { nvidiaBranch } from '../../../src/compat/policies/nvidia-branch.ts';
-import type { AccelConfigConfig, Acceptance, GvtExactConfig, MttyStreamConfig, NvidiaBranchConfig, ParentConfig } from '../../../src/compat/policies/policy.ts';
-import { policyAccept, policyVersion } from '../../../src/compat/policies/registry.ts';
+import { accelConfig } from '../../../dev/fakes/policies/accel-config.ts';
+import { gvtExact } from '../../../dev/fakes/policies/gvt-exact.ts';
+import { MTTY_MAGIC, mttyStream } from '../../../dev/fakes/policies/mtty-stream.ts';
+import { nvidiaBranch } from '../../../dev/fakes/policies/nvidia-branch.ts';
+import type { AccelConfigConfig, Acceptance, GvtExactConfig, MttyStreamConfig, NvidiaBranchConfig, ParentConfig } from '../../../dev/fakes/policies/policy.ts';
+import { policyAccept, policyVersion } from '../../../dev/fakes/policies/registry.ts';
 import type { CreationParam } from '../../../src/sysfs/inventory.ts';
 
 function refusal(a: Acceptance): { errno: string; reason: string } {

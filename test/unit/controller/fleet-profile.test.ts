@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { DEMO_PROFILE, expandProfile, parseProfile, seededUuid } from '../../../src/sim/fleet/profile.ts';
-import { fleetSpecs } from '../../../src/sim/fleet/fleet.ts';
+import { DEMO_PROFILE, expandProfile, parseProfile, seededUuid } from '../../../dev/sim/fleet/profile.ts';
+import { fleetSpecs } from '../../../dev/sim/fleet/fleet.ts';
 import { isUuid } from '../../../src/api/validation.ts';
 
 describe('fleet simulator profiles (stand-in nodes)', () => {

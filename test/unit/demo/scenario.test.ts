@@ -1,7 +1,7 @@
 // The demo's world as data: several vendors, the expected verdicts name real nodes with the right
 // kind of hardware, and every VMI fits the node it starts on.
 import { expect } from 'chai';
-import { H100_TYPE, ROLES, demoScenario } from '../../../src/demo/scenario.ts';
+import { H100_TYPE, ROLES, demoScenario } from '../../../dev/demo/scenario.ts';
 
 describe('demo scenario (plain data)', () => {
   const s = demoScenario({ prefix: 'p-' });

@@ -2,9 +2,9 @@
 // four checks, and each way a step can go wrong fails exactly its own check, saying what happened.
 import { expect } from 'chai';
 import type { DrainPlan } from '../../../src/cli/plan-drain.ts';
-import { demoScenario, type Scenario } from '../../../src/demo/scenario.ts';
-import type { MigrationOutcome, StoryResult } from '../../../src/demo/story.ts';
-import { checkOutcomes, renderChecks, renderSummary, verdictCounts, type Check } from '../../../src/demo/summary.ts';
+import { demoScenario, type Scenario } from '../../../dev/demo/scenario.ts';
+import type { MigrationOutcome, StoryResult } from '../../../dev/demo/story.ts';
+import { checkOutcomes, renderChecks, renderSummary, verdictCounts, type Check } from '../../../dev/demo/summary.ts';
 
 const P = 't-';
 const n = (role: string): string => `${P}${role}`;

@@ -2,11 +2,11 @@
 // host (sysfs discovery) and written to the way a probe writes (FakeSysfs, simulated drivers).
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { MTTY_MAGIC } from '../../../src/compat/policies/mtty-stream.ts';
-import { buildNodeTree, creationParamsOf, parentNames, resourceNameOf, type BuiltTree } from '../../../src/sim/fleet/node-tree.ts';
-import { DEFAULT_TYPE, expandProfile, gpuAddress, gpuSpec, parseProfile, DEMO_PROFILE, type FleetNodeSpec, type GpuSpec } from '../../../src/sim/fleet/profile.ts';
+import { MTTY_MAGIC } from '../../../dev/fakes/policies/mtty-stream.ts';
+import { buildNodeTree, creationParamsOf, parentNames, resourceNameOf, type BuiltTree } from '../../../dev/sim/fleet/node-tree.ts';
+import { DEFAULT_TYPE, expandProfile, gpuAddress, gpuSpec, parseProfile, DEMO_PROFILE, type FleetNodeSpec, type GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { discover } from '../../../src/sysfs/discovery.ts';
-import { FakeSysfs } from '../../../src/sysfs/fake-sysfs.ts';
+import { FakeSysfs } from '../../../dev/fakes/sysfs/fake-sysfs.ts';
 import type { DiscoveredInventory } from '../../../src/sysfs/inventory.ts';
 import type { SysfsError } from '../../../src/sysfs/sysfs-io.ts';
 

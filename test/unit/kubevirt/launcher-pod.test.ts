@@ -5,7 +5,7 @@ import {
   buildLauncherPod,
   launcherPodName,
   parseAllocatedDevices,
-} from '../../../src/sim/kubevirt/launcher-pod.ts';
+} from '../../../dev/sim/kubevirt/launcher-pod.ts';
 
 interface PodShape {
   metadata: { name: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string>; ownerReferences: { apiVersion: string; kind: string; name: string; uid: string; controller: boolean }[] };

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { toSchedNode } from '../../../src/sim/kubevirt/core-objects.ts';
-import { chooseTargetNode, matchesNodeSelectorTerms, misfit, type FitInput, type SchedNode } from '../../../src/sim/kubevirt/node-fit.ts';
+import { toSchedNode } from '../../../dev/sim/kubevirt/core-objects.ts';
+import { chooseTargetNode, matchesNodeSelectorTerms, misfit, type FitInput, type SchedNode } from '../../../dev/sim/kubevirt/node-fit.ts';
 
 function node(name: string, extra: Partial<SchedNode> = {}): SchedNode {
   return { name, labels: { 'kubernetes.io/hostname': name, ...extra.labels }, unschedulable: false, taints: [], notReady: false, ...extra };

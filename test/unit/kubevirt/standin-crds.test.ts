@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { parseAllDocuments } from 'yaml';
-import { kubevirtStandinCrds, renderKubevirtStandinCrdsYaml, STANDIN_CRDS_YAML_PATH } from '../../../src/kubevirt/standin-crds.ts';
+import { kubevirtStandinCrds, renderKubevirtStandinCrdsYaml, STANDIN_CRDS_YAML_PATH } from '../../../dev/standins/kubevirt-crds.ts';
 
 describe('KubeVirt stand-in CRDs', () => {
   it('use KubeVirt real group, version, kinds, plurals and short names, namespaced, with status', () => {
@@ -30,7 +30,7 @@ describe('KubeVirt stand-in CRDs', () => {
 
   it(`${STANDIN_CRDS_YAML_PATH} is up to date with the code`, () => {
     const onDisk = readFileSync(STANDIN_CRDS_YAML_PATH, 'utf8');
-    const regen = "npx node --input-type=module -e \"import {renderKubevirtStandinCrdsYaml as r} from './src/kubevirt/standin-crds.ts'; import {writeFileSync as w} from 'node:fs'; w('test/standins/kubevirt-crds.yaml', r())\"";
+    const regen = "npx node --input-type=module -e \"import {renderKubevirtStandinCrdsYaml as r} from './dev/standins/kubevirt-crds.ts'; import {writeFileSync as w} from 'node:fs'; w('test/standins/kubevirt-crds.yaml', r())\"";
     expect(onDisk, `regenerate with: ${regen}`).to.equal(renderKubevirtStandinCrdsYaml());
     expect(parseAllDocuments(onDisk).map((d) => d.toJS())).to.deep.equal(kubevirtStandinCrds());
   });

@@ -5,13 +5,13 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { npmClusterCommand } from '../../../src/localcluster/cluster.ts';
-import { clusterPaths, REPO_ROOT } from '../../../src/localcluster/index.ts';
-import { logSummary } from '../../../src/localcluster/processes.ts';
+import { npmClusterCommand } from '../../../dev/localcluster/cluster.ts';
+import { clusterPaths, REPO_ROOT } from '../../../dev/localcluster/index.ts';
+import { logSummary } from '../../../dev/localcluster/processes.ts';
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'cluster', ...args], { cwd: REPO_ROOT }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(REPO_ROOT, 'dev/cli.ts'), 'cluster', ...args], { cwd: REPO_ROOT }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });

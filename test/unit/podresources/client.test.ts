@@ -10,7 +10,7 @@ import {
   startFakeKubelet,
   type FakeKubelet,
   type FakePodResources,
-} from '../../../src/agent/podresources/fake-kubelet.ts';
+} from '../../../dev/fakes/kubelet.ts';
 import type { PodDevices } from '../../../src/agent/podresources/types.ts';
 
 const MDEV_A = 'a1b2c3d4-0000-4000-8000-00000000000a';

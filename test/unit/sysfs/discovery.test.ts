@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { discover } from '../../../src/sysfs/discovery.ts';
-import { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import type { DiscoveredInventory } from '../../../src/sysfs/inventory.ts';
 import { layoutForRoot } from '../../../src/sysfs/layout.ts';
 import {

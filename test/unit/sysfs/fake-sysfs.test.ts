@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { FakeSysfs } from '../../../src/sysfs/fake-sysfs.ts';
-import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import { FakeSysfs } from '../../../dev/fakes/sysfs/fake-sysfs.ts';
+import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { OsSysfs } from '../../../src/sysfs/os-sysfs.ts';
 import { SysfsError } from '../../../src/sysfs/sysfs-io.ts';
 import { GVT, NV, NV_VF, UUID_NV, buildThreeVendorTree } from './fixtures.ts';

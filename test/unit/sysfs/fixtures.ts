@@ -1,6 +1,6 @@
 // A fake host with parents of four vendors (and one vendor-VFIO VF), shared by the sysfs and
 // compat unit tests. The simulated drivers stand in for i915, nvidia, mtty and hisi_acc.
-import { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 
 export const GVT = '0000:00:02.0';
 export const NV = '0000:41:00.4';

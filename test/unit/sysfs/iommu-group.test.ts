@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { mkdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { discover } from '../../../src/sysfs/discovery.ts';
-import { addEscapingLink } from '../../../src/sysfs/fake-tree-hostile.ts';
-import type { FakeTree } from '../../../src/sysfs/fake-tree.ts';
+import { addEscapingLink } from '../../../dev/fakes/sysfs/fake-tree-hostile.ts';
+import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import type { DiscoveredInventory } from '../../../src/sysfs/inventory.ts';
 import { GVT, NV, NV_VF, UUID_ACCEL_AGG1, UUID_ACCEL_AGG2, UUID_GVT, UUID_MTTY, UUID_NV, buildThreeVendorTree } from './fixtures.ts';
 

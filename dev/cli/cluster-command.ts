@@ -1,0 +1,51 @@
+// `mdev-operator cluster up|down|status`: the local control plane for the demo and the tests.
+import { parseArgs } from 'node:util';
+import { ClusterError, down, status, up } from '../localcluster/index.ts';
+import { UsageError } from '../../src/cli/usage-error.ts';
+
+export async function clusterCommand(argv: string[]): Promise<number> {
+  const [action, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: { name: { type: 'string' }, purge: { type: 'boolean', default: false } },
+    allowPositionals: false,
+  });
+  const name = values.name;
+  try {
+    switch (action) {
+      case 'up': {
+        const t0 = Date.now();
+        // Ctrl-C mid-start must not leave half a cluster running: stop what was started, then exit.
+        const abort = () => void down({ name }).finally(() => process.exit(130));
+        process.once('SIGINT', abort);
+        process.once('SIGTERM', abort);
+        const c = await up({ name }).finally(() => {
+          process.off('SIGINT', abort);
+          process.off('SIGTERM', abort);
+        });
+        process.stderr.write(`[cluster] ready at ${c.server} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+        process.stdout.write(`export KUBECONFIG=${c.kubeconfig}\n`);
+        return 0;
+      }
+      case 'down': {
+        const stopped = await down({ name, purge: values.purge });
+        process.stderr.write(stopped.length ? `[cluster] stopped ${stopped.join(', ')}\n` : '[cluster] nothing was running\n');
+        return 0;
+      }
+      case 'status': {
+        const s = await status({ name });
+        for (const c of s.components) process.stdout.write(`${c.name.padEnd(24)} ${c.alive ? `running (pid ${c.pid})` : 'stopped'}\n`);
+        process.stdout.write(s.ready ? `apiserver ready at ${s.server}\nexport KUBECONFIG=${s.kubeconfig}\n` : 'apiserver not ready\n');
+        return s.ready ? 0 : 1;
+      }
+      default:
+        throw new UsageError(`unknown cluster action '${action ?? ''}': use up, down or status`);
+    }
+  } catch (err) {
+    if (err instanceof ClusterError) {
+      process.stderr.write(`[cluster] ERROR: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,343 @@
+// STAND-IN fleet: N simulated nodes in one process, for tests, the demo and benchmarks. Each node
+// gets a Node object, its own fake sysfs tree with simulated vendor drivers, and the REAL agent
+// (`startAgent`) over the simulated backend; a kubelet stand-in reports PodResources from the
+// virt-launcher pods; the KubeVirt simulator advances VMIMs and, like a device plugin honouring
+// the operator's reservation, allocates the MdevMigration's reserved target devices.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { LABEL_NODE, parseFromWire, type MdevDevice } from '../../../src/api/v1alpha1/index.ts';
+import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
+import type { AgentConfig } from '../../../src/agent/config.ts';
+import { DEFAULT_NAMESPACE } from '../../../src/cli/flags.ts';
+import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
+import { mergePatch } from '../../../src/kube/apply.ts';
+import { isAlreadyExists, isNotFound } from '../../../src/kube/errors.ts';
+import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
+import { LEASES, toMicroTime } from '../../../src/kube/lease-store.ts';
+import { kubeRequest } from '../../../src/kube/request.ts';
+import { resourcePath } from '../../../src/kube/resource.ts';
+import { LABEL_HOSTNAME, type Vmi, type Vmim } from '../../../src/kubevirt/types.ts';
+import { installKubevirtStandins } from '../../standins/kubevirt-crds.ts';
+import { loggerFor, type Logger } from '../../../src/observability/logger.ts';
+import { FakeSysfs } from '../../fakes/sysfs/fake-sysfs.ts';
+import type { FakeTree } from '../../fakes/sysfs/fake-tree.ts';
+import { MDEV_DEVICES, MDEV_MIGRATIONS, NODES } from '../../../src/controller/resources.ts';
+import { startKubevirtSimulator, type FailWhen, type KubevirtSimulator } from '../kubevirt/simulator.ts';
+import { createRunningVmi } from '../kubevirt/vmi-factory.ts';
+import { FleetKubelet } from './kubelet.ts';
+import { buildNodeTree } from './node-tree.ts';
+import { BUILTIN_PROFILES, expandProfile, parseProfile, type FleetNodeSpec, type ProfileInput } from './profile.ts';
+
+export interface FleetKubevirtOptions {
+  /** VMIMs of this namespace only; absent = all. */
+  namespace?: string;
+  stepDelayMs?: number;
+  failWhen?: FailWhen;
+}
+
+export interface FleetOptions {
+  kc: KubeConfig;
+  /** Operator namespace (agent Leases); created if missing. */
+  namespace?: string;
+  /** Explicit node specs; otherwise expanded from `profile`. */
+  specs?: FleetNodeSpec[];
+  /** A built-in profile name (`demo`) or a profile document. Default `demo`. */
+  profile?: string | ProfileInput;
+  /** Cycle the profile's groups to exactly this many nodes. */
+  nodes?: number;
+  /** Node name prefix (default `sim`). */
+  prefix?: string;
+  /** false: no KubeVirt simulator (default: one for all namespaces). */
+  kubevirt?: false | FleetKubevirtOptions;
+  /** Install the KubeVirt stand-in CRDs first (default true). */
+  installKubevirtCrds?: boolean;
+  leaseDurationMs?: number;
+  leaseRenewMs?: number;
+  resyncIntervalMs?: number;
+  log?: Logger;
+}
+
+export interface StartVmSpec {
+  namespace: string;
+  name: string;
+  node: string;
+  /** Devices to give the VM (default 1). */
+  devices?: number;
+  /** Device type (default: the type of the node's first free device). */
+  typeId?: string;
+}
+
+export interface StartedVm {
+  vmi: Vmi;
+  /** MdevDevice names the VM uses, sorted. */
+  devices: string[];
+}
+
+export interface FleetHandle {
+  readonly namespace: string;
+  readonly specs: FleetNodeSpec[];
+  readonly nodeNames: string[];
+  agent(node: string): AgentHandle | undefined;
+  kubevirt(): KubevirtSimulator | undefined;
+  /** A Running VMI on `node` using free devices there; resolves once their MdevDevices show it as consumer. */
+  startVm(spec: StartVmSpec): Promise<StartedVm>;
+  /** Stops a node's agent (its lease then expires after the lease duration). */
+  stopAgent(node: string): Promise<void>;
+  /** Stops a node's agent and backdates its Lease, so the node is AgentUnavailable at once. */
+  expireLease(node: string): Promise<void>;
+  /** Runs discovery and publishing on every agent (or one) now. */
+  rediscover(node?: string): Promise<void>;
+  /** A node's fake sysfs tree (tests inspect what its agent created or removed; fault injection). */
+  tree(node: string): FakeTree | undefined;
+  stop(opts?: { deleteNodes?: boolean }): Promise<void>;
+}
+
+export async function startFleet(opts: FleetOptions): Promise<FleetHandle> {
+  const fleet = new Fleet(opts);
+  try {
+    await fleet.start();
+  } catch (err) {
+    await fleet.stop({ deleteNodes: false });
+    throw err;
+  }
+  return fleet.handle();
+}
+
+/** The node specs a fleet of these options runs (exported for the CLI's `--dry-run` and tests). */
+export function fleetSpecs(opts: Pick<FleetOptions, 'specs' | 'profile' | 'nodes' | 'prefix'>): FleetNodeSpec[] {
+  if (opts.specs) return opts.specs;
+  const input = typeof opts.profile === 'string' || opts.profile === undefined ? BUILTIN_PROFILES[opts.profile ?? 'demo'] : opts.profile;
+  if (!input) throw new Error(`unknown fleet profile ${JSON.stringify(opts.profile)}: use ${Object.keys(BUILTIN_PROFILES).join(', ')} or a JSON file`);
+  return expandProfile(parseProfile(input), { prefix: opts.prefix ?? 'sim', nodes: opts.nodes });
+}
+
+class Fleet {
+  readonly #o: FleetOptions;
+  readonly #log: Logger;
+  readonly #namespace: string;
+  readonly #specs: FleetNodeSpec[];
+  readonly #agents = new Map<string, AgentHandle>();
+  readonly #trees = new Map<string, FakeTree>();
+  readonly #kubelet: FleetKubelet;
+  #kubevirt: KubevirtSimulator | undefined;
+
+  constructor(opts: FleetOptions) {
+    this.#o = opts;
+    this.#log = opts.log ?? loggerFor('fleet');
+    this.#namespace = opts.namespace ?? DEFAULT_NAMESPACE;
+    this.#specs = fleetSpecs(opts);
+    this.#kubelet = new FleetKubelet(opts.kc, this.#log);
+    this.#kubelet.onNodeChange((node) => void this.#agents.get(node)?.rediscover());
+  }
+
+  async start(): Promise<void> {
+    const { kc } = this.#o;
+    await ensureNamespace(kc, this.#namespace);
+    if (this.#o.installKubevirtCrds !== false) await installKubevirtStandins(kc);
+    await this.#kubelet.start();
+    for (const spec of this.#specs) await ensureNode(kc, spec);
+    // Agents start a few at a time: each opens its own watches.
+    const queue = this.#specs.filter((s) => s.agent);
+    const workers = Array.from({ length: Math.min(8, queue.length) }, async () => {
+      for (let spec = queue.shift(); spec; spec = queue.shift()) await this.#startAgent(spec);
+    });
+    await Promise.all(workers);
+    if (this.#o.kubevirt !== false) {
+      const kv = this.#o.kubevirt ?? {};
+      this.#kubevirt = startKubevirtSimulator({
+        kc,
+        namespace: kv.namespace,
+        stepDelayMs: kv.stepDelayMs ?? 100,
+        failWhen: kv.failWhen,
+        allocateDevices: (vmi, target, vmim) => this.#allocate(vmi, target, vmim),
+        log: this.#log.child({ part: 'kubevirt-simulator' }),
+      });
+    }
+    this.#log.info('Fleet started (stand-in nodes running the real agent)', { nodes: this.#specs.length, agents: this.#agents.size });
+  }
+
+  handle(): FleetHandle {
+    return {
+      namespace: this.#namespace,
+      specs: this.#specs,
+      nodeNames: this.#specs.map((s) => s.name),
+      agent: (node) => this.#agents.get(node),
+      kubevirt: () => this.#kubevirt,
+      startVm: (spec) => this.#startVm(spec),
+      stopAgent: (node) => this.#stopAgent(node),
+      expireLease: async (node) => {
+        await this.#stopAgent(node);
+        await backdateLease(this.#o.kc, this.#namespace, node);
+      },
+      rediscover: async (node) => {
+        const agents = node ? [this.#agents.get(node)] : [...this.#agents.values()];
+        await Promise.all(agents.map((a) => a?.rediscover()));
+      },
+      tree: (node) => this.#trees.get(node),
+      stop: (o) => this.stop(o),
+    };
+  }
+
+  async stop(opts: { deleteNodes?: boolean } = {}): Promise<void> {
+    await this.#kubevirt?.stop();
+    await Promise.all([...this.#agents.values()].map((a) => a.stop()));
+    this.#agents.clear();
+    await this.#kubelet.stop();
+    for (const tree of this.#trees.values()) tree.dispose();
+    this.#trees.clear();
+    if (opts.deleteNodes) {
+      for (const spec of this.#specs) {
+        await kubeRequest(this.#o.kc, { method: 'DELETE', path: resourcePath(NODES, { name: spec.name }) }).catch(() => undefined);
+      }
+    }
+  }
+
+  async #startAgent(spec: FleetNodeSpec): Promise<void> {
+    const { tree } = buildNodeTree(spec);
+    this.#trees.set(spec.name, tree);
+    const io = new FakeSysfs(tree);
+    const config: AgentConfig = {
+      nodeName: spec.name,
+      sysfsRoot: tree.layout.sysRoot,
+      mdevctlRoot: tree.layout.mdevctlRoot,
+      backend: 'simulated',
+      podResourcesSocket: undefined,
+      namespace: this.#namespace,
+      resyncIntervalMs: this.#o.resyncIntervalMs ?? 5_000,
+      leaseDurationMs: this.#o.leaseDurationMs ?? 40_000,
+      leaseRenewMs: this.#o.leaseRenewMs ?? 10_000,
+      metricsPort: 0,
+      healthPort: 0,
+      logLevel: 'info',
+    };
+    const agent = await startAgent(config, {
+      kc: this.#o.kc,
+      backend: new SysfsBackend(io, 'simulated'),
+      io,
+      podDevices: async () => this.#kubelet.podDevices(spec.name),
+      serveHttp: false,
+      logger: this.#log.child({ node: spec.name }),
+    });
+    this.#agents.set(spec.name, agent);
+  }
+
+  async #stopAgent(node: string): Promise<void> {
+    const agent = this.#agents.get(node);
+    this.#agents.delete(node);
+    await agent?.stop();
+  }
+
+  async #startVm(spec: StartVmSpec): Promise<StartedVm> {
+    const { kc } = this.#o;
+    const want = spec.devices ?? 1;
+    const free = (await listNodeDevices(kc, spec.node, this.#log)).filter(
+      (d) => !d.status?.consumer && !d.status?.reservation && d.status?.migratable && (spec.typeId === undefined || d.spec.type.id === spec.typeId),
+    );
+    const typeId = spec.typeId ?? free[0]?.spec.type.id;
+    const chosen = free.filter((d) => d.spec.type.id === typeId).slice(0, want);
+    if (chosen.length < want) throw new Error(`node ${spec.node} has ${chosen.length} free ${typeId ?? 'migratable'} device(s), ${want} needed for VMI ${spec.namespace}/${spec.name}`);
+    const resource = (d: MdevDevice): string => `nvidia.com/${(d.spec.type.name ?? d.spec.type.id).replace(/[^A-Za-z0-9_.-]+/g, '_')}`;
+    const { vmi } = await createRunningVmi(kc, {
+      namespace: spec.namespace,
+      name: spec.name,
+      nodeName: spec.node,
+      gpus: chosen.map((d, i) => ({ name: `gpu${i}`, deviceName: resource(d) })),
+      deviceIds: chosen.map((d) => d.spec.id),
+    });
+    const names = chosen.map((d) => d.metadata.name).sort();
+    await this.#waitForConsumers(spec.node, names, vmi.metadata.uid);
+    return { vmi, devices: names };
+  }
+
+  async #waitForConsumers(node: string, names: readonly string[], uid: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.#agents.get(node)?.rediscover();
+      const devices = await listNodeDevices(this.#o.kc, node, this.#log);
+      if (names.every((n) => devices.find((d) => d.metadata.name === n)?.status?.consumer?.uid === uid)) return;
+      if (Date.now() > deadline) throw new Error(`the agent of ${node} did not publish ${names.join(', ')} as used by VMI uid ${uid} within ${timeoutMs / 1000}s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * Device-plugin stand-in: the target devices the MdevMigration owning the VMIM reserved; for a
+   * VMIM the operator did not create, free devices of the VMI's types on the target node.
+   */
+  async #allocate(vmi: Vmi, target: string, vmim: Vmim): Promise<string[]> {
+    const { kc } = this.#o;
+    const owned = ((vmim.metadata as { ownerReferences?: { kind?: string; name?: string }[] }).ownerReferences ?? []).find((r) => r.kind === 'MdevMigration');
+    const recorded = vmim.metadata.annotations?.['mdev-operator.io/migration'];
+    const owner = owned ?? (recorded ? { name: recorded } : undefined);
+    const devices = await listNodeDevices(kc, target, this.#log);
+    if (owner?.name) {
+      const mig = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: vmim.metadata.namespace, name: owner.name }) })) as {
+        status?: { devices?: { target: string }[] };
+      };
+      const targets = (mig.status?.devices ?? []).map((p) => p.target);
+      if (targets.length === 0) throw new Error(`MdevMigration ${vmim.metadata.namespace}/${owner.name} reserved no target devices`);
+      return targets.map((name) => {
+        const d = devices.find((x) => x.metadata.name === name);
+        if (!d) throw new Error(`reserved device ${name} is not on node ${target}`);
+        return d.spec.id;
+      });
+    }
+    const own = (await listAllDevices(kc, this.#log)).filter((d) => d.status?.consumer?.uid === vmi.metadata.uid);
+    const picked: string[] = [];
+    for (const src of own) {
+      const d = devices.find((x) => x.spec.type.id === src.spec.type.id && !x.status?.consumer && !x.status?.reservation && !picked.includes(x.spec.id));
+      if (!d) throw new Error(`no free ${src.spec.type.id} device on node ${target}`);
+      picked.push(d.spec.id);
+    }
+    return picked;
+  }
+}
+
+async function listNodeDevices(kc: KubeConfig, node: string, log: Logger): Promise<MdevDevice[]> {
+  const res = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES), query: { labelSelector: `${LABEL_NODE}=${node}` } })) as { items?: unknown[] };
+  return parseDevices(res.items ?? [], log).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+}
+
+async function listAllDevices(kc: KubeConfig, log: Logger): Promise<MdevDevice[]> {
+  const res = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES) })) as { items?: unknown[] };
+  return parseDevices(res.items ?? [], log);
+}
+
+function parseDevices(items: unknown[], log: Logger): MdevDevice[] {
+  return items.flatMap((i) => parseFromWire('MdevDevice', { apiVersion: 'mdev-operator.io/v1alpha1', kind: 'MdevDevice', ...(i as object) }, log) ?? []);
+}
+
+export async function ensureNamespace(kc: KubeConfig, name: string): Promise<void> {
+  try {
+    await kubeRequest(kc, { method: 'POST', path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+}
+
+/** Creates the Node (or updates labels, taints and cordon of an existing one). */
+export async function ensureNode(kc: KubeConfig, spec: FleetNodeSpec): Promise<void> {
+  const labels = { [LABEL_HOSTNAME]: spec.name, 'kubernetes.io/os': 'linux', ...spec.labels };
+  const nodeSpec = { unschedulable: spec.unschedulable, taints: spec.taints };
+  try {
+    await kubeRequest(kc, { method: 'POST', path: resourcePath(NODES), body: { apiVersion: 'v1', kind: 'Node', metadata: { name: spec.name, labels }, spec: nodeSpec } });
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+  // The API server's TaintNodesByCondition admission adds node.kubernetes.io/not-ready on create;
+  // a kubelet would report Ready and the node lifecycle controller drop the taint. The stand-in
+  // does both: the taints are exactly the profile's, and the node reports Ready.
+  await mergePatch(kc, NODES, { name: spec.name }, { metadata: { labels }, spec: nodeSpec });
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  await mergePatch(kc, NODES, { name: spec.name }, {
+    status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'stand-in kubelet of the simulated fleet', lastHeartbeatTime: now, lastTransitionTime: now }] },
+  }, { subresource: 'status' });
+}
+
+/** Moves the agent Lease's renewTime an hour back: the controller sees the agent as gone. */
+export async function backdateLease(kc: KubeConfig, namespace: string, node: string): Promise<void> {
+  try {
+    await mergePatch(kc, LEASES, { namespace, name: agentLeaseName(node) }, { spec: { renewTime: toMicroTime(Date.now() - 3_600_000) } });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
