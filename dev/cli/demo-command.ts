@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import winston from 'winston';
-import { DEFAULT_NAMESPACE } from '../../src/cli/flags.ts';
+import { DEFAULT_NAMESPACE } from '../../src/api/v1alpha1/constants.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { kubeRequest } from '../../src/kube/request.ts';
 import { ClusterError, clusterPaths, down, status, up } from '../localcluster/index.ts';

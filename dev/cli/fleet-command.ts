@@ -3,9 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE, LOG_LEVELS, parseDuration } from '../../src/cli/flags.ts';
+import { DEFAULT_NAMESPACE } from '../../src/api/v1alpha1/constants.ts';
+import { parseDuration } from '../../src/cli/flags.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
-import { setLogLevel } from '../../src/observability/logger.ts';
+import { LOG_LEVELS, setLogLevel } from '../../src/observability/logger.ts';
 import { BUILTIN_PROFILES } from '../sim/fleet/profile.ts';
 import { fleetSpecs, startFleet } from '../sim/fleet/fleet.ts';
 import { UsageError } from '../../src/cli/usage-error.ts';

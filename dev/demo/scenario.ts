@@ -4,7 +4,7 @@
 // the expectations here. Pure: no I/O.
 import type { z } from 'zod';
 import { gpuSpec, type FleetNodeSpec, type GpuSpec } from '../sim/fleet/profile.ts';
-import { DEFAULT_NAMESPACE } from '../../src/cli/flags.ts';
+import { DEFAULT_NAMESPACE } from '../../src/api/v1alpha1/constants.ts';
 
 export const H100_TYPE = 'nvidia-1012';
 

@@ -15,7 +15,7 @@ import { kubeRequest } from '../../src/kube/request.ts';
 import { getVmi, getVmim, listVmims } from '../../src/kubevirt/client.ts';
 import { LABEL_HOSTNAME, parseVmim, VMIM_RESOURCE, vmimPinnedNode, type Vmi } from '../../src/kubevirt/types.ts';
 import type { Logger } from '../../src/observability/logger.ts';
-import { ANNOTATION_MIGRATION } from '../../src/webhook/vmim-admission.ts';
+import { ANNOTATION_MIGRATION } from '../../src/api/v1alpha1/constants.ts';
 import { watchPhases, type PhaseWatch, type Progress } from './progress.ts';
 import type { Scenario } from './scenario.ts';
 import { assertNoOtherController, installOperatorCrds, removeLeftovers, startStack, type Stack } from './stack.ts';

@@ -1,7 +1,7 @@
 // `mdev-operator agent --node-name N ...`: runs the node agent until SIGTERM or SIGINT.
 import { setLogLevel } from '../observability/logger.ts';
 import { metricsRegistry } from '../observability/metrics.ts';
-import { AGENT_USAGE, parseAgentConfig } from '../agent/config.ts';
+import { AGENT_USAGE, parseAgentConfig } from './agent-flags.ts';
 import { startAgent, type AgentDeps } from '../agent/agent.ts';
 import type { AgentConfig } from '../agent/config.ts';
 import { kubeConfigFromFlag, untilSignal } from './flags.ts';

@@ -1,7 +1,8 @@
 // `mdev-operator controller`: runs the controller manager until SIGTERM or SIGINT. Every replica
 // serves the admission webhook (unless --webhook-port 0); only the leader reconciles.
 import { setLogLevel } from '../observability/logger.ts';
-import { CONTROLLER_USAGE, parseControllerConfig, type ControllerConfig } from '../controller/config.ts';
+import type { ControllerConfig } from '../controller/config.ts';
+import { CONTROLLER_USAGE, parseControllerConfig } from './controller-flags.ts';
 import { startManager, type ManagerOptions } from '../controller/manager.ts';
 import { admissionWebhookStarter } from '../webhook/admission-webhook.ts';
 import { kubeConfigFromFlag, untilSignal } from './flags.ts';

@@ -6,9 +6,8 @@ import { loadKubeConfig } from '../kube/client.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { UsageError } from './usage-error.ts';
 
-export const DEFAULT_NAMESPACE = 'mdev-operator-system';
-export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
+import { LOG_LEVELS } from '../observability/logger.ts';
 
 /** `60s`, `1m`, `500ms`, `2h`, or a bare number of seconds. */
 export function parseDuration(text: string): number | undefined {

@@ -3,7 +3,7 @@
 // its targets out of the pool for the next, as the real drain would. Read only: nothing is
 // reserved, and nothing is probed unless `probe`. The `plan-drain` command and the demo share it.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { DEFAULT_NAMESPACE } from './flags.ts';
+import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import type { AdmissionDecision } from '../webhook/admission-ports.ts';
 import { formatRejections, formatTotals } from '../webhook/denial-message.ts';

@@ -4,7 +4,7 @@
 // that VMIM to its end. These are the pure rules; the reconciler supplies the VMIM it found.
 import type { MdevMigration } from '../api/v1alpha1/index.ts';
 import { VMIM_KIND, vmimFailureReason, vmimPinnedNode, type Vmim } from '../kubevirt/types.ts';
-import { ANNOTATION_MIGRATION, ANNOTATION_VMIM, LABEL_ORIGIN, ORIGIN_ADMISSION } from '../webhook/vmim-admission.ts';
+import { ANNOTATION_MIGRATION, ANNOTATION_VMIM, LABEL_ORIGIN, ORIGIN_ADMISSION } from '../api/v1alpha1/constants.ts';
 
 /** How long a record may wait for its VMIM to appear before it is failed and its reservations freed. */
 export const DEFAULT_ADMISSION_GRACE_MS = 60_000;

@@ -1,11 +1,6 @@
-// `mdev-operator controller` flags, validated with zod once at start. Any bad value is a
-// UsageError naming the flag (the CLI exits 2).
-import { isIP } from 'node:net';
-import { hostname } from 'node:os';
-import { z } from 'zod';
-import { isObjectName } from '../api/validation.ts';
-import { UsageError } from '../cli/usage-error.ts';
-import { DEFAULT_NAMESPACE, durationFlag, logLevelFlag, namespaceFlag, parseFlags, portFlag, type LogLevel } from '../cli/flags.ts';
+// The controller's configuration as plain values: the CLI parses flags into it
+// (src/cli/controller-flags.ts), tests and benchmarks build it directly.
+import type { LogLevel } from '../observability/logger.ts';
 
 export interface ControllerConfig {
   kubeconfig?: string;
@@ -39,95 +34,5 @@ export interface WebhookConfig {
 
 export const WEBHOOK_MODES = ['enforce', 'warn', 'off'] as const;
 
-const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period'] as const;
-
-const WEBHOOK_ENV = { service: 'MDEV_WEBHOOK_SERVICE', secret: 'MDEV_WEBHOOK_SECRET', configuration: 'MDEV_WEBHOOK_CONFIGURATION' } as const;
-const WEBHOOK_DEFAULTS = { service: 'mdev-operator-webhook', secret: 'mdev-operator-webhook-tls', configuration: 'mdev-operator' } as const;
-
-const dnsName = z
-  .string()
-  .max(253)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS name (RFC 1123)');
-
-const ENV_FALLBACK: Record<string, string> = { namespace: 'POD_NAMESPACE', identity: 'POD_NAME', 'log-level': 'MDEV_LOG_LEVEL' };
-
-const schema = z.object({
-  kubeconfig: z.string().min(1).optional(),
-  namespace: namespaceFlag,
-  'leader-elect': z.enum(['true', 'false'], { error: 'must be true or false (--leader-elect=false)' }).default('true'),
-  'webhook-port': portFlag.prefault('9443'),
-  'webhook-mode': z.enum(WEBHOOK_MODES, { error: `must be one of ${WEBHOOK_MODES.join(', ')}` }).default('enforce'),
-  'webhook-url-host': z
-    .string()
-    .refine((h) => isIP(h) !== 0 || dnsName.safeParse(h).success, 'must be an IP address or a DNS name that the API server can reach, e.g. 127.0.0.1')
-    .optional(),
-  'metrics-port': portFlag.prefault('8080'),
-  'health-port': portFlag.prefault('8081'),
-  'log-level': logLevelFlag,
-  'probe-timeout': durationFlag(100, 300_000).prefault('10s'),
-  workers: z.string().regex(/^\d+$/, 'must be a whole number 1-64').transform(Number).refine((n) => n >= 1 && n <= 64, 'must be a whole number 1-64').prefault('8'),
-  identity: z.string().min(1).max(128).optional(),
-  'leader-elect-lease-duration': durationFlag(1_000, 600_000).prefault('15s'),
-  'leader-elect-renew-deadline': durationFlag(500, 600_000).prefault('10s'),
-  'leader-elect-retry-period': durationFlag(100, 60_000).prefault('2s'),
-});
-
-export function parseControllerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
-  const v = parseFlags(argv, FLAGS, schema, ENV_FALLBACK, env);
-  const webhookNames = Object.fromEntries(
-    (Object.keys(WEBHOOK_ENV) as (keyof typeof WEBHOOK_ENV)[]).map((k) => {
-      const value = env[WEBHOOK_ENV[k]] || WEBHOOK_DEFAULTS[k];
-      if (!isObjectName(value)) throw new UsageError(`${WEBHOOK_ENV[k]}=${JSON.stringify(value)} must be a Kubernetes object name (lowercase letters, digits, '-' and '.')`);
-      return [k, value];
-    }),
-  ) as Pick<WebhookConfig, keyof typeof WEBHOOK_ENV>;
-  // client-go's rules: a leader must give up before a follower may take over, and retry in between.
-  if (!(v['leader-elect-lease-duration'] > v['leader-elect-renew-deadline'] && v['leader-elect-renew-deadline'] > v['leader-elect-retry-period'])) {
-    throw new UsageError('--leader-elect-lease-duration must exceed --leader-elect-renew-deadline, which must exceed --leader-elect-retry-period (defaults 15s, 10s, 2s)');
-  }
-  if (v['webhook-port'] !== 0 && (v['webhook-port'] === v['health-port'] || v['webhook-port'] === v['metrics-port'])) {
-    throw new UsageError(`--webhook-port ${v['webhook-port']} must differ from --health-port and --metrics-port (or be 0 to disable the webhook)`);
-  }
-  return {
-    kubeconfig: v.kubeconfig,
-    namespace: v.namespace,
-    leaderElect: v['leader-elect'] === 'true',
-    webhookPort: v['webhook-port'],
-    webhook: { mode: v['webhook-mode'], ...(v['webhook-url-host'] ? { urlHost: v['webhook-url-host'] } : {}), ...webhookNames },
-    metricsPort: v['metrics-port'],
-    healthPort: v['health-port'],
-    logLevel: v['log-level'],
-    probeTimeoutMs: v['probe-timeout'],
-    workers: v.workers,
-    identity: v.identity ?? `${hostname()}-${process.pid}`,
-    leaseDurationMs: v['leader-elect-lease-duration'],
-    renewDeadlineMs: v['leader-elect-renew-deadline'],
-    retryPeriodMs: v['leader-elect-retry-period'],
-  };
-}
-
-export const CONTROLLER_USAGE = `Usage: mdev-operator controller [flags]
-
-  --kubeconfig PATH        else KUBECONFIG, else in-cluster
-  --namespace NS           operator namespace: leader Lease, agent Leases (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
-  --leader-elect=BOOL      true (default) or false; only the leader runs informers and reconcilers
-  --webhook-port N         admission webhook HTTPS port, served by every replica (default 9443; 0 disables)
-  --webhook-mode MODE      enforce (default): deny unsafe VMIMs; warn: admit them with a warning; off: admit all
-  --webhook-url-host HOST  local control plane only: serve on HOST and create url webhook configurations
-                           (in-cluster the chart creates them and the controller only patches caBundle)
-  --metrics-port N         /metrics (default 8080)
-  --health-port N          /healthz, /readyz (default 8081)
-  --probe-timeout DUR      how long to wait for an agent's probe answer (default 10s)
-  --workers N              concurrent reconciles (default 8)
-  --identity NAME          leader-election identity (env POD_NAME, default hostname-pid)
-  --leader-elect-lease-duration DUR  how long a follower waits before taking a silent leader's Lease (default 15s)
-  --leader-elect-renew-deadline DUR  how long the leader keeps retrying a renewal before it stops leading (default 10s)
-  --leader-elect-retry-period DUR    between acquire and renew attempts (default 2s)
-                           A replica that stops leading exits (status 1) so its Deployment restarts it.
-  --log-level LEVEL        error|warn|info|debug (default info)
-
-Environment (names depend on the Helm release; the chart sets them):
-  MDEV_WEBHOOK_SERVICE        webhook Service the certificate is issued for (default ${WEBHOOK_DEFAULTS.service})
-  MDEV_WEBHOOK_SECRET         Secret holding the webhook CA and certificate (default ${WEBHOOK_DEFAULTS.secret})
-  MDEV_WEBHOOK_CONFIGURATION  Mutating/ValidatingWebhookConfiguration name (default ${WEBHOOK_DEFAULTS.configuration})
-`;
+/** Names of the webhook's objects when the environment does not give them (the chart's defaults). */
+export const WEBHOOK_DEFAULTS = { service: 'mdev-operator-webhook', secret: 'mdev-operator-webhook-tls', configuration: 'mdev-operator' } as const;

@@ -24,7 +24,7 @@ import type { Reservations } from './reservations.ts';
 import { toRequest } from './snapshot.ts';
 import { failedAttempts, isOwnedBy, type VmimDriver } from './vmim-driver.ts';
 import { MDEV_MIGRATIONS } from './resources.ts';
-import { ANNOTATION_MIGRATION } from '../webhook/vmim-admission.ts';
+import { ANNOTATION_MIGRATION } from '../api/v1alpha1/constants.ts';
 
 export const CONTROLLER_NAME = 'mdevmigration';
 export const DEFAULT_MAX_ATTEMPTS = 3;

@@ -3,6 +3,9 @@ import winston from 'winston';
 
 export type Logger = winston.Logger;
 
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 const level = process.env.MDEV_LOG_LEVEL ?? (process.env.NODE_ENV === 'test' ? 'error' : 'info');
 
 export const rootLogger: Logger = winston.createLogger({

@@ -18,7 +18,8 @@ import { kubeRecorder } from './kube-recorder.ts';
 import { reservationsReserver } from './reservations-adapter.ts';
 import { startMigrationLinker } from './migration-linker.ts';
 import { informerVmiLookup } from './vmi-lookup.ts';
-import { ANNOTATION_MIGRATION, createVmimAdmission, DEFAULT_DECISION_BUDGET_MS } from './vmim-admission.ts';
+import { createVmimAdmission, DEFAULT_DECISION_BUDGET_MS } from './vmim-admission.ts';
+import { ANNOTATION_MIGRATION } from '../api/v1alpha1/constants.ts';
 import type { WebhookConfigRef } from './tls/ca-bundle-publisher.ts';
 
 export const MUTATE_PATH = '/mutate-vmim';

@@ -12,7 +12,7 @@ import { resourcePath } from '../kube/resource.ts';
 import { MDEV_MIGRATIONS } from '../controller/resources.ts';
 import { loggerFor } from '../observability/logger.ts';
 import type { MigrationRecord, MigrationRecorder, MigrationRef } from './admission-ports.ts';
-import { ANNOTATION_VMIM, LABEL_ORIGIN, ORIGIN_ADMISSION } from './vmim-admission.ts';
+import { ANNOTATION_VMIM, LABEL_ORIGIN, ORIGIN_ADMISSION } from '../api/v1alpha1/constants.ts';
 
 const log = loggerFor('webhook-recorder');
 

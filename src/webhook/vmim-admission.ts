@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { boundedCandidates } from '../placement/index.ts';
-import { LIMITS, type MdevMigrationStatus } from '../api/v1alpha1/index.ts';
+import { ANNOTATION_MIGRATION, LIMITS, type MdevMigrationStatus } from '../api/v1alpha1/index.ts';
 import { isObjectName } from '../api/validation.ts';
 import { jsonPointerSegment } from '../kube/apply.ts';
 import { LABEL_HOSTNAME } from '../kubevirt/types.ts';
@@ -31,14 +31,6 @@ import {
 } from './admission-ports.ts';
 
 const log = loggerFor('vmim-admission');
-
-/** On an admitted VMIM: the MdevMigration recording it. */
-export const ANNOTATION_MIGRATION = 'mdev-operator.io/migration';
-/** On an MdevMigration recorded by admission: the VMIM's name (empty until generated). */
-export const ANNOTATION_VMIM = 'mdev-operator.io/vmim';
-/** On an MdevMigration: who created it (`admission` for this webhook). */
-export const LABEL_ORIGIN = 'mdev-operator.io/origin';
-export const ORIGIN_ADMISSION = 'admission';
 
 /** Default decision budget; the webhook configuration's timeoutSeconds (10) leaves headroom for the writes. */
 export const DEFAULT_DECISION_BUDGET_MS = 3_000;

@@ -7,7 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { LABEL_NODE, parseFromWire, type MdevDevice } from '../../../src/api/v1alpha1/index.ts';
 import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
 import type { AgentConfig } from '../../../src/agent/config.ts';
-import { DEFAULT_NAMESPACE } from '../../../src/cli/flags.ts';
+import { DEFAULT_NAMESPACE } from '../../../src/api/v1alpha1/constants.ts';
 import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../../../src/kube/errors.ts';

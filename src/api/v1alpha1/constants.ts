@@ -31,6 +31,18 @@ export const LABEL_NODE = `${GROUP}/node`;
 export const LABEL_TYPE = `${GROUP}/type`;
 export const LABEL_VERSION_HASH = `${GROUP}/version-hash`;
 
+/** The operator's namespace when none is given (flags, chart, manifests). */
+export const DEFAULT_NAMESPACE = 'mdev-operator-system';
+
+/**
+ * Written on VMIMs by the webhook and read by the controller: the MdevMigration that records an
+ * admitted VMIM's decision, the VMIM a record stands for, and where a record came from.
+ */
+export const ANNOTATION_MIGRATION = `${GROUP}/migration`;
+export const ANNOTATION_VMIM = `${GROUP}/vmim`;
+export const LABEL_ORIGIN = `${GROUP}/origin`;
+export const ORIGIN_ADMISSION = 'admission';
+
 /** Server-side-apply field managers, so each writer owns (and only changes) its own fields. */
 export const FIELD_MANAGER_AGENT = 'mdev-operator-agent';
 export const FIELD_MANAGER_CONTROLLER = 'mdev-operator-controller';

@@ -21,7 +21,7 @@ import { ANNOTATION_FAIL_AT } from '../../../dev/sim/kubevirt/launcher-pod.ts';
 import { startKubevirtSimulator, type KubevirtSimulator } from '../../../dev/sim/kubevirt/simulator.ts';
 import { deleteWebhookConfigurations } from '../../../src/webhook/admission-service.ts';
 import { admissionWebhookStarter } from '../../../src/webhook/admission-webhook.ts';
-import { ANNOTATION_MIGRATION } from '../../../src/webhook/vmim-admission.ts';
+import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createMigration, createNamespace, deleteNamespace, getMigration, installCrds, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
 

@@ -16,7 +16,7 @@ import { metricValue } from '../../../src/observability/metrics.ts';
 import { VerdictCache } from '../../../src/placement/index.ts';
 import { createRunningVmi } from '../../../dev/sim/kubevirt/vmi-factory.ts';
 import { startLocalAdmission, type LocalAdmission } from '../../../src/webhook/local-admission.ts';
-import { ANNOTATION_MIGRATION } from '../../../src/webhook/vmim-admission.ts';
+import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, readDevice, REJECT_REASON, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
 import { poll } from '../../support/poll.ts';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseAgentConfig } from '../../../src/agent/config.ts';
+import { parseAgentConfig } from '../../../src/cli/agent-flags.ts';
 import { parseDuration } from '../../../src/cli/flags.ts';
 import { UsageError } from '../../../src/cli/usage-error.ts';
 

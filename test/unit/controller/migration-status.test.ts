@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { phaseConditionStatuses, phaseStatus, setCondition } from '../../../src/controller/migration-status.ts';
-import { parseControllerConfig } from '../../../src/controller/config.ts';
+import { parseControllerConfig } from '../../../src/cli/controller-flags.ts';
 import { buildEvent } from '../../../src/controller/events.ts';
 import { UsageError } from '../../../src/cli/usage-error.ts';
 import { migration, NOW } from './fixtures.ts';

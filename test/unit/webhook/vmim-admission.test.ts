@@ -5,7 +5,8 @@ import type { MdevMigrationStatus } from '../../../src/api/v1alpha1/index.ts';
 import type { Vmi } from '../../../src/kubevirt/types.ts';
 import type { NodeExplanation, Verdict } from '../../../src/placement/index.ts';
 import { ReservationLostError, type AdmissionDecision, type AdmissionMode, type DecideRequest, type MigrationRecord, type MigrationRef } from '../../../src/webhook/admission-ports.ts';
-import { ANNOTATION_MIGRATION, createVmimAdmission, migrationNameFor } from '../../../src/webhook/vmim-admission.ts';
+import { createVmimAdmission, migrationNameFor } from '../../../src/webhook/vmim-admission.ts';
+import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import type { AdmissionRequest, AdmissionVerdict, JsonPatchOperation } from '../../../src/webhook/server.ts';
 
 const NS = 'vms';
