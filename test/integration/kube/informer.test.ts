@@ -4,6 +4,7 @@ import { informerFor, type Informer, type WatchEndReason } from '../../../src/ku
 import type { ListWatchSource } from '../../../src/kube/list-watch.ts';
 import { metricValue } from '../../../src/observability/metrics.ts';
 import { kubectl, testKubeConfig, uniqueName } from '../../support/cluster.ts';
+import { FakeClock } from '../../unit/kube/fakes.ts';
 import { waitFor } from './wait.ts';
 
 const CONFIGMAPS = { group: '', version: 'v1', plural: 'configmaps', namespaced: true };
@@ -83,10 +84,13 @@ describe('Informer against the API server', function () {
   });
 
   it('rebuilds a watch that went silent (stand-in: a test hook swallows the first watch) and catches up', async () => {
+    // Time is a fake clock: the bound is checked exactly (one ms short: no watchdog; at the bound:
+    // watchdog), instead of comparing the informer's clock with the test's.
     const name = uniqueName('cm');
     const watchdogMs = 1_500;
-    const ends: Array<{ reason: WatchEndReason; at: number }> = [];
-    let silentSince = 0;
+    const clock = new FakeClock();
+    const ends: WatchEndReason[] = [];
+    let silentWatchOpened = false;
     let silentStopped = false;
     const wrapSource = (real: ListWatchSource): ListWatchSource => {
       let first = true;
@@ -95,24 +99,29 @@ describe('Informer against the API server', function () {
         watch: async (rv, onEvent, onDone) => {
           if (!first) return real.watch(rv, onEvent, onDone);
           first = false;
-          silentSince = Date.now();
+          silentWatchOpened = true;
           return { stop: () => (silentStopped = true) }; // connected, then nothing: a half-open TCP stream
         },
       };
     };
     const informer = informerFor(testKubeConfig(), {
-      resource: CONFIGMAPS, namespace: ns, labelSelector: 'app=informer-test', parse, name, watchdogMs, initialBackoffMs: 100, wrapSource,
-      onWatchEnd: (reason) => ends.push({ reason, at: Date.now() }),
+      resource: CONFIGMAPS, namespace: ns, labelSelector: 'app=informer-test', parse, name, watchdogMs, initialBackoffMs: 100, wrapSource, clock,
+      onWatchEnd: (reason) => ends.push(reason),
     });
     informers.push(informer);
     informer.start();
     await informer.waitForSync();
+    await waitFor('the silent watch to be opened', () => silentWatchOpened);
     await ok(['apply', '-f', '-'], configMap(ns, 'during-silence', '3'));
 
-    await waitFor('the object written while the watch was silent', () => informer.get(`${ns}/during-silence`) !== undefined);
-    expect(ends[0]?.reason).to.equal('watchdog');
-    expect((ends[0]?.at ?? 0) - silentSince, 'the watchdog does not fire before its bound').to.be.at.least(watchdogMs);
+    await clock.advance(watchdogMs - 1);
+    expect(ends, 'no watchdog one millisecond before its bound').to.deep.equal([]);
+    expect(informer.get(`${ns}/during-silence`), 'the silent watch delivered nothing').to.equal(undefined);
+    await clock.advance(1);
+    expect(ends).to.deep.equal(['watchdog']);
     expect(silentStopped, 'the silent watch was torn down').to.equal(true);
+    await clock.advance(1_000); // past the jittered backoff before the relist
+    await waitFor('the object written while the watch was silent', () => informer.get(`${ns}/during-silence`) !== undefined);
     expect(await metricValue('watch_restarts_total', { resource: name, reason: 'watchdog' })).to.equal(1);
 
     await ok(['apply', '-f', '-'], configMap(ns, 'after-rebuild', '4'));
