@@ -11,7 +11,7 @@ import { DEFAULT_NAMESPACE } from '../../../src/api/v1alpha1/constants.ts';
 import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../../../src/kube/errors.ts';
-import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
+import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { LEASES, toMicroTime } from '../../../src/kube/lease-store.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { MDEV_PROBES } from '../../../src/controller/resources.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
-import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
+import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { VMI_RESOURCE, VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { LeaderElector } from '../../../src/kube/leader-election.ts';
+import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { LeaseHeartbeat, isLeaseFresh } from '../../../src/kube/lease-heartbeat.ts';
 import { apiLeaseStore } from '../../../src/kube/lease-store.ts';
 import { kubectl, testKubeConfig, uniqueName } from '../../support/cluster.ts';
@@ -60,7 +61,7 @@ describe('Leases against the API server', function () {
   it('the agent heartbeat creates and renews mdev-agent.<node>', async () => {
     const store = apiLeaseStore(testKubeConfig(), ns);
     const node = uniqueName('node');
-    const hb = new LeaseHeartbeat({ store, nodeName: node, renewIntervalMs: 300, leaseDurationSeconds: 5 });
+    const hb = new LeaseHeartbeat({ store, leaseName: agentLeaseName(node), holderIdentity: node, renewIntervalMs: 300, leaseDurationSeconds: 5 });
     hb.start();
     await waitFor('the first renewal', () => hb.lastRenewedAt() !== undefined);
     const first = (await store.get(`mdev-agent.${node}`))?.record.renewTime as number;

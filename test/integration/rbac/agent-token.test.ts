@@ -11,7 +11,7 @@ import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
 import { MDEV_MIGRATIONS, MDEV_NODES } from '../../../src/controller/resources.ts';
 import { mergePatch, serverSideApply, type ApplyObject } from '../../../src/kube/apply.ts';
 import { apiStatus } from '../../../src/kube/errors.ts';
-import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
+import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { LEASES } from '../../../src/kube/lease-store.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
