@@ -1,6 +1,8 @@
 // Agent benchmark on a running local control plane (CRDs from crds/ installed): discovery +
-// publish of 256 devices, MdevDevice writes at steady state, and the probe round trip
-// (MdevProbe created → verdict visible to a watcher). Returns plain numbers; the caller reports.
+// publish of 256 devices, MdevDevice writes at steady state, the probe round trip (MdevProbe
+// created → verdict visible to a watcher), and a flood of 1,000 probes at once (time until every one
+// is answered, and how much the heap of the process grows meanwhile). Returns plain numbers; the
+// caller reports.
 import { randomUUID } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
@@ -23,6 +25,8 @@ export interface AgentBenchOptions {
   steadyPassMs?: number;
   /** Probes for the round trip (default 60, at least 50). */
   probes?: number;
+  /** Probes created at once for the flood (default 1,000). */
+  floodProbes?: number;
   namespace?: string;
 }
 
@@ -38,6 +42,12 @@ export interface AgentBenchFigures {
   probeRoundTripMedianMs: number;
   probeRoundTripP99Ms: number;
   probes: number;
+  floodProbes: number;
+  /** Flood: first create → every probe answered, seconds. */
+  floodSeconds: number;
+  /** Flood: peak heapUsed minus heapUsed before, MiB (this process holds the agent and the creator). */
+  floodHeapGrowthMiB: number;
+  floodPeakBacklog: number;
 }
 
 const TYPE = 'nvidia-1012';
@@ -88,6 +98,7 @@ export async function benchAgent(opts: AgentBenchOptions): Promise<AgentBenchFig
 
     const rtts = await probeRoundTrips(kc, node, deviceObjectName(node, tree.mdevs()[0] as string), Math.max(50, opts.probes ?? 60));
     rtts.sort((a, b) => a - b);
+    const flood = await probeFlood(kc, node, deviceObjectName(node, tree.mdevs()[0] as string), () => agent.probeBacklog(), opts.floodProbes ?? 1000);
     return {
       devices: count,
       firstPublishMs: Math.round(firstPublishMs),
@@ -97,6 +108,10 @@ export async function benchAgent(opts: AgentBenchOptions): Promise<AgentBenchFig
       probeRoundTripMedianMs: Math.round(percentile(rtts, 0.5) * 10) / 10,
       probeRoundTripP99Ms: Math.round(percentile(rtts, 0.99) * 10) / 10,
       probes: rtts.length,
+      floodProbes: flood.probes,
+      floodSeconds: Math.round(flood.seconds * 10) / 10,
+      floodHeapGrowthMiB: Math.round(flood.heapGrowthMiB * 10) / 10,
+      floodPeakBacklog: flood.peakBacklog,
     };
   } finally {
     await agent.stop();
@@ -142,4 +157,48 @@ async function probeRoundTrips(kc: KubeConfig, node: string, device: string, n: 
     await watcher.stop();
   }
   return rtts;
+}
+
+/** 1,000 distinct probes of one device created by 16 concurrent writers; ends when a watcher saw every answer. */
+async function probeFlood(kc: KubeConfig, node: string, device: string, backlog: () => number, total: number): Promise<{ probes: number; seconds: number; heapGrowthMiB: number; peakBacklog: number }> {
+  const answered = new Set<string>();
+  let target = Number.POSITIVE_INFINITY; // the round trips' probes are answered already
+  let allAnswered!: () => void;
+  const done = new Promise<void>((resolve) => (allAnswered = resolve));
+  const watcher = informerFor<MdevProbe>(kc, { resource: MDEV_PROBE_RESOURCE, name: 'bench-probe-flood', labelSelector: `${LABEL_NODE}=${node}`, parse: (o) => o as MdevProbe });
+  const check = (p: MdevProbe): void => {
+    if (p.status?.observedGeneration === p.metadata.generation && p.status?.results) answered.add(p.metadata.name);
+    if (answered.size >= target) allAnswered();
+  };
+  watcher.addHandlers({ add: check, update: (_o, p) => check(p) });
+  watcher.start();
+  await watcher.waitForSync();
+  target = answered.size + total;
+  const heapBefore = process.memoryUsage().heapUsed;
+  let peakHeap = heapBefore;
+  let peakBacklog = 0;
+  // Sampling for the figure only; the end is the watcher's event, not a timer.
+  const sampler = setInterval(() => {
+    peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+    peakBacklog = Math.max(peakBacklog, backlog());
+  }, 50);
+  const start = performance.now();
+  try {
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      for (let i = next++; i < total; i = next++) {
+        const source = `${VERSION};flood=${i}-${randomUUID().slice(0, 8)}`;
+        await kubeRequest(kc, {
+          method: 'POST',
+          path: '/apis/mdev-operator.io/v1alpha1/mdevprobes',
+          body: { apiVersion: 'mdev-operator.io/v1alpha1', kind: 'MdevProbe', metadata: { name: probeObjectName(node, TYPE, source), labels: { [LABEL_NODE]: node } }, spec: { nodeName: node, typeId: TYPE, sourceVersion: source, devices: [device] } },
+        });
+      }
+    }));
+    if (answered.size < target) await done;
+    return { probes: total, seconds: (performance.now() - start) / 1000, heapGrowthMiB: (peakHeap - heapBefore) / 2 ** 20, peakBacklog };
+  } finally {
+    clearInterval(sampler);
+    await watcher.stop();
+  }
 }
