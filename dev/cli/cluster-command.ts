@@ -16,7 +16,8 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       case 'up': {
         const t0 = Date.now();
         // Ctrl-C mid-start must not leave half a cluster running: stop what was started, then exit.
-        const abort = () => void down({ name }).finally(() => process.exit(130));
+        // A signal handler cannot wait; a failed stop is printed, and the exit follows either way.
+        const abort = () => void down({ name }).catch((err: unknown) => process.stderr.write(`[cluster] stopping ${name} failed: ${String(err)}\n`)).finally(() => process.exit(130));
         process.once('SIGINT', abort);
         process.once('SIGTERM', abort);
         const c = await up({ name }).finally(() => {

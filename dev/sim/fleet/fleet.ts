@@ -126,6 +126,7 @@ class Fleet {
     this.#namespace = opts.namespace ?? DEFAULT_NAMESPACE;
     this.#specs = fleetSpecs(opts);
     this.#kubelet = new FleetKubelet(opts.kc, this.#log);
+    // The kubelet's listener cannot wait; rediscover() never rejects (a pass logs its own failure).
     this.#kubelet.onNodeChange((node) => void this.#agents.get(node)?.rediscover());
   }
 

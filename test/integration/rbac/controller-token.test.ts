@@ -162,6 +162,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
     // kubelet and KubeVirt); the agents run below with their own tokens.
     fleet = await startFleet({ kc: admin, namespace: ids.namespace, specs, kubevirt: { namespace: vmNs, stepDelayMs: 20 }, installKubevirtCrds: false });
     kubelet = new FleetKubelet(admin, log);
+    // The kubelet's listener cannot wait; rediscover() never rejects (a pass logs its own failure).
     kubelet.onNodeChange((node) => void agents.find((a) => a.nodeName === node)?.rediscover());
     await kubelet.start();
     for (const spec of specs) await startAgentWithOwnToken(spec);
