@@ -3,6 +3,17 @@ import { parseArgs } from 'node:util';
 import { ClusterError, down, status, up } from '../localcluster/index.ts';
 import { UsageError } from '../../src/cli/usage-error.ts';
 
+export const CLUSTER_USAGE = `Usage: mdev-operator cluster up|down|status [flags]
+
+The local control plane for the demo and the tests: etcd, kube-apiserver and kube-controller-manager
+as local processes under .localcluster/, built from the Go module proxy on first use.
+
+  up               start it (idempotent; builds if needed) and print export KUBECONFIG=...
+  down [--purge]   stop it; --purge also deletes its data and certificates
+  status           list its processes; exit 0 when the API server is ready, else 1
+  --name NAME      a second cluster under .localcluster/NAME (default: the default one)
+`;
+
 export async function clusterCommand(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   const { values } = parseArgs({

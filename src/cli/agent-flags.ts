@@ -75,7 +75,7 @@ export const AGENT_USAGE = `Usage: mdev-operator agent --node-name NODE [flags]
   --node-name NODE            Node this agent runs on (env NODE_NAME); required
   --sysfs-root DIR            host /sys as mounted in the pod (default ${DEFAULT_SYSFS_ROOT})
   --mdevctl-root DIR          host /etc/mdevctl.d, for creation parameters
-  --backend sysfs|exec|simulated   compatibility backend (default sysfs)
+  --backend sysfs|exec        compatibility backend (default sysfs)
   --exec-command PATH         vendor command for --backend exec
   --podresources-socket PATH  kubelet PodResources socket; absent = consumers unknown
   --namespace NS              operator namespace for the Lease (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
