@@ -8,6 +8,7 @@
 // watch with an error (the informer relists) instead of being dropped.
 import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { fetch } from 'undici';
+import { realClock, type CancelTimer, type Clock } from './clock.ts';
 import { KubeApiError } from './request.ts';
 import { authenticate } from './transport.ts';
 
@@ -17,6 +18,8 @@ export interface WatchStreamOptions {
   query: Record<string, string | number | boolean | undefined>;
   /** Abort when no bytes arrived for this long (connecting included). */
   inactivityTimeoutMs: number;
+  /** The inactivity timer's clock (tests pass a fake one). */
+  clock?: Clock;
 }
 
 export interface WatchStream {
@@ -51,20 +54,20 @@ export async function watchStream(
   const ctx = new RequestContext(url.toString(), HttpMethod.GET);
   await authenticate(kc, ctx);
 
+  const clock = o.clock ?? realClock;
   const abort = new AbortController();
   let ended = false;
-  let timer: NodeJS.Timeout | undefined;
+  let cancelTimer: CancelTimer = () => undefined;
   const end = (err?: unknown): void => {
     if (ended) return;
     ended = true;
-    clearTimeout(timer);
+    cancelTimer();
     abort.abort();
     onDone(err);
   };
   const rearm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => end(new WatchInactivityError(o.path, o.inactivityTimeoutMs)), o.inactivityTimeoutMs);
-    timer.unref();
+    cancelTimer();
+    cancelTimer = clock.setTimer(() => end(new WatchInactivityError(o.path, o.inactivityTimeoutMs)), o.inactivityTimeoutMs);
   };
   const stream = async (): Promise<void> => {
     rearm();
@@ -100,7 +103,7 @@ export async function watchStream(
   return {
     stop() {
       ended = true;
-      clearTimeout(timer);
+      cancelTimer();
       abort.abort();
     },
   };

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import type { ServerResponse } from 'node:http';
 import { apiStatus, isGone } from '../../../src/kube/errors.ts';
 import { watchStream, type WatchStream } from '../../../src/kube/watch-stream.ts';
+import { FakeClock } from './fakes.ts';
 import { loopbackApi, type Handler, type LoopbackApi } from './loopback-api.ts';
 
 interface Run {
@@ -54,17 +55,23 @@ describe('kube watch stream (loopback server)', () => {
     expect(apiStatus(err).message).to.contain('too old resource version');
   });
 
-  it('aborts a stream that sends no bytes within its inactivity bound', async () => {
+  it('aborts a stream that sends no bytes within its inactivity bound (fake clock), and not a moment before', async () => {
     respond = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n');
       open = res; // then silence
     };
-    const run = await watch(api, 150);
-    const err = (await run.done) as Error;
-    expect(err.name).to.equal('TimeoutError');
-    expect(err.message).to.contain('no bytes for 150 ms');
-    expect(run.events).to.have.length(1);
+    const clock = new FakeClock();
+    let first!: () => void;
+    const gotFirst = new Promise<void>((r) => (first = r));
+    let result: unknown = 'running';
+    await watchStream(api.kc, { path: '/api/v1/nodes', query: {}, inactivityTimeoutMs: 30_000, clock }, () => first(), (err) => (result = err));
+    await gotFirst; // the bytes of the event re-armed the timer at the clock's current time
+    await clock.advance(29_999);
+    expect(result, 'one ms short of the bound').to.equal('running');
+    await clock.advance(1);
+    expect((result as Error).name).to.equal('TimeoutError');
+    expect((result as Error).message).to.contain('no bytes for 30000 ms');
     open?.end();
   });
 
