@@ -1,11 +1,16 @@
 // How our requests reach the API server: authenticated from the KubeConfig, and sent through one
-// keep-alive undici dispatcher per KubeConfig, server and TLS material. client-node 2.x's own
+// keep-alive HTTP/1.1 undici dispatcher per KubeConfig, server and TLS material. client-node 2.x's own
 // `applySecurityAuthentication` builds a fresh undici Agent for every request, so every call would
 // pay a new TCP connection and TLS handshake (about 16 ms on the reference machine, most of a
 // decision's latency). This is the same work done with client-node's public API (ADR 0007):
 // `applyToHTTPSOptions` yields the auth headers and TLS material (exec and OIDC plugins included),
 // `createDispatcherOptions` maps them to undici options as client-node would, and the request
 // context gets our pooled dispatcher through `setDispatcher`.
+//
+// Connections speak HTTP/1.1 only. undici 8 negotiates HTTP/2 by default, and its HTTP/2 client can
+// emit an 'error' no listener catches when the server closes the connection (an API server restart
+// or GOAWAY), which ends the process (seen in this suite's teardown; forcedotcom/cli#3622, fixed in
+// jsforce the same way). A keep-alive HTTP/1.1 pool costs one connection per concurrent request.
 //
 // Pool entries are matched by comparing the options field by field (Buffers with `equals`, a memcmp):
 // client-node decodes fresh Buffers on every call, and hashing a serialization of them cost more
@@ -18,9 +23,11 @@ import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 interface PoolEntry {
   server: string;
   options: Record<string, unknown>;
-  /** undefined: plain HTTP without TLS material, where undici's global dispatcher (itself pooled) serves. */
-  dispatcher: Dispatcher | undefined;
+  dispatcher: Dispatcher;
 }
+
+/** See the header: never HTTP/2. */
+const HTTP1_ONLY = { allowH2: false } as const;
 
 const pools = new WeakMap<KubeConfig, PoolEntry[]>();
 const interceptors = new WeakMap<KubeConfig, Dispatcher.DispatcherComposeInterceptor[]>();
@@ -62,7 +69,7 @@ function tlsMaterial(o: RequestOptions): AgentOptions {
  * first use from client-node's `createDispatcherOptions`. A SOCKS proxy returns null: client-node
  * keeps its connector private, so such a cluster uses client-node's own per-request dispatcher.
  */
-export function pooledDispatcher(kc: KubeConfig, material: AgentOptions): Dispatcher | undefined | null {
+export function pooledDispatcher(kc: KubeConfig, material: AgentOptions): Dispatcher | null {
   const cluster = kc.getCurrentCluster();
   const server = cluster?.server ?? '';
   let pool = pools.get(kc);
@@ -71,22 +78,23 @@ export function pooledDispatcher(kc: KubeConfig, material: AgentOptions): Dispat
   const hit = pool.find((e) => e.server === server && sameOptions(e.options, options));
   if (hit) return hit.dispatcher;
   const o = kc.createDispatcherOptions(cluster, material);
-  let dispatcher: Dispatcher | undefined;
+  let dispatcher: Dispatcher;
   switch (o.type) {
     case 'agent':
-      dispatcher = new Agent({ connect: o.connect });
+      dispatcher = new Agent({ ...HTTP1_ONLY, connect: o.connect });
       break;
     case 'proxy':
-      dispatcher = new ProxyAgent({ uri: o.uri, requestTls: o.requestTls, connect: o.connect });
+      dispatcher = new ProxyAgent({ ...HTTP1_ONLY, uri: o.uri, requestTls: o.requestTls, connect: o.connect });
       break;
     case 'none':
-      dispatcher = undefined;
+      // client-node would leave this to undici's global dispatcher, which allows HTTP/2.
+      dispatcher = new Agent(HTTP1_ONLY);
       break;
     case 'socks':
       return null;
   }
   const extra = interceptors.get(kc);
-  if (extra) dispatcher = (dispatcher ?? new Agent()).compose(...extra);
+  if (extra) dispatcher = dispatcher.compose(...extra);
   pool.push({ server, options, dispatcher });
   return dispatcher;
 }
@@ -102,7 +110,7 @@ export async function authenticate(kc: KubeConfig, ctx: RequestContext): Promise
   for (const [k, v] of Object.entries(opts.headers ?? {})) ctx.setHeaderParam(k, String(v));
   const dispatcher = pooledDispatcher(kc, tlsMaterial(opts));
   if (dispatcher === null) return kc.applySecurityAuthentication(ctx);
-  if (dispatcher) ctx.setDispatcher(dispatcher);
+  ctx.setDispatcher(dispatcher);
 }
 
 /** A generated API client (CoreV1Api, ...) whose requests use the pooled dispatcher. */

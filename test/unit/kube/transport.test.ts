@@ -7,6 +7,10 @@ import { kubeRequest } from '../../../src/kube/request.ts';
 import { apiClient, interceptRequests, pooledDispatcher, sameOption, sameOptions } from '../../../src/kube/transport.ts';
 import { watchStream } from '../../../src/kube/watch-stream.ts';
 import { loopbackApi, type LoopbackApi } from './loopback-api.ts';
+import { createSecureServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { freshMaterial } from '../../../src/webhook/tls/rotation.ts';
+import { applyAt } from '../webhook/tls-fixtures.ts';
 
 function httpsConfig(): KubeConfig {
   const kc = new KubeConfig();
@@ -41,11 +45,14 @@ describe('kube transport: the connection pool (no server)', () => {
     expect(pooledDispatcher(other, { ca: Buffer.from('ca') })).to.not.equal(first);
   });
 
-  it('leaves a SOCKS proxy to client-node (null) and plain options without TLS to undici (undefined)', () => {
+  it('leaves a SOCKS proxy to client-node (null) and pools options without TLS material too', () => {
     const socks = httpsConfig();
     socks.clusters[0] = { ...socks.clusters[0]!, proxyUrl: 'socks5://127.0.0.1:1080' };
     expect(pooledDispatcher(socks, { ca: Buffer.from('ca') })).to.equal(null);
-    expect(pooledDispatcher(httpsConfig(), {})).to.equal(undefined);
+    const kc = httpsConfig();
+    const plain = pooledDispatcher(kc, {});
+    expect(plain, 'our HTTP/1.1 Agent, not undici\'s global dispatcher').to.be.an('object');
+    expect(pooledDispatcher(kc, {})).to.equal(plain);
   });
 });
 
@@ -88,5 +95,38 @@ describe('kube transport: requests on the wire (loopback server)', () => {
     await watchStream(api.kc, { path: '/api/v1/nodes', query: {}, inactivityTimeoutMs: 60_000 }, () => undefined, () => done());
     await closed;
     expect(seen).to.deep.equal(['GET /api/v1/namespaces/default', 'GET /api/v1/namespaces/kube-system', 'GET /api/v1/nodes?watch=true']);
+  });
+});
+
+describe('kube transport: HTTP/1.1 only, also where the server offers HTTP/2 (loopback TLS server)', () => {
+  // undici 8 would negotiate HTTP/2, whose client can crash the process when the server closes the
+  // connection (ADR 0007); raw requests, generated clients and watches must all arrive as HTTP/1.1.
+  it('every request arrives as HTTP/1.1 at a server that prefers h2', async () => {
+    const material = await freshMaterial({ ...applyAt(0), now: new Date() });
+    const versions: string[] = [];
+    const server = createSecureServer({ cert: material.certPem, key: material.keyPem, allowHTTP1: true }, (req, res) => {
+      versions.push(req.httpVersion);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(req.url?.includes('watch=true') ? '' : JSON.stringify({ kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'default' } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'tls', server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, caData: Buffer.from(material.caBundlePem).toString('base64') }],
+        users: [{ name: 'u', token: 't' }],
+        contexts: [{ name: 'tls', cluster: 'tls', user: 'u' }],
+        currentContext: 'tls',
+      });
+      await kubeRequest(kc, { method: 'GET', path: '/api/v1/namespaces/default' });
+      await apiClient(kc, CoreV1Api).readNamespace({ name: 'default' });
+      let closed!: () => void;
+      const done = new Promise<void>((r) => (closed = r));
+      await watchStream(kc, { path: '/api/v1/nodes', query: {}, inactivityTimeoutMs: 60_000 }, () => undefined, () => closed());
+      await done;
+      expect(versions).to.deep.equal(['1.1', '1.1', '1.1']);
+    } finally {
+      server.close();
+    }
   });
 });
