@@ -20,6 +20,7 @@ import { planDrainCommand, type DrainPlan } from '../../../src/cli/plan-drain-co
 import { planDrain } from '../../../src/cli/plan-drain.ts';
 import { testKubeconfigPath, testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNodeWithAgent, deleteQuietly, GPU_TYPE, gpuVmi, installCrds, publishDevice, REJECT_REASON, VERSION_535, VERSION_550 } from '../webhook/fleet-fixture.ts';
+import { apiClient } from '../../../src/kube/transport.ts';
 
 async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
@@ -39,7 +40,7 @@ async function capture(run: () => Promise<number>): Promise<{ code: number; stdo
 describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt stand-ins)', function () {
   this.timeout(120_000);
   const kc = testKubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = apiClient(kc, CoreV1Api);
   const ns = uniqueName('drain');
   const opNs = uniqueName('mdev-op');
   const id = ns.slice(-8);
