@@ -4,7 +4,7 @@ import { PRODUCT_COMMANDS, runCli, type Commands } from '../src/cli/commands.ts'
 
 const DEV_COMMANDS: Commands = {
   cluster: {
-    summary: 'up|down|status  the local control plane (etcd, kube-apiserver, kube-controller-manager)',
+    summary: 'up|down|status [--name N] [--nodes 1]  the local control plane (etcd, kube-apiserver, kube-controller-manager); --nodes 1 adds one real node (root)',
     run: async (argv) => (await import('./cli/cluster-command.ts')).clusterCommand(argv),
   },
   agent: {
