@@ -12,7 +12,7 @@ import { clusterPaths, type ClusterPaths } from './paths.ts';
 import { ensurePki, ensureServerSan, type Pki } from './pki.ts';
 import { getJson, nodeReady, type NodeObject } from './node/api.ts';
 import { nodePaths, nodeTools, NODE_IP, POD_CIDR, SERVICE_CIDR } from './node/layout.ts';
-import { apiserverNodeFlags, componentBin, ensureNodePrerequisites, newNodeState, NODE_COMPONENTS, NODE_KCM_CONTROLLERS, prepareNodeHost, startNode, stopNode, type NodeComponent, type NodeState } from './node/node.ts';
+import { apiserverNodeFlags, componentBin, ensureNodePrerequisites, newNodeState, NODE_COMPONENTS, NODE_KCM_CONTROLLERS, prepareNodeHost, restartKubeProxy, startNode, stopKubeProxy, stopNode, type NodeComponent, type NodeState } from './node/node.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { freePort, isOurs, logSummary, logTail, portInUse, spawnDaemon, stopProcess } from './processes.ts';
 
@@ -374,4 +374,23 @@ export async function restartComponent(component: Component, opts: ComponentOpti
   await stopComponent(component, opts);
   if (opts.downMs) await sleep(opts.downMs);
   await startComponent(component, opts);
+}
+
+/** Stops the real node's kube-proxy and removes its rules (fault and network-safety tests). */
+export async function stopNodeKubeProxy(opts: { name?: string } = {}): Promise<void> {
+  const p = clusterPaths(opts.name);
+  const state = await readState(p);
+  if (!state?.node) throw new ClusterError(`the local cluster in ${p.root} has no real node`, 'start it with `--nodes 1`');
+  await stopKubeProxy(state.node);
+  await writeFile(p.state, JSON.stringify(state, null, 2));
+}
+
+/** Starts the real node's kube-proxy again; resolves once it has programmed its rules. */
+export async function startNodeKubeProxy(opts: { name?: string } = {}): Promise<void> {
+  const p = clusterPaths(opts.name);
+  const state = await readState(p);
+  if (!state?.node) throw new ClusterError(`the local cluster in ${p.root} has no real node`, 'start it with `--nodes 1`');
+  const save = () => writeFileSync(p.state, JSON.stringify(state, null, 2));
+  await restartKubeProxy({ paths: p, pki: await ensurePki(p.pki), server: serverOf(state), node: state.node, save, log: () => undefined });
+  save();
 }

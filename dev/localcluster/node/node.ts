@@ -247,6 +247,22 @@ async function waitUntil(ms: number, check: () => Promise<boolean>, timeout: () 
 }
 
 /**
+ * Stops kube-proxy and removes its nftables tables: the node as it is before kube-proxy has
+ * programmed any Service (the network-safety test sends a pod's request to a ClusterIP then).
+ */
+export async function stopKubeProxy(node: NodeState): Promise<void> {
+  const t = nodeTools();
+  const pid = node.pids['kube-proxy'];
+  if (pid !== undefined) await stopProcess(pid, t.kubeProxy, 2_000);
+  delete node.pids['kube-proxy'];
+  for (const family of ['ip', 'ip6']) await tryRun(t.nft.bin, ['delete', 'table', family, 'kube-proxy'], { env: { LD_LIBRARY_PATH: t.nft.libDir } });
+}
+
+export async function restartKubeProxy(ctx: NodeContext): Promise<void> {
+  await startKubeProxy(ctx, nodePaths(ctx.paths.root), nodeTools());
+}
+
+/**
  * Stops the node of the cluster in `clusterRoot` and undoes every host change in its journal:
  * scheduler and kubelet first (nothing new starts), then every container, the shims, containerd
  * and kube-proxy, then mounts, cgroups, nftables tables, route, bridge, sysctls and paths.
