@@ -54,8 +54,8 @@ async function pods(ns: string, component: string): Promise<Pod[]> {
 }
 
 async function devices(): Promise<Map<string, string>> {
-  const list = await json<{ items: { metadata: Meta; spec: { node: string } }[] }>(['get', 'mdevdevices']);
-  return new Map(list.items.filter((d) => d.spec.node === NODE_NAME).map((d) => [d.metadata.name, d.metadata.resourceVersion]));
+  const list = await json<{ items: { metadata: Meta; spec: { nodeName: string } }[] }>(['get', 'mdevdevices']);
+  return new Map(list.items.filter((d) => d.spec.nodeName === NODE_NAME).map((d) => [d.metadata.name, d.metadata.resourceVersion]));
 }
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
@@ -161,7 +161,7 @@ describe('the chart on the real node (helm install, image loaded without a regis
 
   it('both controller replicas serve the webhook, and the API server calls it through its Service for a VMIM', async () => {
     const cfg = await json<{ webhooks: { name: string; clientConfig: { caBundle: string; service: { name: string; path: string; port?: number } } }[] }>(
-      ['get', 'mutatingwebhookconfiguration', `${FULL}-webhook`]);
+      ['get', 'mutatingwebhookconfiguration', FULL]);
     const hook = cfg.webhooks[0]!;
     expect(hook.clientConfig.service.name).to.equal(`${FULL}-webhook`);
     const ca = Buffer.from(hook.clientConfig.caBundle, 'base64').toString('utf8');
@@ -235,7 +235,9 @@ describe('the chart on the real node (helm install, image loaded without a regis
     const left = await poll('no object of the release left', async () => {
       const all = await kubectl(['get', 'deploy,ds,rs,pods,svc,sa,secrets,configmaps,roles,rolebindings,pdb,leases', '-A', '-l', selector, '-o', 'name']);
       const cluster = await kubectl(['get', 'clusterroles,clusterrolebindings,mutatingwebhookconfigurations,validatingwebhookconfigurations,validatingadmissionpolicies,validatingadmissionpolicybindings', '-l', selector, '-o', 'name']);
-      const names = `${all.stdout}${cluster.stdout}`.split('\n').filter(Boolean);
+      // Objects the controller and agents create at run time carry no Helm label: name them.
+      const runtime = await kubectl(['-n', NS, 'get', `secret/${FULL}-webhook-tls`, 'lease/mdev-operator-controller', `lease/mdev-agent.${NODE_NAME}`, '-o', 'name', '--ignore-not-found']);
+      const names = `${all.stdout}${cluster.stdout}${runtime.stdout}`.split('\n').filter(Boolean);
       return names.length === 0 ? names : undefined;
     }, 180_000, 1_000);
     expect(left).to.deep.equal([]);

@@ -2,7 +2,7 @@
 // (compared with the snapshot the fixture took before `up`), and a failed `up` leaves nothing.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { down, REPO_ROOT } from '../../dev/localcluster/index.ts';
 import { hostSnapshot, type HostSnapshot } from '../../dev/localcluster/node/host-snapshot.ts';
@@ -40,5 +40,6 @@ describe('real node teardown', function () {
     expect(r.stderr).to.include('kubelet.log');
     expect(await hostSnapshot()).to.deep.equal(before);
     await down({ name, purge: true });
+    rmSync(BEFORE_SNAPSHOT, { force: true });
   });
 });
