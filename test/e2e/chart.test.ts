@@ -22,6 +22,9 @@ import { tryRun } from '../../dev/localcluster/node/exec.ts';
 import { kubectl, testKubeConfig, testKubeconfigPath, uniqueName } from '../support/cluster.ts';
 import { poll } from '../support/poll.ts';
 import { createMigration, createNamespace, waitForPhase } from '../integration/controller/helpers.ts';
+import { mdevEnvName, startDevicePluginStandin, type DevicePluginStandin } from '../../dev/standins/device-plugin/device-plugin.ts';
+import { buildVmi } from '../../dev/sim/kubevirt/vmi-factory.ts';
+import { kubeRequest } from '../../src/kube/request.ts';
 import { E2E_CLUSTER } from './support/fixture.ts';
 
 const RELEASE = 'e2e';
@@ -29,6 +32,8 @@ const NS = 'mdev-operator-system';
 const AGENT_NS = 'mdev-operator-agent';
 const FULL = `${RELEASE}-mdev-operator`;
 const CHART = join(REPO_ROOT, 'charts', 'mdev-operator');
+/** The resource name NVIDIA's plugin gives an H100 vGPU profile; KubeVirt VMIs request it. */
+const RESOURCE = 'nvidia.com/GRID_H100-4C';
 
 const H100: GpuSpec = { vendor: 'nvidia', board: 'H100-PCIE-80GB', hostDriver: '550.54.15', vgpuVersion: 0x12, vgpuRange: [0x10, 0x13], typeId: 'nvidia-1012', devices: 2, spare: 0 };
 const spec = (name: string): FleetNodeSpec => ({ name, labels: {}, taints: [], unschedulable: false, agent: true, gpus: [H100] });
@@ -101,11 +106,12 @@ async function webhookCalls(name: string): Promise<number> {
     .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 }
 
-describe('the chart on the real node (helm install, image loaded without a registry)', function () {
+describe('the chart on the real node (helm install, image loaded without a registry; device-plugin stand-in, KubeVirt stand-in)', function () {
   this.timeout(300_000);
   let kc: KubeConfig;
   let tree: BuiltTree;
   let fleet: FleetHandle | undefined;
+  let plugin: DevicePluginStandin | undefined;
 
   before(async () => {
     kc = testKubeConfig();
@@ -117,11 +123,14 @@ describe('the chart on the real node (helm install, image loaded without a regis
       '--set', 'image.repository=localhost/mdev-operator', '--set', 'image.tag=dev', '--set', 'image.pullPolicy=Never',
       '--set', `agent.sysfsHostPath=${tree.tree.root}`, '--set', `agent.podResourcesHostPath=${socketDir}`,
       // Stand-in nodes join later (migrations); the agent belongs on the real node only.
-      '--set', `agent.nodeSelector.kubernetes\\.io/hostname=${NODE_NAME}`]);
+      '--set', `agent.nodeSelector.kubernetes\\.io/hostname=${NODE_NAME}`,
+      // Consumers are re-read from PodResources on every pass; keep the test's wait short.
+      '--set', 'agent.extraArgs={--resync-interval=3s}']);
     expect(r.code, r.stderr).to.equal(0);
   });
 
   after(async () => {
+    await plugin?.stop();
     await fleet?.stop({ deleteNodes: true });
     tree?.tree.dispose();
   });
@@ -215,6 +224,66 @@ describe('the chart on the real node (helm install, image loaded without a regis
     expect((await lease()).spec.holderIdentity).to.equal(other);
   });
 
+  it('a device-plugin stand-in registers the tree\'s mdevs with the real kubelet; a virt-launcher-shaped pod gets one, the agent publishes its VMI as consumer, and deleting the pod frees it', async () => {
+    const uuids = [...tree.devices.values()].flat();
+    plugin = await startDevicePluginStandin({ resourceName: RESOURCE, deviceIds: uuids });
+    const allocatable = await poll(`the kubelet to advertise ${RESOURCE}`, async () => {
+      const n = await json<{ status: { allocatable: Record<string, string> } }>(['get', 'node', NODE_NAME]);
+      return n.status.allocatable[RESOURCE] === String(uuids.length) ? n.status.allocatable[RESOURCE] : undefined;
+    }, 60_000, 500);
+    expect(allocatable).to.equal('2');
+
+    const vmNs = uniqueName('e2e-gpu');
+    await createNamespace(kc, vmNs);
+    const vmi = await kubeRequest(kc, { method: 'POST', path: `/apis/kubevirt.io/v1/namespaces/${vmNs}/virtualmachineinstances`,
+      body: buildVmi({ namespace: vmNs, name: 'vm-gpu', nodeName: NODE_NAME, gpus: [{ name: 'gpu1', deviceName: RESOURCE }] }) }) as { metadata: { uid: string } };
+    const pod = {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: {
+        name: 'virt-launcher-vm-gpu-e2e00', namespace: vmNs,
+        labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': vmi.metadata.uid },
+        annotations: { 'kubevirt.io/domain': 'vm-gpu' },
+        ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: 'vm-gpu', uid: vmi.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: {
+        nodeName: NODE_NAME, terminationGracePeriodSeconds: 1,
+        containers: [{
+          name: 'compute', image: 'localhost/mdev-operator:dev', imagePullPolicy: 'Never',
+          command: ['node', '-e', `console.log(process.env['${mdevEnvName(RESOURCE)}']); setInterval(() => {}, 1 << 30)`],
+          resources: { limits: { [RESOURCE]: '1' }, requests: { [RESOURCE]: '1' } },
+        }],
+      },
+    };
+    const r = await kubectl(['create', '-f', '-'], { input: JSON.stringify(pod) });
+    expect(r.code, r.stderr).to.equal(0);
+    const running = await poll('the launcher pod Running', async () => {
+      const p = await json<Pod & { status: { phase?: string } }>(['-n', vmNs, 'get', 'pod', pod.metadata.name]);
+      return p.status.phase === 'Running' ? p : undefined;
+    }, 120_000, 500);
+    expect(running.spec.nodeName).to.equal(NODE_NAME);
+    expect(plugin.allocations, 'the real kubelet called Allocate once, for one device').to.have.length(1);
+    const [uuid] = plugin.allocations[0]!;
+    expect(uuids).to.include(uuid);
+    const logs = await poll('the launcher pod\'s output', async () => (await kubectl(['-n', vmNs, 'logs', pod.metadata.name])).stdout.trim() || undefined, 30_000, 500);
+    expect(logs, 'the device plugin\'s env reached the container').to.equal(uuid);
+
+    const device = `${NODE_NAME}.${uuid}`;
+    const consumer = await poll(`${device} to show vm-gpu as its consumer`, async () => {
+      const d = await json<{ status: { consumer?: { kind: string; namespace: string; name: string; uid: string } } }>(['get', 'mdevdevice', device]);
+      return d.status.consumer;
+    }, 90_000, 500);
+    expect(consumer).to.deep.include({ kind: 'VirtualMachineInstance', namespace: vmNs, name: 'vm-gpu', uid: vmi.metadata.uid });
+    const other = uuids.find((u) => u !== uuid)!;
+    expect((await json<{ status: { consumer?: unknown } }>(['get', 'mdevdevice', `${NODE_NAME}.${other}`])).status.consumer, 'the other device stays free').to.equal(undefined);
+
+    const d = await kubectl(['-n', vmNs, 'delete', 'pod', pod.metadata.name, '--wait=true']);
+    expect(d.code, d.stderr).to.equal(0);
+    await poll(`${device} to be free again`, async () => {
+      const x = await json<{ status: { consumer?: unknown } }>(['get', 'mdevdevice', device]);
+      return x.status.consumer === undefined ? true : undefined;
+    }, 90_000, 500);
+  });
+
   it('helm upgrade rolls the pods to the new values', async () => {
     const r = await helm(['upgrade', RELEASE, CHART, '-n', NS, '--reuse-values', '--set', 'logLevel=debug']);
     expect(r.code, r.stderr).to.equal(0);
@@ -226,22 +295,34 @@ describe('the chart on the real node (helm install, image loaded without a regis
     expect(rolled).to.have.length(2);
   });
 
-  it('helm uninstall leaves nothing behind but the CRDs that crds.keep keeps', async () => {
+  it('helm uninstall leaves nothing of the release; with the namespace (docs/install.md) only the CRDs crds.keep keeps remain', async () => {
+    // The stand-in nodes' agents ran in this process, not in the chart: remove their Leases too.
+    const standins = fleet?.nodeNames ?? [];
     await fleet?.stop({ deleteNodes: true });
     fleet = undefined;
+    if (standins.length) await kubectl(['-n', NS, 'delete', ...standins.map((n) => `lease/mdev-agent.${n}`), '--ignore-not-found']);
     const r = await helm(['uninstall', RELEASE, '-n', NS, '--wait', '--timeout', '3m']);
     expect(r.code, r.stderr).to.equal(0);
     const selector = `app.kubernetes.io/instance=${RELEASE}`;
     const left = await poll('no object of the release left', async () => {
       const all = await kubectl(['get', 'deploy,ds,rs,pods,svc,sa,secrets,configmaps,roles,rolebindings,pdb,leases', '-A', '-l', selector, '-o', 'name']);
       const cluster = await kubectl(['get', 'clusterroles,clusterrolebindings,mutatingwebhookconfigurations,validatingwebhookconfigurations,validatingadmissionpolicies,validatingadmissionpolicybindings', '-l', selector, '-o', 'name']);
-      // Objects the controller and agents create at run time carry no Helm label: name them.
-      const runtime = await kubectl(['-n', NS, 'get', `secret/${FULL}-webhook-tls`, 'lease/mdev-operator-controller', `lease/mdev-agent.${NODE_NAME}`, '-o', 'name', '--ignore-not-found']);
-      const names = `${all.stdout}${cluster.stdout}${runtime.stdout}`.split('\n').filter(Boolean);
+      const ns = await kubectl(['get', 'namespace', AGENT_NS, '-o', 'name', '--ignore-not-found']);
+      const names = `${all.stdout}${cluster.stdout}${ns.stdout}`.split('\n').filter(Boolean);
       return names.length === 0 ? names : undefined;
     }, 180_000, 1_000);
     expect(left).to.deep.equal([]);
+    // What the operator creates at run time (not chart objects): the webhook's TLS Secret and the
+    // Leases; install.md says they go with the release namespace. Nothing else may be there.
+    const runtime = await kubectl(['-n', NS, 'get', 'secrets,leases,configmaps,services,deployments,pods,serviceaccounts', '-o', 'name']);
+    expect(runtime.stdout.split('\n').filter(Boolean).sort()).to.deep.equal([
+      'configmap/kube-root-ca.crt', `lease.coordination.k8s.io/mdev-agent.${NODE_NAME}`, 'lease.coordination.k8s.io/mdev-operator-controller',
+      `secret/${FULL}-webhook-tls`, 'serviceaccount/default',
+    ].sort());
+    const d = await kubectl(['delete', 'namespace', NS, '--wait=true', '--timeout=120s']);
+    expect(d.code, d.stderr).to.equal(0);
     const crds = await kubectl(['get', 'crd', '-o', 'name']);
     expect(crds.stdout.split('\n').filter((l) => l.includes('mdev-operator.io'))).to.have.length(4);
   });
+
 });
