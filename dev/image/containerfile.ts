@@ -60,6 +60,7 @@ export function runtimeConfig(stages: Stage[] = readContainerfile()): RuntimeCon
   const appEntries = ops('COPY').flatMap((c) => {
     const parts = c.split(/\s+/).filter((x) => !x.startsWith('--'));
     const dest = parts.at(-1)!;
+    if (dest.startsWith('/')) return []; // outside the workdir: extra binaries, not /app
     return dest === './' ? parts.slice(0, -1) : [dest];
   }).map((e) => e.replace(/\/$/, ''));
   if (ops('RUN').some((r) => /\bnpm ci\b/.test(r))) appEntries.push('node_modules');

@@ -2,7 +2,8 @@
 // place to add one (e.g. the NVML helper behind `agent --backend nvml`). For each entry,
 // `npm run image:build` runs `build` from the repository root with $OUT set to a file path, and
 // puts that file in the image at /usr/local/bin/<name> (mode 0755). Give the Containerfile a build
-// stage that produces the same file (test/unit/image/containerfile-sync.test.ts checks the names).
+// stage that COPYs the same file to /usr/local/bin/<name> (test/unit/chart/containerfile.test.ts
+// checks that; the e2e image test checks the built image's /usr/local/bin).
 export interface ExtraBinary {
   /** File name in /usr/local/bin. */
   name: string;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../../dev/localcluster/paths.ts';
 import { parseInstructions, parseStages, type Stage } from '../../../dev/image/containerfile.ts';
+import { EXTRA_BINARIES } from '../../../dev/image/extra-binaries.ts';
 
 const text = readFileSync(join(REPO_ROOT, 'Containerfile'), 'utf8');
 const all = parseStages(parseInstructions(text));
@@ -69,5 +70,13 @@ describe('Containerfile (parsed, not built: no container engine in CI)', () => {
       expect(lines).to.include.members(['!package.json', '!package-lock.json', '!src/', '!proto/', '!crds/']);
       expect(lines).to.not.include('!node_modules/');
     }
+  });
+
+  it('copies every extra binary the engine-less build ships (dev/image/extra-binaries.ts) to /usr/local/bin', () => {
+    const copies = ops(runtime, 'COPY');
+    for (const b of EXTRA_BINARIES) {
+      expect(copies.some((c) => new RegExp(`\\s/usr/local/bin/${b.name}$`).test(c)), `COPY … /usr/local/bin/${b.name}`).to.equal(true);
+    }
+    expect(copies.filter((c) => /\s\/usr\/local\/bin\//.test(c))).to.have.length(EXTRA_BINARIES.length);
   });
 });
