@@ -2,7 +2,8 @@
 // local cluster with ONE real node (`.localcluster/e2e-<pid>`, root only: one per machine), and
 // imports the image into the node's containerd. The host's state is captured first, so the last
 // test file can prove that `down` leaves nothing behind.
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage } from '../../../dev/image/build-image.ts';
 import { loadImage } from '../../../dev/image/load-image.ts';
@@ -22,7 +23,22 @@ export const BEFORE_SNAPSHOT = join(REPO_ROOT, '.localcluster', `${E2E_CLUSTER}.
 
 let started = false;
 
+/** Stops e2e clusters whose runner died before its teardown (their real node would block ours). */
+async function sweepAbandoned(): Promise<void> {
+  for (const entry of await readdir(join(REPO_ROOT, '.localcluster')).catch(() => [] as string[])) {
+    const pid = Number(/^e2e-(\d+)$/.exec(entry)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      await down({ name: entry, purge: true });
+      rmSync(join(REPO_ROOT, '.localcluster', `${entry}.host-before.json`), { force: true });
+    }
+  }
+}
+
 async function setup(): Promise<void> {
+  await sweepAbandoned();
   const t0 = Date.now();
   const archive = await buildImage();
   const t1 = Date.now();
