@@ -14,7 +14,6 @@ import { VerdictCache } from '../placement/index.ts';
 import { ControllerCaches } from './caches.ts';
 import { DecisionService } from './decision.ts';
 import { EventRecorder, type EventSink } from './events.ts';
-import { capYoungGeneration, releaseStartupMemory } from './heap-budget.ts';
 import { MigrationReconciler } from './migration-reconciler.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, ProbeClient } from './probe-client.ts';
 import { Reservations, sweepReservations } from './reservations.ts';
@@ -144,7 +143,7 @@ class Manager {
   #webhook: WebhookHandle | undefined;
   #leaderRun: Promise<void> | undefined;
   #unregisterLeases: (() => void) | undefined;
-  /** Caches synced and the sync's garbage returned to the OS: what /readyz waits for. */
+  /** Caches synced and the first snapshot built: what /readyz waits for. */
   #settled = false;
 
   constructor(opts: ManagerOptions) {
@@ -161,13 +160,11 @@ class Manager {
   }
 
   async start(): Promise<void> {
-    capYoungGeneration();
     await this.#serveHealth();
     this.#caches.start();
     void this.#caches.waitForSync().then(
       () => {
         this.#decisions.prepare();
-        releaseStartupMemory();
         this.#settled = true;
       },
       () => undefined, // stopped before it synced
