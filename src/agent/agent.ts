@@ -41,6 +41,7 @@ import type { PodDevices } from './podresources/types.ts';
 import type { ProbeInventory } from './probe-plan.ts';
 import { ProbeResponder } from './probe-responder.ts';
 import { MDEV_DEVICE_RESOURCE, MDEV_NODE_RESOURCE, Publisher } from './publisher.ts';
+import { USER_AGENTS, withUserAgent } from '../kube/user-agent.ts';
 
 export const MDEV_PROBE_RESOURCE: ResourceRef = { group: GROUP, version: VERSION, plural: PLURALS.MdevProbe, namespaced: false };
 
@@ -101,7 +102,8 @@ export function backingFor(config: AgentConfig): Backing {
 }
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<AgentHandle> {
-  const agent = new Agent(config, deps);
+  // Named to the API server as the agent, so its requests are counted apart from everyone else's.
+  const agent = new Agent(config, { ...deps, kc: withUserAgent(deps.kc, USER_AGENTS.agent) });
   try {
     await agent.start();
   } catch (err) {

@@ -7,6 +7,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { realClock, sleep } from '../kube/clock.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
+import { USER_AGENTS, withUserAgent } from '../kube/user-agent.ts';
 import { apiLeaseStore } from '../kube/lease-store.ts';
 import { HealthServer } from '../observability/health.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
@@ -117,7 +118,8 @@ export interface ManagerHandle {
 }
 
 export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
-  const m = new Manager(opts);
+  // Named to the API server as the controller (webhook included), so its requests are counted apart.
+  const m = new Manager({ ...opts, kc: withUserAgent(opts.kc, USER_AGENTS.controller) });
   await m.start();
   return m.handle();
 }
