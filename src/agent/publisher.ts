@@ -15,6 +15,9 @@ import type { AgentMetrics } from './agent-metrics.ts';
 import { desiredHashes, type AppliedHashes, type ObservedSummary } from './applied-content.ts';
 import { specBody, statusBody, type DesiredObject, type DesiredState } from './desired-state.ts';
 
+/** Applies in flight at once while publishing (the benchmark's floor uses the same). */
+export const DEFAULT_PUBLISH_CONCURRENCY = 8;
+
 export const MDEV_DEVICE_RESOURCE: ResourceRef = { group: GROUP, version: VERSION, plural: PLURALS.MdevDevice, namespaced: false };
 export const MDEV_NODE_RESOURCE: ResourceRef = { group: GROUP, version: VERSION, plural: PLURALS.MdevNode, namespaced: false };
 
@@ -69,10 +72,10 @@ export class Publisher {
   async publish(state: DesiredState): Promise<PublishResult> {
     const result: PublishResult = { applied: [], deleted: [], unchanged: 0, failed: [] };
     const wanted = new Set(state.devices.map((d) => d.metadata.name));
-    await inParallel(state.devices, this.#opts.concurrency ?? 8, (obj) => this.#reconcile(obj, result));
+    await inParallel(state.devices, this.#opts.concurrency ?? DEFAULT_PUBLISH_CONCURRENCY, (obj) => this.#reconcile(obj, result));
     await this.#reconcile(state.node, result);
     const vanished = [...this.#devices.keys()].filter((name) => !wanted.has(name));
-    await inParallel(vanished, this.#opts.concurrency ?? 8, (name) => this.#delete(name, result));
+    await inParallel(vanished, this.#opts.concurrency ?? DEFAULT_PUBLISH_CONCURRENCY, (name) => this.#delete(name, result));
     return result;
   }
 
