@@ -190,6 +190,7 @@ describe('chart with the real helm', function () {
         'mdev-operator.io/mdevnodes': sorted('list', 'watch', 'create', 'patch'),
         'mdev-operator.io/mdevprobes': sorted('list', 'watch'),
         'mdev-operator.io/mdevprobes/status': ['patch'],
+        'resource.k8s.io/resourceslices': sorted('list', 'watch'),
       });
       const role = find(objs, 'Role', 'mdev-operator-agent') as Any;
       expect(role.metadata.namespace).to.equal(NS);
