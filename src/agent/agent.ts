@@ -339,14 +339,13 @@ class Agent {
    */
   #consumerReadiness(): { name: string; ok: boolean; why?: string } {
     if (!this.#consumers.enabled) return { name: 'consumers-unknown-no-podresources-socket', ok: true };
-    const { failingSince, lastError } = this.#consumers.health();
+    const { failingForMs, lastError } = this.#consumers.health();
     const bound = this.#config.podResourcesUnreadyAfterMs ?? DEFAULT_PODRESOURCES_UNREADY_AFTER_MS;
-    const failingFor = failingSince === undefined ? 0 : (this.#deps.clock ?? realClock).now() - failingSince;
-    if (failingSince === undefined || failingFor < bound) return { name: 'consumers-from-podresources', ok: true };
+    if (failingForMs === undefined || failingForMs < bound) return { name: 'consumers-from-podresources', ok: true };
     return {
       name: 'consumers-from-podresources',
       ok: false,
-      why: `kubelet PodResources unreachable for ${Math.round(failingFor / 1000)}s (bound ${Math.round(bound / 1000)}s): ${lastError ?? 'unknown error'}; device consumers are kept as last published`,
+      why: `kubelet PodResources unreachable for ${Math.round(failingForMs / 1000)}s (bound ${Math.round(bound / 1000)}s): ${lastError ?? 'unknown error'}; device consumers are kept as last published`,
     };
   }
 

@@ -31,8 +31,8 @@ export type ConsumerState = {
   why?: string;
 };
 
-/** PodResources health: since when calls have been failing, and the last failure. */
-export type PodResourcesHealth = { failingSince?: number; lastError?: string };
+/** PodResources health: how long calls have been failing (undefined: the last one answered), and why. */
+export type PodResourcesHealth = { failingForMs?: number; lastError?: string };
 
 export interface ConsumerLookupOptions {
   nodeName: string;
@@ -51,7 +51,8 @@ export class ConsumerLookup {
   #pods: Informer<WatchedPod> | undefined;
   #slices: Informer<SliceDevices> | undefined;
   #previous: ReadonlyMap<string, ConsumerReference> | undefined;
-  #health: PodResourcesHealth = {};
+  #failingSince: number | undefined;
+  #lastError: string | undefined;
   #warnedUnmapped = new Set<string>();
 
   constructor(opts: ConsumerLookupOptions) {
@@ -86,7 +87,8 @@ export class ConsumerLookup {
   }
 
   health(): PodResourcesHealth {
-    return { ...this.#health };
+    if (this.#failingSince === undefined) return {};
+    return { failingForMs: this.#opts.clock.now() - this.#failingSince, lastError: this.#lastError };
   }
 
   async stop(): Promise<void> {
@@ -114,16 +116,18 @@ export class ConsumerLookup {
   }
 
   #failed(why: string): void {
-    const first = this.#health.failingSince === undefined;
-    this.#health = { failingSince: this.#health.failingSince ?? this.#opts.clock.now(), lastError: why };
+    const first = this.#failingSince === undefined;
+    this.#failingSince ??= this.#opts.clock.now();
+    this.#lastError = why;
     this.#opts.metrics.podResourcesUp.set(0);
     this.#opts.metrics.podResourcesErrors.inc();
     if (first) this.#opts.log.warn('Failed to read PodResources from the kubelet; keeping the last known consumers', { error: why });
   }
 
   #succeeded(): void {
-    if (this.#health.failingSince !== undefined) this.#opts.log.info('PodResources answers again');
-    this.#health = {};
+    if (this.#failingSince !== undefined) this.#opts.log.info('PodResources answers again');
+    this.#failingSince = undefined;
+    this.#lastError = undefined;
     this.#opts.metrics.podResourcesUp.set(1);
   }
 
