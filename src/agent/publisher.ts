@@ -6,6 +6,7 @@
 // the same devices writes nothing, and an object deleted behind its back is recreated.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { FIELD_MANAGER_AGENT, GROUP, PLURALS, VERSION } from '../api/v1alpha1/constants.ts';
+import type { ConsumerReference } from '../api/v1alpha1/mdev-device.ts';
 import { serverSideApply, type ApplyObject } from '../kube/apply.ts';
 import { describeApiError, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
@@ -41,8 +42,8 @@ export interface PublisherOptions {
 
 export class Publisher {
   readonly #opts: PublisherOptions;
-  /** Device object name → hashes of what the server holds (as far as the agent knows). */
-  readonly #devices = new Map<string, AppliedHashes>();
+  /** Device object name → what the server holds (as far as the agent knows). */
+  readonly #devices = new Map<string, KnownDevice>();
   #node: AppliedHashes | undefined;
 
   constructor(opts: PublisherOptions) {
@@ -55,7 +56,7 @@ export class Publisher {
     const hashes: AppliedHashes = { main: summary.main };
     if (summary.status !== undefined) hashes.status = summary.status;
     if (kind === 'MdevNode') this.#node = hashes;
-    else this.#devices.set(summary.name, hashes);
+    else this.#devices.set(summary.name, { ...hashes, deviceId: summary.deviceId, consumer: summary.consumer });
   }
 
   /** The object is gone from the server (informer delete): the next pass recreates it if desired. */
@@ -67,6 +68,13 @@ export class Publisher {
   /** Names of this node's MdevDevices the publisher believes exist. */
   knownDevices(): string[] {
     return [...this.#devices.keys()];
+  }
+
+  /** The consumers this node's MdevDevices hold on the server, by canonical device id. */
+  publishedConsumers(): Map<string, ConsumerReference> {
+    const out = new Map<string, ConsumerReference>();
+    for (const d of this.#devices.values()) if (d.deviceId !== undefined && d.consumer) out.set(d.deviceId, d.consumer);
+    return out;
   }
 
   async publish(state: DesiredState): Promise<PublishResult> {
@@ -89,7 +97,7 @@ export class Publisher {
       return;
     }
     const ref = obj.kind === 'MdevNode' ? MDEV_NODE_RESOURCE : MDEV_DEVICE_RESOURCE;
-    const known: AppliedHashes = { ...(have ?? { main: '' }) };
+    const known: KnownDevice = { ...(have ?? { main: '' }) };
     try {
       if (writeMain) {
         await this.#apply(ref, specBody(obj), undefined);
@@ -100,6 +108,7 @@ export class Publisher {
         await this.#apply(ref, statusBody(obj), 'status');
         this.#opts.metrics.wrote(obj.kind, 'apply-status');
         known.status = want.status;
+        if (obj.kind === 'MdevDevice') Object.assign(known, writtenConsumer(obj));
       }
       result.applied.push(obj.metadata.name);
     } catch (err) {
@@ -137,6 +146,17 @@ export class Publisher {
     result.deleted.push(name);
     this.#opts.log.info('Deleted the MdevDevice of a device that vanished', { name });
   }
+}
+
+/** A device as the server holds it: hashes, plus the consumer the agent may have to keep. */
+interface KnownDevice extends AppliedHashes {
+  deviceId?: string;
+  consumer?: ConsumerReference;
+}
+
+function writtenConsumer(obj: DesiredObject): Pick<KnownDevice, 'deviceId' | 'consumer'> {
+  const id = obj.spec.id;
+  return { deviceId: typeof id === 'string' ? id.toLowerCase() : undefined, consumer: obj.status?.consumer as ConsumerReference | undefined };
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight. */
