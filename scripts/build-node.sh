@@ -4,7 +4,7 @@
 #   kubelet, kube-scheduler, kube-proxy  Kubernetes from the Go module proxy, in a copy of the control
 #                                         plane's module (same replaces, so its build cache is reused)
 #   containerd, ctr, containerd-shim-runc-v2, runc
-#                                         from the Go module proxy (ADR 0008: the kubelet reads the
+#                                         from the Go module proxy (ADR 0013: the kubelet reads the
 #                                         cgroup driver from a 2.x runtime; 1.37 drops the 1.x fallback)
 #   pause                                 Kubernetes' pause.c, linked statically with gcc
 #   CNI plugins, nft, umoci               Debian packages, unpacked (apt-get download + dpkg-deb -x):

@@ -3,7 +3,7 @@
 // libraries it links (libc6, libstdc++6, libgcc-s1 from Debian) — cached by version; (2) any extra
 // built binaries (extra-binaries.ts); (3) /app: production node_modules, compiled dist/, proto/,
 // crds/ — the runtime stage of the Containerfile, whose user, entrypoint, workdir, env and labels
-// are read from it. Written with umoci (docs/adr/0008-real-local-node.md).
+// are read from it. Written with umoci (docs/adr/0013-real-local-node.md).
 import { chmod, copyFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -33,6 +33,8 @@ interface State {
   host?: string;
   /** The real node (`--nodes 1`), if any. */
   node?: NodeState;
+  /** The audit log kube-apiserver writes, when started with `audit`. */
+  auditLog?: string;
 }
 
 /** Loopback, the node's bridge and the Service range (webhooks are called by ClusterIP) never go through a proxy. */
@@ -48,6 +50,8 @@ export interface LocalCluster {
   server: string;
   paths: ClusterPaths;
   pids: Partial<Record<Component, number>>;
+  /** kube-apiserver's audit log (JSON lines), when the cluster was started with `audit`. */
+  auditLog?: string;
 }
 
 export interface UpOptions {
@@ -60,7 +64,19 @@ export interface UpOptions {
    * workload controllers; root only, one per machine). 0 (default): the control plane alone.
    */
   nodes?: 0 | 1;
+  /**
+   * Write an audit log of every non-watch request at Metadata level (who, which user agent, verb,
+   * resource, code), e.g. to count each component's API requests in a benchmark. An existing
+   * cluster started without it is reused as it is (auditLog absent).
+   */
+  audit?: boolean;
 }
+
+/** Every request but watches, at Metadata level (no bodies), once it completed. */
+const AUDIT_POLICY = [
+  'apiVersion: audit.k8s.io/v1', 'kind: Policy', 'omitStages: [RequestReceived, ResponseStarted]',
+  'rules:', '- level: None', '  verbs: [watch]', '- level: Metadata', '',
+].join('\n');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -154,7 +170,7 @@ async function reuseOrClear(p: ClusterPaths, log: (l: string) => void, nodes: nu
         throw new ClusterError(`the local cluster in ${p.root} already runs without a node`,
           `stop it first (\`${npmClusterCommand(p, 'down')}\`), then ask for the node again`);
       }
-      return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids };
+      return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids, ...(state.auditLog ? { auditLog: state.auditLog } : {}) };
     }
   }
   log(`[cluster] found a stale cluster in ${p.root} (running: ${alive.join(', ') || 'none'}); stopping it and starting fresh`);
@@ -201,7 +217,7 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   await mkdir(p.data, { recursive: true });
   const pki = await ensurePki(p.pki);
   const ports = { etcdClient: await freePort(), etcdPeer: await freePort(), apiserver: opts.apiserverPort ?? (await freePort()) };
-  const state: State = { pids: {}, ports, binDir, startedAt: new Date().toISOString() };
+  const state: State = { pids: {}, ports, binDir, startedAt: new Date().toISOString(), ...(opts.audit ? { auditLog: join(p.logs, 'audit.log') } : {}) };
   if (tools) {
     state.host = NODE_IP;
     state.node = await newNodeState(tools);
@@ -228,7 +244,7 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
     await rm(p.state, { force: true });
     throw err;
   }
-  return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids };
+  return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids, ...(state.auditLog ? { auditLog: state.auditLog } : {}) };
 }
 
 async function startEtcd(p: ClusterPaths, state: State): Promise<void> {
@@ -246,9 +262,18 @@ async function startEtcd(p: ClusterPaths, state: State): Promise<void> {
   await waitFor('etcd', async () => (await probe(`http://127.0.0.1:${etcdClient}/health`)) === 200, pid, p, 30_000);
 }
 
+async function auditFlags(p: ClusterPaths, state: State): Promise<string[]> {
+  if (!state.auditLog) return [];
+  const policy = join(p.root, 'audit-policy.yaml');
+  await writeFile(policy, AUDIT_POLICY);
+  // Batch mode: the request does not wait for the log write.
+  return [`--audit-policy-file=${policy}`, `--audit-log-path=${state.auditLog}`, '--audit-log-mode=batch', '--audit-log-maxsize=0'];
+}
+
 async function startApiserver(p: ClusterPaths, pki: Pki, state: State, server: string): Promise<void> {
   const bin = binaryPath('kube-apiserver');
   const logFile = join(p.logs, 'kube-apiserver.log');
+  const audit = await auditFlags(p, state);
   const pid = spawnDaemon(bin, [
     `--etcd-servers=http://127.0.0.1:${state.ports.etcdClient}`,
     ...(state.node ? await apiserverNodeFlags(p, pki) : ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none']),
@@ -259,7 +284,7 @@ async function startApiserver(p: ClusterPaths, pki: Pki, state: State, server: s
     `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
     '--authorization-mode=Node,RBAC', '--service-cluster-ip-range=10.0.0.0/24', '--allow-privileged=true',
     '--enable-priority-and-fairness=false', '--max-requests-inflight=1600', '--max-mutating-requests-inflight=800',
-    '--v=1',
+    '--v=1', ...audit,
   ], logFile, { ...process.env, NO_PROXY: NO_PROXY, no_proxy: NO_PROXY });
   recordPid(p, state, 'kube-apiserver', pid);
   await waitFor('kube-apiserver', async () => (await probe(`${server}/readyz`, pki)) === 200, pid, p, 120_000);

@@ -1,4 +1,4 @@
-// The node's network, made safe before any pod exists (docs/adr/0008-real-local-node.md):
+// The node's network, made safe before any pod exists (docs/adr/0013-real-local-node.md):
 // - the pod bridge has no uplink and our nftables table drops anything forwarded between it and
 //   another interface, so a pod's packet can reach the host and other pods, never the outside;
 // - the Service CIDR is routed onto that bridge: before kube-proxy has programmed a ClusterIP, a
