@@ -1,6 +1,6 @@
 // The `mdev-operator` command line in a checkout: the product's commands plus the development
-// ones (dev/cli/commands.ts: the local control plane, the demo, the simulated fleet). None of this
-// ships in the image.
+// ones (dev/cli/commands.ts: the local control plane, the image, the demo, the simulated fleet).
+// None of this ships in the image.
 import { runCli } from '../src/cli/commands.ts';
 import { CHECKOUT_COMMANDS } from './cli/commands.ts';
 

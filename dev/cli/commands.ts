@@ -1,5 +1,6 @@
 // The development commands a checkout adds to the product's (dev/cli.ts runs them): the local
-// control plane, the demo, the simulated fleet, and the agent with `--backend simulated`.
+// control plane, the product image, the demo, the simulated fleet, and the agent with
+// `--backend simulated`.
 import { PRODUCT_COMMANDS, type Commands } from '../../src/cli/commands.ts';
 
 /** In a checkout the agent also takes `--backend simulated`: a fake sysfs tree another process built. */
@@ -10,9 +11,14 @@ holds sys/ and the tree's manifest), with the simulated vendor drivers.
 
 export const DEV_COMMANDS: Commands = {
   cluster: {
-    summary: 'up|down|status  the local control plane (etcd, kube-apiserver, kube-controller-manager)',
+    summary: 'up|down|status [--name N] [--nodes 1]  the local control plane (etcd, kube-apiserver, kube-controller-manager); --nodes 1 adds one real node (root)',
     usage: async () => (await import('./cluster-command.ts')).CLUSTER_USAGE,
     run: async (argv) => (await import('./cluster-command.ts')).clusterCommand(argv),
+  },
+  image: {
+    summary: 'build|load  the product image as an OCI tar without a container engine; load imports it into the real node',
+    usage: async () => (await import('./image-command.ts')).IMAGE_USAGE,
+    run: async (argv) => (await import('./image-command.ts')).imageCommand(argv),
   },
   agent: {
     summary: `${PRODUCT_COMMANDS.agent!.summary.replace('sysfs|exec]', 'sysfs|exec|simulated]')}`,

@@ -29,16 +29,35 @@ interface PoolEntry {
 /** See the header: never HTTP/2. */
 const HTTP1_ONLY = { allowH2: false } as const;
 
+/** Keyed by the KubeConfig that owns the pool (see shareConnections). */
 const pools = new WeakMap<KubeConfig, PoolEntry[]>();
 const interceptors = new WeakMap<KubeConfig, Dispatcher.DispatcherComposeInterceptor[]>();
+/** Copies of a KubeConfig (one per component's User-Agent) and the one whose pool they use. */
+const poolOwners = new WeakMap<KubeConfig, KubeConfig>();
+/** Headers added to every request of a KubeConfig, after authentication (User-Agent). */
+const extraHeaders = new WeakMap<KubeConfig, Record<string, string>>();
+
+const ownerOf = (kc: KubeConfig): KubeConfig => poolOwners.get(kc) ?? kc;
+
+/** `copy` reuses `origin`'s connections (server and TLS material are still matched per request). */
+export function shareConnections(copy: KubeConfig, origin: KubeConfig): void {
+  poolOwners.set(copy, ownerOf(origin));
+}
+
+/** Sends `name: value` on every request made with `kc` (raw, watch and apiClient). */
+export function setRequestHeader(kc: KubeConfig, name: string, value: string): void {
+  extraHeaders.set(kc, { ...extraHeaders.get(kc), [name]: value });
+}
 
 /**
- * Runs `interceptor` (undici's compose form) on every request made with `kc` from now on: the RBAC
- * tests record each call's verb, path and status this way. Dispatchers built earlier are dropped.
+ * Runs `interceptor` (undici's compose form) on every request made with `kc` and the copies sharing
+ * its connections, from now on: the RBAC tests record each call's verb, path and status this way.
+ * Dispatchers built earlier are dropped.
  */
 export function interceptRequests(kc: KubeConfig, interceptor: Dispatcher.DispatcherComposeInterceptor): void {
-  interceptors.set(kc, [...(interceptors.get(kc) ?? []), interceptor]);
-  pools.delete(kc);
+  const owner = ownerOf(kc);
+  interceptors.set(owner, [...(interceptors.get(owner) ?? []), interceptor]);
+  pools.delete(owner);
 }
 
 /** Equal option values: Buffers by content, arrays element-wise, plain objects key-wise. */
@@ -72,8 +91,9 @@ function tlsMaterial(o: RequestOptions): AgentOptions {
 export function pooledDispatcher(kc: KubeConfig, material: AgentOptions): Dispatcher | null {
   const cluster = kc.getCurrentCluster();
   const server = cluster?.server ?? '';
-  let pool = pools.get(kc);
-  if (!pool) pools.set(kc, (pool = []));
+  const owner = ownerOf(kc);
+  let pool = pools.get(owner);
+  if (!pool) pools.set(owner, (pool = []));
   const options = material as Record<string, unknown>;
   const hit = pool.find((e) => e.server === server && sameOptions(e.options, options));
   if (hit) return hit.dispatcher;
@@ -93,7 +113,7 @@ export function pooledDispatcher(kc: KubeConfig, material: AgentOptions): Dispat
     case 'socks':
       return null;
   }
-  const extra = interceptors.get(kc);
+  const extra = interceptors.get(owner);
   if (extra) dispatcher = dispatcher.compose(...extra);
   pool.push({ server, options, dispatcher });
   return dispatcher;
@@ -101,7 +121,7 @@ export function pooledDispatcher(kc: KubeConfig, material: AgentOptions): Dispat
 
 /**
  * Authenticates `ctx` as client-node's `applySecurityAuthentication` does (basic auth, then the
- * headers its auth plugins produce) and sets the pooled dispatcher.
+ * headers its auth plugins produce), adds the KubeConfig's own headers and sets the pooled dispatcher.
  */
 export async function authenticate(kc: KubeConfig, ctx: RequestContext): Promise<void> {
   const opts: RequestOptions = {};
@@ -109,8 +129,9 @@ export async function authenticate(kc: KubeConfig, ctx: RequestContext): Promise
   if (opts.auth) ctx.setHeaderParam('Authorization', `Basic ${Buffer.from(opts.auth).toString('base64')}`);
   for (const [k, v] of Object.entries(opts.headers ?? {})) ctx.setHeaderParam(k, String(v));
   const dispatcher = pooledDispatcher(kc, tlsMaterial(opts));
-  if (dispatcher === null) return kc.applySecurityAuthentication(ctx);
-  ctx.setDispatcher(dispatcher);
+  if (dispatcher === null) await kc.applySecurityAuthentication(ctx);
+  else ctx.setDispatcher(dispatcher);
+  for (const [k, v] of Object.entries(extraHeaders.get(kc) ?? {})) ctx.setHeaderParam(k, v);
 }
 
 /** A generated API client (CoreV1Api, ...) whose requests use the pooled dispatcher. */

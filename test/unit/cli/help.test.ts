@@ -24,9 +24,9 @@ const TABLES: [string, Commands, string][] = [
 ];
 
 describe('CLI help', () => {
-  it('offers every command the brief names: agent, controller, explain, plan-drain; cluster, demo, fleet in a checkout; explain and plan-drain in kubectl', () => {
+  it('offers agent, controller, explain, plan-drain; cluster, image, demo, fleet in a checkout; explain and plan-drain in kubectl', () => {
     expect(Object.keys(PRODUCT_COMMANDS).sort()).to.deep.equal(['agent', 'controller', 'explain', 'plan-drain']);
-    expect(Object.keys(CHECKOUT_COMMANDS).sort()).to.deep.equal(['agent', 'cluster', 'controller', 'demo', 'explain', 'fleet', 'plan-drain']);
+    expect(Object.keys(CHECKOUT_COMMANDS).sort()).to.deep.equal(['agent', 'cluster', 'controller', 'demo', 'explain', 'fleet', 'image', 'plan-drain']);
     expect(Object.keys(PLUGIN_COMMANDS).sort()).to.deep.equal(['explain', 'plan-drain']);
   });
 
