@@ -22,6 +22,9 @@ func (s *session) test(subject Subject, source []byte, src layout.Vgpu) (Verdict
 	if f != nil {
 		return Verdict{}, f
 	}
+	if !dst.MigrationCapable {
+		return Verdict{}, notMigratable("ENODEV", "the GPU at %s does not support vGPU migration (pgpuVirtualizationCaps: migration NO)", subject.GPUAddress())
+	}
 	s.stage.set("nvmlGetVgpuCompatibility")
 	info, ret := s.lib.GetVgpuCompatibility(layout.CVgpu(source), layout.CPgpu(pgpu))
 	if ret != nvml.SUCCESS {

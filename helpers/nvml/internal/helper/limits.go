@@ -11,7 +11,9 @@ import (
 
 // The words for nvmlVgpuVmCompatibility_t (bit flags, nvml.h: NONE 0x0, COLD 0x1, HIBERNATE 0x2,
 // SLEEP 0x4, LIVE 0x8) and nvmlVgpuPgpuCompatibilityLimitCode_t (HOST_DRIVER 0x1, GUEST_DRIVER
-// 0x2, GPU 0x4, OTHER 0x80000000), as go-nvml names them in pkg/nvml/const.go.
+// 0x2, GPU 0x4, OTHER 0x80000000), as go-nvml names them in pkg/nvml/const.go. go-nvml declares
+// the limit codes as int32, so OTHER is -2147483648 there; in the uint32 CompatibilityLimitCode of
+// nvml.VgpuPgpuCompatibility it arrives as 0x80000000, and any bit without a name is worded as OTHER.
 var states = []struct {
 	bit  nvml.VgpuVmCompatibility
 	name string
@@ -55,8 +57,9 @@ func limitReason(info nvml.VgpuPgpuCompatibility, src layout.Vgpu, dst layout.Pg
 	if code&uint32(nvml.VGPU_COMPATIBILITY_LIMIT_GPU) != 0 {
 		parts = append(parts, fmt.Sprintf("GPU: the GPU at %s is not the GPU model the vGPU runs on; NVIDIA migrates vGPUs only between identical GPU boards: choose a node with the same GPU", subject.GPUAddress()))
 	}
-	if len(parts) == 0 {
-		parts = append(parts, fmt.Sprintf("OTHER: NVML gives no defined limiting factor (limit code 0x%x); the vGPU Manager's log (nvidia-vgpu-mgr) on this host says more", code))
+	named := uint32(nvml.VGPU_COMPATIBILITY_LIMIT_HOST_DRIVER | nvml.VGPU_COMPATIBILITY_LIMIT_GUEST_DRIVER | nvml.VGPU_COMPATIBILITY_LIMIT_GPU)
+	if len(parts) == 0 || code&^named != 0 {
+		parts = append(parts, fmt.Sprintf("OTHER: NVML names no defined limiting factor (limit code 0x%x); the vGPU Manager's log (nvidia-vgpu-mgr) on this host says more", code))
 	}
 	return strings.Join(parts, "; ") + " (" + allowed + ", live migration needs LIVE)"
 }
