@@ -1,0 +1,39 @@
+// The NVML helper's binaries for a checkout: scripts/build-nvml-helper.sh builds helpers/nvml into
+// a cache keyed by its sources (a warm call only hashes them) and prints the directory. The mock
+// build is the helper over go-nvml's mock driven by a JSON fixture (dev/nvml/fixture.ts); it
+// exists only here, never in the image.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../localcluster/paths.ts';
+
+export interface NvmlHelperBinaries {
+  /** The shipped helper: real NVML through dlopen of libnvidia-ml.so.1. */
+  helper: string;
+  /** The same helper over the STAND-IN driver (MDEV_NVML_FIXTURE names its fixture). */
+  mock: string;
+}
+
+let built: Promise<NvmlHelperBinaries> | undefined;
+
+/** Builds (first call of a process, cached on disk across runs) and returns the binaries. */
+export function nvmlHelperBinaries(): Promise<NvmlHelperBinaries> {
+  built ??= build().catch((err: unknown) => {
+    built = undefined;
+    throw err;
+  });
+  return built;
+}
+
+function build(): Promise<NvmlHelperBinaries> {
+  const script = join(REPO_ROOT, 'scripts', 'build-nvml-helper.sh');
+  return new Promise((resolve, reject) => {
+    execFile('bash', [script], { maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const dir = stdout.trim().split('\n').pop() ?? '';
+      if (err || dir === '') {
+        reject(new Error(`building the NVML helper failed (bash scripts/build-nvml-helper.sh): ${stderr.trim().split('\n').slice(-5).join(' | ') || err?.message}`));
+        return;
+      }
+      resolve({ helper: join(dir, 'mdev-nvml-helper'), mock: join(dir, 'mdev-nvml-helper-mock') });
+    });
+  });
+}
