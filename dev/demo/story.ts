@@ -99,7 +99,7 @@ export async function runStory(o: StoryOptions): Promise<StoryRun> {
   };
   try {
     for (const spec of scenario.nodes) note(`node ${spec.name.padEnd(scenario.prefix.length + 14)} ${scenario.notes[spec.name] ?? ''}`);
-    note(`${scenario.nodes.length} stand-in nodes, each running the real agent over a fake sysfs tree with a simulated vendor driver`);
+    note(`${scenario.nodes.length} stand-in nodes, each running the real agent over a fake sysfs tree; NVIDIA nodes use the nvml backend (the NVML helper over go-nvml's mock as a stand-in driver), the others a simulated vendor driver`);
     await stack.fleet.stopAgent(scenario.staleNode);
     note(`stopped the agent of ${scenario.staleNode}: its Lease expires in a few seconds`);
 
