@@ -2,6 +2,7 @@
 # Builds the NVML helper (helpers/nvml) from the Go module proxy into a cache keyed by its sources:
 #   mdev-nvml-helper       the shipped helper (go-nvml, libnvidia-ml.so.1 loaded at run time)
 #   mdev-nvml-helper-mock  the same helper over go-nvml's mock driven by a JSON fixture (dev/tests only)
+#   mdev-nvml-bench        the helper called in a loop inside one process over the mock (benchmarks)
 # A warm run (sources unchanged) only hashes them. Prints the directory holding both binaries.
 # cgo is required (go-nvml): gcc must be on PATH; no NVIDIA driver is needed to build.
 set -euo pipefail
@@ -16,19 +17,19 @@ command -v gcc >/dev/null 2>&1 || die "gcc is not on PATH: go-nvml needs cgo (ap
 # The key covers everything the build reads: module files, Go sources and the toolchain version.
 KEY=$( { go env GOVERSION; find "$SRC" -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) ! -name '*_test.go' -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
 OUT="$CACHE_ROOT/nvml-helper/$KEY"
-if [ -x "$OUT/mdev-nvml-helper" ] && [ -x "$OUT/mdev-nvml-helper-mock" ]; then echo "$OUT"; exit 0; fi
+if [ -x "$OUT/mdev-nvml-helper" ] && [ -x "$OUT/mdev-nvml-helper-mock" ] && [ -x "$OUT/mdev-nvml-bench" ]; then echo "$OUT"; exit 0; fi
 
 mkdir -p "$CACHE_ROOT/nvml-helper"
 exec 9>"$CACHE_ROOT/nvml-helper/.lock"
 flock 9 # one build at a time; a second caller finds the first one's result
-if [ -x "$OUT/mdev-nvml-helper" ] && [ -x "$OUT/mdev-nvml-helper-mock" ]; then echo "$OUT"; exit 0; fi
+if [ -x "$OUT/mdev-nvml-helper" ] && [ -x "$OUT/mdev-nvml-helper-mock" ] && [ -x "$OUT/mdev-nvml-bench" ]; then echo "$OUT"; exit 0; fi
 printf '[nvml-helper] building helpers/nvml into %s (first time: fetches go-nvml from the module proxy)\n' "$OUT" >&2
 TMP=$(mktemp -d "$CACHE_ROOT/nvml-helper/.build.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 export CGO_ENABLED=1 GOFLAGS="${GOFLAGS:-} -mod=mod" GOTOOLCHAIN=local
 # go-nvml's cgo prologue calls NVML functions nvml.h marks deprecated; the warnings are noise here.
 export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g} -Wno-deprecated-declarations"
-(cd "$SRC" && go build -trimpath -ldflags "-s -w" -o "$TMP/" ./cmd/mdev-nvml-helper ./cmd/mdev-nvml-helper-mock) \
+(cd "$SRC" && go build -trimpath -ldflags "-s -w" -o "$TMP/" ./cmd/mdev-nvml-helper ./cmd/mdev-nvml-helper-mock ./cmd/mdev-nvml-bench) \
   || die "building helpers/nvml failed (see above); if go-nvml could not be downloaded, check GOPROXY ($(go env GOPROXY))"
 rm -rf "$OUT"; mv "$TMP" "$OUT"
 trap - EXIT

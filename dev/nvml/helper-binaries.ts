@@ -11,6 +11,8 @@ export interface NvmlHelperBinaries {
   helper: string;
   /** The same helper over the STAND-IN driver (MDEV_NVML_FIXTURE names its fixture). */
   mock: string;
+  /** The helper called in a loop in one process over the STAND-IN driver (bench/nvml.ts). */
+  bench: string;
 }
 
 let built: Promise<NvmlHelperBinaries> | undefined;
@@ -33,7 +35,7 @@ function build(): Promise<NvmlHelperBinaries> {
         reject(new Error(`building the NVML helper failed (bash scripts/build-nvml-helper.sh): ${stderr.trim().split('\n').slice(-5).join(' | ') || err?.message}`));
         return;
       }
-      resolve({ helper: join(dir, 'mdev-nvml-helper'), mock: join(dir, 'mdev-nvml-helper-mock') });
+      resolve({ helper: join(dir, 'mdev-nvml-helper'), mock: join(dir, 'mdev-nvml-helper-mock'), bench: join(dir, 'mdev-nvml-bench') });
     });
   });
 }
