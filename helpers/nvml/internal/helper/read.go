@@ -47,12 +47,8 @@ func (s *session) instanceOf(dev nvml.Device, subject Subject) (nvml.VgpuInstanc
 	addr := subject.GPUAddress()
 	s.stage.set("nvmlDeviceGetActiveVgpus")
 	active, ret := dev.GetActiveVgpus()
-	switch ret {
-	case nvml.SUCCESS:
-	case nvml.ERROR_NOT_SUPPORTED:
-		return nil, false, noVgpuManager("nvmlDeviceGetActiveVgpus", addr)
-	default:
-		return nil, false, failed("nvmlDeviceGetActiveVgpus(%s) failed: %v", addr, ret)
+	if f := vgpuCallFailure("nvmlDeviceGetActiveVgpus", addr, ret); f != nil {
+		return nil, false, f
 	}
 	for _, inst := range active {
 		s.stage.set("nvmlVgpuInstanceGetMdevUUID")
@@ -112,12 +108,8 @@ func (s *session) pgpuMetadata(dev nvml.Device, subject Subject) ([]byte, layout
 	addr := subject.GPUAddress()
 	s.stage.set("nvmlDeviceGetVgpuMetadata")
 	md, ret := dev.GetVgpuMetadata()
-	switch ret {
-	case nvml.SUCCESS:
-	case nvml.ERROR_NOT_SUPPORTED:
-		return nil, layout.Pgpu{}, noVgpuManager("nvmlDeviceGetVgpuMetadata", addr)
-	default:
-		return nil, layout.Pgpu{}, failed("nvmlDeviceGetVgpuMetadata(%s) failed: %v", addr, ret)
+	if f := vgpuCallFailure("nvmlDeviceGetVgpuMetadata", addr, ret); f != nil {
+		return nil, layout.Pgpu{}, f
 	}
 	b, err := layout.PgpuBytes(&md)
 	if err != nil {

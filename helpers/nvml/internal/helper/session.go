@@ -112,8 +112,16 @@ func (s *session) gpu(subject Subject) (nvml.Device, *Failure) {
 	}
 }
 
-// noVgpuManager words NVML's NOT_SUPPORTED for the vGPU calls: nvml.h documents it as "vGPU is
-// not supported by the system", i.e. the GPU runs a driver without the vGPU Manager.
-func noVgpuManager(call, addr string) *Failure {
-	return notMigratable("ENODEV", "the GPU at %s does not run the NVIDIA vGPU Manager (%s: vGPU not supported): install the vGPU Manager for KVM on this host", addr, call)
+// vgpuCallFailure words the result of a per-GPU vGPU call: nil on success; NOT_SUPPORTED, which
+// nvml.h documents as "vGPU is not supported by the system", means the GPU runs a driver without
+// the vGPU Manager.
+func vgpuCallFailure(call, addr string, ret nvml.Return) *Failure {
+	switch ret {
+	case nvml.SUCCESS:
+		return nil
+	case nvml.ERROR_NOT_SUPPORTED:
+		return notMigratable("ENODEV", "the GPU at %s does not run the NVIDIA vGPU Manager (%s: vGPU not supported): install the vGPU Manager for KVM on this host", addr, call)
+	default:
+		return failed("%s(%s) failed: %v", call, addr, ret)
+	}
 }
