@@ -2,7 +2,7 @@
 // a cache keyed by its sources (a warm call only hashes them) and prints the directory. The mock
 // build is the helper over go-nvml's mock driven by a JSON fixture (dev/nvml/fixture.ts); it
 // exists only here, never in the image.
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../localcluster/paths.ts';
 
@@ -29,10 +29,15 @@ export function nvmlHelperBinaries(): Promise<NvmlHelperBinaries> {
 function build(): Promise<NvmlHelperBinaries> {
   const script = join(REPO_ROOT, 'scripts', 'build-nvml-helper.sh');
   return new Promise((resolve, reject) => {
-    execFile('bash', [script], { maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+    // The script's progress goes to our stderr: a cold build (fetching go-nvml) takes a while.
+    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => void (stdout += chunk));
+    child.on('error', (err) => reject(new Error(`building the NVML helper failed (bash scripts/build-nvml-helper.sh): ${err.message}`)));
+    child.on('close', (code) => {
       const dir = stdout.trim().split('\n').pop() ?? '';
-      if (err || dir === '') {
-        reject(new Error(`building the NVML helper failed (bash scripts/build-nvml-helper.sh): ${stderr.trim().split('\n').slice(-5).join(' | ') || err?.message}`));
+      if (code !== 0 || dir === '') {
+        reject(new Error(`building the NVML helper failed (bash scripts/build-nvml-helper.sh exited ${code}; its output is above)`));
         return;
       }
       resolve({ helper: join(dir, 'mdev-nvml-helper'), mock: join(dir, 'mdev-nvml-helper-mock'), bench: join(dir, 'mdev-nvml-bench') });
