@@ -25,6 +25,8 @@ interface State {
   ports: { etcdClient: number; etcdPeer: number; apiserver: number };
   binDir: string;
   startedAt: string;
+  /** The audit log kube-apiserver writes, when started with `audit`. */
+  auditLog?: string;
 }
 
 export interface LocalCluster {
@@ -33,6 +35,8 @@ export interface LocalCluster {
   server: string;
   paths: ClusterPaths;
   pids: Partial<Record<Component, number>>;
+  /** kube-apiserver's audit log (JSON lines), when the cluster was started with `audit`. */
+  auditLog?: string;
 }
 
 export interface UpOptions {
@@ -40,7 +44,19 @@ export interface UpOptions {
   log?: (line: string) => void;
   /** Fixed apiserver port (default: a free one). */
   apiserverPort?: number;
+  /**
+   * Write an audit log of every non-watch request at Metadata level (who, which user agent, verb,
+   * resource, code), e.g. to count each component's API requests in a benchmark. An existing
+   * cluster started without it is reused as it is (auditLog absent).
+   */
+  audit?: boolean;
 }
+
+/** Every request but watches, at Metadata level (no bodies), once it completed. */
+const AUDIT_POLICY = [
+  'apiVersion: audit.k8s.io/v1', 'kind: Policy', 'omitStages: [RequestReceived, ResponseStarted]',
+  'rules:', '- level: None', '  verbs: [watch]', '- level: Metadata', '',
+].join('\n');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -138,7 +154,7 @@ async function reuseOrClear(p: ClusterPaths, log: (l: string) => void): Promise<
   if (alive.length === COMPONENTS.length && existsSync(p.kubeconfig)) {
     const pki = await ensurePki(p.pki);
     if ((await probe(`${server}/readyz`, pki)) === 200) {
-      return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids };
+      return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids, ...(state.auditLog ? { auditLog: state.auditLog } : {}) };
     }
   }
   log(`[cluster] found a stale cluster in ${p.root} (running: ${alive.join(', ') || 'none'}); stopping it and starting fresh`);
@@ -175,7 +191,7 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   await mkdir(p.data, { recursive: true });
   const pki = await ensurePki(p.pki);
   const ports = { etcdClient: await freePort(), etcdPeer: await freePort(), apiserver: opts.apiserverPort ?? (await freePort()) };
-  const state: State = { pids: {}, ports, binDir, startedAt: new Date().toISOString() };
+  const state: State = { pids: {}, ports, binDir, startedAt: new Date().toISOString(), ...(opts.audit ? { auditLog: join(p.logs, 'audit.log') } : {}) };
   const server = `https://127.0.0.1:${ports.apiserver}`;
   try {
     await startEtcd(p, state);
@@ -187,7 +203,7 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
     await rm(p.state, { force: true });
     throw err;
   }
-  return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids };
+  return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids, ...(state.auditLog ? { auditLog: state.auditLog } : {}) };
 }
 
 async function startEtcd(p: ClusterPaths, state: State): Promise<void> {
@@ -205,9 +221,18 @@ async function startEtcd(p: ClusterPaths, state: State): Promise<void> {
   await waitFor('etcd', async () => (await probe(`http://127.0.0.1:${etcdClient}/health`)) === 200, pid, p, 30_000);
 }
 
+async function auditFlags(p: ClusterPaths, state: State): Promise<string[]> {
+  if (!state.auditLog) return [];
+  const policy = join(p.root, 'audit-policy.yaml');
+  await writeFile(policy, AUDIT_POLICY);
+  // Batch mode: the request does not wait for the log write.
+  return [`--audit-policy-file=${policy}`, `--audit-log-path=${state.auditLog}`, '--audit-log-mode=batch', '--audit-log-maxsize=0'];
+}
+
 async function startApiserver(p: ClusterPaths, pki: Pki, state: State, server: string): Promise<void> {
   const bin = binaryPath('kube-apiserver');
   const logFile = join(p.logs, 'kube-apiserver.log');
+  const audit = await auditFlags(p, state);
   const pid = spawnDaemon(bin, [
     `--etcd-servers=http://127.0.0.1:${state.ports.etcdClient}`,
     '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${state.ports.apiserver}`,
@@ -217,7 +242,7 @@ async function startApiserver(p: ClusterPaths, pki: Pki, state: State, server: s
     `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
     '--authorization-mode=Node,RBAC', '--service-cluster-ip-range=10.0.0.0/24', '--allow-privileged=true',
     '--enable-priority-and-fairness=false', '--max-requests-inflight=1600', '--max-mutating-requests-inflight=800',
-    '--endpoint-reconciler-type=none', '--v=1',
+    '--endpoint-reconciler-type=none', '--v=1', ...audit,
   ], logFile, { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' });
   recordPid(p, state, 'kube-apiserver', pid);
   await waitFor('kube-apiserver', async () => (await probe(`${server}/readyz`, pki)) === 200, pid, p, 120_000);

@@ -20,7 +20,7 @@ const ENV_FALLBACK: Record<string, string> = {
 };
 
 const FLAGS = [
-  'node-name', 'sysfs-root', 'mdevctl-root', 'backend', 'exec-command', 'nvml-helper', 'podresources-socket', 'namespace',
+  'node-name', 'sysfs-root', 'mdevctl-root', 'backend', 'exec-command', 'nvml-helper', 'podresources-socket', 'podresources-unready-after', 'namespace',
   'kubeconfig', 'resync-interval', 'lease-duration', 'lease-renew', 'metrics-port', 'health-port', 'log-level',
 ] as const;
 
@@ -34,6 +34,7 @@ const schema = z.object({
   'exec-command': z.string().min(1).optional(),
   'nvml-helper': z.string().min(1).optional(),
   'podresources-socket': z.string().min(1).optional(),
+  'podresources-unready-after': durationFlag(1000).prefault('180s'),
   namespace: namespaceFlag,
   kubeconfig: z.string().min(1).optional(),
   'resync-interval': durationFlag(1000).prefault('60s'),
@@ -64,6 +65,7 @@ export function parseAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     execCommand: v['exec-command'],
     nvmlHelper: v['nvml-helper'],
     podResourcesSocket: v['podresources-socket'],
+    podResourcesUnreadyAfterMs: v['podresources-unready-after'],
     namespace: v.namespace,
     kubeconfig: v.kubeconfig,
     resyncIntervalMs: v['resync-interval'],
@@ -86,6 +88,7 @@ export const AGENT_USAGE = `Usage: mdev-operator agent --node-name NODE [flags]
   --exec-command PATH         vendor command for --backend exec
   --nvml-helper PATH          NVML helper for --backend nvml (env MDEV_NVML_HELPER, default ${NVML_HELPER_PATH})
   --podresources-socket PATH  kubelet PodResources socket; absent = consumers unknown
+  --podresources-unready-after DUR  /readyz fails once PodResources has failed this long (default 180s)
   --namespace NS              operator namespace for the Lease (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
   --kubeconfig PATH           else KUBECONFIG, else in-cluster
   --resync-interval DUR       rediscovery interval (default 60s)
