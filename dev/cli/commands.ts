@@ -21,8 +21,8 @@ export const DEV_COMMANDS: Commands = {
     run: async (argv) => (await import('./image-command.ts')).imageCommand(argv),
   },
   agent: {
-    summary: `${PRODUCT_COMMANDS.agent!.summary.replace('sysfs|exec]', 'sysfs|exec|simulated]')}`,
-    usage: async () => (await PRODUCT_COMMANDS.agent!.usage()).replace('--backend sysfs|exec      ', '--backend sysfs|exec|simulated') + SIMULATED_BACKEND,
+    summary: `${PRODUCT_COMMANDS.agent!.summary.replace('sysfs|exec|nvml]', 'sysfs|exec|nvml|simulated]')}`,
+    usage: async () => (await PRODUCT_COMMANDS.agent!.usage()).replace('--backend sysfs|exec|nvml ', '--backend sysfs|exec|nvml|simulated') + SIMULATED_BACKEND,
     run: async (argv) => (await import('./agent-command.ts')).devAgentCommand(argv),
   },
   demo: {

@@ -14,7 +14,7 @@ export type Commands = Record<string, Command>;
 
 export const PRODUCT_COMMANDS: Commands = {
   agent: {
-    summary: 'the node agent: --node-name N [--sysfs-root /host/sys] [--backend sysfs|exec] [--podresources-socket P]',
+    summary: 'the node agent: --node-name N [--sysfs-root /host/sys] [--backend sysfs|exec|nvml] [--podresources-socket P]',
     usage: async () => (await import('./agent-flags.ts')).AGENT_USAGE,
     run: async (argv) => (await import('./agent-command.ts')).agentCommand(argv),
   },

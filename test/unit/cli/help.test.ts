@@ -69,7 +69,7 @@ describe('CLI help', () => {
 
   it('the product agent offers no simulated backend; the checkout\'s does', async () => {
     expect((await run(PRODUCT_COMMANDS, ['agent', '--help'])).out).to.not.contain('simulated');
-    expect((await run(CHECKOUT_COMMANDS, ['agent', '--help'])).out).to.contain('--backend sysfs|exec|simulated');
+    expect((await run(CHECKOUT_COMMANDS, ['agent', '--help'])).out).to.contain('--backend sysfs|exec|nvml|simulated');
   });
 
   it('after `--` a --help is an argument, and a usage error points at --help', async () => {
