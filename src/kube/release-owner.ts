@@ -3,7 +3,7 @@
 // component (--owner-configmap); the Leases and the webhook's TLS Secret they create there carry
 // an owner reference to it, so when `helm uninstall` (or `kubectl delete -f manifests/`) deletes
 // the ConfigMap, the garbage collector deletes them too: no cleanup Job, no image pull at
-// uninstall (docs/adr/0016-run-time-objects-owned-by-a-chart-configmap.md).
+// uninstall (docs/adr/0017-run-time-objects-owned-by-a-chart-configmap.md).
 //
 // Best effort by design: when the owner cannot be read, objects are written without the
 // reference (they then outlive the release, as before) rather than failing a Lease renewal or the
