@@ -3,46 +3,52 @@
 // shapes meet the engine: everything the engine needs is copied out here, so the engine never
 // sees a client type and a decision depends only on the snapshot it was given.
 import { z } from 'zod';
+import { decodeLeniently, describeUnreadable, type FieldGroup } from '../kube/lenient-decode.ts';
 import type { MdevDevice, MdevMigration, MdevNode } from '../api/v1alpha1/index.ts';
 import { AGENT_LEASE_PREFIX, leaseExpiresAt } from '../kube/lease-heartbeat.ts';
 import type { Vmi } from '../kubevirt/types.ts';
-import { vmiRequiredNodeTerms } from '../kubevirt/types.ts';
+import { unreadablePlacementField, vmiRequiredNodeTerms } from '../kubevirt/types.ts';
 import { indexDevices, sortNodes, type Capacity, type Device, type Fleet, type NodeInfo, type NodeSelectorTerm, type Request, type SourceVm, type Taint, type Toleration } from '../placement/index.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Core objects: only the fields placement reads, validated on the way in.
 // ---------------------------------------------------------------------------------------------
 
-const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
-
 const nodeSchema = z.looseObject({
   metadata: z.looseObject({ name: z.string().min(1), labels: z.record(z.string(), z.string()).optional() }),
   spec: z
     .looseObject({
       unschedulable: z.boolean().optional(),
+      // Effects are strings: one a newer Kubernetes adds is kept (and, like kube-scheduler's
+      // TaintToleration filter, never blocks).
       taints: z.array(z.looseObject({ key: z.string(), value: z.string().optional(), effect: z.string() })).optional(),
     })
     .optional(),
 });
+
+const NODE_GROUPS: FieldGroup[] = [['metadata', 'labels'], ['spec'], ['spec', 'unschedulable'], ['spec', 'taints']];
 
 export interface NodeObject {
   name: string;
   labels: Record<string, string>;
   unschedulable: boolean;
   taints: Taint[];
+  /** Fields that could not be read (with why): such a node is never a verified target. */
+  unreadable?: string;
 }
 
-/** A Node as placement needs it; undefined for a malformed object. Unknown taint effects are kept out. */
+/**
+ * A Node as placement needs it, decoded leniently: a field that cannot be read is dropped and
+ * named in `unreadable` (placement then excludes the node); undefined only without a name.
+ */
 export function parseNode(raw: unknown): NodeObject | undefined {
-  const r = nodeSchema.safeParse(raw);
-  if (!r.success) return undefined;
-  const n = r.data;
-  const taints: Taint[] = [];
-  for (const t of n.spec?.taints ?? []) {
-    if (!(TAINT_EFFECTS as readonly string[]).includes(t.effect)) continue;
-    taints.push({ key: t.key, effect: t.effect as Taint['effect'], ...(t.value !== undefined ? { value: t.value } : {}) });
-  }
-  return { name: n.metadata.name, labels: n.metadata.labels ?? {}, unschedulable: n.spec?.unschedulable === true, taints };
+  const r = decodeLeniently(nodeSchema, raw, NODE_GROUPS);
+  if (!r.ok) return undefined;
+  const n = r.value;
+  const taints: Taint[] = (n.spec?.taints ?? []).map((t) => ({ key: t.key, effect: t.effect, ...(t.value !== undefined ? { value: t.value } : {}) }));
+  const node: NodeObject = { name: n.metadata.name, labels: n.metadata.labels ?? {}, unschedulable: n.spec?.unschedulable === true, taints };
+  if (r.unreadable.length > 0) node.unreadable = r.unreadable.map(describeUnreadable).join('; ');
+  return node;
 }
 
 const leaseSchema = z.looseObject({
@@ -133,7 +139,9 @@ export function toCapacity(n: MdevNode, pendingCreates: ReadonlyMap<string, numb
 }
 
 export function toNodeInfo(node: NodeObject, lease: AgentLease | undefined, now: number): NodeInfo {
-  return { name: node.name, labels: node.labels, taints: node.taints, unschedulable: node.unschedulable, agentFresh: agentLeaseFresh(lease, now) };
+  const info: NodeInfo = { name: node.name, labels: node.labels, taints: node.taints, unschedulable: node.unschedulable, agentFresh: agentLeaseFresh(lease, now) };
+  if (node.unreadable) info.unreadable = node.unreadable;
+  return info;
 }
 
 function toTolerations(vmi: Vmi): Toleration[] {
@@ -158,6 +166,8 @@ export function toSourceVm(vmi: Vmi): SourceVm {
   };
   const terms = vmiRequiredNodeTerms(vmi);
   if (terms) vm.requiredAffinity = terms as NodeSelectorTerm[];
+  const unreadable = unreadablePlacementField(vmi);
+  if (unreadable) vm.unreadable = describeUnreadable(unreadable);
   return vm;
 }
 

@@ -6,12 +6,13 @@
 // Scheduling constraints (Kubernetes semantics, restated so the engine needs no client types)
 // ---------------------------------------------------------------------------------------------
 
+/** Known operators; others (a newer Kubernetes') are kept as strings and match nothing. */
 export type NodeSelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
 
 export interface NodeSelectorRequirement {
   key: string;
-  operator: NodeSelectorOperator;
-  values?: string[];
+  operator: NodeSelectorOperator | (string & {});
+  values?: string[] | null;
 }
 
 /** Expressions within a term are ANDed; a term without any expression matches no node (as in Kubernetes). */
@@ -26,17 +27,21 @@ export type TaintEffect = 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
 export interface Taint {
   key: string;
   value?: string;
-  effect: TaintEffect;
+  /** A known effect, or one a newer Kubernetes added (kept, never blocks: see untoleratedTaint). */
+  effect: TaintEffect | (string & {});
 }
+
+/** Equal and Exists; Lt and Gt (Kubernetes 1.35+) compare integer values. */
+export type TolerationOperator = 'Exists' | 'Equal' | 'Lt' | 'Gt';
 
 export interface Toleration {
   /** Empty or absent with operator Exists tolerates every key. */
   key?: string;
-  /** Absent means Equal. */
-  operator?: 'Exists' | 'Equal';
+  /** Absent or empty means Equal; an unknown operator tolerates nothing. */
+  operator?: TolerationOperator | (string & {});
   value?: string;
   /** Empty or absent tolerates every effect. */
-  effect?: TaintEffect | '';
+  effect?: TaintEffect | (string & {});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -54,6 +59,11 @@ export interface SourceVm {
   /** `spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`; terms are ORed. */
   requiredAffinity?: NodeSelectorTerm[];
   tolerations: Toleration[];
+  /**
+   * A field placement reads that could not be decoded, with why (`spec.tolerations (...)`): the
+   * engine cannot check any target against it and refuses the VMI (fail closed).
+   */
+  unreadable?: string;
 }
 
 /** One published device (from an MdevDevice). */
@@ -93,6 +103,8 @@ export interface NodeInfo {
   unschedulable: boolean;
   /** Whether the node's agent Lease `mdev-agent.<node>` is current. */
   agentFresh: boolean;
+  /** Node fields that could not be decoded, with why: such a node is Excluded (never a verified target). */
+  unreadable?: string;
 }
 
 /** The parts of an MdevMigration the engine needs. */

@@ -14,7 +14,8 @@ import { boundedCandidates } from '../placement/index.ts';
 import { ANNOTATION_MIGRATION, LIMITS, type MdevMigrationStatus } from '../api/v1alpha1/index.ts';
 import { isObjectName } from '../api/validation.ts';
 import { jsonPointerSegment } from '../kube/apply.ts';
-import { LABEL_HOSTNAME } from '../kubevirt/types.ts';
+import { LABEL_HOSTNAME, unreadablePlacementField } from '../kubevirt/types.ts';
+import { describeUnreadable } from '../kube/lenient-decode.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { allow, allowWithPatch, deny, type AdmissionHandler, type AdmissionRequest, type AdmissionVerdict, type JsonPatchOperation } from './server.ts';
 import { noTargetMessage } from './denial-message.ts';
@@ -89,6 +90,11 @@ export function pinPatch(vmim: IncomingVmim, node: string, migrationName: string
   return ops;
 }
 
+export function unreadableVmiMessage(vmiRef: string, devices: readonly string[], field: string): string {
+  const shown = devices.slice(0, 3).join(', ') + (devices.length > 3 ? ` (+${devices.length - 3} more)` : '');
+  return `mdev-operator: VMI ${vmiRef} holds mediated devices (MdevDevice ${shown}), but its ${field} could not be read, so no target node can be verified for it; refusing the VMIM instead of admitting it unpinned — fix that field of the VMI, or upgrade mdev-operator if KubeVirt changed its shape`;
+}
+
 function ownedByMdevMigration(vmim: IncomingVmim): boolean {
   return (vmim.metadata.ownerReferences ?? []).some((o) => o.kind === 'MdevMigration' && o.apiVersion.startsWith('mdev-operator.io/'));
 }
@@ -127,6 +133,10 @@ export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
     const namespace = request.namespace ?? vmim.metadata.namespace ?? '';
     const facts = deps.vmis.lookup(namespace, vmim.spec.vmiName);
     if (!facts || facts.deviceNames.length === 0) return { verdict: allow() };
+    // Fail closed: a VMI holding mediated devices whose placement fields could not be decoded can
+    // have no verified target, so its VMIM is refused rather than admitted unpinned.
+    const unreadable = unreadablePlacementField(facts.vmi);
+    if (unreadable) return { verdict: refuse(unreadableVmiMessage(`${namespace}/${facts.vmi.metadata.name}`, facts.deviceNames, describeUnreadable(unreadable))) };
     if (ownedByMdevMigration(vmim)) return { verdict: allow() };
     return { vmim, facts, namespace };
   };

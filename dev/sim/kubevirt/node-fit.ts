@@ -53,6 +53,8 @@ function matchesRequirement(req: Requirement, value: string | undefined): boolea
       if (Number.isNaN(n) || Number.isNaN(bound)) return false;
       return req.operator === 'Gt' ? n > bound : n < bound;
     }
+    default:
+      return false;
   }
 }
 
@@ -69,15 +71,23 @@ export function matchesNodeSelectorTerms(terms: readonly NodeSelectorTerm[], nod
   });
 }
 
+/** kube-scheduler's view of one toleration (k8s.io/api core/v1 toleration.go, with Lt/Gt of 1.35). */
 function tolerates(t: Toleration, taint: SchedTaint): boolean {
   if (t.effect && t.effect !== taint.effect) return false;
-  if ((t.operator ?? 'Equal') === 'Exists') return !t.key || t.key === taint.key;
-  return t.key === taint.key && (t.value ?? '') === (taint.value ?? '');
+  if (t.key && t.key !== taint.key) return false;
+  const op = t.operator ?? '';
+  if (op === 'Exists') return true;
+  if (op === '' || op === 'Equal') return (t.value ?? '') === (taint.value ?? '');
+  if (op !== 'Lt' && op !== 'Gt') return false;
+  const int = /^-?(0|[1-9][0-9]*)$/;
+  if (!int.test(t.value ?? '') || !int.test(taint.value ?? '')) return false;
+  const [mine, theirs] = [BigInt(t.value as string), BigInt(taint.value as string)];
+  return op === 'Lt' ? theirs < mine : theirs > mine;
 }
 
-/** The first NoSchedule/NoExecute taint no toleration covers (PreferNoSchedule never blocks). */
+/** The first NoSchedule/NoExecute taint no toleration covers (other effects never block). */
 export function untoleratedTaint(taints: readonly SchedTaint[], tolerations: readonly Toleration[]): SchedTaint | undefined {
-  return taints.find((taint) => taint.effect !== 'PreferNoSchedule' && !tolerations.some((t) => tolerates(t, taint)));
+  return taints.find((taint) => (taint.effect === 'NoSchedule' || taint.effect === 'NoExecute') && !tolerations.some((t) => tolerates(t, taint)));
 }
 
 /** Why `node` cannot take the target pod, in kube-scheduler's words, or undefined when it fits. */

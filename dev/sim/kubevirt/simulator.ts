@@ -18,7 +18,7 @@ import {
   parseVmim,
   VMIM_PHASES,
   VMIM_RESOURCE,
-  vmiDeviceRequests,
+  vmiResourceNames,
   vmiRequiredNodeTerms,
   type MigrationState,
   type Vmi,
@@ -198,7 +198,7 @@ export function startKubevirtSimulator(options: KubevirtSimulatorOptions): Kubev
         podName: state.targetPod,
         nodeName: state.targetNode,
         vmi: { name: vmi.metadata.name, uid: vmi.metadata.uid },
-        resourceNames: vmiDeviceRequests(vmi).map((d) => d.deviceName),
+        resourceNames: vmiResourceNames(vmi),
         allocatedDevices: devices,
         migrationUid: vmim.metadata.uid,
       }), namespace);

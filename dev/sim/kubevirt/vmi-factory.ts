@@ -95,7 +95,7 @@ export async function createRunningVmi(kc: KubeConfig, s: RunningVmiSpec): Promi
     podName,
     nodeName: s.nodeName,
     vmi: { name: s.name, uid: created.metadata.uid },
-    resourceNames: [...(s.gpus ?? []), ...(s.hostDevices ?? [])].map((d) => d.deviceName),
+    resourceNames: [...(s.gpus ?? []), ...(s.hostDevices ?? [])].flatMap((d) => (d.deviceName ? [d.deviceName] : [])),
     allocatedDevices: s.deviceIds ?? [],
   }), s.namespace);
   await markPodRunning(kc, s.namespace, podName);

@@ -10,7 +10,8 @@ import { ControllerCaches } from '../../../src/controller/caches.ts';
 import { DecisionService } from '../../../src/controller/decision.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
-import { VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
+import { unreadablePlacementField, VMI_RESOURCE, VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
+import { mergePatch } from '../../../src/kube/apply.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { metricValue } from '../../../src/observability/metrics.ts';
 import { VerdictCache } from '../../../src/placement/index.ts';
@@ -168,6 +169,22 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
     expect(message).to.include(`${bad}: Incompatible (${REJECT_REASON})`);
     expect(message).to.match(/\d+ nodes considered \(1 Incompatible, 1 NoCapacity/);
     expect(await reservations()).to.deep.equal(before);
+  });
+
+  it('a VMI holding mediated devices whose tolerations cannot be read is refused, naming the field, never admitted unpinned', async () => {
+    const { device } = await gpuVmi(kc, ns, 'odd-vm', src);
+    devices.push(device);
+    // The KubeVirt stand-in CRD keeps any shape; a newer KubeVirt might send one we cannot read.
+    await mergePatch(kc, VMI_RESOURCE, { namespace: ns, name: 'odd-vm' }, { spec: { tolerations: 'all' } });
+    await eventually(async () => {
+      const vmi = caches.vmis.get(`${ns}/odd-vm`);
+      return vmi && unreadablePlacementField(vmi) && caches.devices.get(device)?.status?.consumer ? true : undefined;
+    });
+    const message = await refusal('move-odd', 'odd-vm');
+    expect(message).to.include(`VMI ${ns}/odd-vm holds mediated devices (MdevDevice ${device})`);
+    expect(message).to.match(/its spec\.tolerations \(.*\) could not be read/);
+    // A pinned VMIM cannot be verified either.
+    expect(await refusal('move-odd-pinned', 'odd-vm', good)).to.match(/spec\.tolerations/);
   });
 
   it('a VMIM for a VMI without mediated devices passes unchanged, through the mutating webhook only', async () => {

@@ -4,13 +4,20 @@ import type { MdevNode } from '../../../src/api/v1alpha1/index.ts';
 import { device, lease, NOW, nodeObj, view, vmi } from './fixtures.ts';
 
 describe('controller snapshot adapters', () => {
-  it('reads a Node: labels, cordon and taints (unknown taint effects dropped)', () => {
+  it('reads a Node: labels, cordon and taints (a taint effect it does not know is kept)', () => {
     const n = parseNode({
       metadata: { name: 'w1', labels: { a: 'b' } },
       spec: { unschedulable: true, taints: [{ key: 'gpu', value: 'x', effect: 'NoSchedule' }, { key: 'odd', effect: 'Sometimes' }] },
     });
-    expect(n).to.deep.equal({ name: 'w1', labels: { a: 'b' }, unschedulable: true, taints: [{ key: 'gpu', value: 'x', effect: 'NoSchedule' }] });
+    expect(n).to.deep.equal({ name: 'w1', labels: { a: 'b' }, unschedulable: true, taints: [{ key: 'gpu', value: 'x', effect: 'NoSchedule' }, { key: 'odd', effect: 'Sometimes' }] });
     expect(parseNode({ metadata: {} })).to.equal(undefined);
+  });
+
+  it('keeps a Node whose taints cannot be read, naming the field (placement then excludes it)', () => {
+    const n = parseNode({ metadata: { name: 'w1', labels: { a: 'b' } }, spec: { taints: 'gpu=x:NoSchedule' } });
+    expect(n?.name).to.equal('w1');
+    expect(n?.taints).to.deep.equal([]);
+    expect(n?.unreadable).to.match(/^spec\.taints \(spec\.taints: .*expected array/);
   });
 
   it('accepts only mdev-agent.<node> Leases and judges freshness by renewTime + duration', () => {

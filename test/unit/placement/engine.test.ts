@@ -81,6 +81,11 @@ describe('placement engine: examples', () => {
       expect(!r.ok && r.reason).to.match(/MdevDevice w0\.b \(nvidia-1012\) of VMI vms\/vm-a is not migratable/);
     });
 
+    it('refuses a VMI whose placement fields could not be read, naming the field (fail closed)', () => {
+      const r = resolveSource(vm('w0', { unreadable: 'spec.tolerations (spec.tolerations: expected array)' }), [srcDevice()]);
+      expect(!r.ok && r.reason).to.match(/^VMI vms\/vm-a: spec\.tolerations \(spec\.tolerations: expected array\) could not be read/);
+    });
+
     it('fails when the VMI is not running', () => {
       const r = resolveSource(vm(''), [srcDevice()]);
       expect(!r.ok && r.reason).to.match(/not running on any node/);

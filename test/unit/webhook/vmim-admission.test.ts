@@ -2,7 +2,8 @@
 // pinned, reserved and recorded, when and how a VMIM is denied, and that nothing is left behind.
 import { expect } from 'chai';
 import type { MdevMigrationStatus } from '../../../src/api/v1alpha1/index.ts';
-import type { Vmi } from '../../../src/kubevirt/types.ts';
+import { parseVmi, type Vmi } from '../../../src/kubevirt/types.ts';
+import winston from 'winston';
 import type { NodeExplanation, Verdict } from '../../../src/placement/index.ts';
 import { ReservationLostError, type AdmissionDecision, type AdmissionMode, type DecideRequest, type MigrationRecord, type MigrationRef } from '../../../src/webhook/admission-ports.ts';
 import { createVmimAdmission, migrationNameFor } from '../../../src/webhook/vmim-admission.ts';
@@ -10,6 +11,7 @@ import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import type { AdmissionRequest, AdmissionVerdict, JsonPatchOperation } from '../../../src/webhook/server.ts';
 
 const NS = 'vms';
+const quietLog = winston.createLogger({ silent: true });
 const HOST = 'kubernetes.io/hostname';
 
 function vmi(name: string, uid: string): Vmi {
@@ -49,6 +51,11 @@ class Fakes {
           this.lookups++;
           if (name === 'plain-vm') return { vmi: vmi(name, 'uid-plain'), deviceNames: [] };
           if (name === 'gpu-vm') return { vmi: vmi(name, 'uid-gpu'), deviceNames: ['worker-1.gpu-a'] };
+          if (name === 'odd-vm' || name === 'odd-plain-vm') {
+            // A VMI as a newer KubeVirt might send it: a toleration list we cannot read.
+            const decoded = parseVmi({ ...vmi(name, 'uid-odd'), spec: { tolerations: 'all' } }, quietLog);
+            return { vmi: decoded as Vmi, deviceNames: name === 'odd-vm' ? ['worker-1.gpu-c'] : [] };
+          }
           return undefined;
         },
       },
@@ -144,6 +151,20 @@ describe('VMIM admission (mutating)', () => {
     const f = new Fakes();
     expect(await f.admission().mutate(request('gpu-vm', { owner: true }), ctx)).to.deep.equal({ allowed: true });
     expect(f.decideCalls).to.have.length(0);
+  });
+
+  it('refuses, naming the field, a VMIM of a VMI that holds mediated devices but whose placement fields cannot be read', async () => {
+    const f = new Fakes();
+    const v = await f.admission().mutate(request('odd-vm'), ctx);
+    expect(v.allowed).to.equal(false);
+    expect(v.status?.message).to.match(/VMI vms\/odd-vm holds mediated devices \(MdevDevice worker-1\.gpu-c\), but its spec\.tolerations \(.*expected array.*\) could not be read/);
+    expect(f.decideCalls).to.have.length(0);
+    // The validating webhook refuses it too (a pinned VMIM cannot be verified either).
+    const pinned = await f.admission().validate(request('odd-vm', { pin: 'worker-2' }), ctx);
+    expect(pinned.allowed).to.equal(false);
+    expect(pinned.status?.message).to.match(/spec\.tolerations/);
+    // Without mediated devices there is nothing of ours to protect: admitted untouched.
+    expect(await f.admission().mutate(request('odd-plain-vm'), ctx)).to.deep.equal({ allowed: true });
   });
 
   it('admits everything untouched in mode off, without even a lookup', async () => {
