@@ -108,6 +108,7 @@ export function syntheticFleet(spec: FleetSpec): SyntheticFleet {
         name: `${name}.${uuid()}`,
         nodeName: name,
         typeId: profile.typeId,
+        pool: profile.typeId,
         parentAddress: `0000:${(0x41 + (d >> 2)).toString(16)}:00.${d & 3}`,
         version: profile.version,
         migratable: true,

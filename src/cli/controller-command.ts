@@ -44,6 +44,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     leaseDurationMs: config.leaseDurationMs,
     renewDeadlineMs: config.renewDeadlineMs,
     retryPeriodMs: config.retryPeriodMs,
+    targetPendingTimeoutMs: config.targetPendingTimeoutMs,
   });
   const ended = await Promise.race([untilSignal(), manager.lostLeadership().then(() => 'lost' as const)]);
   // The elector campaigns once; a fresh process campaigns again (client-go exits here too).

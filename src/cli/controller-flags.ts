@@ -9,7 +9,7 @@ import { WEBHOOK_DEFAULTS, WEBHOOK_MODES, type ControllerConfig, type WebhookCon
 import { durationFlag, logLevelFlag, namespaceFlag, parseFlags, portFlag } from './flags.ts';
 import { UsageError } from './usage-error.ts';
 
-const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period'] as const;
+const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'target-pending-timeout'] as const;
 
 const WEBHOOK_ENV = { service: 'MDEV_WEBHOOK_SERVICE', secret: 'MDEV_WEBHOOK_SECRET', configuration: 'MDEV_WEBHOOK_CONFIGURATION' } as const;
 
@@ -39,6 +39,8 @@ const schema = z.object({
   'leader-elect-lease-duration': durationFlag(1_000, 600_000).prefault('15s'),
   'leader-elect-renew-deadline': durationFlag(500, 600_000).prefault('10s'),
   'leader-elect-retry-period': durationFlag(100, 60_000).prefault('2s'),
+  // Below KubeVirt's own 5 minutes for an unschedulable target pod, so the next candidate gets its turn.
+  'target-pending-timeout': durationFlag(1_000, 299_000).prefault('120s'),
 });
 
 export function parseControllerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
@@ -72,6 +74,7 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
     leaseDurationMs: v['leader-elect-lease-duration'],
     renewDeadlineMs: v['leader-elect-renew-deadline'],
     retryPeriodMs: v['leader-elect-retry-period'],
+    targetPendingTimeoutMs: v['target-pending-timeout'],
   };
 }
 
@@ -88,6 +91,8 @@ export const CONTROLLER_USAGE = `Usage: mdev-operator controller [flags]
   --health-port N          /healthz, /readyz (default 8081)
   --probe-timeout DUR      how long to wait for an agent's probe answer (default 10s)
   --workers N              concurrent reconciles (default 8)
+  --target-pending-timeout DUR  give up a migration target whose virt-launcher pod is still Pending after
+                           DUR and try the next candidate (default 120s; below KubeVirt's own 5 minutes)
   --identity NAME          leader-election identity (env POD_NAME, default hostname-pid)
   --leader-elect-lease-duration DUR  how long a follower waits before taking a silent leader's Lease (default 15s)
   --leader-elect-renew-deadline DUR  how long the leader keeps retrying a renewal before it stops leading (default 10s)

@@ -20,6 +20,8 @@ export interface ControllerConfig {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+  /** A migration target pod Pending this long is given up for the next candidate. */
+  targetPendingTimeoutMs: number;
 }
 
 /** How the webhook is served; names of the objects the chart creates (they depend on the Helm release). */

@@ -359,8 +359,11 @@ export function isVmimFinal(vmim: Vmim): boolean {
   return (VMIM_FINAL_PHASES as readonly string[]).includes(vmim.status?.phase ?? '');
 }
 
-/** The node a VMIM pins through `addedNodeSelector`, if it pins one. */
-export function vmimPinnedNode(vmim: Vmim): string | undefined {
+/**
+ * The `kubernetes.io/hostname` value a VMIM pins through `addedNodeSelector`, if it pins one: a
+ * label value, which equals the node's name only where the node's hostname label does.
+ */
+export function vmimPinnedHostname(vmim: Vmim): string | undefined {
   return vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
 }
 

@@ -136,6 +136,25 @@ export function exclusionCheck(vm: SourceVm, allowList: ReadonlySet<string> | un
       return `nodeSelector ${key}=${want} not matched (label ${have})`;
     }
     if (!affinityMatches(vm.requiredAffinity, node)) return 'required node affinity not satisfied (no term matches)';
-    return undefined;
+    return kubevirtExclusion(vm, node);
   };
+}
+
+/** KubeVirt's own target constraints (src/kubevirt/target-constraints.ts) and the pin label. */
+function kubevirtExclusion(vm: SourceVm, node: NodeInfo): string | undefined {
+  if (vm.pinLabel && !Object.hasOwn(node.labels, vm.pinLabel)) return `no ${vm.pinLabel} label: a migration cannot pin its target to this node`;
+  if (vm.kubevirtError) return vm.kubevirtError;
+  for (const r of vm.kubevirtLabels ?? []) {
+    if (Object.hasOwn(node.labels, r.key) && node.labels[r.key] === r.value) continue;
+    const have = Object.hasOwn(node.labels, r.key) ? `is ${node.labels[r.key]}` : 'is absent';
+    return `KubeVirt requires ${r.key}=${r.value} on the target (label ${have}): ${r.why}`;
+  }
+  const p = vm.kubevirtPlacement;
+  if (p) {
+    const miss = unmatchedSelector(p.nodeSelector, node.labels);
+    const taint = node.taints.length > 0 ? untoleratedTaint(node.taints, p.tolerations) : undefined;
+    const detail = miss ? `nodeSelector ${miss[0]}=${miss[1]}` : !affinityMatches(p.requiredTerms, node) ? 'required node affinity' : taint ? `taint ${formatTaint(taint)}` : undefined;
+    if (detail) return `outside the KubeVirt CR's spec.workloads.nodePlacement (${detail} not met): virt-handler does not run there`;
+  }
+  return undefined;
 }

@@ -36,7 +36,7 @@ export function resolveSource(vm: SourceVm, devices: readonly Device[]): SourceR
         reason: `MdevDevice ${d.name} (${d.typeId}) of ${vmRef} is not migratable: its driver publishes no migration version; ${vmRef} cannot be live-migrated`,
       };
     }
-    sourceDevices.push({ name: d.name, typeId: d.typeId, parentAddress: d.parentAddress, version: d.version });
+    sourceDevices.push({ name: d.name, typeId: d.typeId, pool: d.pool, parentAddress: d.parentAddress, version: d.version });
   }
   return { ok: true, source: makeSource(vm, sourceDevices) };
 }

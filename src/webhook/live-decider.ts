@@ -3,7 +3,7 @@
 // is written to the cluster; with it, unknown classes are probed through real MdevProbes (the
 // agents answer), which needs a short-lived probe informer.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parseFromWire, type MdevDevice, type MdevProbe } from '../api/v1alpha1/index.ts';
+import { parseFromWire, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { DecisionService, type ProbeSender } from '../controller/decision.ts';
 import { ProbeClient } from '../controller/probe-client.ts';
 import { MDEV_PROBES } from '../controller/resources.ts';
@@ -24,8 +24,15 @@ export interface LiveDeciderOptions {
   probe: boolean;
   log: Logger;
   probeTimeoutMs?: number;
-  /** Devices treated as reserved (plan-drain: targets already promised to earlier VMIs of the plan). */
-  planned?: () => ReadonlySet<string>;
+  /** Units treated as claimed (plan-drain: capacity already promised to earlier VMIs of the plan). */
+  planned?: () => readonly PlannedClaim[];
+}
+
+/** A unit of a node's pool that an earlier VMI of a drain plan would claim. */
+export interface PlannedClaim {
+  node: string;
+  pool: string;
+  units: number;
 }
 
 export interface LiveDecider {
@@ -37,13 +44,17 @@ export interface LiveDecider {
 
 const PLAN_MIGRATION = { namespace: 'plan', name: 'plan', uid: 'plan-drain' };
 
-function withPlanned(view: ClusterView, planned: ReadonlySet<string>): ClusterView {
-  if (planned.size === 0) return view;
-  const far = new Date(Date.now() + 3_600_000).toISOString();
-  const devices = view.devices.map((d): MdevDevice =>
-    planned.has(d.metadata.name) && d.status ? { ...d, status: { ...d.status, reservation: { migration: PLAN_MIGRATION, targetNode: d.spec.nodeName, reservedAt: far, expiresAt: far } } } : d,
-  );
-  return { ...view, devices };
+function withPlanned(view: ClusterView, planned: readonly PlannedClaim[]): ClusterView {
+  if (planned.length === 0) return view;
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const far = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const mdevNodes = view.mdevNodes.map((n): MdevNode => {
+    const mine = planned.filter((p) => p.node === n.metadata.name);
+    if (mine.length === 0) return n;
+    const claims = mine.map((p, i) => ({ migration: { ...PLAN_MIGRATION, uid: `${PLAN_MIGRATION.uid}-${i}` }, pool: p.pool, typeId: p.pool, units: p.units, claimedAt: now, expiresAt: far }));
+    return { ...n, status: { ...n.status, claims: [...(n.status?.claims ?? []), ...claims] } };
+  });
+  return { ...view, mdevNodes };
 }
 
 export async function liveDecider(o: LiveDeciderOptions): Promise<LiveDecider> {
@@ -57,6 +68,6 @@ export async function liveDecider(o: LiveDeciderOptions): Promise<LiveDecider> {
     await probes.waitForSync();
     sender = new ProbeClient({ kc: o.kc, probes, log: o.log });
   }
-  const service = new DecisionService({ view: () => withPlanned(o.state.view, o.planned?.() ?? new Set()), cache, prober: sender, probeTimeoutMs: o.probeTimeoutMs ?? 10_000, log: o.log });
+  const service = new DecisionService({ view: () => withPlanned(o.state.view, o.planned?.() ?? []), cache, prober: sender, probeTimeoutMs: o.probeTimeoutMs ?? 10_000, log: o.log });
   return { decider: decisionServiceDecider(service), seeded, stop: async () => void (await probes?.stop()) };
 }

@@ -59,7 +59,7 @@ export const consumerReference = z
       .min(1)
       .max(63)
       .regex(/^[A-Z][A-Za-z0-9]*$/)
-      .describe('Kind of the consumer, VirtualMachineInstance.'),
+      .describe('Kind of the consumer: VirtualMachineInstance, or Pod for a device held by a pod that is not a VMI (never a migration target).'),
     namespace: dnsLabel.describe('Namespace of the consumer.'),
     name: objectName.describe('Name of the consumer.'),
     uid: z.string().min(1).max(LIMITS.uid).describe('UID of the consumer; a VMI\'s devices are those whose consumer.uid is its uid.'),
@@ -74,7 +74,7 @@ export const reservation = z
     expiresAt: timestamp.describe('When the reservation lapses if its migration has not renewed or released it (RFC 3339).'),
   })
   .describe(
-    'Set by the controller, with a resourceVersion precondition, to reserve this device as a migration target; exactly one of racing migrations wins.',
+    'Deprecated: written by controllers before capacity claims (MdevNode status.claims) replaced per-device reservations, because KubeVirt\'s device plugin, not the operator, picks the target device. Never written now; the controller clears one it finds.',
   );
 
 const statusFields = z.object({
@@ -97,7 +97,7 @@ export const mdevDeviceStatus = withCel(
     fieldPath: '.migrationVersion',
   },
   (s) => !s.migratable || s.migrationVersion !== undefined,
-).describe('What the agent observed about the device, plus the controller\'s reservation.');
+).describe('What the agent observed about the device.');
 
 export const mdevDevice = kindObject('MdevDevice', mdevDeviceSpec, mdevDeviceStatus);
 

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, parseFromWire, type MdevDevice, type MdevMigration } from '../../../src/api/v1alpha1/index.ts';
-import { MDEV_DEVICES, MDEV_MIGRATIONS } from '../../../src/controller/resources.ts';
+import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES } from '../../../src/controller/resources.ts';
 import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
@@ -81,4 +81,24 @@ export async function listEvents(kc: KubeConfig, ns: string, name: string): Prom
     items?: { reason: string; message: string; type: string }[];
   };
   return res.items ?? [];
+}
+
+export interface ClaimOnNode {
+  node: string;
+  pool: string;
+  units: number;
+  migration: { namespace: string; name: string; uid: string };
+}
+
+/** Every capacity claim on every MdevNode (MdevNode status.claims), read from the API server. */
+export async function listClaims(kc: KubeConfig): Promise<ClaimOnNode[]> {
+  const res = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_NODES) })) as {
+    items?: { metadata: { name: string }; status?: { claims?: { pool: string; units: number; migration: ClaimOnNode['migration'] }[] } }[];
+  };
+  return (res.items ?? []).flatMap((n) => (n.status?.claims ?? []).map((c) => ({ node: n.metadata.name, pool: c.pool, units: c.units, migration: c.migration })));
+}
+
+/** The capacity claims held by MdevMigration `namespace/name`. */
+export async function claimsOf(kc: KubeConfig, namespace: string, name: string): Promise<ClaimOnNode[]> {
+  return (await listClaims(kc)).filter((c) => c.migration.namespace === namespace && c.migration.name === name);
 }

@@ -63,7 +63,10 @@ const UNEXERCISED: Record<string, string> = {
   'mdev-operator.io/mdevmigrations:delete': 'the webhook removes its admission record when the VMIM it admitted is refused later in admission',
   'mdev-operator.io/mdevmigrations:get': 'the webhook re-reads an admission record that already exists (retried admission)',
   'core/secrets:patch': 'the TLS keeper renews the serving certificate (90 days) or rotates the CA',
-  'mdev-operator.io/mdevdevices:get': 'Reservations reads a device its cache does not hold yet, or again after a resourceVersion conflict (409)',
+  'mdev-operator.io/mdevdevices/status:patch': 'clears the deprecated status.reservation a controller from before capacity claims left on a device',
+  'mdev-operator.io/mdevnodes:get': 'CapacityClaims reads an MdevNode its cache does not hold yet, or again after a resourceVersion conflict (409)',
+  'core/pods:list': 'a migration whose target pod stays Pending past --target-pending-timeout is given up after reading that pod',
+  'core/events:list': 'the cause of a VMIM that failed without failureReason is read from its Warning Events',
   'mdev-operator.io/mdevprobes:get': 'ProbeClient reads a probe another writer created first (409 AlreadyExists) or widened concurrently',
 };
 

@@ -39,7 +39,7 @@ async function create(kc: KubeConfig, path: string, body: unknown): Promise<void
 }
 
 export async function createNodeWithAgent(kc: KubeConfig, node: string, leaseNamespace: string, opts: { unschedulable?: boolean } = {}): Promise<void> {
-  await create(kc, resourcePath(NODES), { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'kubernetes.io/hostname': node } }, spec: { unschedulable: opts.unschedulable ?? false } });
+  await create(kc, resourcePath(NODES), { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'kubernetes.io/hostname': node, 'kubevirt.io/schedulable': 'true' } }, spec: { unschedulable: opts.unschedulable ?? false } });
   await create(kc, `/apis/coordination.k8s.io/v1/namespaces/${leaseNamespace}/leases`, {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',

@@ -10,7 +10,7 @@ import {
   vmiDeviceRequests,
   vmiResourceNames,
   vmimFailureReason,
-  vmimPinnedNode,
+  vmimPinnedHostname,
   vmiRequiredNodeTerms,
 } from '../../../src/kubevirt/types.ts';
 
@@ -73,7 +73,7 @@ describe('kubevirt types (KubeVirt v1 VMI and VMIM schemas)', () => {
 
   it('reads the VMIM pin, final phase and failure reason', () => {
     const parsed = parseVmim(vmim);
-    expect(parsed && vmimPinnedNode(parsed)).to.equal('node-b');
+    expect(parsed && vmimPinnedHostname(parsed)).to.equal('node-b');
     expect(parsed && isVmimFinal(parsed)).to.equal(true);
     expect(parsed && vmimFailureReason(parsed)).to.equal('target refused');
     const running = parseVmim({ ...vmim, status: { phase: 'Running' } });
