@@ -49,6 +49,8 @@ export interface AdmittedStepInput {
   graceMs?: number;
   /** How often a running VMIM is re-checked without an event (ms). */
   resyncMs: number;
+  /** Why the VMIM failed, in KubeVirt's words (the step reads it when the VMIM is Failed). */
+  failureCause?: string;
 }
 
 /** What to do with an admission record given its VMIM (pure). */
@@ -61,7 +63,7 @@ export function admittedStep(i: AdmittedStepInput): AdmittedStep {
     const target = m.status?.targetNode ?? vmimPinnedHostname(v) ?? v.status?.migrationState?.targetNode ?? 'its target';
     if (v.status?.phase === 'Succeeded') return { kind: 'succeeded', message: `VMI ${vmiRef} now runs on ${target} (VirtualMachineInstanceMigration ${v.metadata.name})` };
     if (v.status?.phase === 'Failed') {
-      const why = vmimFailureReason(v) ?? 'the KubeVirt migration failed';
+      const why = i.failureCause ?? vmimFailureReason(v) ?? 'the KubeVirt migration failed';
       return {
         kind: 'failed',
         reason: 'MigrationFailed',

@@ -31,7 +31,8 @@ export interface ClaimDemand {
   units: number;
 }
 
-export type ClaimResult = { ok: true } | { ok: false; pool: string; reason: string };
+/** `unclaimable`: the node has no MdevNode to claim on (its agent never published one); retrying cannot help. */
+export type ClaimResult = { ok: true } | { ok: false; pool: string; reason: string; unclaimable?: true };
 
 /** A claim as the caches show it: which node, which pool, how many units, for whom. */
 export interface HeldClaim {
@@ -90,7 +91,7 @@ export class CapacityClaims {
   async claim(owner: ClaimOwner, nodeName: string, demands: readonly ClaimDemand[], expiresAt: number): Promise<ClaimResult> {
     let node = this.#o.mdevNodes.get(nodeName) ?? (await this.#read(nodeName));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (!node) return this.#lost(demands[0]?.pool ?? '', `MdevNode ${nodeName} does not exist: the agent of ${nodeName} has not published its node yet`);
+      if (!node) return { ...this.#lost(demands[0]?.pool ?? '', `MdevNode ${nodeName} does not exist: the agent of ${nodeName} has not published its node, so no capacity can be claimed there`), unclaimable: true } as ClaimResult;
       const now = this.#now();
       const others = activeClaims(node, now).filter((c) => c.migration.uid !== owner.uid);
       const short = this.#shortage(nodeName, demands, others);

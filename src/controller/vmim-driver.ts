@@ -69,6 +69,11 @@ export class VmimDriver {
   async ensure(m: MdevMigration, attempt: number, target: { node: string; hostname: string }): Promise<{ vmim: Vmim; created: boolean }> {
     const namespace = m.metadata.namespace as string;
     const name = vmimName(m.metadata.name, attempt);
+    // Look first: KubeVirt's create admitter runs before the API server's AlreadyExists check and
+    // refuses (400, "in-flight migration detected") a second create while our own VMIM of this
+    // attempt still runs, e.g. after a controller restart.
+    const found = await getVmim(this.#o.kc, namespace, name, this.#o.log);
+    if (found) return { vmim: this.#adoptable(found, m, name), created: false };
     try {
       this.#o.guard?.();
       const vmim = await createVmim(this.#o.kc, {
@@ -86,10 +91,15 @@ export class VmimDriver {
     }
     const existing = await getVmim(this.#o.kc, namespace, name, this.#o.log);
     if (!existing) throw new Error(`VirtualMachineInstanceMigration ${namespace}/${name} was deleted right after it existed; retrying`);
+    return { vmim: this.#adoptable(existing, m, name), created: false };
+  }
+
+  #adoptable(existing: Vmim, m: MdevMigration, name: string): Vmim {
+    const namespace = m.metadata.namespace as string;
     if (!isOwnedBy(existing, m.metadata.uid ?? '')) {
       throw new Error(`VirtualMachineInstanceMigration ${namespace}/${name} exists but is not owned by MdevMigration ${namespace}/${m.metadata.name}: delete it or rename the MdevMigration`);
     }
-    return { vmim: existing, created: false };
+    return existing;
   }
 
   /** Deletes a VMIM (KubeVirt aborts a running migration when its VMIM goes); absent is fine. */

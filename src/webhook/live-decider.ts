@@ -3,7 +3,7 @@
 // is written to the cluster; with it, unknown classes are probed through real MdevProbes (the
 // agents answer), which needs a short-lived probe informer.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parseFromWire, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
+import { API_VERSION, parseFromWire, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { DecisionService, type ProbeSender } from '../controller/decision.ts';
 import { ProbeClient } from '../controller/probe-client.ts';
 import { MDEV_PROBES } from '../controller/resources.ts';
@@ -48,12 +48,17 @@ function withPlanned(view: ClusterView, planned: readonly PlannedClaim[]): Clust
   if (planned.length === 0) return view;
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const far = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const claimsOn = (node: string) =>
+    planned.filter((p) => p.node === node).map((p, i) => ({ migration: { ...PLAN_MIGRATION, uid: `${PLAN_MIGRATION.uid}-${i}` }, pool: p.pool, typeId: p.pool, units: p.units, claimedAt: now, expiresAt: far }));
   const mdevNodes = view.mdevNodes.map((n): MdevNode => {
-    const mine = planned.filter((p) => p.node === n.metadata.name);
-    if (mine.length === 0) return n;
-    const claims = mine.map((p, i) => ({ migration: { ...PLAN_MIGRATION, uid: `${PLAN_MIGRATION.uid}-${i}` }, pool: p.pool, typeId: p.pool, units: p.units, claimedAt: now, expiresAt: far }));
-    return { ...n, status: { ...n.status, claims: [...(n.status?.claims ?? []), ...claims] } };
+    const mine = claimsOn(n.metadata.name);
+    return mine.length === 0 ? n : { ...n, status: { ...n.status, claims: [...(n.status?.claims ?? []), ...mine] } };
   });
+  // A node whose agent has not published an MdevNode yet still holds the plan's claims.
+  for (const node of new Set(planned.map((p) => p.node))) {
+    if (mdevNodes.some((n) => n.metadata.name === node)) continue;
+    mdevNodes.push({ apiVersion: API_VERSION, kind: 'MdevNode', metadata: { name: node }, spec: { nodeName: node, backend: 'simulated' }, status: { claims: claimsOn(node) } });
+  }
   return { ...view, mdevNodes };
 }
 

@@ -178,8 +178,8 @@ export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
       if (hostname === undefined) return refuse(`mdev-operator: node ${chosen.node} has no ${LABEL_HOSTNAME} label to pin VMI ${vmiRef}'s migration with; retry the migration`);
       if (request.dryRun === true) return allowWithPatch(pinPatch(vmim, hostname, undefined));
       const outcome = await reserveAndRecord(deps, { namespace, migrationName, vmiName: facts.vmi.metadata.name, vmimName, pinned, decision, chosen });
-      if (outcome === 'lost' && attempt < RESERVE_ATTEMPTS) continue;
-      if (outcome === 'lost') return refuse(`mdev-operator: the last free units of the pools chosen for VMI ${vmiRef} were claimed by concurrent migrations ${RESERVE_ATTEMPTS} times; retry the migration`);
+      if (outcome !== 'ok' && attempt < RESERVE_ATTEMPTS) continue;
+      if (outcome !== 'ok') return refuse(`mdev-operator: could not claim capacity on ${chosen.node} for VMI ${vmiRef} ${RESERVE_ATTEMPTS} times (concurrent migrations claimed the last free units first); the last: ${outcome.lost}; retry the migration`);
       log.info('Admitted VMIM', { namespace, vmim: vmimName || vmim.metadata.generateName, vmi: facts.vmi.metadata.name, target: chosen.node, hostname, migration: migrationName, probes: decision.probes, millis: Math.round(decision.decisionMillis) });
       return allowWithPatch(pinPatch(vmim, hostname, migrationName));
     }
@@ -224,7 +224,7 @@ interface ReserveInput {
  * writes the decision. Anything failing after a write undoes the writes before the error reaches
  * the API server, so a refused VMIM never leaves a reservation or a record behind.
  */
-async function reserveAndRecord(deps: VmimAdmissionDeps, r: ReserveInput): Promise<'ok' | 'lost'> {
+async function reserveAndRecord(deps: VmimAdmissionDeps, r: ReserveInput): Promise<'ok' | { lost: string }> {
   const ref: MigrationRef = await deps.recorder.create({
     namespace: r.namespace,
     name: r.migrationName,
@@ -241,8 +241,8 @@ async function reserveAndRecord(deps: VmimAdmissionDeps, r: ReserveInput): Promi
   } catch (err) {
     await rollback(deps, ref, r.chosen.node);
     if (err instanceof ReservationLostError) {
-      log.info('Lost the last unit of a pool to a concurrent migration; deciding again', { migration: r.migrationName, pool: err.pool });
-      return 'lost';
+      log.info('Lost the last unit of a pool to a concurrent migration; deciding again', { migration: r.migrationName, pool: err.pool, reason: err.message });
+      return { lost: err.message };
     }
     throw err;
   }

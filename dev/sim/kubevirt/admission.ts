@@ -13,10 +13,10 @@
 // routes /mutate-* and /validate-*.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import { isNotFound } from '../../../src/kube/errors.ts';
+import { describeApiError, isNotFound } from '../../../src/kube/errors.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { getVmi, listVmims } from '../../../src/kubevirt/client.ts';
-import { CONDITION_LIVE_MIGRATABLE, findCondition, isVmimFinal, KUBEVIRT_GROUP, KUBEVIRT_VERSION, parseVmim, VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
+import { CONDITION_LIVE_MIGRATABLE, findCondition, isVmimFinal, KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
 import type { Logger } from '../../../src/observability/logger.ts';
 import { generateCa, issueServingCert } from '../../../src/webhook/tls/certs.ts';
 import { allow, allowWithPatch, deny, WebhookServer, type AdmissionHandler, type JsonPatchOperation } from '../../../src/webhook/server.ts';
@@ -42,25 +42,33 @@ function escapePointer(s: string): string {
   return s.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-export function startKubevirtAdmission(o: { kc: KubeConfig; namespace?: string; log: Logger }): Promise<KubevirtAdmission> {
-  return start(o);
+export interface KubevirtAdmissionOptions {
+  kc: KubeConfig;
+  /** Only VMIMs of this namespace are admitted by this stand-in. */
+  namespace?: string;
+  /** KubeVirt's DecentralizedLiveMigration feature gate (default off: sendTo/receive are refused). */
+  decentralized?: boolean;
+  log: Logger;
 }
 
-async function start(o: { kc: KubeConfig; namespace?: string; log: Logger }): Promise<KubevirtAdmission> {
+export async function startKubevirtAdmission(o: KubevirtAdmissionOptions): Promise<KubevirtAdmission> {
   const { kc, log } = o;
   const mutate: AdmissionHandler = (req) => {
-    const vmim = parseVmim({ apiVersion: `${KUBEVIRT_GROUP}/${KUBEVIRT_VERSION}`, kind: 'VirtualMachineInstanceMigration', ...(req.object as object) }, log);
-    if (!vmim) return allow();
+    // Read raw: a CREATE carries no uid yet, so the VMIM decoder would not take it.
+    const object = req.object as { metadata?: { labels?: unknown; finalizers?: unknown }; spec?: { vmiName?: unknown } };
+    const vmiName = object.spec?.vmiName;
+    if (typeof vmiName !== 'string' || vmiName === '') return allow();
     const ops: JsonPatchOperation[] = [];
-    const meta = (req.object as { metadata?: { labels?: unknown; finalizers?: unknown } }).metadata ?? {};
-    if (meta.labels === undefined) ops.push({ op: 'add', path: '/metadata/labels', value: { [LABEL_VMI_NAME]: vmim.spec.vmiName } });
-    else ops.push({ op: 'add', path: `/metadata/labels/${escapePointer(LABEL_VMI_NAME)}`, value: vmim.spec.vmiName });
+    const meta = object.metadata ?? {};
+    if (meta.labels === undefined) ops.push({ op: 'add', path: '/metadata/labels', value: { [LABEL_VMI_NAME]: vmiName } });
+    else ops.push({ op: 'add', path: `/metadata/labels/${escapePointer(LABEL_VMI_NAME)}`, value: vmiName });
     const finalizers = Array.isArray(meta.finalizers) ? (meta.finalizers as string[]) : [];
     if (!finalizers.includes(VMIM_FINALIZER)) ops.push({ op: 'add', path: '/metadata/finalizers', value: [...finalizers, VMIM_FINALIZER] });
     return allowWithPatch(ops);
   };
 
   const validateCreate: AdmissionHandler = async (req) => {
+    if (req.dryRun === true && (req.object as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations?.[READINESS_CHECK] === 'true') return allow();
     const namespace = req.namespace ?? '';
     const vmiName = (req.object as { spec?: { vmiName?: unknown } }).spec?.vmiName;
     if (typeof vmiName !== 'string' || vmiName === '') return refuse('vmiName is missing');
@@ -72,6 +80,8 @@ async function start(o: { kc: KubeConfig; namespace?: string; log: Logger }): Pr
     const others = await listVmims(kc, { namespace, labelSelector: `${LABEL_VMI_NAME} in (${vmiName})` }, log);
     const inFlight = others.find((m) => !isVmimFinal(m));
     if (inFlight) return refuse(`in-flight migration detected. Active migration job (${inFlight.metadata.uid}) is currently already in progress for VMI ${vmiName}.`);
+    const spec = (req.object as { spec?: { sendTo?: unknown; receive?: unknown } }).spec ?? {};
+    if ((spec.sendTo !== undefined || spec.receive !== undefined) && !o.decentralized) return refuse('DecentralizedLiveMigration feature gate is not enabled in kubevirt resource');
     return allow();
   };
 
@@ -132,29 +142,37 @@ async function start(o: { kc: KubeConfig; namespace?: string; log: Logger }): Pr
   };
 }
 
+/** On a dry-run VMIM the stand-in's validator admits without checks: how readiness is probed. */
+const READINESS_CHECK = 'sim.mdev-operator.io/admission-check';
+
 /**
- * The API server loads webhook configurations through an informer; a dry-run create shows when
- * ours is active (the mutator labels it). Without a namespace, a throwaway one is not needed:
- * `default` always exists.
+ * The API server loads each webhook configuration through an informer, so the mutator and the
+ * validators become active at different moments. Dry runs show each: the mutator labels a probe the
+ * validator lets through (READINESS_CHECK), and the validator refuses one without it.
  */
 async function waitActive(kc: KubeConfig, namespace: string | undefined, log: Logger): Promise<void> {
   const ns = namespace ?? 'default';
+  const probe = (check: boolean) =>
+    kubeRequest(kc, {
+      method: 'POST',
+      path: `/apis/${KUBEVIRT_GROUP}/${KUBEVIRT_VERSION}/namespaces/${ns}/${VMIM_RESOURCE.plural}`,
+      query: { dryRun: 'All' },
+      body: {
+        apiVersion: `${KUBEVIRT_GROUP}/${KUBEVIRT_VERSION}`,
+        kind: 'VirtualMachineInstanceMigration',
+        metadata: { generateName: 'sim-admission-check-', ...(check ? { annotations: { [READINESS_CHECK]: 'true' } } : {}) },
+        spec: { vmiName: 'sim-admission-check' },
+      },
+    }) as Promise<{ metadata?: { labels?: Record<string, string> } }>;
   const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const out = (await kubeRequest(kc, {
-        method: 'POST',
-        path: `/apis/${KUBEVIRT_GROUP}/${KUBEVIRT_VERSION}/namespaces/${ns}/${VMIM_RESOURCE.plural}`,
-        query: { dryRun: 'All' },
-        body: { apiVersion: `${KUBEVIRT_GROUP}/${KUBEVIRT_VERSION}`, kind: 'VirtualMachineInstanceMigration', metadata: { generateName: 'sim-admission-check-' }, spec: { vmiName: 'sim-admission-check' } },
-      })) as { metadata?: { labels?: Record<string, string> } };
-      if (out.metadata?.labels?.[LABEL_VMI_NAME]) return;
-    } catch (err) {
-      // The validator refusing the (nonexistent) VMI proves it is active too.
-      if (String((err as { body?: unknown }).body ?? err).includes('sim-admission-check')) return;
-    }
+  let mutating = false;
+  let validating = false;
+  while (!(mutating && validating)) {
+    if (!mutating) mutating = (await probe(true).catch(() => undefined))?.metadata?.labels?.[LABEL_VMI_NAME] !== undefined;
+    if (!validating) validating = await probe(false).then(() => false, (err: unknown) => describeApiError(err).includes('sim-admission-check'));
+    if (mutating && validating) return;
     if (Date.now() > deadline) {
-      log.warn('The KubeVirt admission stand-in did not become active within 30 s');
+      log.warn('The KubeVirt admission stand-in did not become active within 30 s', { mutating, validating });
       return;
     }
     await new Promise((r) => setTimeout(r, 100));

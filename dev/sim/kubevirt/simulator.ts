@@ -90,6 +90,8 @@ export interface KubevirtSimulatorOptions {
   unschedulableTimeoutMs?: number;
   /** Serve KubeVirt's VMIM admission webhooks on the API server (default true). */
   admission?: boolean;
+  /** KubeVirt's DecentralizedLiveMigration feature gate: VMIMs with sendTo/receive (default off, as KubeVirt). */
+  decentralized?: boolean;
   /** Called after each phase the simulator wrote (for demo output). */
   onPhase?: (vmim: Vmim, phase: VmimPhase) => void;
   log?: Logger;
@@ -197,7 +199,9 @@ export async function startKubevirtSimulator(options: KubevirtSimulatorOptions):
     }
     if (cause.event) await event(vmim, 'Warning', 'FailedMigration', cause.event);
     const conditions = cause.condition ? [...(vmim.status?.conditions ?? []), cause.condition] : vmim.status?.conditions;
-    await transition(vmim, 'Failed', conditions ? { conditions } : {});
+    // A failure before the VMI carried this migration's state (an injected one) keeps its reason on the VMIM.
+    const ownState = !stateOf(vmim, vmi) && cause.failureReason ? { migrationState: { migrationUid: vmim.metadata.uid, completed: false, failed: true, failureReason: cause.failureReason, endTimestamp } } : {};
+    await transition(vmim, 'Failed', { ...(conditions ? { conditions } : {}), ...ownState });
     log.info('Failed VirtualMachineInstanceMigration', { vmim: `${vmim.metadata.namespace}/${vmim.metadata.name}`, reason: cause.failureReason ?? cause.event });
   }
 
@@ -498,7 +502,7 @@ export async function startKubevirtSimulator(options: KubevirtSimulatorOptions):
     }
   }
 
-  const admission: KubevirtAdmission | undefined = options.admission === false ? undefined : await startKubevirtAdmission({ kc, ...(options.namespace ? { namespace: options.namespace } : {}), log });
+  const admission: KubevirtAdmission | undefined = options.admission === false ? undefined : await startKubevirtAdmission({ kc, ...(options.namespace ? { namespace: options.namespace } : {}), decentralized: options.decentralized === true, log });
   informer.start();
   const loop = rescan();
   log.info('Started KubeVirt simulator (stand-in for virt-api admission, virt-controller, the scheduler and virt-handler)', { namespace: options.namespace ?? '<all>', stepDelayMs });

@@ -76,7 +76,8 @@ function runningStatus(s: RunningVmiSpec): Record<string, unknown> {
       { type: CONDITION_READY, status: 'True', lastProbeTime: null, lastTransitionTime: now },
       migratable
         ? { type: CONDITION_LIVE_MIGRATABLE, status: 'True', lastProbeTime: null, lastTransitionTime: null }
-        : { type: CONDITION_LIVE_MIGRATABLE, status: 'False', reason: 'DisksNotLiveMigratable', message: 'stand-in VMI created as not live migratable', lastProbeTime: null, lastTransitionTime: null },
+        : // What virt-handler reports for a VMI with more than one GPU (pkg/virt-handler/vm.go).
+          { type: CONDITION_LIVE_MIGRATABLE, status: 'False', reason: 'HostDeviceNotLiveMigratable', message: 'VMI specifies too many GPUs', lastProbeTime: null, lastTransitionTime: null },
     ],
   };
 }

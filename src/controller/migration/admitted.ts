@@ -10,16 +10,20 @@ import { admittedStep, admittedVmimNames, isAdmittedVmimOf } from '../admitted-m
 import { controllerMetrics } from '../metrics.ts';
 import { phaseStatus } from '../migration-status.ts';
 import { RESYNC_MS, type StepContext } from './context.ts';
+import { failureCause as failureCauseOf } from './failure.ts';
 import { fail } from './outcome.ts';
 
 export async function followAdmitted(ctx: StepContext, m: MdevMigration): Promise<ReconcileResult | void> {
   let vmim = admittedVmim(ctx, m);
-  const step = (v: Vmim | undefined) => admittedStep({ record: m, vmim: v, now: ctx.now(), graceMs: ctx.o.admissionGraceMs, resyncMs: RESYNC_MS });
-  let next = step(vmim);
+  const step = async (v: Vmim | undefined) => {
+    const failureCause = v?.status?.phase === 'Failed' ? await failureCauseOf(ctx, m.spec.vmiName, v) : undefined;
+    return admittedStep({ record: m, vmim: v, now: ctx.now(), graceMs: ctx.o.admissionGraceMs, resyncMs: RESYNC_MS, ...(failureCause ? { failureCause } : {}) });
+  };
+  let next = await step(vmim);
   if (!vmim && next.kind === 'failed') {
     // Never fail a record on a lagging cache: ask the API server before giving up on its VMIM.
     vmim = await admittedVmimFromApi(ctx, m);
-    next = step(vmim);
+    next = await step(vmim);
   }
   if (next.kind === 'wait') return { requeueAfter: next.requeueAfterMs };
   if (next.kind === 'failed') return fail(ctx, m, next.reason, next.message);

@@ -25,6 +25,11 @@ export async function claimAndStart(ctx: StepContext, m: MdevMigration, d: Decis
   const typeOf = new Map((d.source?.devices ?? []).map((s) => [s.name, s.typeId]));
   const claim = await ctx.o.claims.claim(ctx.owner(m), chosen, claimDemands(pairs, (s) => typeOf.get(s)), ctx.claimExpiry(m));
   if (!claim.ok) {
+    if (claim.unclaimable) {
+      await ctx.status.patch(m, { ...decisionStatus(d), failedTargets: withFailedTarget(m, { node: chosen, reason: claim.reason }), message: `${claim.reason}; trying the next candidate` });
+      ctx.event(m, 'Warning', 'ClaimLost', claim.reason);
+      return { requeueAfter: 1 };
+    }
     // Another migration won the last unit, or the pool shrank: decide again on the updated cache.
     ctx.event(m, 'Normal', 'ClaimLost', `Could not claim pool ${claim.pool} on ${chosen}: ${claim.reason}; deciding again`);
     return { requeueAfter: 200 };

@@ -4,14 +4,13 @@
 // KubeVirt would wait 5 minutes and then fail the VMIM with no failureReason, while the operator
 // knows other candidates — so it cancels the VMIM (deletes it) and plans again without that node.
 import type { MdevMigration } from '../../api/v1alpha1/index.ts';
-import { objectKey } from '../../kube/resource.ts';
 import type { ReconcileResult } from '../../kube/workqueue.ts';
-import { vmimFailureCause } from '../../kubevirt/failure-cause.ts';
 import { VMIM_PRE_TARGET_PHASES, type Vmim } from '../../kubevirt/types.ts';
 import { controllerMetrics } from '../metrics.ts';
 import { phaseStatus } from '../migration-status.ts';
 import { isOwnedBy } from '../vmim-driver.ts';
 import { DEFAULT_TARGET_PENDING_TIMEOUT_MS, RESYNC_MS, type StepContext } from './context.ts';
+import { failureCause } from './failure.ts';
 import { retry } from './outcome.ts';
 import { newerByVersion } from './status-writer.ts';
 
@@ -36,21 +35,11 @@ export async function follow(ctx: StepContext, m: MdevMigration, known?: Vmim): 
   }
   if (phase === 'Failed') {
     ctx.pendingSince.delete(vmim.metadata.uid);
-    return retry(ctx, m, { node: target, migrationName: name, reason: await failureCause(ctx, m, vmim) });
+    return retry(ctx, m, { node: target, migrationName: name, reason: await failureCause(ctx, m.spec.vmiName, vmim) });
   }
   if (VMIM_PRE_TARGET_PHASES.includes(phase)) return watchPendingTarget(ctx, m, vmim);
   ctx.pendingSince.delete(vmim.metadata.uid);
   return { requeueAfter: Math.max(1, Math.min(RESYNC_MS, ctx.deadlineAt(m) - ctx.now())) };
-}
-
-/** KubeVirt's reason: failureReason (on the VMIM, or still only on the VMI), else conditions and Events. */
-async function failureCause(ctx: StepContext, m: MdevMigration, vmim: Vmim): Promise<string> {
-  const ns = vmim.metadata.namespace;
-  if (vmim.status?.migrationState?.failureReason) return vmimFailureCause(vmim, []);
-  const cached = ctx.caches.vmis.get(objectKey(ns, m.spec.vmiName))?.status?.migrationState;
-  const state = cached?.migrationUid === vmim.metadata.uid && cached.failureReason ? cached : (await ctx.o.vmims.getVmi(ns, m.spec.vmiName))?.status?.migrationState;
-  if (state?.migrationUid === vmim.metadata.uid && state.failureReason) return vmimFailureCause(vmim, [], state);
-  return vmimFailureCause(vmim, await ctx.objectEvents(ns, vmim.metadata.uid), state);
 }
 
 /** Before the target runs: give the target up once it has been Pending past the bound. */

@@ -33,7 +33,7 @@ export async function plan(ctx: StepContext, m: MdevMigration, vmi: Vmi): Promis
     probing = ctx.status.patch(m, { ...phaseStatus(m, { phase: 'Probing', reason: 'Probing', message: deciding }, ctx.now()), ...NO_TARGET });
     probing.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
   };
-  const exclude = new Map((m.status?.failedTargets ?? []).map((f): [string, string] => [f.node, `given up earlier: ${f.reason}`]));
+  const exclude = new Map((m.status?.failedTargets ?? []).map((f): [string, string] => [f.node, f.migrationName ? `attempt ${f.migrationName} to this node failed: ${f.reason}` : f.reason]));
   const decision = await ctx.o.decisions.decide({ vmi, request: toRequest(m), probe: true, exclude, budgetMs: ctx.o.decisionBudgetMs, onProbing });
   if (probing) {
     m = await probing;

@@ -12,6 +12,7 @@ import { explainCommand } from '../../../src/cli/explain-command.ts';
 import { planDrainCommand, type DrainPlan } from '../../../src/cli/plan-drain-command.ts';
 import { planDrain } from '../../../src/cli/plan-drain.ts';
 import { testKubeconfigPath, testKubeConfig, uniqueName } from '../../support/cluster.ts';
+import { listClaims } from '../controller/helpers.ts';
 import { createNodeWithAgent, deleteQuietly, GPU_TYPE, gpuVmi, installCrds, publishDevice, REJECT_REASON, VERSION_535, VERSION_550 } from '../webhook/fleet-fixture.ts';
 
 async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -80,7 +81,9 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
     expect(plan.vmis.slice(0, 2).map((v) => v.target).sort()).to.deep.equal([t1, t2].sort());
     const blocked = plan.vmis[2]!;
     expect(blocked.target).to.equal(null);
-    expect(blocked.reason).to.include(`${bad}: Incompatible (${REJECT_REASON})`);
+    expect(blocked.reason).to.include(`${bad}: Incompatible (1 of 1 free nvidia-1012 devices incompatible; ${REJECT_REASON})`);
+    // Each planned VMI claims a unit of its target's pool for the next: one free device per target.
+    expect(plan.vmis.slice(0, 2).map((v) => v.targetPools)).to.deep.equal([['GRID_H100-4C'], ['GRID_H100-4C']]);
     expect(blocked.reason).to.include(`${t1}: NoCapacity`);
     expect(plan.probes).to.equal(0);
   });
@@ -92,11 +95,8 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
     expect(plan.vmis.map((v) => v.target === null)).to.deep.equal([false, false, true]);
   });
 
-  it('plan-drain is read only: no device is reserved and no probe was created', async () => {
-    for (const d of devices) {
-      const obj = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES, { name: d }) })) as { status?: { reservation?: unknown } };
-      expect(obj.status?.reservation, d).to.equal(undefined);
-    }
+  it('plan-drain is read only: no capacity is claimed and no probe was created', async () => {
+    expect((await listClaims(kc)).filter((c) => [src, t1, t2, bad].includes(c.node))).to.deep.equal([]);
     const all = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_PROBES) })) as { items: { metadata: { name: string } }[] };
     expect(all.items.map((p) => p.metadata.name).filter((n) => [src, t1, t2, bad].some((node) => n.startsWith(node))).sort()).to.deep.equal([...probes].sort());
   });

@@ -243,7 +243,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
     expect(controllerCalls.matching('PATCH', /webhookconfigurations\//).map((c) => c.status)).to.include(200);
   });
 
-  it('moves a VMI for a requested MdevMigration: probes, reservation, VMIM, Events, Succeeded', async () => {
+  it('moves a VMI for a requested MdevMigration: probes, capacity claim, VMIM, Events, Succeeded, the device it got recorded', async () => {
     await fleet!.startVm({ namespace: vmNs, name: 'vm-a', node: n(1) });
     await createMigration(admin, vmNs, 'move-a', { vmiName: 'vm-a', targetNodes: nodes });
     const m = await waitForPhase(admin, vmNs, 'move-a', ['Succeeded', 'Failed'], 60_000);
@@ -252,8 +252,9 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
     expect(m.status?.candidates?.find((c) => c.node === n(3))?.verdict).to.equal('Incompatible');
     expect(await vmimsOf(admin, vmNs, m)).to.have.length(1);
     expect((await getVmi(admin, vmNs, 'vm-a'))?.status?.nodeName).to.equal(n(2));
+    await waitFor('the device the VMI got to be recorded', async () => ((await listEvents(admin, vmNs, 'move-a')).some((e) => e.reason === 'TargetDeviceRecorded') ? true : undefined));
     const reasons = (await listEvents(admin, vmNs, 'move-a')).map((e) => e.reason);
-    expect(reasons).to.include.members(['Probing', 'Reserved', 'Migrating', 'Succeeded']);
+    expect(reasons).to.include.members(['Probing', 'Claimed', 'Migrating', 'Succeeded', 'TargetDeviceRecorded']);
   });
 
   it('admits a VMIM created directly (as by kubectl drain): pins the compatible node, records an MdevMigration, follows it to Succeeded', async () => {
