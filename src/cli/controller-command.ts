@@ -19,6 +19,7 @@ export function webhookOption(config: ControllerConfig): ManagerOptions['webhook
       secretName: w.secret,
       serviceName: w.service,
       ...(w.urlHost ? { urlHost: w.urlHost } : {}),
+      recordTtlSeconds: config.admissionRecordTtlSeconds,
     }),
   };
 }
@@ -45,6 +46,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     renewDeadlineMs: config.renewDeadlineMs,
     retryPeriodMs: config.retryPeriodMs,
     targetPendingTimeoutMs: config.targetPendingTimeoutMs,
+    historyLimit: config.historyLimit,
   });
   const ended = await Promise.race([untilSignal(), manager.lostLeadership().then(() => 'lost' as const)]);
   // The elector campaigns once; a fresh process campaigns again (client-go exits here too).

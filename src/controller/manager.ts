@@ -7,6 +7,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { realClock, sleep } from '../kube/clock.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
+import { USER_AGENTS, withUserAgent } from '../kube/user-agent.ts';
 import { apiLeaseStore } from '../kube/lease-store.ts';
 import { HealthServer } from '../observability/health.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
@@ -14,7 +15,8 @@ import { VerdictCache } from '../placement/index.ts';
 import { ControllerCaches } from './caches.ts';
 import { DecisionService } from './decision.ts';
 import { EventRecorder, type EventSink } from './events.ts';
-import { capYoungGeneration, releaseStartupMemory } from './heap-budget.ts';
+import { deleteMigration } from './migration-delete.ts';
+import { FinishedMigrations } from './finished-migrations.ts';
 import { MigrationReconciler } from './migration-reconciler.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, ProbeClient } from './probe-client.ts';
 import { CapacityClaims, clearLegacyReservations, sweepClaims } from './claims.ts';
@@ -84,6 +86,8 @@ export interface ManagerOptions {
   admissionGraceMs?: number;
   /** A migration target pod Pending this long is given up for the next candidate (default 120 s). */
   targetPendingTimeoutMs?: number;
+  /** Finished MdevMigrations kept per VMI (default DEFAULT_HISTORY_LIMIT); older ones are deleted. */
+  historyLimit?: number;
   events?: EventSink;
   log?: Logger;
   leaseDurationMs?: number;
@@ -120,7 +124,8 @@ export interface ManagerHandle {
 }
 
 export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
-  const m = new Manager(opts);
+  // Named to the API server as the controller (webhook included), so its requests are counted apart.
+  const m = new Manager({ ...opts, kc: withUserAgent(opts.kc, USER_AGENTS.controller) });
   await m.start();
   return m.handle();
 }
@@ -146,7 +151,7 @@ class Manager {
   #webhook: WebhookHandle | undefined;
   #leaderRun: Promise<void> | undefined;
   #unregisterLeases: (() => void) | undefined;
-  /** Caches synced and the sync's garbage returned to the OS: what /readyz waits for. */
+  /** Caches synced and the first snapshot built: what /readyz waits for. */
   #settled = false;
 
   constructor(opts: ManagerOptions) {
@@ -171,13 +176,11 @@ class Manager {
   }
 
   async start(): Promise<void> {
-    capYoungGeneration();
     await this.#serveHealth();
     this.#caches.start();
     void this.#caches.waitForSync().then(
       () => {
         this.#decisions.prepare();
-        releaseStartupMemory();
         this.#settled = true;
       },
       () => undefined, // stopped before it synced
@@ -266,8 +269,10 @@ class Manager {
     });
     // The caches are synced: registering replays every cached migration, so a new leader reconciles all.
     reconciler.register();
+    const finished = new FinishedMigrations({ migrations: caches.migrations, deleteMigration: (m) => deleteMigration(kc, m, guard), historyLimit: this.#o.historyLimit, clock: realClock, log });
+    finished.register();
     this.#services = { caches, decisions, claims, reconciler, probes };
-    const workers = reconciler.run(this.#o.workers ?? 8);
+    const workers = Promise.all([reconciler.run(this.#o.workers ?? 8), finished.run(1)]);
     const sweeper = this.#sweep(
       signal,
       () => sweepClaims({ claims, mdevNodes: caches.mdevNodes, migrations: caches.migrations, log }),
@@ -279,7 +284,7 @@ class Manager {
     log.info('Controller started', { identity: this.#identity });
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
     this.#running = false;
-    await reconciler.queue.shutdown({ drain: false });
+    await Promise.all([reconciler.queue.shutdown({ drain: false }), finished.queue.shutdown({ drain: false })]);
     await Promise.all([workers, sweeper]);
     this.#services = undefined;
     log.info('Controller stopped');

@@ -18,6 +18,8 @@
 //   kubevirt.io/migrationJobFinalize finalizer removed.
 // Every write is a compare-and-swap or idempotent, so a restarted simulator continues where the last
 // one stopped and two simulators cannot both advance one step.
+import { withUserAgent } from '../../../src/kube/user-agent.ts';
+import { STANDIN_USER_AGENTS } from '../user-agents.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { realClock, sleep } from '../../../src/kube/clock.ts';
@@ -156,7 +158,7 @@ function handedOff(vmim: Vmim): boolean {
 
 /** Starts the simulator; resolves once its admission webhooks are active on the API server. */
 export async function startKubevirtSimulator(options: KubevirtSimulatorOptions): Promise<KubevirtSimulator> {
-  const { kc } = options;
+  const kc = withUserAgent(options.kc, STANDIN_USER_AGENTS.kubevirt);
   const log = options.log ?? loggerFor('kubevirt-simulator');
   const stepDelayMs = options.stepDelayMs ?? 100;
   const pollIntervalMs = options.pollIntervalMs ?? 200;
