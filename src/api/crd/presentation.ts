@@ -38,13 +38,6 @@ export const PRESENTATION: Record<KindName, Presentation> = {
       { name: 'Consumer', type: 'string', jsonPath: '.status.consumer.name', description: 'VMI (or non-VMI Pod) using the device; empty when free.' },
       { name: 'Kind', type: 'string', jsonPath: '.spec.kind', description: 'mdev or vfio-pci.', priority: 1 },
       { name: 'Consumer-Kind', type: 'string', jsonPath: '.status.consumer.kind', description: 'VirtualMachineInstance, or Pod for a pod that runs no VMI.', priority: 1 },
-      {
-        name: 'Reserved-By',
-        type: 'string',
-        jsonPath: '.status.reservation.migration.name',
-        description: 'MdevMigration holding a reservation on the device.',
-        priority: 1,
-      },
       AGE,
     ],
     selectableFields: ['.spec.nodeName'],
