@@ -18,7 +18,7 @@ import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
 import { LEASES, toMicroTime } from '../../../src/kube/lease-store.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
-import { LABEL_HOSTNAME, type Vmi } from '../../../src/kubevirt/types.ts';
+import { LABEL_HOSTNAME, type Toleration, type Vmi } from '../../../src/kubevirt/types.ts';
 import { mdevPoolKey } from '../../../src/kubevirt/device-plugin.ts';
 import { LABEL_SCHEDULABLE } from '../../../src/kubevirt/target-constraints.ts';
 import { allocate, seededRandom } from '../kubevirt/device-plugin.ts';
@@ -74,6 +74,14 @@ export interface StartVmSpec {
   devices?: number;
   /** Device type (default: the type of the node's first free device). */
   typeId?: string;
+  /** Only devices of this parent (a PCI address, `gpuAddress(i)` for the node's i-th GPU). */
+  parent?: string;
+  /** Request the devices through DRA (GPUsWithDRA): gpus entries with claimName/requestName, no deviceName. */
+  dra?: boolean;
+  /** false: KubeVirt reports the VMI not live-migratable (LiveMigratable=False). */
+  liveMigratable?: boolean;
+  tolerations?: Toleration[];
+  nodeSelector?: Record<string, string>;
 }
 
 export interface StartedVm {
@@ -245,7 +253,9 @@ class Fleet {
     const want = spec.devices ?? 1;
     const held = new Set(this.#kubelet.podDevices(spec.node).flatMap((p) => p.deviceIds));
     const free = (await listNodeDevices(kc, spec.node, this.#log)).filter(
-      (d) => !d.status?.consumer && !held.has(d.spec.id) && d.status?.migratable && (spec.typeId === undefined || d.spec.type.id === spec.typeId),
+      (d) =>
+        !d.status?.consumer && !held.has(d.spec.id) && d.status?.migratable &&
+        (spec.typeId === undefined || d.spec.type.id === spec.typeId) && (spec.parent === undefined || d.spec.parent.address === spec.parent),
     );
     const typeId = spec.typeId ?? free[0]?.spec.type.id;
     const chosen = free.filter((d) => d.spec.type.id === typeId).slice(0, want);
@@ -254,8 +264,12 @@ class Fleet {
       namespace: spec.namespace,
       name: spec.name,
       nodeName: spec.node,
-      gpus: chosen.map((d, i) => ({ name: `gpu${i}`, deviceName: resourceOf(d) })),
+      gpus: chosen.map((d, i) => (spec.dra ? { name: `gpu${i}`, claimName: 'vgpu', requestName: `gpu${i}` } : { name: `gpu${i}`, deviceName: resourceOf(d) })),
+      ...(spec.dra ? { resourceClaims: [{ name: 'vgpu', resourceClaimName: `${spec.name}-vgpu` }] } : {}),
       deviceIds: chosen.map((d) => d.spec.id),
+      ...(spec.liveMigratable === false ? { liveMigratable: false } : {}),
+      ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
     });
     const names = chosen.map((d) => d.metadata.name).sort();
     await this.#waitForConsumers(spec.node, names, vmi.metadata.uid);

@@ -21,7 +21,12 @@ const nodeSchema = z.looseObject({
       taints: z.array(z.looseObject({ key: z.string(), value: z.string().optional(), effect: z.string() })).optional(),
     })
     .optional(),
-  status: z.looseObject({ conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional() }).optional(),
+  status: z
+    .looseObject({
+      conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(),
+      allocatable: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+    })
+    .optional(),
 });
 
 const podSchema = z.looseObject({
@@ -37,7 +42,14 @@ const podSchema = z.looseObject({
   spec: z.looseObject({
     nodeName: z.string().optional(),
     nodeSelector: z.record(z.string(), z.string()).optional(),
-    containers: z.array(z.looseObject({ name: z.string(), resources: z.looseObject({ limits: z.record(z.string(), z.unknown()).optional() }).optional() })).optional(),
+    containers: z
+      .array(
+        z.looseObject({
+          name: z.string(),
+          resources: z.looseObject({ limits: z.record(z.string(), z.unknown()).optional(), requests: z.record(z.string(), z.unknown()).optional() }).optional(),
+        }),
+      )
+      .optional(),
   }),
   status: z
     .looseObject({ phase: z.string().optional(), conditions: z.array(z.looseObject({ type: z.string(), status: z.string(), reason: z.string().optional(), message: z.string().optional() })).optional() })
@@ -65,6 +77,7 @@ export function toSchedNode(raw: unknown): SchedNode | string {
     unschedulable: n.spec?.unschedulable === true,
     taints: taints.map((t) => ({ key: t.key, value: t.value, effect: t.effect })),
     notReady: ready !== undefined && ready.status !== 'True',
+    allocatable: Object.fromEntries(Object.entries(n.status?.allocatable ?? {}).map(([k, v]) => [k, String(v)])),
   };
 }
 

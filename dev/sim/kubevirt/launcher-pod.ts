@@ -57,6 +57,8 @@ export interface LauncherPodInput {
   migration?: { uid: string; name: string };
   /** The target pod's node selector, as KubeVirt renders it (see target-pod.ts). */
   nodeSelector?: Record<string, string>;
+  /** The compute container's memory request (the VMI's guest memory; KubeVirt adds its overhead). */
+  memory?: string;
 }
 
 /** Extended-resource limits: one unit per requested device, as virt-launcher's compute container asks. */
@@ -105,7 +107,9 @@ export function buildLauncherPod(p: LauncherPodInput): Record<string, unknown> {
         {
           name: LAUNCHER_CONTAINER,
           image: LAUNCHER_IMAGE,
-          ...(Object.keys(limits).length > 0 ? { resources: { limits } } : {}),
+          ...(Object.keys(limits).length > 0 || p.memory
+            ? { resources: { ...(p.memory ? { requests: { memory: p.memory } } : {}), ...(Object.keys(limits).length > 0 ? { limits } : {}) } }
+            : {}),
         },
       ],
     },

@@ -17,6 +17,8 @@ export interface SchedNode {
   taints: readonly SchedTaint[];
   /** The node reports Ready other than True. Nodes without a Ready condition count as ready. */
   notReady: boolean;
+  /** `status.allocatable`; a resource the node does not list is not checked (nodes created as data list none). */
+  allocatable?: Readonly<Record<string, string>>;
 }
 
 export interface FitInput {
@@ -29,6 +31,8 @@ export interface FitInput {
   tolerations: readonly Toleration[];
   /** virt-launcher pods per node, to spread like the scheduler's least-allocated scoring. */
   launcherPods: ReadonlyMap<string, number>;
+  /** The pod's resource requests (quantities), checked against each node's allocatable. */
+  requests?: Readonly<Record<string, string>>;
 }
 
 export type FitResult = { ok: true; node: string } | { ok: false; reason: string };
@@ -103,7 +107,24 @@ export function misfit(node: SchedNode, input: FitInput): string | undefined {
   }
   const taint = untoleratedTaint(node.taints, input.tolerations);
   if (taint) return `node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`;
+  // NodeResourcesFit, simplified: the pod's requests against allocatable, other pods' not summed.
+  for (const [resource, quantity] of Object.entries(input.requests ?? {})) {
+    const allocatable = node.allocatable?.[resource];
+    if (allocatable === undefined) continue;
+    const [want, have] = [parseQuantity(quantity), parseQuantity(allocatable)];
+    if (want !== undefined && have !== undefined && want > have) return `Insufficient ${resource}`;
+  }
   return undefined;
+}
+
+const QUANTITY_SUFFIX: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/** A Kubernetes quantity (`512Mi`, `1Gi`, `2`, `1500M`) as a number; undefined when not one of these forms. */
+export function parseQuantity(q: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)([kMGT]i?|Ki)?$/.exec(q.trim());
+  if (!m) return undefined;
+  const factor = QUANTITY_SUFFIX[m[2] ?? ''];
+  return factor === undefined ? undefined : Number(m[1]) * factor;
 }
 
 /**

@@ -156,6 +156,20 @@ function handedOff(vmim: Vmim): boolean {
   return !['', 'Pending', 'Scheduling', 'Scheduled', 'WaitingForSync', 'Synchronizing'].includes(vmim.status?.phase ?? '');
 }
 
+/** The VMI's guest memory request (spec.domain.resources.requests.memory), when it names one. */
+function vmiMemoryRequest(vmi: Vmi): string | undefined {
+  const requests = (vmi.spec.domain as { resources?: { requests?: Record<string, unknown> } } | undefined)?.resources?.requests;
+  const memory = requests?.['memory'];
+  return typeof memory === 'string' ? memory : undefined;
+}
+
+/** The requests of a pod's containers (one container per launcher pod here: not summed). */
+function podRequests(pod: LauncherPod): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const c of pod.spec.containers ?? []) for (const [k, v] of Object.entries(c.resources?.requests ?? {})) out[k] = String(v);
+  return out;
+}
+
 /** Starts the simulator; resolves once its admission webhooks are active on the API server. */
 export async function startKubevirtSimulator(options: KubevirtSimulatorOptions): Promise<KubevirtSimulator> {
   const kc = withUserAgent(options.kc, STANDIN_USER_AGENTS.kubevirt);
@@ -251,6 +265,7 @@ export async function startKubevirtSimulator(options: KubevirtSimulatorOptions):
         allocatedDevices: [],
         migration: { uid: vmim.metadata.uid, name: vmim.metadata.name },
         nodeSelector: selector.nodeSelector,
+        memory: vmiMemoryRequest(vmi),
       }), namespace);
       await event(vmim, 'Normal', 'SuccessfulCreate', `Created migration target pod ${podName}`);
       pod = { metadata: { name: podName, namespace }, spec: {} } as LauncherPod;
@@ -298,6 +313,7 @@ export async function startKubevirtSimulator(options: KubevirtSimulatorOptions):
         requiredTerms: vmiRequiredNodeTerms(vmi),
         tolerations: vmi.spec.tolerations ?? [],
         launcherPods,
+        requests: podRequests(pod),
       });
       if (!fit.ok) return unschedulable(vmim, vmi, pod, fit.reason);
       let devices: readonly string[];

@@ -38,6 +38,8 @@ export interface RunningVmiSpec {
   labels?: Record<string, string>;
   /** Default true; false sets the LiveMigratable condition to False (KubeVirt then refuses migrations). */
   liveMigratable?: boolean;
+  /** `spec.resourceClaims[]` the DRA entries of gpus/hostDevices name by `claimName` (GPUsWithDRA). */
+  resourceClaims?: { name: string; resourceClaimName: string }[];
 }
 
 export interface RunningVmi {
@@ -61,6 +63,7 @@ export function buildVmi(s: RunningVmiSpec): Record<string, unknown> {
       ...(s.nodeSelector ? { nodeSelector: s.nodeSelector } : {}),
       ...(s.requiredNodeTerms ? { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: s.requiredNodeTerms } } } } : {}),
       ...(s.tolerations ? { tolerations: s.tolerations } : {}),
+      ...(s.resourceClaims ? { resourceClaims: s.resourceClaims } : {}),
     },
   };
 }
