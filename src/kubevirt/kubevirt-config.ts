@@ -12,7 +12,7 @@ import { describeApiError, isForbidden, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { resourcePath, type ResourceRef } from '../kube/resource.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { KubevirtCluster } from './target-constraints.ts';
+import { DAEMONSET_TOLERATIONS, LABEL_OS, type KubevirtCluster } from './target-constraints.ts';
 import { KUBEVIRT_GROUP, KUBEVIRT_VERSION } from './types.ts';
 
 export const KUBEVIRT_CR_RESOURCE: ResourceRef = { group: KUBEVIRT_GROUP, version: KUBEVIRT_VERSION, plural: 'kubevirts', namespaced: true };
@@ -63,7 +63,12 @@ export function parseKubevirtCluster(raw: unknown): { cluster: KubevirtCluster; 
   const placement = spec.workloads?.nodePlacement;
   if (placement) {
     const terms = placement.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
-    cluster.workloadPlacement = { nodeSelector: placement.nodeSelector ?? {}, tolerations: placement.tolerations ?? [], ...(terms ? { requiredTerms: terms } : {}) };
+    // What virt-handler's pods end up with: placement.go adds the OS selector, the DaemonSet controller its tolerations.
+    cluster.workloadPlacement = {
+      nodeSelector: { [LABEL_OS]: 'linux', ...placement.nodeSelector },
+      tolerations: [...(placement.tolerations ?? []), ...DAEMONSET_TOLERATIONS],
+      ...(terms ? { requiredTerms: terms } : {}),
+    };
   }
   return { cluster, unreadable: r.unreadable.map(describeUnreadable) };
 }

@@ -14,6 +14,9 @@
 //   `cpu-vendor.node.kubevirt.io/<vendor>` is required unless a vendor key is already selected.
 //   Pod anti-affinity keeps the target off the source node.
 // - The CR's `spec.workloads.nodePlacement` places virt-handler: a node outside it has none.
+//   pkg/virt-operator/resource/placement/placement.go (InjectPlacementMetadata) adds
+//   `kubernetes.io/os=linux` to its nodeSelector; the DaemonSet controller adds its own
+//   tolerations to every daemon pod (DAEMONSET_TOLERATIONS).
 // Pure: plain data in and out.
 import type { NodeSelectorTerm, Toleration, Vmi } from './types.ts';
 
@@ -25,6 +28,22 @@ export const SUPPORTED_HOST_MODEL_MIGRATION_CPU = 'cpu-model-migration.node.kube
 export const CPU_FEATURE_LABEL = 'cpu-feature.node.kubevirt.io/';
 export const CPU_VENDOR_LABEL = 'cpu-vendor.node.kubevirt.io/';
 export const CPU_MODEL_HOST_MODEL = 'host-model';
+
+export const LABEL_OS = 'kubernetes.io/os';
+
+/**
+ * Tolerations the DaemonSet controller adds to every daemon pod, virt-handler's included
+ * (k8s pkg/controller/daemon/util/daemonset_util.go, AddOrUpdateDaemonPodTolerations; the
+ * network-unavailable one only for host-network pods, which virt-handler is not).
+ */
+export const DAEMONSET_TOLERATIONS: readonly Toleration[] = [
+  { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+  { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+  { key: 'node.kubernetes.io/disk-pressure', operator: 'Exists', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/memory-pressure', operator: 'Exists', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/pid-pressure', operator: 'Exists', effect: 'NoSchedule' },
+  { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
+];
 
 /** What the operator reads of the KubeVirt CR (absent when the cluster has none it can read). */
 export interface KubevirtCluster {

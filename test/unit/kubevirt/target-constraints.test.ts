@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { kubevirtTargetRequirements } from '../../../src/kubevirt/target-constraints.ts';
+import { DAEMONSET_TOLERATIONS, kubevirtTargetRequirements } from '../../../src/kubevirt/target-constraints.ts';
 import { notLiveMigratable } from '../../../src/kubevirt/live-migratable.ts';
 import { vmimFailureCause } from '../../../src/kubevirt/failure-cause.ts';
 import { parseKubevirtCluster } from '../../../src/kubevirt/kubevirt-config.ts';
@@ -42,7 +42,7 @@ describe("KubeVirt's own target constraints (restated from v1.9's template and m
         workloads: { nodePlacement: { nodeSelector: { infra: 'kv' }, tolerations: [{ key: 'x', operator: 'Exists' }] } },
       },
     };
-    expect(parseKubevirtCluster(cr)?.cluster).to.deep.equal({ nodeSelectors: { gpu: 'yes' }, workloadPlacement: { nodeSelector: { infra: 'kv' }, tolerations: [{ key: 'x', operator: 'Exists' }] } });
+    expect(parseKubevirtCluster(cr)?.cluster).to.deep.equal({ nodeSelectors: { gpu: 'yes' }, workloadPlacement: { nodeSelector: { 'kubernetes.io/os': 'linux', infra: 'kv' }, tolerations: [{ key: 'x', operator: 'Exists' }, ...DAEMONSET_TOLERATIONS] } });
     const odd = parseKubevirtCluster({ ...cr, spec: { ...cr.spec, configuration: 'bad' } });
     expect(odd?.cluster.nodeSelectors).to.deep.equal({});
     expect(odd?.unreadable[0]).to.match(/^spec\.configuration/);
