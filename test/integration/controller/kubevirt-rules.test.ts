@@ -61,11 +61,11 @@ describe('controller under KubeVirt v1.9 rules (stand-in fleet running the real 
     return { name, labels, taints: extra.taints ?? [], unschedulable: false, agent: true, gpus };
   }
 
-  async function fleet(prefix: string, specs: FleetNodeSpec[]): Promise<{ f: FleetHandle; ns: string }> {
+  async function fleet(prefix: string, specs: FleetNodeSpec[], unschedulableTimeoutMs?: number): Promise<{ f: FleetHandle; ns: string }> {
     const ns = uniqueName(prefix);
     await createNamespace(kc, ns);
     namespaces.push(ns);
-    const f = await startFleet({ kc, namespace: opNs, specs, kubevirt: { namespace: ns, stepDelayMs: 20 }, resyncIntervalMs: 2_000 });
+    const f = await startFleet({ kc, namespace: opNs, specs, kubevirt: { namespace: ns, stepDelayMs: 20, unschedulableTimeoutMs }, resyncIntervalMs: 2_000 });
     fleets.push(f);
     return { f, ns };
   }
@@ -269,6 +269,27 @@ describe('controller under KubeVirt v1.9 rules (stand-in fleet running the real 
     const first = await getVmim(kc, ns, `${m.metadata.name}-1`);
     expect(first === undefined || first.status?.phase === 'Failed', `first VMIM phase ${first?.status?.phase}`).to.equal(true);
     expect((await getVmi(kc, ns, 'vm-p'))?.status?.nodeName).to.equal(roomy);
+  });
+
+  it('reads why KubeVirt failed a VMIM from its Events when the VMIM carries no failureReason, and tries the next candidate', async () => {
+    const p = uniqueName('evt');
+    const [src, small, roomy] = [`${p}-src`, `${p}-a`, `${p}-b`];
+    // The stand-in gives up an unschedulable target pod after 300 ms, before the controller's 2 s
+    // bound: it deletes the pod and fails the VMIM with Events only, as KubeVirt does after 5 minutes.
+    const { f, ns } = await fleet('evt', [node(src, [H100('550.54.15')]), node(small, [H100('550.54.15')]), node(roomy, [H100('550.54.15')])], 300);
+    await mergePatch(kc, NODES, { name: small }, { status: { allocatable: { memory: '512Mi' } } }, { subresource: 'status' });
+    await f.startVm({ namespace: ns, name: 'vm-e', node: src });
+    await createMigration(kc, ns, 'evt', { vmiName: 'vm-e', targetNodes: [src, small, roomy] });
+    const m = await waitForPhase(kc, ns, 'evt', ['Succeeded', 'Failed'], 90_000);
+    expect(m.status?.phase, m.status?.message).to.equal('Succeeded');
+    expect(m.status?.targetNode).to.equal(roomy);
+    const failedVmim = await getVmim(kc, ns, `${m.metadata.name}-1`);
+    expect(failedVmim?.status?.migrationState?.failureReason, 'KubeVirt wrote no failureReason').to.equal(undefined);
+    expect(m.status?.failedTargets?.[0]).to.deep.include({
+      node: small,
+      migrationName: `${m.metadata.name}-1`,
+      reason: `migrationTargetPodUnschedulable: Migration target pod for VMI [${ns}/vm-e] is currently unschedulable.; FailedMigration: Migration target pod was removed during active migration.`,
+    });
   });
 
   it('excludes, with the reason, nodes KubeVirt itself would never run the target on', async () => {
