@@ -1,4 +1,4 @@
-// Capacity claims (docs/adr/0006-capacity-claims.md). KubeVirt's device plugin, not the operator,
+// Capacity claims (docs/adr/0016-capacity-claims.md). KubeVirt's device plugin, not the operator,
 // picks which free device of a resource the target pod gets, so a migration does not reserve a
 // device: it claims units of a (node, pool). The claims of a node live in its MdevNode's
 // `status.claims`, written with a JSON merge patch on the status subresource that carries the

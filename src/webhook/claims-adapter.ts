@@ -1,5 +1,5 @@
 // The admission webhook's Reserver on top of the controller's capacity claims (claims.ts, and
-// docs/adr/0006-capacity-claims.md): the units of each pool on the chosen node claimed for the
+// docs/adr/0016-capacity-claims.md): the units of each pool on the chosen node claimed for the
 // admission record in one compare-and-swap write of the node's MdevNode, all or none.
 import type { CapacityClaims } from '../controller/claims.ts';
 import { claimDemands } from '../controller/migration-status.ts';

@@ -1,6 +1,6 @@
 // MdevNode: one per node, the agent's report of spare capacity per parent and type
 // (docs/adr/0001-spare-capacity-as-mdevnode.md), and in status the controller's capacity claims:
-// units of a device pool promised to in-flight migrations (docs/adr/0006-capacity-claims.md).
+// units of a device pool promised to in-flight migrations (docs/adr/0016-capacity-claims.md).
 import { z } from 'zod';
 import { immutable, withCel } from './cel.ts';
 import { BACKENDS, LIMITS } from './constants.ts';

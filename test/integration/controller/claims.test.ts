@@ -1,4 +1,4 @@
-// Capacity claims (src/controller/claims.ts, ADR 0006) on the REAL local kube-apiserver: the
+// Capacity claims (src/controller/claims.ts, ADR 0016) on the REAL local kube-apiserver: the
 // compare-and-swap on the MdevNode's resourceVersion is the API server's, so the race below is a
 // real one. Nodes, their MdevNodes and MdevDevices are STAND-IN objects written directly (as an
 // agent would publish them); no agent or KubeVirt runs.
