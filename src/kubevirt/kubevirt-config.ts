@@ -13,11 +13,10 @@ import { kubeRequest } from '../kube/request.ts';
 import { resourcePath, type ResourceRef } from '../kube/resource.ts';
 import type { Logger } from '../observability/logger.ts';
 import { DAEMONSET_TOLERATIONS, LABEL_OS, type KubevirtCluster } from './target-constraints.ts';
-import { KUBEVIRT_GROUP, KUBEVIRT_VERSION } from './types.ts';
+import { KUBEVIRT_GROUP, KUBEVIRT_VERSION, requiredNodeAffinity, toleration } from './types.ts';
 
 export const KUBEVIRT_CR_RESOURCE: ResourceRef = { group: KUBEVIRT_GROUP, version: KUBEVIRT_VERSION, plural: 'kubevirts', namespaced: true };
 
-const requirement = z.looseObject({ key: z.string(), operator: z.string(), values: z.array(z.string()).nullable().optional() });
 const kubevirtCr = z.looseObject({
   metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }),
   spec: z
@@ -30,20 +29,8 @@ const kubevirtCr = z.looseObject({
           nodePlacement: z
             .looseObject({
               nodeSelector: z.record(z.string(), z.string()).optional(),
-              affinity: z
-                .looseObject({
-                  nodeAffinity: z
-                    .looseObject({
-                      requiredDuringSchedulingIgnoredDuringExecution: z
-                        .looseObject({ nodeSelectorTerms: z.array(z.looseObject({ matchExpressions: z.array(requirement).optional(), matchFields: z.array(requirement).optional() })) })
-                        .optional(),
-                    })
-                    .optional(),
-                })
-                .optional(),
-              tolerations: z
-                .array(z.looseObject({ key: z.string().optional(), operator: z.string().optional(), value: z.string().optional(), effect: z.string().optional() }))
-                .optional(),
+              affinity: requiredNodeAffinity.optional(),
+              tolerations: z.array(toleration).optional(),
             })
             .optional(),
         })

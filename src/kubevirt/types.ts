@@ -89,17 +89,26 @@ const nodeSelectorRequirement = z.looseObject({
   values: z.array(z.string()).nullable().optional(),
 });
 
-const nodeSelectorTerm = z.looseObject({
+export const nodeSelectorTerm = z.looseObject({
   matchExpressions: z.array(nodeSelectorRequirement).optional(),
   matchFields: z.array(nodeSelectorRequirement).optional(),
 });
 
-const toleration = z.looseObject({
+export const toleration = z.looseObject({
   key: z.string().optional(),
   operator: z.string().optional(),
   value: z.string().optional(),
   effect: z.string().optional(),
   tolerationSeconds: z.number().nullable().optional(),
+});
+
+/** `affinity` as far as placement reads it: the required node-affinity terms (ORed). */
+export const requiredNodeAffinity = z.looseObject({
+  nodeAffinity: z
+    .looseObject({
+      requiredDuringSchedulingIgnoredDuringExecution: z.looseObject({ nodeSelectorTerms: z.array(nodeSelectorTerm) }).optional(),
+    })
+    .optional(),
 });
 
 /**
@@ -144,17 +153,7 @@ export const vmiSchema = z.looseObject({
   spec: z
     .looseObject({
     nodeSelector: z.record(z.string(), z.string()).optional(),
-    affinity: z
-      .looseObject({
-        nodeAffinity: z
-          .looseObject({
-            requiredDuringSchedulingIgnoredDuringExecution: z
-              .looseObject({ nodeSelectorTerms: z.array(nodeSelectorTerm) })
-              .optional(),
-          })
-          .optional(),
-      })
-      .optional(),
+    affinity: requiredNodeAffinity.optional(),
     tolerations: z.array(toleration).optional(),
     /** The VMI's architecture (amd64, arm64, s390x); KubeVirt pins `kubernetes.io/arch` to it. */
     architecture: z.string().optional(),

@@ -10,6 +10,7 @@ import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { listVmims } from '../../../src/kubevirt/client.ts';
 import type { Vmim } from '../../../src/kubevirt/types.ts';
+import type { GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { kubectl } from '../../support/cluster.ts';
 import { poll } from '../../support/poll.ts';
@@ -101,4 +102,9 @@ export async function listClaims(kc: KubeConfig): Promise<ClaimOnNode[]> {
 /** The capacity claims held by MdevMigration `namespace/name`. */
 export async function claimsOf(kc: KubeConfig, namespace: string, name: string): Promise<ClaimOnNode[]> {
   return (await listClaims(kc)).filter((c) => c.migration.namespace === namespace && c.migration.name === name);
+}
+
+/** A STAND-IN NVIDIA H100 for fleet node specs: one nvidia-1012 device on host driver `hostDriver`. */
+export function h100(hostDriver: string, extra: Partial<GpuSpec> = {}): GpuSpec {
+  return { vendor: 'nvidia', board: 'H100-PCIE-80GB', hostDriver, vgpuVersion: 0x12, vgpuRange: [0x10, 0x13], typeId: 'nvidia-1012', devices: 1, spare: 0, ...extra };
 }

@@ -22,20 +22,11 @@ import { startFleet, type FleetHandle } from '../../../dev/sim/fleet/fleet.ts';
 import { gpuAddress, type FleetNodeSpec, type GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { claimsOf, createMigration, createNamespace, deleteNamespace, getMigration, installCrds, listEvents, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
+import { claimsOf, createMigration, h100, createNamespace, deleteNamespace, getMigration, installCrds, listEvents, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
 
 const log = loggerFor('kubevirt-rules-test');
 
-const H100 = (hostDriver: string, devices = 1): GpuSpec => ({
-  vendor: 'nvidia',
-  board: 'H100-PCIE-80GB',
-  hostDriver,
-  vgpuVersion: 0x12,
-  vgpuRange: [0x10, 0x13],
-  typeId: 'nvidia-1012',
-  devices,
-  spare: 0,
-});
+const H100 = (hostDriver: string, devices = 1): GpuSpec => h100(hostDriver, { devices });
 
 // Every migration lists its fleet's nodes in spec.targetNodes: fleets of other tests share the
 // API server, and their nodes must not become candidates here.

@@ -19,11 +19,11 @@ import { ANNOTATION_MIGRATION_JOB_NAME } from '../../../dev/sim/kubevirt/launche
 import { deleteRunningVmi } from '../../../dev/sim/kubevirt/vmi-factory.ts';
 import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { claimsOf, createMigration, createNamespace, deleteNamespace, getMigration, installCrds, listEvents, waitFor, waitForPhase } from './helpers.ts';
+import { claimsOf, createMigration, h100, createNamespace, deleteNamespace, getMigration, installCrds, listEvents, waitFor, waitForPhase } from './helpers.ts';
 
 const log = loggerFor('target-device-test');
 
-const H100 = (hostDriver: string): GpuSpec => ({ vendor: 'nvidia', board: 'H100-PCIE-80GB', hostDriver, vgpuVersion: 0x12, vgpuRange: [0x10, 0x13], typeId: 'nvidia-1012', devices: 1, spare: 0 });
+const H100 = (hostDriver: string): GpuSpec => h100(hostDriver);
 
 function node(name: string, gpus: GpuSpec[]): FleetNodeSpec {
   return { name, labels: {}, taints: [], unschedulable: false, agent: true, gpus };
