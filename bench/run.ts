@@ -46,7 +46,7 @@ function parseOptions(argv: string[]): Options {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--only placement,agent,controller,admission] [--kubeconfig PATH] [--keep] [--no-write]\n');
+    process.stdout.write('usage: npm run bench -- [--only placement,agent,controller,admission,nvml,soak] [--kubeconfig PATH] [--keep] [--no-write]\n');
     process.exit(0);
   }
   return {
@@ -145,7 +145,8 @@ async function main(): Promise<number> {
       log(`kept the control plane: KUBECONFIG=${cluster.kubeconfigPath}`);
     }
   };
-  process.once('SIGINT', () => void stopCluster().finally(() => process.exit(130)));
+  // A signal handler cannot wait: stop the cluster, print why if that fails, then exit either way.
+  process.once('SIGINT', () => void stopCluster().catch((err: unknown) => log(`stopping the control plane failed: ${String(err)}`)).finally(() => process.exit(130)));
 
   try {
     for (const suite of runnable) {

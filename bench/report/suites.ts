@@ -3,6 +3,7 @@
 // instead export a function returning plain figures, which an adapter here turns into report rows.
 // A module that is missing, or exports neither, makes its suite "not run" with the reason — the
 // harness never fills in a number a module did not return.
+import { suite as nvmlSuite } from '../nvml.ts';
 import { placementSuite } from '../placement.ts';
 import { soakSuite } from './soak-suite.ts';
 import type { Result, Suite, SuiteContext, SuiteInfo, Target } from './types.ts';
@@ -108,6 +109,9 @@ const AGENT_FIELDS: FieldSpec[] = [
   { id: 'steady-pass', label: 'Discovery pass with nothing changed (median of 5)', unit: 'ms', value: 'steadyPassMs' },
   { id: 'steady-writes', label: 'MdevDevice writes per agent at steady state', unit: 'writes/min', value: 'deviceWritesPerMinute', target: { of: 'value', max: 0, text: '= 0 /min' } },
   { id: 'probe-rtt', label: 'Probe round trip, MdevProbe created → verdict seen by a watcher', unit: 'ms', median: 'probeRoundTripMedianMs', p99: 'probeRoundTripP99Ms', samples: 'probes' },
+  { id: 'probe-flood', label: '1,000 MdevProbes created at once → every one answered', unit: 's', value: 'floodSeconds' },
+  { id: 'probe-flood-heap', label: 'Heap growth during that flood (agent and creator in one process)', unit: 'MiB', value: 'floodHeapGrowthMiB' },
+  { id: 'probe-flood-backlog', label: 'Peak probe backlog of the agent during that flood', unit: 'probes', value: 'floodPeakBacklog' },
 ];
 
 const CONTROLLER_SIZES = [100, 1000];
@@ -195,6 +199,7 @@ export function suiteCatalog(): SuiteEntry[] {
       'admission.ts', 'benchAdmission',
       async (fn, ctx) => rowsFrom(await fn({ kc: needKc(ctx) }), ADMISSION_FIELDS, 'bench/admission.ts'),
     ),
+    { ...nvmlSuite, load: async () => ({ ok: true, suite: nvmlSuite }) },
     { ...soakSuite(), load: async () => ({ ok: true, suite: soakSuite() }) },
   ];
 }

@@ -5,6 +5,7 @@
 import {
   LIMITS,
   deviceObjectName,
+  versionHash,
   type MdevProbe,
   type MdevProbeStatus,
   type ProbeResult,
@@ -100,6 +101,8 @@ export class ProbeResponder {
       const next = this.#nextPending();
       if (!next) break;
       this.#running.add(next.metadata.name);
+      // Runs beside the pump (up to `concurrency` at once); #handle logs and counts every failure
+      // itself and never rejects, and the finally frees the slot for the next pending probe.
       void this.#handle(next).finally(() => {
         this.#running.delete(next.metadata.name);
         this.#pump();
@@ -153,6 +156,9 @@ export class ProbeResponder {
       const verdict = await this.#opts.backend.test(test.subject, source);
       const result: ProbeResult = { ...target, accepted: verdict.accepted, reason: clamp(verdict.reason) };
       if (verdict.errno !== undefined && /^E[A-Z0-9]+$/.test(verdict.errno)) result.errno = verdict.errno.slice(0, 32);
+      // The verdict holds for the version tested, which may change later (an NVML device's string
+      // becomes its running vGPU's once a VM starts on it): readers key cached verdicts by this.
+      if (test.target === 'device' && test.version !== undefined) result.targetVersionHash = versionHash(test.version);
       return result;
     } catch (err) {
       // A backend that throws (a bug, or an exec tool gone wrong) refuses that target only.

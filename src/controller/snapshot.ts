@@ -4,8 +4,8 @@
 // sees a client type and a decision depends only on the snapshot it was given.
 import { z } from 'zod';
 import { decodeLeniently, describeUnreadable, type FieldGroup } from '../kube/lenient-decode.ts';
-import type { MdevDevice, MdevMigration, MdevNode } from '../api/v1alpha1/index.ts';
-import { AGENT_LEASE_PREFIX, leaseExpiresAt } from '../kube/lease-heartbeat.ts';
+import { AGENT_LEASE_PREFIX, type MdevDevice, type MdevMigration, type MdevNode } from '../api/v1alpha1/index.ts';
+import { leaseExpiresAt } from '../kube/lease-heartbeat.ts';
 import type { Vmi } from '../kubevirt/types.ts';
 import { LABEL_HOSTNAME, unreadablePlacementField, vmiRequiredNodeTerms } from '../kubevirt/types.ts';
 import { kubevirtTargetRequirements, type KubevirtCluster } from '../kubevirt/target-constraints.ts';

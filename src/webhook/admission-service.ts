@@ -6,9 +6,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
-import type { ControllerCaches } from '../controller/caches.ts';
-import type { DecisionService } from '../controller/decision.ts';
-import { CapacityClaims } from '../controller/claims.ts';
+import { CapacityClaims, type ControllerCaches, type DecisionService } from '../controller/services.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMIM_RESOURCE } from '../kubevirt/types.ts';
 import type { AdmissionHandler } from './server.ts';

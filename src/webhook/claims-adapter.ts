@@ -1,8 +1,7 @@
 // The admission webhook's Reserver on top of the controller's capacity claims (claims.ts, and
 // docs/adr/0016-capacity-claims.md): the units of each pool on the chosen node claimed for the
 // admission record in one compare-and-swap write of the node's MdevNode, all or none.
-import type { CapacityClaims } from '../controller/claims.ts';
-import { claimDemands } from '../controller/migration-status.ts';
+import { claimDemands, type CapacityClaims } from '../controller/services.ts';
 import { ReservationLostError, type Reserver } from './admission-ports.ts';
 
 /** How long an admission claim holds unless its migration releases it first (the MdevMigration default deadline). */

@@ -5,7 +5,7 @@ import type { MdevDevice } from '../api/v1alpha1/index.ts';
 import type { Informer } from '../kube/informer.ts';
 import { objectKey } from '../kube/resource.ts';
 import { LABEL_HOSTNAME, type Vmi } from '../kubevirt/types.ts';
-import type { NodeObject } from '../controller/snapshot.ts';
+import type { NodeObject } from '../controller/services.ts';
 import type { NodeNames, VmiFacts, VmiLookup } from './admission-ports.ts';
 
 export class CacheNotSyncedError extends Error {

@@ -41,6 +41,13 @@ export const devicePair = z
       'The device pool (device-plugin resource) the target pod requests for it on the target node; KubeVirt\'s device plugin picks which free device of it the VMI gets.',
     ),
     created: objectName.optional().describe('MdevDevice the target\'s agent created for it (allowCreateTarget).'),
+    verified: z
+      .array(objectName.describe('An MdevDevice name.'))
+      .max(LIMITS.verifiedTargets)
+      .optional()
+      .describe(
+        'Free MdevDevices of the pool on the target whose version class accepted the source when the target was claimed (at most 16): the device plugin hands out one of them unless the pool changed meanwhile.',
+      ),
     target: objectName.optional().describe('MdevDevice the VMI actually got on the target node, recorded after the migration.'),
     targetAccepted: z
       .boolean()

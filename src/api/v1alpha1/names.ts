@@ -36,3 +36,13 @@ export function versionHash(version: string): string {
 export function probeObjectName(node: string, typeId: string, sourceVersion: string): string {
   return hashedName(node, `${node}\0${typeId}\0${sourceVersion}`);
 }
+
+/** The agents' Leases (in the operator namespace) are named `mdev-agent.<node>`. */
+export const AGENT_LEASE_PREFIX = 'mdev-agent.';
+
+/** The Lease an agent renews to show its node is served; throws for a name no Node can have. */
+export function agentLeaseName(nodeName: string): string {
+  const name = `${AGENT_LEASE_PREFIX}${nodeName}`;
+  if (!isObjectName(name)) throw new Error(`Node name ${JSON.stringify(nodeName)} does not make a valid Lease name: pass the node's Kubernetes name`);
+  return name;
+}

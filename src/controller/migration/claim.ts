@@ -4,7 +4,8 @@
 // racing for the last free unit exactly one wins, the other decides again. A node whose agent
 // refuses to create is remembered in status.failedTargets, so the next plan moves on.
 import { createHash } from 'node:crypto';
-import type { MdevMigration } from '../../api/v1alpha1/index.ts';
+import { LIMITS, type DevicePair, type MdevMigration } from '../../api/v1alpha1/index.ts';
+import { mdevPoolKey } from '../../kubevirt/device-plugin.ts';
 import type { ReconcileResult } from '../../kube/workqueue.ts';
 import type { DecisionResult } from '../decision.ts';
 import { claimDemands, decisionStatus, devicePairs, phaseStatus } from '../migration-status.ts';
@@ -21,7 +22,7 @@ export async function claimAndStart(ctx: StepContext, m: MdevMigration, d: Decis
     ctx.event(m, 'Warning', 'TargetCreationFailed', created.reason);
     return { requeueAfter: created.node ? 1 : 2000 };
   }
-  const pairs = devicePairs(d, created.devices);
+  const pairs = withVerified(ctx, chosen, devicePairs(d, created.devices), d);
   const typeOf = new Map((d.source?.devices ?? []).map((s) => [s.name, s.typeId]));
   const claim = await ctx.o.claims.claim(ctx.owner(m), chosen, claimDemands(pairs, (s) => typeOf.get(s)), ctx.claimExpiry(m));
   if (!claim.ok) {
@@ -85,4 +86,25 @@ export function duplicateUuid(migrationUid: string, sourceDevice: string): strin
   const h = createHash('sha256').update(`${migrationUid}\0${sourceDevice}`).digest('hex');
   const variant = ((parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * Each pair with the free devices of its pool on `node` whose class the verdict cache says accepts
+ * the source, as of now: settling compares the device the VMI gets with these by name, because a
+ * backend whose strings describe a running device (nvml: Instance vs Class) changes both strings
+ * once the VMI moved, so its verdict cannot be looked up again afterwards.
+ */
+function withVerified(ctx: StepContext, node: string, pairs: DevicePair[], d: DecisionResult): DevicePair[] {
+  const sources = new Map((d.source?.devices ?? []).map((s) => [s.name, s]));
+  const free = ctx.caches.devices.list().filter((x) => x.spec.nodeName === node && !x.status?.consumer && x.status?.migratable && x.status.migrationVersion !== undefined);
+  return pairs.map((p) => {
+    const src = sources.get(p.source);
+    if (!src) return p;
+    const verified = free
+      .filter((x) => mdevPoolKey(x.spec.type) === p.pool && x.spec.type.id === src.typeId && ctx.o.decisions.cache.get(src.typeId, src.version, x.status?.migrationVersion as string)?.accepted === true)
+      .map((x) => x.metadata.name)
+      .sort()
+      .slice(0, LIMITS.verifiedTargets);
+    return verified.length > 0 ? { ...p, verified } : p;
+  });
 }

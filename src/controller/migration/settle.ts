@@ -1,7 +1,8 @@
 // Step after success: which device did the VMI actually get? KubeVirt's device plugin picked it
 // from the pool, so the operator records it (status.devices[].target, from the target agent's
-// consumer report) and checks that its version class accepted the source: from the verdict cache,
-// else one probe of that device. A device outside an accepted class (the pool changed under the
+// consumer report) and checks that its version class accepted the source: by name against the
+// free devices verified when the target was claimed (status.devices[].verified), else from the
+// verdict cache, else one probe of that device. A device outside an accepted class (the pool changed under the
 // migration: a device appeared or was republished with another string) is flagged with the
 // TargetDeviceVerified=False condition and a Warning Event. Then the claims are released: the
 // VMI holds its units now. If the agent does not show the device within the grace period, the
@@ -43,7 +44,7 @@ export async function settle(ctx: StepContext, m: MdevMigration): Promise<Reconc
   const rejected: string[] = [];
   let unknown = false;
   for (const p of assigned) {
-    const v = await verify(ctx, p.source, ctx.caches.devices.get(p.target as string));
+    const v = p.verified?.includes(p.target as string) ? { accepted: true } : await verify(ctx, p.source, ctx.caches.devices.get(p.target as string));
     checked.push(v ? { ...p, targetAccepted: v.accepted } : p);
     if (v === undefined) unknown = true;
     else if (!v.accepted) rejected.push(`${p.target} (${v.reason ?? 'rejected the source version'})`);
@@ -84,6 +85,9 @@ async function verify(ctx: StepContext, sourceName: string, target: MdevDevice |
   const sourceVersion = source?.status?.migrationVersion;
   const targetVersion = target?.status?.migrationVersion;
   if (!target || sourceVersion === undefined || targetVersion === undefined) return target && !target.status?.migratable ? { accepted: false, reason: 'not migratable (no migration version)' } : undefined;
+  // A string describing the running vGPU (nvml) says nothing about the class the device was in
+  // when the plugin handed it out, and was never a probe subject: no verdict.
+  if (target.status?.versionKind === 'Instance' || source?.status?.versionKind !== target.status?.versionKind) return undefined;
   const typeId = target.spec.type.id;
   if (source && source.spec.type.id !== typeId) return { accepted: false, reason: `of type ${typeId}, not ${source.spec.type.id}` };
   const cached = ctx.o.decisions.cache.get(typeId, sourceVersion, targetVersion);

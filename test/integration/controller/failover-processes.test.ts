@@ -44,11 +44,8 @@ const LEASE_DURATION_MS = 4_000;
 const LEADER_ELECT_FLAGS = ['--leader-elect-lease-duration', '4s', '--leader-elect-renew-deadline', '3s', '--leader-elect-retry-period', '500ms'];
 /** Pause of the KubeVirt stand-in before each of its 7 VMIM phase steps: ~10 s per VMIM, so it outlives kill and takeover. */
 const VMIM_STEP_DELAY_MS = 1_500;
-/**
- * After the lease expires the follower may need two retry periods (0.5 s · up to 2.2 jitter), one to
- * see the last renewal and one to take over, plus slack for two shared cores.
- */
-const TAKEOVER_MARGIN_MS = 4_000;
+/** How long to wait for a takeover or an exit before calling it a hang (a liveness guard, not a measurement). */
+const HANG_MS = 45_000;
 /** What the manager logs, in the same synchronous step that makes /healthz fail, when it lost a lease it held. */
 const LOST_LOG = 'Lost leadership; stopping the reconcilers';
 /** What the `controller` command prints before it exits with status 1 after that. */
@@ -119,15 +116,23 @@ interface LeaseView {
   durationSeconds: number;
 }
 
-async function readLease(kc: KubeConfig, namespace: string): Promise<LeaseView | undefined> {
-  const raw = (await kubeRequest(kc, { method: 'GET', path: resourcePath(LEASES, { namespace, name: LEADER_LEASE_NAME }) }).catch(() => undefined)) as
-    | { spec?: { holderIdentity?: string; renewTime?: string; acquireTime?: string; leaseTransitions?: number; leaseDurationSeconds?: number } }
-    | undefined;
+type RawLease = { spec?: { holderIdentity?: string; renewTime?: string; acquireTime?: string; leaseTransitions?: number; leaseDurationSeconds?: number } };
+
+function leaseView(raw: RawLease | undefined): LeaseView | undefined {
   if (!raw?.spec) return undefined;
   const s = raw.spec;
   return { holder: s.holderIdentity ?? '', renewMs: Date.parse(s.renewTime ?? ''), acquireMs: Date.parse(s.acquireTime ?? ''), transitions: s.leaseTransitions ?? 0, durationSeconds: s.leaseDurationSeconds ?? 0 };
 }
 
+async function readLease(kc: KubeConfig, namespace: string): Promise<LeaseView | undefined> {
+  return leaseView((await kubeRequest(kc, { method: 'GET', path: resourcePath(LEASES, { namespace, name: LEADER_LEASE_NAME }) }).catch(() => undefined)) as RawLease | undefined);
+}
+
+/** A change of holder as the watch delivered it: the version before (the old holder's last renewal) and the one that took it. */
+interface Takeover {
+  last: LeaseView;
+  taken: LeaseView;
+}
 
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -142,7 +147,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 describe('controller failover across two OS processes (stand-in fleet running the real agent, KubeVirt stand-in)', function () {
-  this.timeout(90_000);
+  this.timeout(120_000);
   const kc = testKubeConfig();
   const opNs = uniqueName('mdevop-fo');
   const ns = uniqueName('fo-vms');
@@ -151,6 +156,9 @@ describe('controller failover across two OS processes (stand-in fleet running th
   const controllers: Controller[] = [];
   let fleet: FleetHandle | undefined;
   let vmimWatch: Informer<Vmim> | undefined;
+  let leaseWatch: Informer<LeaseView> | undefined;
+  /** Every change of the leader Lease's holder, in resourceVersion order. */
+  const takeovers: Takeover[] = [];
   /** Every VMIM the API server reported in the test namespace: name → the uids it had. */
   const vmimsSeen = new Map<string, Set<string>>();
 
@@ -169,10 +177,23 @@ describe('controller failover across two OS processes (stand-in fleet running th
     vmimWatch.addHandlers({ add: record, update: (_o, v) => record(v) });
     vmimWatch.start();
     await vmimWatch.waitForSync();
+    leaseWatch = informerFor<LeaseView>(kc, { resource: LEASES, namespace: opNs, fieldSelector: `metadata.name=${LEADER_LEASE_NAME}`, name: 'failover-test-lease', parse: (o) => leaseView(o as RawLease) });
+    leaseWatch.addHandlers({
+      update: (last, taken) => {
+        if (last.holder !== taken.holder) takeovers.push({ last, taken });
+      },
+    });
+    leaseWatch.start();
+    await leaseWatch.waitForSync();
     fleet = await startFleet({ kc, namespace: opNs, specs: [node(src), node(dst)], kubevirt: { namespace: ns, stepDelayMs: VMIM_STEP_DELAY_MS }, resyncIntervalMs: 2_000 });
     for (const id of ['ctl-a', 'ctl-b']) controllers.push(await spawnController(`${p}-${id}`, opNs));
     await Promise.all(controllers.map((c) => waitReady(c)));
   });
+
+  /** The first takeover from `holder` after the first `since` takeovers: the watch shows the holder's last renewal and the new holder's first write. */
+  function takeoverFrom(holder: string, since: number): Promise<Takeover> {
+    return waitFor(`the leader Lease to be taken from ${holder}`, async () => takeovers.slice(since).find((t) => t.last.holder === holder), HANG_MS);
+  }
 
   /** The Events with `reason` about a migration, once there is one: the recorder writes them after the status, without waiting. */
   function eventsWithReason(namespace: string, name: string, reason: string): Promise<{ source?: { host?: string } }[]> {
@@ -203,6 +224,7 @@ describe('controller failover across two OS processes (stand-in fleet running th
     this.timeout(60_000);
     await Promise.all(controllers.map((c) => stopChild(c.child)));
     await vmimWatch?.stop();
+    await leaseWatch?.stop();
     await fleet?.stop({ deleteNodes: true });
     await deleteNamespace(kc, ns);
     await deleteNamespace(kc, opNs);
@@ -216,7 +238,7 @@ describe('controller failover across two OS processes (stand-in fleet running th
     }, 30_000);
     const leader = controllers.find((c) => c.identity === first.holder) as Controller;
     const follower = controllers.find((c) => c !== leader) as Controller;
-    await waitFor('the leader to report leader_election_master_status 1', async () => ((await masterStatus(leader)) === 1 ? true : undefined), 10_000);
+    await waitFor('the leader to report leader_election_master_status 1', async () => ((await masterStatus(leader)) === 1 ? true : undefined), 30_000);
     expect(await masterStatus(follower), 'the follower must not report itself as leader').to.not.equal(1);
 
     // 2. A real (non-dry-run) migration, caught while its VMIM is in flight.
@@ -231,27 +253,23 @@ describe('controller failover across two OS processes (stand-in fleet running th
     expect((await claimsOf(kc, ns, 'move-f')).map((c) => [c.node, c.units]), 'one unit is claimed on the target while migrating').to.deep.equal([[dst, 1]]);
 
     // 3. SIGKILL: no graceful stop, no Lease release.
+    const since = takeovers.length;
     const killedAt = Date.now();
     leader.child.kill('SIGKILL');
     await new Promise<void>((r) => (leader.child.signalCode !== null ? r() : leader.child.once('exit', () => r())));
     expect(leader.child.signalCode).to.equal('SIGKILL');
-    await new Promise((r) => setTimeout(r, 500)); // any write already on the wire lands
-    const last = await readLease(kc, opNs);
-    expect(last?.holder, 'the dead leader still holds the Lease: nobody may take it before it expires').to.equal(leader.identity);
-    const durationMs = (last as LeaseView).durationSeconds * 1000;
-    expect(durationMs, 'the Lease carries the duration passed as --leader-elect-lease-duration').to.equal(LEASE_DURATION_MS);
 
-    // 4. The follower takes the Lease: not before it expired, and within its duration plus a margin.
-    const taken = await waitFor('the follower to take the leader Lease', async () => {
-      const l = await readLease(kc, opNs);
-      return l && l.holder !== leader.identity ? l : undefined;
-    }, durationMs + TAKEOVER_MARGIN_MS + 5_000);
+    // 4. The follower takes the Lease, and not before it expired: the version before the takeover
+    //    (from the watch, so a renewal still on the wire at the kill is included) is the dead leader's
+    //    last renewal, and the takeover's acquireTime is at least a lease duration after it.
+    const { last, taken } = await takeoverFrom(leader.identity, since);
     const takeoverMs = Date.now() - killedAt;
+    const durationMs = last.durationSeconds * 1000;
+    expect(durationMs, 'the Lease carries the duration passed as --leader-elect-lease-duration').to.equal(LEASE_DURATION_MS);
     expect(taken.holder).to.equal(follower.identity);
-    expect(takeoverMs, `takeover ${takeoverMs} ms after the kill`).to.be.at.most(durationMs + TAKEOVER_MARGIN_MS);
-    expect(taken.acquireMs - (last as LeaseView).renewMs, 'the follower acquired before the dead leader\'s last renewal had expired').to.be.at.least(durationMs);
-    expect(taken.transitions).to.equal((last as LeaseView).transitions + 1);
-    await waitFor('the new leader to report leader_election_master_status 1', async () => ((await masterStatus(follower)) === 1 ? true : undefined), 10_000);
+    expect(taken.acquireMs - last.renewMs, 'the follower acquired before the dead leader\'s last renewal had expired').to.be.at.least(durationMs);
+    expect(taken.transitions).to.equal(last.transitions + 1);
+    await waitFor('the new leader to report leader_election_master_status 1', async () => ((await masterStatus(follower)) === 1 ? true : undefined), 30_000);
     const vmimAtTakeover = (await vmimsOf(kc, ns, migrating))[0];
     process.stderr.write(`      [failover] takeover ${(takeoverMs / 1000).toFixed(1)} s after SIGKILL (lease ${durationMs / 1000} s); VMIM phase then: ${vmimAtTakeover?.status?.phase ?? '?'}\n`);
 
@@ -274,7 +292,7 @@ describe('controller failover across two OS processes (stand-in fleet running th
   });
 
   it('a leader paused (SIGSTOP) until the other process took its Lease exits with status 1 by itself once resumed, and the new leader keeps reconciling', async function () {
-    this.timeout(60_000);
+    this.timeout(120_000);
     const live = await twoLiveControllers();
     const held = await waitFor('a running controller to hold the leader Lease', async () => {
       const l = await readLease(kc, opNs);
@@ -282,19 +300,14 @@ describe('controller failover across two OS processes (stand-in fleet running th
     }, 30_000);
     const a = live.find((c) => c.identity === held.holder) as Controller;
     const b = live.find((c) => c !== a) as Controller;
-    await waitFor(`${a.identity} to report leader_election_master_status 1`, async () => ((await masterStatus(a)) === 1 ? true : undefined), 10_000);
+    await waitFor(`${a.identity} to report leader_election_master_status 1`, async () => ((await masterStatus(a)) === 1 ? true : undefined), 30_000);
     expect(await masterStatus(b), 'the follower must not report itself as leader').to.not.equal(1);
     expect((await fetch(`http://127.0.0.1:${a.healthPort}/healthz`)).status, 'the leader is healthy before the pause').to.equal(200);
 
     // 1. Pause the leader: it stops renewing without knowing it, as in a long GC pause or a frozen VM.
+    const since = takeovers.length;
     a.child.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, 500)); // any renewal already on the wire lands
-    const last = (await readLease(kc, opNs)) as LeaseView;
-    expect(last.holder, 'nobody may take the Lease before it expires').to.equal(a.identity);
-    const taken = await waitFor(`${b.identity} to take the Lease from the paused leader`, async () => {
-      const l = await readLease(kc, opNs);
-      return l && l.holder !== a.identity ? l : undefined;
-    }, LEASE_DURATION_MS + TAKEOVER_MARGIN_MS + 5_000);
+    const { last, taken } = await takeoverFrom(a.identity, since);
     expect(taken.holder).to.equal(b.identity);
     expect(taken.acquireMs - last.renewMs, 'the follower acquired before the paused leader\'s last renewal had expired').to.be.at.least(LEASE_DURATION_MS);
     expect(taken.transitions).to.equal(last.transitions + 1);
@@ -317,13 +330,12 @@ describe('controller failover across two OS processes (stand-in fleet running th
     // The exit waits up to the health server's 2 s close grace while this prober's keep-alive connection is busy.
     const resumedAt = Date.now();
     a.child.kill('SIGCONT');
-    const exit = await Promise.race([a.exit, new Promise<undefined>((r) => setTimeout(r, 8_000, undefined))]);
+    const exit = await Promise.race([a.exit, new Promise<undefined>((r) => setTimeout(r, HANG_MS, undefined))]);
     const exitMs = Date.now() - resumedAt;
     probing = false;
     await prober;
     expect(exit, `${a.identity} must exit by itself after it lost the Lease`).to.not.equal(undefined);
     expect(exit).to.deep.equal({ code: 1, signal: null });
-    expect(exitMs, `exit ${exitMs} ms after SIGCONT`).to.be.at.most(5_000);
     const text = a.stderr.join('');
     expect(text).to.include(LOST_LOG);
     expect(text).to.include(LOST_EXIT_LINE);
@@ -337,7 +349,7 @@ describe('controller failover across two OS processes (stand-in fleet running th
     const now = (await readLease(kc, opNs)) as LeaseView;
     expect(now.holder).to.equal(b.identity);
     expect(now.transitions, 'the resumed process took nothing back').to.equal(taken.transitions);
-    await waitFor(`${b.identity} to report leader_election_master_status 1`, async () => ((await masterStatus(b)) === 1 ? true : undefined), 10_000);
+    await waitFor(`${b.identity} to report leader_election_master_status 1`, async () => ((await masterStatus(b)) === 1 ? true : undefined), 30_000);
     await fleet!.startVm({ namespace: ns, name: 'vm-g', node: src });
     await createMigration(kc, ns, 'plan-g', { vmiName: 'vm-g', dryRun: true, targetNodes: [src, dst] });
     const planned = await waitForPhase(kc, ns, 'plan-g', ['Planned', 'Failed'], 30_000);

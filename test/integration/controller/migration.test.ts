@@ -138,6 +138,13 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
       expect(m.status?.targetNode).to.equal(n(2));
       expect(m.status?.verdictTotals?.Compatible).to.equal(1);
       expect(m.status?.devices?.map((d) => d.pool)).to.deep.equal(['nvidia-1012']);
+      // Nothing follows a Planned dry run: once the controller's cache holds it, a reconcile of it
+      // returns without a requeue and writes nothing (waiting a while could only show "not yet").
+      const key = `${ns}/dry`;
+      await waitFor('the controller cache to hold the Planned dry run', async () => (manager.caches().migrations.get(key)?.status?.phase === 'Planned' ? true : undefined));
+      expect(await manager.services()?.reconciler.reconcile(key)).to.equal(undefined);
+      const after = await getMigration(kc, ns, 'dry');
+      expect(after?.metadata.resourceVersion, 'the reconcile wrote nothing').to.equal(m.metadata.resourceVersion);
       expect(await vmimsOf(kc, ns, m)).to.have.length(0);
       expect(await claimsOf(kc, ns, 'dry')).to.deep.equal([]);
     });

@@ -22,6 +22,7 @@ import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, REJECT_REASON, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
 import { listClaims } from '../controller/helpers.ts';
 import { poll } from '../../support/poll.ts';
+import { apiClient } from '../../../src/kube/transport.ts';
 
 interface VmimOut {
   metadata: { name: string; uid: string; annotations?: Record<string, string> };
@@ -31,7 +32,7 @@ interface VmimOut {
 describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet stand-ins)', function () {
   this.timeout(120_000);
   const kc = testKubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = apiClient(kc, CoreV1Api);
   const ns = uniqueName('vmim-adm');
   const opNs = uniqueName('mdev-op');
   const id = ns.slice(-8);

@@ -181,7 +181,8 @@ describe('placement engine: optimized path equals the simple reference path', ()
       }),
       RUNS,
     );
-    // The warm runs must actually exercise confirmation rounds, where decisions are reused.
-    expect(confirmed).to.be.greaterThan(20);
+    // The warm runs must actually exercise confirmation rounds, where decisions are reused. Measured
+    // with the pool rule over 8 sets of 400 runs: 23 to 32 (mean 28, sd 3.5); the floor sits 5 sd below.
+    expect(confirmed).to.be.at.least(10);
   });
 });
