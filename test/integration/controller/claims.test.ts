@@ -109,7 +109,8 @@ describe('capacity claims on the real API server (stand-in MdevNode and MdevDevi
     await migrations.waitForSync();
     const claims = claimsOn({ nodes, devices: deviceCache });
     await waitFor('the claims in the cache', async () => ((nodes.get(node)?.status?.claims ?? []).length === 2 ? true : undefined));
-    expect(await sweepClaims({ claims, mdevNodes: nodes, migrations, log })).to.equal(2);
+    // At least these two (other files' leftovers on the shared API server may go in the same sweep).
+    expect(await sweepClaims({ claims, mdevNodes: nodes, migrations, log })).to.be.at.least(2);
     expect(await claimNames()).to.deep.equal([]);
   });
 });
