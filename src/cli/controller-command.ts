@@ -42,6 +42,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     leaseDurationMs: config.leaseDurationMs,
     renewDeadlineMs: config.renewDeadlineMs,
     retryPeriodMs: config.retryPeriodMs,
+    targetPendingTimeoutMs: config.targetPendingTimeoutMs,
     historyLimit: config.historyLimit,
     ...(config.ownerConfigMap ? { ownerConfigMap: config.ownerConfigMap } : {}),
   });

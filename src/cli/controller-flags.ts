@@ -10,7 +10,7 @@ import { DEFAULT_ADMISSION_RECORD_TTL_SECONDS, WEBHOOK_DEFAULTS, WEBHOOK_MODES, 
 import { durationFlag, logLevelFlag, namespaceFlag, ownerConfigMapFlag, parseFlags, portFlag } from './flags.ts';
 import { UsageError } from './usage-error.ts';
 
-const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'migration-history-limit', 'admission-record-ttl', 'owner-configmap'] as const;
+const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'migration-history-limit', 'admission-record-ttl', 'target-pending-timeout', 'owner-configmap'] as const;
 
 const WEBHOOK_ENV = { service: 'MDEV_WEBHOOK_SERVICE', secret: 'MDEV_WEBHOOK_SECRET', configuration: 'MDEV_WEBHOOK_CONFIGURATION' } as const;
 
@@ -47,6 +47,8 @@ const schema = z.object({
     .refine((n) => n <= 1000, 'must be a whole number 0-1000')
     .prefault(String(DEFAULT_HISTORY_LIMIT)),
   'admission-record-ttl': durationFlag(0, TTL_SECONDS.max * 1000).prefault(`${DEFAULT_ADMISSION_RECORD_TTL_SECONDS}s`),
+  // Below KubeVirt's own 5 minutes for an unschedulable target pod, so the next candidate gets its turn.
+  'target-pending-timeout': durationFlag(1_000, 299_000).prefault('120s'),
   'owner-configmap': ownerConfigMapFlag,
 });
 
@@ -83,6 +85,7 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
     retryPeriodMs: v['leader-elect-retry-period'],
     historyLimit: v['migration-history-limit'],
     admissionRecordTtlSeconds: Math.floor(v['admission-record-ttl'] / 1000),
+    targetPendingTimeoutMs: v['target-pending-timeout'],
     ...(v['owner-configmap'] ? { ownerConfigMap: v['owner-configmap'] } : {}),
   };
 }
@@ -100,6 +103,8 @@ export const CONTROLLER_USAGE = `Usage: mdev-operator controller [flags]
   --health-port N          /healthz, /readyz (default 8081)
   --probe-timeout DUR      how long to wait for an agent's probe answer (default 10s)
   --workers N              concurrent reconciles (default 8)
+  --target-pending-timeout DUR  give up a migration target whose virt-launcher pod is still Pending after
+                           DUR and try the next candidate (default 120s; below KubeVirt's own 5 minutes)
   --identity NAME          leader-election identity (env POD_NAME, default hostname-pid)
   --leader-elect-lease-duration DUR  how long a follower waits before taking a silent leader's Lease (default 15s)
   --leader-elect-renew-deadline DUR  how long the leader keeps retrying a renewal before it stops leading (default 10s)

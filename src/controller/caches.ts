@@ -1,10 +1,12 @@
 // The controller's informer caches: MdevDevices, MdevNodes, MdevProbes, MdevMigrations, Nodes,
-// agent Leases (operator namespace), VMIs and VMIMs. Started together, synced together, and read
-// through `view()` as the plain lists the snapshot adapters take.
+// agent Leases (operator namespace), VMIs and VMIMs, plus the KubeVirt CR's target constraints
+// (polled: the CR may not exist). Started together, synced together, and read through `view()` as
+// the plain lists the snapshot adapters take.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseFromWire, type MdevDevice, type MdevMigration, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
 import { parseVmi, parseVmim, type Vmi, type Vmim } from '../kubevirt/types.ts';
+import { KubevirtConfigSource } from '../kubevirt/kubevirt-config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { LEADER_LEASE_NAME, LEASES, MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES, NODES, VMIMS, VMIS } from './resources.ts';
 import { parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject, type ViewRevision } from './snapshot.ts';
@@ -39,6 +41,8 @@ export class ControllerCaches {
   readonly leases: Informer<AgentLease>;
   readonly vmis: Informer<Vmi>;
   readonly vmims: Informer<Vmim>;
+  /** The KubeVirt CR's nodeSelectors and workloads nodePlacement (undefined without a readable CR). */
+  readonly kubevirt: KubevirtConfigSource;
 
   constructor(opts: CachesOptions) {
     const { kc, log } = opts;
@@ -52,6 +56,7 @@ export class ControllerCaches {
     this.leases = informerFor(kc, { ...common, resource: LEASES, namespace: opts.namespace, fieldSelector: `metadata.name!=${LEADER_LEASE_NAME}`, name: 'controller-agent-leases', parse: parseAgentLease });
     this.vmis = informerFor(kc, { ...common, resource: VMIS, name: 'controller-vmis', parse: (o) => parseVmi(o, log) });
     this.vmims = informerFor(kc, { ...common, resource: VMIMS, name: 'controller-vmims', parse: (o) => parseVmim(o, log) });
+    this.kubevirt = new KubevirtConfigSource({ kc, log });
   }
 
   all(): Informer<unknown>[] {
@@ -60,10 +65,11 @@ export class ControllerCaches {
 
   start(): void {
     for (const i of this.all()) i.start();
+    this.kubevirt.start();
   }
 
   async waitForSync(): Promise<void> {
-    await Promise.all(this.all().map((i) => i.waitForSync()));
+    await Promise.all([...this.all().map((i) => i.waitForSync()), this.kubevirt.firstRead()]);
   }
 
   synced(): boolean {
@@ -71,7 +77,7 @@ export class ControllerCaches {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.all().map((i) => i.stop()));
+    await Promise.all([...this.all().map((i) => i.stop()), this.kubevirt.stop()]);
   }
 
   /**

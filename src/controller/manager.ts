@@ -20,7 +20,7 @@ import { deleteMigration } from './migration-delete.ts';
 import { FinishedMigrations } from './finished-migrations.ts';
 import { MigrationReconciler } from './migration-reconciler.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, ProbeClient } from './probe-client.ts';
-import { Reservations, sweepReservations } from './reservations.ts';
+import { CapacityClaims, clearLegacyReservations, sweepClaims } from './claims.ts';
 import { registerAgentLeaseSource } from './metrics.ts';
 import { LEADER_LEASE_NAME } from './resources.ts';
 import { VmimDriver } from './vmim-driver.ts';
@@ -39,7 +39,7 @@ export class ManagerKilledError extends Error {
 export interface LeaderServices {
   caches: ControllerCaches;
   decisions: DecisionService;
-  reservations: Reservations;
+  claims: CapacityClaims;
   reconciler: MigrationReconciler;
   probes: ProbeClient;
 }
@@ -85,6 +85,8 @@ export interface ManagerOptions {
   maxAttempts?: number;
   /** How long an admission record waits for its VMIM before it fails (default 60 s). */
   admissionGraceMs?: number;
+  /** A migration target pod Pending this long is given up for the next candidate (default 120 s). */
+  targetPendingTimeoutMs?: number;
   /** Finished MdevMigrations kept per VMI (default DEFAULT_HISTORY_LIMIT); older ones are deleted. */
   historyLimit?: number;
   events?: EventSink;
@@ -164,7 +166,15 @@ class Manager {
     this.#caches = new ControllerCaches({ kc, namespace: opts.namespace, log: this.#log, watchTimeoutSeconds: opts.watchTimeoutSeconds });
     this.#probes = new ProbeClient({ kc, probes: this.#caches.probes, log: this.#log });
     const probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-    this.#decisions = new DecisionService({ view: () => this.#caches.view(), viewRevision: () => this.#caches.viewRevision(), cache: new VerdictCache(), prober: this.#probes, probeTimeoutMs, log: this.#log });
+    this.#decisions = new DecisionService({
+      view: () => this.#caches.view(),
+      viewRevision: () => this.#caches.viewRevision(),
+      cache: new VerdictCache(),
+      prober: this.#probes,
+      probeTimeoutMs,
+      log: this.#log,
+      kubevirt: () => this.#caches.kubevirt.current(),
+    });
     this.#decisions.watchDevices(this.#caches.devices);
   }
 
@@ -245,12 +255,12 @@ class Manager {
     } catch {
       return;
     }
-    const reservations = new Reservations({ kc, devices: caches.devices, log, guard });
+    const claims = new CapacityClaims({ kc, mdevNodes: caches.mdevNodes, devices: caches.devices, log, guard });
     const reconciler = new MigrationReconciler({
       kc,
       caches,
       decisions,
-      reservations,
+      claims,
       vmims: new VmimDriver({ kc, log, guard }),
       probes,
       events: this.#o.events ?? new EventRecorder(kc, log, this.#identity),
@@ -258,14 +268,20 @@ class Manager {
       guard,
       maxAttempts: this.#o.maxAttempts,
       admissionGraceMs: this.#o.admissionGraceMs,
+      targetPendingTimeoutMs: this.#o.targetPendingTimeoutMs,
     });
     // The caches are synced: registering replays every cached migration, so a new leader reconciles all.
     reconciler.register();
     const finished = new FinishedMigrations({ migrations: caches.migrations, deleteMigration: (m) => deleteMigration(kc, m, guard), historyLimit: this.#o.historyLimit, clock: realClock, log });
     finished.register();
-    this.#services = { caches, decisions, reservations, reconciler, probes };
+    this.#services = { caches, decisions, claims, reconciler, probes };
     const workers = Promise.all([reconciler.run(this.#o.workers ?? 8), finished.run(1)]);
-    const sweeper = this.#sweep(signal, () => sweepReservations({ reservations, devices: caches.devices, migrations: caches.migrations, log }), () => probes.sweep());
+    const sweeper = this.#sweep(
+      signal,
+      () => sweepClaims({ claims, mdevNodes: caches.mdevNodes, migrations: caches.migrations, log }),
+      () => clearLegacyReservations(kc, caches.devices.list(), log, guard),
+      () => probes.sweep(),
+    );
     this.#running = true;
     for (const w of this.#runningWaiters.splice(0)) w();
     log.info('Controller started', { identity: this.#identity });

@@ -4,8 +4,9 @@
 import type { MdevDevice } from '../api/v1alpha1/index.ts';
 import type { Informer } from '../kube/informer.ts';
 import { objectKey } from '../kube/resource.ts';
-import type { Vmi } from '../kubevirt/types.ts';
-import type { VmiFacts, VmiLookup } from './admission-ports.ts';
+import { LABEL_HOSTNAME, type Vmi } from '../kubevirt/types.ts';
+import type { NodeObject } from '../controller/services.ts';
+import type { NodeNames, VmiFacts, VmiLookup } from './admission-ports.ts';
 
 export class CacheNotSyncedError extends Error {
   constructor() {
@@ -55,6 +56,17 @@ export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<MdevDev
       if (!vmis.hasSynced() || !devices.hasSynced()) throw new CacheNotSyncedError();
       const vmi = vmis.get(objectKey(namespace, name));
       return vmi ? { vmi, deviceNames: index.devicesOf(vmi.metadata.uid) } : undefined;
+    },
+  };
+}
+
+/** Node names and their `kubernetes.io/hostname` label values, from the Node cache. */
+export function informerNodeNames(nodes: Informer<NodeObject>): NodeNames {
+  return {
+    hostnameOf: (node) => nodes.get(node)?.labels[LABEL_HOSTNAME],
+    nodeOf: (value) => {
+      if (nodes.get(value)?.labels[LABEL_HOSTNAME] === value) return value;
+      return nodes.list().find((n) => n.labels[LABEL_HOSTNAME] === value)?.name;
     },
   };
 }

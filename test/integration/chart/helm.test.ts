@@ -178,16 +178,19 @@ describe('chart with the real helm', function () {
       expect(cluster).to.deep.equal({
         'admissionregistration.k8s.io/mutatingwebhookconfigurations[mdev-operator]': sorted('get', 'patch'),
         'admissionregistration.k8s.io/validatingwebhookconfigurations[mdev-operator]': sorted('get', 'patch'),
-        'core/events': ['create'],
+        'core/events': sorted('create', 'list'),
         'core/nodes': sorted('list', 'watch'),
+        'core/pods': ['list'],
+        'kubevirt.io/kubevirts': ['list'],
         'kubevirt.io/virtualmachineinstancemigrations': sorted('get', 'list', 'watch', 'create', 'delete'),
         'kubevirt.io/virtualmachineinstances': sorted('list', 'watch'),
-        'mdev-operator.io/mdevdevices': sorted('get', 'list', 'watch'),
+        'mdev-operator.io/mdevdevices': sorted('list', 'watch'),
         'mdev-operator.io/mdevdevices/status': ['patch'],
         'mdev-operator.io/mdevmigrations': sorted('list', 'watch', 'get', 'create', 'patch', 'delete'),
         'mdev-operator.io/mdevmigrations/finalizers': ['update'],
         'mdev-operator.io/mdevmigrations/status': ['patch'],
-        'mdev-operator.io/mdevnodes': sorted('list', 'watch'),
+        'mdev-operator.io/mdevnodes': sorted('get', 'list', 'watch'),
+        'mdev-operator.io/mdevnodes/status': ['patch'],
         'mdev-operator.io/mdevprobes': sorted('get', 'list', 'watch', 'create', 'patch', 'delete'),
       });
       const role = find(objs, 'Role', 'mdev-operator-controller') as Any;

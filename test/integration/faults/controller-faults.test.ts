@@ -51,8 +51,8 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
     });
     after(async () => world?.stop());
 
-    for (const [step, reason] of [['while Probing', 'Probing'], ['right after reserving', 'Reserved'], ['while Migrating', 'Migrating']] as const) {
-      it(`${step}: a restarted controller resumes without a duplicate VMIM or a leaked reservation`, async () => {
+    for (const [step, reason] of [['while Probing', 'Probing'], ['right after claiming', 'Claimed'], ['while Migrating', 'Migrating']] as const) {
+      it(`${step}: a restarted controller resumes without a duplicate VMIM or a leaked claim`, async () => {
         const vm = `vm-${reason.toLowerCase()}`;
         await world.fleet.startVm({ namespace: world.ns, name: vm, node: world.node('src') });
         const seen: string[] = [];
@@ -150,7 +150,7 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
       expect(await probesOn(world.node('expired')), 'a node with an expired lease is never probed').to.have.length(0);
       expect((await probesOn(world.node('silent'))).every((p) => p.status === undefined), 'the silent node answered nothing').to.equal(true);
       for (const node of ['silent', 'expired']) {
-        expect((await world.devicesOf(world.node(node))).every((d) => !d.status?.reservation), node).to.equal(true);
+        expect(await world.claimsOn(world.node(node)), node).to.deep.equal([]);
       }
       await expectInvariants({ ...world.scope(), expectedDevices: (n) => (n === world.node('ok') || n === world.node('src') ? world.scope().expectedDevices?.(n) : undefined) });
     });

@@ -63,7 +63,10 @@ const UNEXERCISED: Record<string, string> = {
   'mdev-operator.io/mdevmigrations:delete': 'the webhook removes its admission record when the VMIM it admitted is refused later in admission',
   'mdev-operator.io/mdevmigrations:get': 'the webhook re-reads an admission record that already exists (retried admission)',
   'core/secrets:patch': 'the TLS keeper renews the serving certificate (90 days) or rotates the CA',
-  'mdev-operator.io/mdevdevices:get': 'Reservations reads a device its cache does not hold yet, or again after a resourceVersion conflict (409)',
+  'mdev-operator.io/mdevdevices/status:patch': 'clears the deprecated status.reservation a controller from before capacity claims left on a device',
+  'mdev-operator.io/mdevnodes:get': 'CapacityClaims reads an MdevNode its cache does not hold yet, or again after a resourceVersion conflict (409)',
+  'core/pods:list': 'a migration whose target pod stays Pending past --target-pending-timeout is given up after reading that pod',
+  'core/events:list': 'the cause of a VMIM that failed without failureReason is read from its Warning Events',
   'mdev-operator.io/mdevprobes:get': 'ProbeClient reads a probe another writer created first (409 AlreadyExists) or widened concurrently',
 };
 
@@ -245,7 +248,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
     expect(controllerCalls.matching('PATCH', /webhookconfigurations\//).map((c) => c.status)).to.include(200);
   });
 
-  it('moves a VMI for a requested MdevMigration: probes, reservation, VMIM, Events, Succeeded', async () => {
+  it('moves a VMI for a requested MdevMigration: probes, capacity claim, VMIM, Events, Succeeded, the device it got recorded', async () => {
     await fleet!.startVm({ namespace: vmNs, name: 'vm-a', node: n(1) });
     await createMigration(admin, vmNs, 'move-a', { vmiName: 'vm-a', targetNodes: nodes });
     const m = await waitForPhase(admin, vmNs, 'move-a', ['Succeeded', 'Failed'], 60_000);
@@ -254,8 +257,9 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
     expect(m.status?.candidates?.find((c) => c.node === n(3))?.verdict).to.equal('Incompatible');
     expect(await vmimsOf(admin, vmNs, m)).to.have.length(1);
     expect((await getVmi(admin, vmNs, 'vm-a'))?.status?.nodeName).to.equal(n(2));
+    await waitFor('the device the VMI got to be recorded', async () => ((await listEvents(admin, vmNs, 'move-a')).some((e) => e.reason === 'TargetDeviceRecorded') ? true : undefined));
     const reasons = (await listEvents(admin, vmNs, 'move-a')).map((e) => e.reason);
-    expect(reasons).to.include.members(['Probing', 'Reserved', 'Migrating', 'Succeeded']);
+    expect(reasons).to.include.members(['Probing', 'Claimed', 'Migrating', 'Succeeded', 'TargetDeviceRecorded']);
   });
 
   it('admits a VMIM created directly (as by kubectl drain): pins the compatible node, records an MdevMigration, follows it to Succeeded', async () => {

@@ -125,7 +125,7 @@ export async function reviewToken(admin: KubeConfig, token: string): Promise<Tok
 
 export async function ensureNodeObject(admin: KubeConfig, name: string): Promise<void> {
   try {
-    await kubeRequest(admin, { method: 'POST', path: '/api/v1/nodes', body: { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name } } } });
+    await kubeRequest(admin, { method: 'POST', path: '/api/v1/nodes', body: { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubevirt.io/schedulable': 'true' } } } });
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
   }

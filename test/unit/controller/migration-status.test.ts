@@ -90,6 +90,12 @@ describe('controller status, config and events (pure parts)', () => {
     expect(() => parseControllerConfig(['--admission-record-ttl=721h'], {})).to.throw(UsageError, /--admission-record-ttl/);
   });
 
+  it('parses --target-pending-timeout: 120 s by default, below KubeVirt\'s own 5 minutes', () => {
+    expect(parseControllerConfig([], {})).to.include({ targetPendingTimeoutMs: 120_000 });
+    expect(parseControllerConfig(['--target-pending-timeout=45s'], {})).to.include({ targetPendingTimeoutMs: 45_000 });
+    expect(() => parseControllerConfig(['--target-pending-timeout=5m'], {})).to.throw(UsageError, /--target-pending-timeout/);
+  });
+
   it('the webhook’s record carries the configured ttlSecondsAfterFinished, and none when not configured', () => {
     const r = { namespace: 'vms', name: 'vmim-x', vmiName: 'vm', vmimName: 'x' };
     expect((buildAdmissionMigration(r, 3600) as { spec: Record<string, unknown> }).spec.ttlSecondsAfterFinished).to.equal(3600);
