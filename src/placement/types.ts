@@ -241,6 +241,12 @@ export interface NodeExplanation {
   node: string;
   verdict: Verdict;
   message: string;
+  /**
+   * NoCapacity only because other in-flight migrations claim the units: when they end, their
+   * claims go and the node may have room (a failed one frees its unit; a successful one's VMI may
+   * hold it a moment before its claim is released, which counts it twice until then).
+   */
+  claimBound?: true;
 }
 
 export interface CandidateFilter {

@@ -17,6 +17,8 @@ import { fail, NO_TARGET } from './outcome.ts';
 /** Waiting for an agent that timed out: try again after this long, while this much deadline remains. */
 const AGENT_RETRY_DELAY_MS = 3_000;
 const AGENT_RETRY_MARGIN_MS = 30_000;
+/** Waiting for other migrations' claims to go (they end within their own deadlines). */
+const CLAIM_RETRY_DELAY_MS = 2_000;
 
 export async function plan(ctx: StepContext, m: MdevMigration, vmi: Vmi): Promise<ReconcileResult | void> {
   const refused = notLiveMigratable(vmi);
@@ -48,6 +50,13 @@ export async function plan(ctx: StepContext, m: MdevMigration, vmi: Vmi): Promis
     if (silent.length > 0 && ctx.now() + AGENT_RETRY_MARGIN_MS < ctx.deadlineAt(m)) {
       await ctx.status.patch(m, { ...decisionStatus(decision), message: `${decision.reason}; asking ${silent.map((e) => e.node).join(', ')} again` });
       return { requeueAfter: AGENT_RETRY_DELAY_MS };
+    }
+    // A node full only of other migrations' claims is judged once they end (a drain moves many
+    // VMs at once; failing now would fail a migration that fits once a sibling settles).
+    const claimed = decision.candidates.explanations.filter((e) => e.claimBound);
+    if (claimed.length > 0 && ctx.now() + CLAIM_RETRY_DELAY_MS < ctx.deadlineAt(m)) {
+      await ctx.status.patch(m, { ...decisionStatus(decision), message: `${decision.reason}; waiting for other migrations' claims on ${claimed.map((e) => e.node).join(', ')} to be released` });
+      return { requeueAfter: CLAIM_RETRY_DELAY_MS };
     }
     return fail(ctx, m, 'NoCompatibleNode', decision.reason, decisionStatus(decision));
   }
