@@ -4,6 +4,8 @@
 // node whose agent did not answer in time as AgentUnavailable ("probe timed out after Ns"): the
 // decision is re-run without it, so its classes are probed on another node. Answers feed the
 // shared VerdictCache, which forgets a version string as soon as a device stops publishing it.
+// Nothing is decided while the caches may be behind the API server (`currency`): the result then
+// says so (`behind`), and the caller waits instead of acting on a stale picture.
 import type { MdevDevice } from '../api/v1alpha1/index.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { Vmi } from '../kubevirt/types.ts';
@@ -26,7 +28,7 @@ import {
 } from '../placement/index.ts';
 import { controllerMetrics } from './metrics.ts';
 import type { ProbeRound } from './probe-client.ts';
-import { buildDeviceHalf, buildNodeHalf, buildSnapshot, joinSnapshot, toSourceVm, type ClusterView, type DeviceHalf, type NodeHalf, type Snapshot, type ViewRevision } from './snapshot.ts';
+import { buildDeviceHalf, buildNodeHalf, joinSnapshot, toSourceVm, type ClusterView, type DeviceHalf, type NodeHalf, type Snapshot, type ViewRevision } from './snapshot.ts';
 
 /** What sends probes and waits for answers (ProbeClient, or an in-memory stand-in in unit tests). */
 export interface ProbeSender {
@@ -51,6 +53,12 @@ export interface DecisionServiceOptions {
   log: Logger;
   /** How long a node that timed out is skipped by later decisions (default 30 s). */
   unresponsiveTtlMs?: number;
+  /**
+   * Whether the caches may be behind the API server (ControllerCaches.currency). While `behind` is
+   * not empty no decision is made; probe timeouts noted before `leasesSince` (during an outage)
+   * are forgotten, since an agent that could not reach the API server was not unresponsive.
+   */
+  currency?: () => { behind: readonly string[]; leasesSince: number | undefined };
   now?: () => number;
 }
 
@@ -94,6 +102,10 @@ export interface DecisionResult {
   reason: string;
   sourceNode?: string;
   source?: Source;
+  /** Set when nothing was decided because these caches may be behind the API server: wait and decide again. */
+  behind?: string[];
+  /** Nodes left out because their agent's state is unknown (its lease looks expired in a cache not current long enough): not a final verdict. */
+  unknownAgents?: string[];
 }
 
 const EMPTY_TOTALS = (): Record<Verdict, number> => Object.fromEntries(VERDICT_ORDER.map((v) => [v, 0])) as Record<Verdict, number>;
@@ -101,7 +113,7 @@ const MAX_ROUNDS = 3;
 
 export class DecisionService {
   readonly #o: DecisionServiceOptions;
-  readonly #unresponsive = new Map<string, { until: number; message: string }>();
+  readonly #unresponsive = new Map<string, { at: number; until: number; message: string }>();
   #nodeHalf: { key: string; half: NodeHalf } | undefined;
   #deviceHalf: { key: string; half: DeviceHalf } | undefined;
   #joined: { nodes: NodeHalf; devices: DeviceHalf; snapshot: Snapshot } | undefined;
@@ -140,7 +152,15 @@ export class DecisionService {
     const start = now();
     const deadline = start + (input.budgetMs ?? 2 * this.#o.probeTimeoutMs);
     const vm = 'metadata' in input.vmi ? toSourceVm(input.vmi) : input.vmi;
+    const behind = this.#o.currency?.().behind ?? [];
+    if (behind.length > 0) {
+      return {
+        assignment: [], candidates: { explanations: [], totals: EMPTY_TOTALS() }, probes: 0, exhaustiveProbes: 0, decisionMillis: 0, needsConfirmation: false, behind: [...behind],
+        reason: `no decision while the controller's view may be behind the API server (${behind.join(', ')} catching up after an outage); deciding again once it is current`,
+      };
+    }
     const timedOutNow = new Map<string, string>();
+    let unknownAgents: string[];
     let probes = 0;
     let outcome;
     let waited = false;
@@ -159,12 +179,13 @@ export class DecisionService {
         for (const node of result.timedOut) {
           const message = `probe timed out after ${formatSeconds(timeout)}: the agent of ${node} did not answer`;
           timedOutNow.set(node, message);
-          this.#unresponsive.set(node, { until: now() + (this.#o.unresponsiveTtlMs ?? 30_000), message });
+          this.#unresponsive.set(node, { at: now(), until: now() + (this.#o.unresponsiveTtlMs ?? 30_000), message });
           fresh.push(node);
         }
         return result.answers;
       };
-      const snapshot = this.#snapshot(new Set(input.exclude?.keys() ?? []), new Set(this.#unresponsiveNodes()));
+      const { snapshot, nodes } = this.#snapshot(new Set(input.exclude?.keys() ?? []), new Set(this.#unresponsiveNodes()));
+      unknownAgents = nodes.unknownAgents;
       outcome = await place({ vm, fleet: snapshot.fleet, devices: snapshot.devices, request: input.request }, this.#o.cache, prober);
       if (!outcome.ok) break;
       probes += outcome.probes;
@@ -190,6 +211,7 @@ export class DecisionService {
       reason: chosen ? '' : noTargetReason(vm, outcome.source.nodeName, candidates.totals),
       sourceNode: outcome.source.nodeName,
       source: outcome.source,
+      ...(unknownAgents.length > 0 ? { unknownAgents: unknownAgents.filter((n) => n !== outcome.source.nodeName && !input.exclude?.has(n)) } : {}),
     };
   }
 
@@ -197,10 +219,14 @@ export class DecisionService {
    * The snapshot for these options: each half is reused while its revision is unchanged and no lease
    * or reservation in it has lapsed since (a snapshot depends on the clock only through those).
    */
-  #snapshot(omitNodes: ReadonlySet<string>, unresponsive: ReadonlySet<string>): Snapshot {
+  #snapshot(omitNodes: ReadonlySet<string>, unresponsive: ReadonlySet<string>): { snapshot: Snapshot; nodes: NodeHalf } {
     const now = this.#now();
     const revision = this.#o.viewRevision?.();
-    if (revision === undefined) return buildSnapshot(this.#o.view(), { now, omitNodes, unresponsive });
+    if (revision === undefined) {
+      const view = this.#o.view();
+      const nodes = buildNodeHalf(view, { now, omitNodes, unresponsive });
+      return { snapshot: joinSnapshot(nodes, buildDeviceHalf(view, now)), nodes };
+    }
     let view: ClusterView | undefined;
     const nodesKey = `${revision.nodes}|${[...omitNodes].sort().join(',')}|${[...unresponsive].sort().join(',')}`;
     if (this.#nodeHalf?.key !== nodesKey || now >= this.#nodeHalf.half.validUntil) {
@@ -214,7 +240,7 @@ export class DecisionService {
     const nodes = this.#nodeHalf.half;
     const devices = this.#deviceHalf.half;
     if (this.#joined?.nodes !== nodes || this.#joined.devices !== devices) this.#joined = { nodes, devices, snapshot: joinSnapshot(nodes, devices) };
-    return this.#joined.snapshot;
+    return { snapshot: this.#joined.snapshot, nodes };
   }
 
   /**
@@ -243,7 +269,8 @@ export class DecisionService {
 
   #unresponsiveNodes(): string[] {
     const now = this.#now();
-    for (const [node, v] of this.#unresponsive) if (v.until <= now) this.#unresponsive.delete(node);
+    const since = this.#o.currency?.().leasesSince ?? Number.NEGATIVE_INFINITY;
+    for (const [node, v] of this.#unresponsive) if (v.until <= now || v.at < since) this.#unresponsive.delete(node);
     return [...this.#unresponsive.keys()];
   }
 

@@ -21,7 +21,11 @@ export interface ReservationOwner {
   uid: string;
 }
 
-export type ReserveResult = { ok: true; devices: string[] } | { ok: false; device: string; reason: string };
+/**
+ * A loss names the device and the resourceVersion at which it was seen taken: the next plan must
+ * read a device cache at least that new, or it would pick the same device again (issue 18).
+ */
+export type ReserveResult = { ok: true; devices: string[] } | { ok: false; device: string; reason: string; seenVersion?: string };
 
 export interface ReservationsOptions {
   kc: KubeConfig;
@@ -65,7 +69,7 @@ export class Reservations {
       if (lost !== undefined) {
         controllerMetrics.reservations.inc({ result: 'lost' });
         for (const done of taken.reverse()) await this.release(owner.uid, done);
-        return { ok: false, device: name, reason: lost };
+        return { ok: false, device: name, reason: lost.reason, ...(lost.seenVersion ? { seenVersion: lost.seenVersion } : {}) };
       }
       taken.push(name);
     }
@@ -110,14 +114,14 @@ export class Reservations {
       .sort();
   }
 
-  /** undefined when reserved (or already ours); otherwise why the device was lost. */
-  async #reserveOne(owner: ReservationOwner, targetNode: string, name: string, expiresAt: number): Promise<string | undefined> {
+  /** undefined when reserved (or already ours); otherwise why the device was lost, and at which version. */
+  async #reserveOne(owner: ReservationOwner, targetNode: string, name: string, expiresAt: number): Promise<{ reason: string; seenVersion?: string } | undefined> {
     let device = this.#o.devices.get(name) ?? (await this.#read(name));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (!device) return `MdevDevice ${name} no longer exists`;
+      if (!device) return { reason: `MdevDevice ${name} no longer exists` };
       const now = this.#now();
       const blocker = reservationBlocker(device, owner.uid, now);
-      if (blocker) return `MdevDevice ${name} is ${blocker}`;
+      if (blocker) return { reason: `MdevDevice ${name} is ${blocker}`, ...(device.metadata.resourceVersion ? { seenVersion: device.metadata.resourceVersion } : {}) };
       if (device.status?.reservation?.migration.uid === owner.uid && device.status.reservation.expiresAt === rfc3339(expiresAt)) return undefined;
       const reservation: Reservation = {
         migration: { namespace: owner.namespace, name: owner.name, uid: owner.uid },
@@ -130,13 +134,14 @@ export class Reservations {
         await this.#patch(name, reservation, device.metadata.resourceVersion);
         return undefined;
       } catch (err) {
-        if (isNotFound(err)) return `MdevDevice ${name} no longer exists`;
+        if (isNotFound(err)) return { reason: `MdevDevice ${name} no longer exists` };
         if (!isConflict(err)) throw err;
         // Our read was stale: someone wrote the device. Re-read; if it is still free, try again.
         device = await this.#read(name);
       }
     }
-    return `MdevDevice ${name} kept changing while reserving it (resourceVersion conflicts)`;
+    const seenVersion = device?.metadata.resourceVersion;
+    return { reason: `MdevDevice ${name} kept changing while reserving it (resourceVersion conflicts)`, ...(seenVersion ? { seenVersion } : {}) };
   }
 
   async #patch(name: string, reservation: Reservation | null, resourceVersion: string | undefined): Promise<void> {

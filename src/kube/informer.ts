@@ -84,6 +84,11 @@ function rawMeta(obj: unknown): RawMeta | undefined {
   };
 }
 
+function removeFrom<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}
+
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /**
@@ -140,10 +145,11 @@ export class Informer<T> {
     this.#watchdogMs = opts.watchdogMs ?? 90_000;
   }
 
-  /** Registers handlers; objects already cached are replayed as adds (as client-go does). */
-  addHandlers(handlers: InformerHandlers<T>): void {
+  /** Registers handlers; objects already cached are replayed as adds (as client-go does). Returns their removal. */
+  addHandlers(handlers: InformerHandlers<T>): () => void {
     this.#handlers.push(handlers);
     for (const { obj } of this.#cache.values()) this.#call('add', () => handlers.add?.(obj));
+    return () => removeFrom(this.#handlers, handlers);
   }
 
   /** Starts the list/watch loop in the background. */
@@ -176,9 +182,10 @@ export class Informer<T> {
     return this.#currentSince;
   }
 
-  /** Called each time the cache becomes current again (after the first list, and after every recovery). */
-  onCurrent(fn: () => void): void {
+  /** Called each time the cache becomes current again (after the first list, and after every recovery). Returns its removal. */
+  onCurrent(fn: () => void): () => void {
     this.#currentListeners.push(fn);
+    return () => removeFrom(this.#currentListeners, fn);
   }
 
   /** Ends a backoff wait now: the caller knows the API server is back (its /readyz turned ok). */

@@ -26,7 +26,7 @@ export interface LeaderElectionOptions {
   jitterFactor?: number;
   /** Runs the leader's work; must stop when `signal` aborts. Its promise is awaited before release. */
   onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
-  /** Called once after leading ends (lost or stopped). Controllers should exit on loss. */
+  /** Called once after leading ends (lost or stopped). On loss the leader's work was aborted but not awaited: await it before leading again. */
   onStoppedLeading?: (reason: 'lost' | 'stopped') => void;
   /** Called whenever a different holder is observed. */
   onNewLeader?: (identity: string) => void;
@@ -55,6 +55,7 @@ export class LeaderElector {
   readonly #renewDeadlineMs: number;
   readonly #retryPeriodMs: number;
   readonly #stop = new AbortController();
+  #wake: AbortController | undefined;
   #observed: StoredLease | undefined;
   #observedAt = 0;
   #leading = false;
@@ -91,6 +92,11 @@ export class LeaderElector {
     return this.#run;
   }
 
+  /** While campaigning: try to acquire now instead of after the retry period (the API server just came back). */
+  retryNow(): void {
+    this.#wake?.abort();
+  }
+
   /** Stops campaigning or leading; resolves once the leader's work ended and the lease is released. */
   async stop(): Promise<void> {
     this.#stop.abort();
@@ -122,7 +128,10 @@ export class LeaderElector {
     while (!signal.aborted) {
       if ((await this.#tryAcquireOrRenew(signal)) === 'ok') return true;
       const factor = this.#o.jitterFactor ?? 1.2;
-      await sleep(this.#clock, this.#retryPeriodMs * (1 + Math.random() * factor), signal);
+      const wake = new AbortController();
+      this.#wake = wake;
+      await sleep(this.#clock, this.#retryPeriodMs * (1 + Math.random() * factor), AbortSignal.any([signal, wake.signal]));
+      this.#wake = undefined;
     }
     return false;
   }

@@ -93,6 +93,8 @@ export interface NodeInfo {
   unschedulable: boolean;
   /** Whether the node's agent Lease `mdev-agent.<node>` is current. */
   agentFresh: boolean;
+  /** Set (with why) when the agent is not known to be fresh but not known to be gone either: not a target, and not a final verdict. */
+  agentUnknown?: string;
 }
 
 /** The parts of an MdevMigration the engine needs. */
