@@ -10,6 +10,7 @@ import type { ControllerCaches } from '../controller/caches.ts';
 import type { DecisionService } from '../controller/decision.ts';
 import { Reservations } from '../controller/reservations.ts';
 import { loggerFor } from '../observability/logger.ts';
+import { getVmi } from '../kubevirt/client.ts';
 import { KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMIM_RESOURCE } from '../kubevirt/types.ts';
 import type { AdmissionHandler } from './server.ts';
 import type { AdmissionMode, Reserver } from './admission-ports.ts';
@@ -31,7 +32,7 @@ export const ALWAYS_EXEMPT_NAMESPACES = ['kube-system'] as const;
 
 export interface AdmissionHandlersOptions {
   kc: KubeConfig;
-  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims'> & Partial<Pick<ControllerCaches, 'migrations'>>;
+  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims'> & Partial<Pick<ControllerCaches, 'migrations' | 'currency'>>;
   decision: Pick<DecisionService, 'decide'>;
   mode: AdmissionMode;
   budgetMs?: number;
@@ -45,7 +46,10 @@ export interface AdmissionHandlersOptions {
 export function admissionHandlers(o: AdmissionHandlersOptions): Record<string, AdmissionHandler> {
   const admission = createVmimAdmission({
     mode: o.mode,
-    vmis: informerVmiLookup(o.caches.vmis, o.caches.devices),
+    vmis: informerVmiLookup(o.caches.vmis, o.caches.devices, {
+      fetchVmi: (namespace, name) => getVmi(o.kc, namespace, name),
+      ...(o.caches.currency ? { behind: () => o.caches.currency?.().behind ?? [] } : {}),
+    }),
     decider: decisionServiceDecider(o.decision),
     reserver: o.reserver ?? reservationsReserver(new Reservations({ kc: o.kc, devices: o.caches.devices, log: loggerFor('webhook-reservations') })),
     recorder: kubeRecorder(o.kc, o.caches.migrations ? { migrations: (key) => o.caches.migrations?.get(key) } : {}),

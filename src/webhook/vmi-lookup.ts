@@ -1,10 +1,11 @@
-// The admission fast path: which VMI a VMIM names and which MdevDevices it consumes, from informer
-// caches kept in memory (an index by consumer uid), so a VMIM of a VMI without mediated devices is
-// admitted after two map reads and no API call.
+// The admission fast path: which VMI a VMIM names, which MdevDevices it consumes (an index by
+// consumer uid) and which of its device requests name a mediated device type the cluster knows
+// (an index of MdevDevice type names), from informer caches kept in memory, so a VMIM of a VMI
+// without mediated devices is admitted after a few map reads and no API call.
 import type { MdevDevice } from '../api/v1alpha1/index.ts';
 import type { Informer } from '../kube/informer.ts';
 import { objectKey } from '../kube/resource.ts';
-import type { Vmi } from '../kubevirt/types.ts';
+import { vmiDeviceRequests, type Vmi } from '../kubevirt/types.ts';
 import type { VmiFacts, VmiLookup } from './admission-ports.ts';
 
 export class CacheNotSyncedError extends Error {
@@ -48,13 +49,77 @@ export class ConsumerIndex {
   }
 }
 
-export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<MdevDevice>): VmiLookup {
+/**
+ * The device-plugin resource name a mediated device type is requested by, reduced to a key: KubeVirt
+ * matches `permittedHostDevices.mediatedDevices[].mdevNameSelector` to the type's `name` with
+ * spaces as underscores, and the resource names in use follow `<vendor domain>/<that name>`
+ * (`nvidia.com/GRID_T4-1Q` for "GRID T4-1Q"). Runs of anything but letters, digits, `_.-` become `_`.
+ */
+export function mdevResourceKey(text: string): string {
+  return text.replace(/[^A-Za-z0-9_.-]+/g, '_');
+}
+
+/** Resource-name keys of every mediated device type some MdevDevice in the cluster has (by name and id). */
+export class MdevTypeIndex {
+  readonly #count = new Map<string, number>();
+  readonly #keysOf = new Map<string, string[]>();
+
+  constructor(devices: Informer<MdevDevice>) {
+    const put = (d: MdevDevice): void => this.#set(d.metadata.name, [d.spec.type.name, d.spec.type.id].filter((x): x is string => !!x).map(mdevResourceKey));
+    devices.addHandlers({ add: put, update: (_o, n) => put(n), delete: (d) => this.#set(d.metadata.name, []) });
+  }
+
+  /** Whether `resourceName` (a VMI's `deviceName`) names a known mediated device type. */
+  isMdevResource(resourceName: string): boolean {
+    const key = mdevResourceKey(resourceName.slice(resourceName.lastIndexOf('/') + 1));
+    return key !== '' && this.#count.has(key);
+  }
+
+  #set(device: string, keys: string[]): void {
+    for (const k of this.#keysOf.get(device) ?? []) {
+      const n = (this.#count.get(k) ?? 1) - 1;
+      if (n <= 0) this.#count.delete(k);
+      else this.#count.set(k, n);
+    }
+    for (const k of keys) this.#count.set(k, (this.#count.get(k) ?? 0) + 1);
+    if (keys.length > 0) this.#keysOf.set(device, keys);
+    else this.#keysOf.delete(device);
+  }
+}
+
+export interface VmiLookupOptions {
+  /** Reads a VMI the cache does not hold from the API server (undefined = absent). */
+  fetchVmi?: (namespace: string, name: string) => Promise<Vmi | undefined>;
+  /** Caches that may be behind the API server now (ControllerCaches.currency().behind). */
+  behind?: () => readonly string[];
+}
+
+export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<MdevDevice>, opts: VmiLookupOptions = {}): VmiLookup {
   const index = new ConsumerIndex(devices);
+  const types = new MdevTypeIndex(devices);
+  const factsOf = (vmi: Vmi): VmiFacts => ({
+    vmi,
+    deviceNames: index.devicesOf(vmi.metadata.uid),
+    mdevRequests: vmiDeviceRequests(vmi)
+      .map((r, i, all) => ({ ...r, at: all.slice(0, i).filter((x) => x.kind === r.kind).length }))
+      .filter((r) => types.isMdevResource(r.deviceName))
+      .map((r) => `${r.kind === 'gpu' ? 'gpus' : 'hostDevices'}[${r.at}] ${r.name} (${r.deviceName})`),
+  });
+  const { fetchVmi, behind } = opts;
   return {
     lookup(namespace: string, name: string): VmiFacts | undefined {
       if (!vmis.hasSynced() || !devices.hasSynced()) throw new CacheNotSyncedError();
       const vmi = vmis.get(objectKey(namespace, name));
-      return vmi ? { vmi, deviceNames: index.devicesOf(vmi.metadata.uid) } : undefined;
+      return vmi ? factsOf(vmi) : undefined;
     },
+    ...(fetchVmi
+      ? {
+          async fetch(namespace: string, name: string): Promise<VmiFacts | undefined> {
+            const vmi = await fetchVmi(namespace, name);
+            return vmi ? factsOf(vmi) : undefined;
+          },
+        }
+      : {}),
+    ...(behind ? { behind } : {}),
   };
 }

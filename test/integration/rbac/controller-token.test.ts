@@ -191,6 +191,8 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
           // Only this test's namespace: the API server is shared with other tests.
           extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [vmNs] }],
           tlsCheckIntervalMs: 1_000,
+          // A test cleans up after itself; the controller command never removes its gate (issue 18).
+          removeConfigurationsOnStop: true,
         }),
       },
     });
