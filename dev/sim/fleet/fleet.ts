@@ -9,6 +9,7 @@ import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
 import type { AgentConfig } from '../../../src/agent/config.ts';
 import { DEFAULT_NAMESPACE } from '../../../src/api/v1alpha1/constants.ts';
 import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
+import { HoldableBackend } from './holdable-backend.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../../../src/kube/errors.ts';
 import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
@@ -86,6 +87,8 @@ export interface FleetHandle {
   expireLease(node: string): Promise<void>;
   /** Runs discovery and publishing on every agent (or one) now. */
   rediscover(node?: string): Promise<void>;
+  /** A node's compatibility backend, whose probe tests can be held and released (fault tests). */
+  backend(node: string): HoldableBackend | undefined;
   /** A node's fake sysfs tree (tests inspect what its agent created or removed; fault injection). */
   tree(node: string): FakeTree | undefined;
   stop(opts?: { deleteNodes?: boolean }): Promise<void>;
@@ -117,6 +120,7 @@ class Fleet {
   readonly #specs: FleetNodeSpec[];
   readonly #agents = new Map<string, AgentHandle>();
   readonly #trees = new Map<string, FakeTree>();
+  readonly #backends = new Map<string, HoldableBackend>();
   readonly #kubelet: FleetKubelet;
   #kubevirt: KubevirtSimulator | undefined;
 
@@ -173,11 +177,13 @@ class Fleet {
         await Promise.all(agents.map((a) => a?.rediscover()));
       },
       tree: (node) => this.#trees.get(node),
+      backend: (node) => this.#backends.get(node),
       stop: (o) => this.stop(o),
     };
   }
 
   async stop(opts: { deleteNodes?: boolean } = {}): Promise<void> {
+    for (const b of this.#backends.values()) b.release(); // a held probe must not keep an agent from stopping
     await this.#kubevirt?.stop();
     await Promise.all([...this.#agents.values()].map((a) => a.stop()));
     this.#agents.clear();
@@ -209,9 +215,11 @@ class Fleet {
       healthPort: 0,
       logLevel: 'info',
     };
+    const backend = new HoldableBackend(new SysfsBackend(io, 'simulated'));
+    this.#backends.set(spec.name, backend);
     const agent = await startAgent(config, {
       kc: this.#o.kc,
-      backend: new SysfsBackend(io, 'simulated'),
+      backend,
       io,
       podDevices: async () => this.#kubelet.podDevices(spec.name),
       serveHttp: false,
