@@ -92,7 +92,11 @@ export class LeaderElector {
     return this.#run;
   }
 
-  /** While campaigning: try to acquire now instead of after the retry period (the API server just came back). */
+  /**
+   * While campaigning: try to acquire now (the API server just came back). An attempt in flight is
+   * abandoned too: it went to a server that was not ready, and may hang until that server's own
+   * request timeout (half a minute and more while etcd is down).
+   */
   retryNow(): void {
     this.#wake?.abort();
   }
@@ -126,11 +130,17 @@ export class LeaderElector {
   async #acquire(): Promise<boolean> {
     const signal = this.#stop.signal;
     while (!signal.aborted) {
-      if ((await this.#tryAcquireOrRenew(signal)) === 'ok') return true;
-      const factor = this.#o.jitterFactor ?? 1.2;
       const wake = new AbortController();
       this.#wake = wake;
-      await sleep(this.#clock, this.#retryPeriodMs * (1 + Math.random() * factor), AbortSignal.any([signal, wake.signal]));
+      // One attempt may take at most renewDeadline: a request hanging on an API server whose etcd
+      // is gone must not hold up the campaign after it is back.
+      const timeout = new AbortController();
+      const cancel = this.#clock.setTimer(() => timeout.abort(), this.#renewDeadlineMs);
+      const result = await this.#tryAcquireOrRenew(AbortSignal.any([signal, wake.signal, timeout.signal]));
+      cancel();
+      if (result === 'ok') return true;
+      const factor = this.#o.jitterFactor ?? 1.2;
+      if (!wake.signal.aborted) await sleep(this.#clock, this.#retryPeriodMs * (1 + Math.random() * factor), AbortSignal.any([signal, wake.signal]));
       this.#wake = undefined;
     }
     return false;
