@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.localcluster/', '.bench/', 'charts/', 'crds/', 'manifests/'] },
+  { ignores: ['node_modules/', 'dist/', 'build/', '.localcluster/', '.bench/', 'charts/', 'crds/', 'manifests/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

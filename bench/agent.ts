@@ -4,14 +4,19 @@
 import { randomUUID } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { startAgent, MDEV_PROBE_RESOURCE } from '../src/agent/agent.ts';
+import { startAgent } from '../src/agent/agent.ts';
 import type { AgentConfig } from '../src/agent/config.ts';
-import { deviceObjectName, LABEL_NODE, probeObjectName, type MdevProbe } from '../src/api/v1alpha1/index.ts';
+import { API_VERSION, deviceObjectName, FIELD_MANAGER_AGENT, LABEL_NODE, parseFromWire, type MdevDevice } from '../src/api/v1alpha1/index.ts';
+import { DEFAULT_PUBLISH_CONCURRENCY, MDEV_DEVICE_RESOURCE } from '../src/agent/publisher.ts';
+import { serverSideApply, type ApplyObject } from '../src/kube/apply.ts';
+import { withUserAgent } from '../src/kube/user-agent.ts';
+import { loggerFor } from '../src/observability/logger.ts';
+import { STANDIN_USER_AGENTS } from '../dev/sim/user-agents.ts';
 import { SysfsBackend } from '../src/compat/sysfs-backend.ts';
-import { informerFor } from '../src/kube/informer.ts';
 import { kubeRequest } from '../src/kube/request.ts';
 import { FakeSysfs } from '../dev/fakes/sysfs/fake-sysfs.ts';
 import { FakeTree } from '../dev/fakes/sysfs/fake-tree.ts';
+import { probeRoundTrips } from './probe-rtt.ts';
 import { percentile } from './stats.ts';
 
 export interface AgentBenchOptions {
@@ -30,6 +35,13 @@ export interface AgentBenchFigures {
   devices: number;
   /** Agent start to first pass published (informer syncs included), ms. */
   firstPublishMs: number;
+  /**
+   * The floor of that, in the same run: the same server-side applies (spec, then status, of each of
+   * the 256 MdevDevices, with the publisher's concurrency) by a bare client, for a second node.
+   */
+  floorPublishMs: number;
+  /** firstPublishMs / floorPublishMs (target ≤ 1.2). */
+  firstPublishOverFloor: number;
   /** One discovery+publish pass with nothing changed, ms (median of 5). */
   steadyPassMs: number;
   steadyPasses: number;
@@ -69,7 +81,10 @@ export async function benchAgent(opts: AgentBenchOptions): Promise<AgentBenchFig
   const t0 = performance.now();
   const agent = await startAgent(config, { kc, io, backend: new SysfsBackend(io, 'simulated'), registry: new Registry(), serveHttp: false });
   const firstPublishMs = performance.now() - t0;
+  let floorNode: string | undefined;
   try {
+    floorNode = `${node}-floor`;
+    const floorPublishMs = await floorPublish(kc, node, floorNode);
     const passes: number[] = [];
     for (let i = 0; i < 5; i++) {
       const s = performance.now();
@@ -86,11 +101,13 @@ export async function benchAgent(opts: AgentBenchOptions): Promise<AgentBenchFig
     const deviceWrites = (await agent.metrics.writeCount('MdevDevice')) - writesBefore;
     const steadyPasses = (await passCount()) - passesBefore;
 
-    const rtts = await probeRoundTrips(kc, node, deviceObjectName(node, tree.mdevs()[0] as string), Math.max(50, opts.probes ?? 60));
+    const rtts = await probeRoundTrips(kc, { node, device: deviceObjectName(node, tree.mdevs()[0] as string), typeId: TYPE, sourceVersion: VERSION, count: Math.max(50, opts.probes ?? 60) });
     rtts.sort((a, b) => a - b);
     return {
       devices: count,
       firstPublishMs: Math.round(firstPublishMs),
+      floorPublishMs: Math.round(floorPublishMs),
+      firstPublishOverFloor: Math.round((firstPublishMs / floorPublishMs) * 100) / 100,
       steadyPassMs: Math.round(percentile(passes, 0.5)),
       steadyPasses,
       deviceWritesPerMinute: (deviceWrites * 60) / steadySeconds,
@@ -103,43 +120,34 @@ export async function benchAgent(opts: AgentBenchOptions): Promise<AgentBenchFig
     await kubeRequest(kc, { method: 'DELETE', path: '/apis/mdev-operator.io/v1alpha1/mdevprobes', query: { labelSelector: `${LABEL_NODE}=${node}` } }).catch(() => undefined);
     // The Node's deletion garbage-collects its MdevDevices and MdevNode (owner references).
     await kubeRequest(kc, { method: 'DELETE', path: `/api/v1/nodes/${node}` }).catch(() => undefined);
+    if (floorNode) await kubeRequest(kc, { method: 'DELETE', path: '/apis/mdev-operator.io/v1alpha1/mdevdevices', query: { labelSelector: `${LABEL_NODE}=${floorNode}` } }).catch(() => undefined);
     tree.dispose();
   }
 }
 
-/** Creates probes one after another; each round trip ends when a watcher sees its verdict. */
-async function probeRoundTrips(kc: KubeConfig, node: string, device: string, n: number): Promise<number[]> {
-  const waiting = new Map<string, () => void>();
-  const watcher = informerFor<MdevProbe>(kc, {
-    resource: MDEV_PROBE_RESOURCE,
-    name: 'bench-probe-watcher',
-    labelSelector: `${LABEL_NODE}=${node}`,
-    parse: (o) => o as MdevProbe,
+/**
+ * The agent's first publish without the agent: its own 256 MdevDevices, read back, applied again
+ * for `floorNode` by a bare client (spec, then status, per device; the publisher's concurrency).
+ */
+async function floorPublish(kc: KubeConfig, node: string, floorNode: string): Promise<number> {
+  const list = (await kubeRequest(kc, { method: 'GET', path: '/apis/mdev-operator.io/v1alpha1/mdevdevices', query: { labelSelector: `${LABEL_NODE}=${node}` } })) as { items: unknown[] };
+  const log = loggerFor('bench-agent-floor');
+  const devices = list.items.flatMap((o) => parseFromWire('MdevDevice', { apiVersion: API_VERSION, kind: 'MdevDevice', ...(o as object) }, log) ?? []) as MdevDevice[];
+  const bodies = devices.map((d) => {
+    const name = deviceObjectName(floorNode, d.spec.id);
+    return {
+      spec: { apiVersion: API_VERSION, kind: 'MdevDevice', metadata: { name, labels: { ...d.metadata.labels, [LABEL_NODE]: floorNode } }, spec: { ...d.spec, nodeName: floorNode } },
+      status: { apiVersion: API_VERSION, kind: 'MdevDevice', metadata: { name }, status: d.status },
+    };
   });
-  const check = (p: MdevProbe): void => {
-    if (p.status?.observedGeneration === p.metadata.generation && p.status?.results?.length) waiting.get(p.metadata.name)?.();
-  };
-  watcher.addHandlers({ add: check, update: (_o, p) => check(p) });
-  watcher.start();
-  await watcher.waitForSync();
-  const rtts: number[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const source = `${VERSION};seq=${i}-${randomUUID().slice(0, 8)}`;
-      const name = probeObjectName(node, TYPE, source);
-      const seen = new Promise<void>((resolve) => waiting.set(name, resolve));
-      const start = performance.now();
-      await kubeRequest(kc, {
-        method: 'POST',
-        path: '/apis/mdev-operator.io/v1alpha1/mdevprobes',
-        body: { apiVersion: 'mdev-operator.io/v1alpha1', kind: 'MdevProbe', metadata: { name, labels: { [LABEL_NODE]: node } }, spec: { nodeName: node, typeId: TYPE, sourceVersion: source, devices: [device] } },
-      });
-      await seen;
-      rtts.push(performance.now() - start);
-      waiting.delete(name);
+  const bare = withUserAgent(kc, STANDIN_USER_AGENTS.floor);
+  const queue = [...bodies];
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: DEFAULT_PUBLISH_CONCURRENCY }, async () => {
+    for (let b = queue.shift(); b; b = queue.shift()) {
+      await serverSideApply(bare, MDEV_DEVICE_RESOURCE, b.spec as ApplyObject, { fieldManager: FIELD_MANAGER_AGENT, force: true });
+      await serverSideApply(bare, MDEV_DEVICE_RESOURCE, b.status as ApplyObject, { fieldManager: FIELD_MANAGER_AGENT, force: true, subresource: 'status' });
     }
-  } finally {
-    await watcher.stop();
-  }
-  return rtts;
+  }));
+  return performance.now() - t0;
 }

@@ -32,6 +32,10 @@ import { buildClasses, exhaustiveProbeCount, filterCandidates, resolveSource } f
 import { buildVmi } from '../dev/sim/kubevirt/vmi-factory.ts';
 import { seededUuid } from '../dev/sim/fleet/profile.ts';
 import type { DiscoveredDevice } from '../src/sysfs/inventory.ts';
+import { USER_AGENTS } from '../src/kube/user-agent.ts';
+import { auditWindows, type Window } from './audit-count.ts';
+import { buildOnce, chartControllerCommand, spawnChartController } from './chart-controller.ts';
+import { probeRoundTrips } from './probe-rtt.ts';
 import { summarize } from './stats.ts';
 
 export interface ControllerBenchOptions {
@@ -47,6 +51,12 @@ export interface ControllerBenchOptions {
    * life, so each round after the first starts a new controller with every MdevProbe deleted.
    */
   coldRounds?: number;
+  /** Decisions of the null controller (the floor), half before the controller's first life and half after its last (default 200). */
+  nullDecisions?: number;
+  /** Probe round trips measured against the fleet's responders (default 100). */
+  probeRoundTrips?: number;
+  /** kube-apiserver's audit log, to count the controller's own requests per decision (absent: not counted). */
+  auditLog?: string;
   log?: (line: string) => void;
 }
 
@@ -73,6 +83,24 @@ export interface ControllerBenchFigures {
   /** The controller's own decision time (status.decisionMillis), without API writes and watch latency. */
   warmDecisionMillisMedian: number;
   concurrentDecisionMillisMedian: number;
+  /** The null controller's created → Planned (the floor), same cluster, fleet and run. */
+  nullMedianMs: number;
+  nullP99Ms: number;
+  nullSamples: number;
+  /** MdevProbe created → verdict seen, against the fleet's responders, same run. */
+  probeRttMedianMs: number;
+  probeRttP99Ms: number;
+  probeRttSamples: number;
+  /** The targets of issue 16, computed from the floors above. */
+  warmTargetMs: number;
+  coldTargetMs: number;
+  /** The controller's own requests per decision (audit log, by User-Agent): writes and non-watch reads. */
+  coldWritesPerDecision?: number;
+  coldReadsPerDecision?: number;
+  warmWritesPerDecision?: number;
+  warmReadsPerDecision?: number;
+  /** LIST calls by the controller during the warm decisions (target 0: none per decision). */
+  warmListCalls?: number;
 }
 
 const TYPE_ID = 'nvidia-1012';
@@ -131,14 +159,19 @@ export async function benchController(opts: ControllerBenchOptions): Promise<Con
   }
 }
 
-/** One controller process against an existing fleet: RSS after sync, then the timed decisions. */
+/**
+ * One controller process against an existing fleet: the floors first (probe round trip, null
+ * controller), RSS after sync, the timed decisions, then the null controller again.
+ */
 export async function measureController(opts: ControllerBenchOptions, fleet: Fleet, say: (l: string) => void): Promise<Omit<ControllerBenchFigures, 'setupSeconds'>> {
   const { kc, nodes } = opts;
   const responders = startResponders(kc, fleet);
+  await buildOnce(say);
+  const kubeconfig = opts.kubeconfigPath ?? kcPath(kc);
   let controller: ChildProcess | undefined;
   const healthPort = await freePort();
   const startController = async (): Promise<ChildProcess> => {
-    const child = spawnController(kc, opts.kubeconfigPath, fleet.ns, healthPort);
+    const child = spawnChartController({ kubeconfig, namespace: fleet.ns, healthPort });
     controller = child;
     await waitReady(healthPort, child);
     // Cold means "nothing cached for this source string", not "the API server is still serving
@@ -146,15 +179,36 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     return child;
   };
+  const timer = migrationTimer(kc, fleet.ns);
+  let seq = 0;
+  const nullBlock = async (n: number): Promise<number[]> => {
+    const child = spawnNullController(kubeconfig, fleet.ns, healthPort);
+    try {
+      await waitReady(healthPort, child, 60_000, '/');
+      await new Promise((r) => setTimeout(r, 1000));
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await timer.decide(`null-${seq++}`, (fleet.sources[i % fleet.sources.length] as Vmi).metadata.name)).ms);
+      return out;
+    } finally {
+      await stopController(child);
+    }
+  };
+  const audit = opts.auditLog ? auditWindows(opts.auditLog) : undefined;
   try {
+    const rttNode = fleet.nodeNames.at(-1) as string;
+    const rttDevice = [...(fleet.inventories.get(rttNode)?.devices.keys() ?? [])][0] as string;
+    const rtt = summarize(await probeRoundTrips(kc, { node: rttNode, device: rttDevice, typeId: TYPE_ID, sourceVersion: 'bench-probe-rtt', count: opts.probeRoundTrips ?? 100 }));
+    await deleteProbes(kc, fleet);
+    say(`probe round trip median ${round(rtt.median)} ms, p99 ${round(rtt.p99)} ms (${rtt.n})`);
+    await timer.start();
+    const nullHalf = Math.ceil((opts.nullDecisions ?? 200) / 2);
+    const nullSamples = await nullBlock(nullHalf);
     controller = await startController();
     const rss = rssMiB(controller.pid as number);
     say(`controller synced, RSS ${rss} MiB`);
-    const timer = migrationTimer(kc, fleet.ns);
-    await timer.start();
     const results: { ms: number; m: MdevMigration; cold: boolean }[] = [];
-    let seq = 0;
     const rounds = opts.coldRounds ?? 5;
+    const coldWindows: Window[] = [];
     for (let r = 0; r < rounds; r++) {
       if (r > 0) {
         await stopController(controller);
@@ -162,20 +216,28 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
         controller = await startController();
       }
       // Cold: the first decision for each source string (nothing cached for it yet).
+      const from = Date.now();
       for (const vmi of fleet.sources) results.push({ ...(await timer.decide(`cold-${seq++}`, vmi.metadata.name)), cold: true });
+      coldWindows.push({ from, to: Date.now() });
     }
     say(`${results.length} cold decisions in ${rounds} controller lives`);
     const warm = opts.warmDecisions ?? 200;
+    const warmFrom = Date.now();
     for (let i = 0; i < warm; i++) {
       const vmi = fleet.sources[i % fleet.sources.length] as Vmi;
       results.push({ ...(await timer.decide(`warm-${seq++}`, vmi.metadata.name)), cold: false });
     }
+    const warmWindow: Window = { from: warmFrom, to: Date.now() };
     const c0 = performance.now();
     const concurrent = await Promise.all(Array.from({ length: 100 }, (_, i) => timer.decide(`conc-${seq}-${i}`, (fleet.sources[i % fleet.sources.length] as Vmi).metadata.name)));
     const concurrent100Ms = performance.now() - c0;
     const rssAfter = rssMiB(controller.pid as number);
     say(`decisions done, controller RSS ${rssAfter} MiB`);
+    await stopController(controller);
+    nullSamples.push(...(await nullBlock(nullHalf)));
     await timer.stop();
+    const nullS = summarize(nullSamples);
+    const cost = audit ? await audit.perWindow(USER_AGENTS.controller, { cold: coldWindows, warm: [warmWindow] }) : undefined;
     say('computing the exhaustive baseline');
     const all = [...results.map((r) => r.m), ...concurrent.map((r) => r.m)];
     const baseline = baselineFor(kc, fleet);
@@ -202,6 +264,23 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
       rssAfterDecisionsMiB: rssAfter,
       warmDecisionMillisMedian: summarize(results.filter((r) => !r.cold).map((r) => r.m.status?.decisionMillis ?? 0)).median,
       concurrentDecisionMillisMedian: summarize(concurrent.map((r) => r.m.status?.decisionMillis ?? 0)).median,
+      nullMedianMs: round(nullS.median),
+      nullP99Ms: round(nullS.p99),
+      nullSamples: nullS.n,
+      probeRttMedianMs: round(rtt.median),
+      probeRttP99Ms: round(rtt.p99),
+      probeRttSamples: rtt.n,
+      warmTargetMs: round(nullS.p99 + 5),
+      coldTargetMs: round(nullS.p99 + rtt.p99 + 10),
+      ...(cost
+        ? {
+            coldWritesPerDecision: round(cost.cold.writes / cold.n),
+            coldReadsPerDecision: round(cost.cold.reads / cold.n),
+            warmWritesPerDecision: round(cost.warm.writes / warmS.n),
+            warmReadsPerDecision: round(cost.warm.reads / warmS.n),
+            warmListCalls: cost.warm.lists,
+          }
+        : {}),
     };
   } finally {
     if (controller) await stopController(controller);
@@ -363,12 +442,11 @@ function startResponders(kc: KubeConfig, fleet: Fleet): { stop(): Promise<void> 
 // The controller under test, and the clock around it
 // ---------------------------------------------------------------------------------------------
 
-function spawnController(kc: KubeConfig, kubeconfigPath: string | undefined, ns: string, healthPort: number): ChildProcess {
-  const kubeconfig = kubeconfigPath ?? kcPath(kc);
-  const script = `import { controllerCommand } from ${JSON.stringify(new URL('../src/cli/controller-command.ts', import.meta.url).href)}; process.exitCode = await controllerCommand(process.argv.slice(1));`;
-  const args = ['--input-type=module', '-e', script, '--', '--kubeconfig', kubeconfig, '--namespace', ns, '--leader-elect=false', '--webhook-port', '0', '--health-port', String(healthPort), '--metrics-port', String(healthPort), '--log-level', 'error', '--workers', '16'];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MDEV_LOG_LEVEL: 'error' } });
-  return child;
+/** The null controller (bench/null-controller.ts) with the chart's NODE_OPTIONS, as the controller gets them. */
+function spawnNullController(kubeconfig: string, ns: string, healthPort: number): ChildProcess {
+  const { env } = chartControllerCommand({ kubeconfig, namespace: ns, healthPort });
+  const script = new URL('./null-controller.ts', import.meta.url).pathname;
+  return spawn(process.execPath, [script, '--kubeconfig', kubeconfig, '--namespace', ns, '--health-port', String(healthPort)], { stdio: ['ignore', 'ignore', 'inherit'], env });
 }
 
 /** The harness hands over a KubeConfig object; the child process needs a file (JSON is valid YAML). */
@@ -378,12 +456,12 @@ function kcPath(kc: KubeConfig): string {
   return path;
 }
 
-async function waitReady(port: number, child: ChildProcess, timeoutMs = 300_000): Promise<void> {
+async function waitReady(port: number, child: ChildProcess, timeoutMs = 300_000, path = '/readyz'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the controller exited with status ${child.exitCode} before it was ready`);
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
       if (res.ok) return;
     } catch {
       // not listening yet

@@ -70,6 +70,8 @@ function select(catalog: SuiteEntry[], only: string[] | undefined): SuiteEntry[]
 interface Cluster {
   kc: KubeConfig;
   kubeconfigPath: string;
+  /** kube-apiserver's audit log (local control plane only). */
+  auditLog?: string;
   kubernetes: string;
   startedHere: boolean;
 }
@@ -78,10 +80,13 @@ interface Cluster {
 async function prepareCluster(opts: Options): Promise<Cluster> {
   let kubeconfigPath = opts.kubeconfig;
   let startedHere = false;
+  let auditLog: string | undefined;
   if (!kubeconfigPath) {
-    log(`starting the local control plane .localcluster/${CLUSTER_NAME}`);
+    log(`starting the local control plane .localcluster/${CLUSTER_NAME} (with an audit log, to count each component's requests)`);
     startedHere = true;
-    kubeconfigPath = (await up({ name: CLUSTER_NAME, log })).kubeconfig;
+    const cluster = await up({ name: CLUSTER_NAME, log, audit: true });
+    kubeconfigPath = cluster.kubeconfig;
+    auditLog = cluster.auditLog;
   }
   // Suites may reuse integration-test fixtures (test/support/cluster.ts), which find the cluster here.
   process.env.MDEV_TEST_KUBECONFIG = kubeconfigPath;
@@ -92,7 +97,7 @@ async function prepareCluster(opts: Options): Promise<Cluster> {
   await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', ...OPERATOR_CRDS]);
   await installKubevirtStandins(kc);
   const version = (await kubeRequest(kc, { method: 'GET', path: '/version' })) as { gitVersion?: string };
-  return { kc, kubeconfigPath, kubernetes: version.gitVersion ?? 'unknown', startedHere };
+  return { kc, kubeconfigPath, kubernetes: version.gitVersion ?? 'unknown', startedHere, ...(auditLog ? { auditLog } : {}) };
 }
 
 async function runSuite(suite: Suite, ctx: SuiteContext, kubernetes: string): Promise<SuiteOutcome> {
@@ -148,7 +153,7 @@ async function main(): Promise<number> {
         outcomes.push({ suite: suite.name, title: suite.title, status: 'not-run', reason: clusterError, command: reproduceCommand(suite.name) });
         continue;
       }
-      const ctx: SuiteContext = { log: (l) => log(l), ...(suite.needsCluster && cluster ? { kc: cluster.kc, kubeconfigPath: cluster.kubeconfigPath } : {}) };
+      const ctx: SuiteContext = { log: (l) => log(l), ...(suite.needsCluster && cluster ? { kc: cluster.kc, kubeconfigPath: cluster.kubeconfigPath, ...(cluster.auditLog ? { auditLog: cluster.auditLog } : {}) } : {}) };
       const kubernetes = suite.needsCluster && cluster ? cluster.kubernetes : `not used by this suite (local control plane ${VERSIONS.kubernetes} not started)`;
       outcomes.push(await runSuite(suite, ctx, kubernetes));
     }

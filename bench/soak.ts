@@ -1,8 +1,11 @@
 // Soak: churning MdevMigrations on a simulated fleet (STAND-IN nodes running the real agent code,
 // KubeVirt stand-in simulator) against the real local control plane, with the controller in a
-// child process (`mdev-operator controller`) so its memory is measured on its own. Reports RSS
-// and heap over time, API requests per migration (kube-apiserver's apiserver_request_total, by
-// resource) and lost migrations (not terminal by deadline + grace). Bounded by --minutes.
+// child process started as the chart starts it (bench/chart-controller.ts), so its memory is
+// measured on its own and with the production heap flags. Nothing here deletes a MdevMigration:
+// the controller's lifecycle (history limit, TTL) must keep its caches bounded. Reports RSS over
+// time, API requests per successful migration by component (kube-apiserver's audit log by
+// User-Agent; without one, apiserver_request_total by resource) and lost migrations (not terminal
+// by deadline + grace). Bounded by --minutes.
 //
 //   npm run soak -- [--minutes 30] [--nodes 200] [--vms 60] [--inflight 8] [--kubeconfig PATH]
 //
@@ -20,6 +23,11 @@ import { resourcePath } from '../src/kube/resource.ts';
 import { down, REPO_ROOT, up } from '../dev/localcluster/index.ts';
 import { startFleet, type FleetHandle } from '../dev/sim/fleet/fleet.ts';
 import type { FleetNodeSpec, GpuSpec } from '../dev/sim/fleet/profile.ts';
+import { STANDIN_USER_AGENTS } from '../dev/sim/user-agents.ts';
+import { freePort } from '../dev/localcluster/processes.ts';
+import { USER_AGENTS, withUserAgent } from '../src/kube/user-agent.ts';
+import { auditWindows, type RequestCounts } from './audit-count.ts';
+import { buildOnce, spawnChartController } from './chart-controller.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -97,16 +105,14 @@ function diff(a: Map<string, number>, b: Map<string, number>): Record<string, nu
   return out;
 }
 
-function startController(kubeconfig: string, namespace: string): ChildProcess {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), 'controller', '--kubeconfig', kubeconfig, '--namespace', namespace,
-    '--leader-elect=false', '--webhook-port', '0', '--metrics-port', '0', '--health-port', '0', '--log-level', 'warn', '--probe-timeout', '5s', '--workers', '8'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    for (const line of d.toString().split('\n')) if (/"level":"error"/.test(line)) process.stderr.write(`[controller] ${line.slice(0, 300)}\n`);
-  });
-  return child;
-}
+/** Who is counted in the audit log, by User-Agent prefix. */
+const COMPONENTS = {
+  controller: USER_AGENTS.controller,
+  agents: USER_AGENTS.agent,
+  'kubevirt stand-in': STANDIN_USER_AGENTS.kubevirt,
+  'fleet stand-in': STANDIN_USER_AGENTS.fleet,
+  'soak driver': STANDIN_USER_AGENTS.bench,
+} as const;
 
 interface Sample {
   t: number;
@@ -127,9 +133,14 @@ interface Tracked {
 
 async function main(): Promise<void> {
   const own = flags.kubeconfig === undefined;
-  const kubeconfig = flags.kubeconfig ?? (await up({ name: 'soak', log })).kubeconfig;
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
+  const cluster = own ? await up({ name: 'soak', log, audit: true }) : undefined;
+  const kubeconfig = flags.kubeconfig ?? (cluster?.kubeconfig as string);
+  const auditLog = cluster?.auditLog;
+  const base = new KubeConfig();
+  base.loadFromFile(kubeconfig);
+  // The soak's own requests (creating migrations, watching them finish) are named as the driver's.
+  const kc = withUserAgent(base, STANDIN_USER_AGENTS.bench);
+  await buildOnce(log);
   const run = Date.now().toString(36);
   const opNs = `soak-${run}-op`;
   const ns = `soak-${run}-vm`;
@@ -151,7 +162,7 @@ async function main(): Promise<void> {
       vms.push(vm);
     }
     log(`${VMS} VMs running; starting the controller (child process) and ${MINUTES} min of churn, ${INFLIGHT} migrations in flight`);
-    controller = startController(kubeconfig, opNs);
+    controller = spawnChartController({ kubeconfig, namespace: opNs, healthPort: await freePort() });
 
     const samples: Sample[] = [];
     const tracked: Tracked[] = [];
@@ -160,6 +171,7 @@ async function main(): Promise<void> {
     let counter = 0;
     const before = await apiRequestsViaKubectl(kubeconfig);
     const churnStart = Date.now();
+    // Requests are counted over the churn: from the first create to the last migration's end.
     const end = churnStart + MINUTES * 60_000;
     let nextSample = churnStart;
 
@@ -203,7 +215,13 @@ async function main(): Promise<void> {
       await sleep(500);
     }
     const after = await apiRequestsViaKubectl(kubeconfig);
+    const churnEnd = Date.now();
     const requests = diff(before, after);
+    const byComponent: Record<string, RequestCounts> = {};
+    if (auditLog) {
+      const audit = auditWindows(auditLog);
+      for (const [name, ua] of Object.entries(COMPONENTS)) byComponent[name] = (await audit.perWindow(ua, { churn: [{ from: churnStart, to: churnEnd }] })).churn;
+    }
     const finished = tracked.filter((t) => t.endedAt);
     const lost = tracked.filter((t) => !t.endedAt).map((t) => t.name);
     const succeeded = finished.filter((t) => t.phase === 'Succeeded').length;
@@ -219,6 +237,12 @@ async function main(): Promise<void> {
       durationMs: { p50: pct(0.5), p95: pct(0.95), max: durations.at(-1) ?? 0 },
       apiRequests: {
         total, leases, byResource: requests,
+        /** From the audit log, per successful migration: writes and non-watch reads (Leases apart). */
+        perSucceededByComponent: Object.fromEntries(Object.entries(byComponent).map(([name, c]) => [name, {
+          writes: succeeded ? Math.round((c.writes / succeeded) * 10) / 10 : 0,
+          reads: succeeded ? Math.round((c.reads / succeeded) * 10) / 10 : 0,
+          lists: c.lists, leases: c.leases, byVerb: c.byVerb,
+        }])),
         perMigration: finished.length ? Math.round((total / finished.length) * 10) / 10 : 0,
         perMigrationExcludingLeases: finished.length ? Math.round(((total - leases) / finished.length) * 10) / 10 : 0,
       },
@@ -236,6 +260,7 @@ async function main(): Promise<void> {
       `  migrations: ${tracked.length} started, ${succeeded} succeeded, ${finished.length - succeeded} failed, ${lost.length} lost`,
       `  duration: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms`,
       `  API requests (non-watch): ${total} total, ${summary.apiRequests.perMigration}/migration (${summary.apiRequests.perMigrationExcludingLeases}/migration without agent Lease renewals)`,
+      ...Object.entries(summary.apiRequests.perSucceededByComponent).map(([name, c]) => `    ${name}: ${c.writes} writes, ${c.reads} reads per succeeded migration; ${c.lists} LISTs, ${c.leases} Lease requests in all`),
       `  controller RSS: ${summary.memory.controllerRssMiB.firstHalfAvg} → ${summary.memory.controllerRssMiB.secondHalfAvg} MiB (first/second half avg), max ${summary.memory.controllerRssMiB.max}`,
       `  fleet+agents RSS: ${summary.memory.fleetAndAgentsRssMiB.firstHalfAvg} → ${summary.memory.fleetAndAgentsRssMiB.secondHalfAvg} MiB, heap ${summary.memory.fleetAndAgentsHeapMiB.firstHalfAvg} → ${summary.memory.fleetAndAgentsHeapMiB.secondHalfAvg} MiB`,
       '  written to .bench/soak.json', '',

@@ -1,8 +1,6 @@
 // Summary statistics for benchmark samples. Percentiles use the nearest-rank method (the smallest
 // sample with at least q·n samples at or below it), so every reported percentile is a value that was
 // actually measured — no interpolation between two runs that never happened.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 export interface Summary {
   n: number;
@@ -71,17 +69,13 @@ export function heapUsedMiB(): number {
   return process.memoryUsage().heapUsed / MIB;
 }
 
-let gcFn: (() => void) | undefined;
-
 /**
  * Full garbage collection, so heap figures count retained data rather than garbage awaiting
- * collection. `npm run bench` runs without --expose-gc, so the flag is set at run time and `gc`
- * taken from a fresh context (where V8 installs it once the flag is on).
+ * collection. `gc` exists only when node started with --expose-gc (`npm run bench` passes it); V8
+ * flags are never switched at run time (Node documents that as undefined behaviour).
  */
 export function collectGarbage(): void {
-  if (!gcFn) {
-    setFlagsFromString('--expose-gc');
-    gcFn = runInNewContext('gc') as () => void;
-  }
-  gcFn();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (typeof gc !== 'function') throw new Error('collectGarbage needs node --expose-gc: run the benchmarks with `npm run bench` (which passes it)');
+  gc();
 }

@@ -4,8 +4,12 @@ import { PRODUCT_COMMANDS, runCli, type Commands } from '../src/cli/commands.ts'
 
 const DEV_COMMANDS: Commands = {
   cluster: {
-    summary: 'up|down|status  the local control plane (etcd, kube-apiserver, kube-controller-manager)',
+    summary: 'up|down|status [--name N] [--nodes 1]  the local control plane (etcd, kube-apiserver, kube-controller-manager); --nodes 1 adds one real node (root)',
     run: async (argv) => (await import('./cli/cluster-command.ts')).clusterCommand(argv),
+  },
+  image: {
+    summary: 'build|load  the product image as an OCI tar without a container engine; load imports it into the real node',
+    run: async (argv) => (await import('./cli/image-command.ts')).imageCommand(argv),
   },
   agent: {
     summary: `${PRODUCT_COMMANDS.agent!.summary.replace('sysfs|exec]', 'sysfs|exec|simulated]')}`,

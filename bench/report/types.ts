@@ -7,6 +7,8 @@ export interface SuiteContext {
   /** Present only when the suite declared `needsCluster` and the control plane is up with the CRDs installed. */
   kc?: KubeConfig;
   kubeconfigPath?: string;
+  /** kube-apiserver's audit log, when the harness started the local control plane (per-component request counts). */
+  auditLog?: string;
   /** Progress lines for the console (stderr); never part of the report. */
   log: (line: string) => void;
 }

@@ -7,10 +7,11 @@ export async function clusterCommand(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   const { values } = parseArgs({
     args: rest,
-    options: { name: { type: 'string' }, purge: { type: 'boolean', default: false } },
+    options: { name: { type: 'string' }, purge: { type: 'boolean', default: false }, nodes: { type: 'string' } },
     allowPositionals: false,
   });
   const name = values.name;
+  const nodes = parseNodes(values.nodes);
   try {
     switch (action) {
       case 'up': {
@@ -19,7 +20,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
         const abort = () => void down({ name }).finally(() => process.exit(130));
         process.once('SIGINT', abort);
         process.once('SIGTERM', abort);
-        const c = await up({ name }).finally(() => {
+        const c = await up({ name, nodes }).finally(() => {
           process.off('SIGINT', abort);
           process.off('SIGTERM', abort);
         });
@@ -35,6 +36,7 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       case 'status': {
         const s = await status({ name });
         for (const c of s.components) process.stdout.write(`${c.name.padEnd(24)} ${c.alive ? `running (pid ${c.pid})` : 'stopped'}\n`);
+        if (s.node) process.stdout.write(`node ${s.node.name.padEnd(19)} ${s.node.ready ? 'Ready' : 'NotReady'} (PodResources: ${s.node.podResourcesSocket})\n`);
         process.stdout.write(s.ready ? `apiserver ready at ${s.server}\nexport KUBECONFIG=${s.kubeconfig}\n` : 'apiserver not ready\n');
         return s.ready ? 0 : 1;
       }
@@ -48,4 +50,11 @@ export async function clusterCommand(argv: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+/** `--nodes 0|1`: one real node at most (its bridge, nftables tables and cgroups are machine-wide). */
+export function parseNodes(raw: string | undefined): 0 | 1 {
+  if (raw === undefined || raw === '0') return 0;
+  if (raw === '1') return 1;
+  throw new UsageError(`--nodes ${raw}: the local cluster runs 0 or 1 real node (one per machine); use --nodes 1`);
 }

@@ -25,7 +25,7 @@ async function allPresent(): Promise<boolean> {
 export async function ensureBinaries(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
   if (await allPresent()) return binDir();
   log(`[control-plane] building Kubernetes ${VERSIONS.kubernetes}, etcd ${VERSIONS.etcd} and helm ${VERSIONS.helm} from the Go module proxy (first run only)`);
-  const { code, error } = await runBuildScript();
+  const { code, error } = await runBuildScript('build-control-plane.sh', 'control-plane');
   if (code !== 0 || !(await allPresent())) {
     throw new ClusterError(
       `building the control plane failed${error ? `: ${error}` : ''}`,
@@ -35,17 +35,20 @@ export async function ensureBinaries(log: (line: string) => void = (l) => proces
   return binDir();
 }
 
-/** Runs the build script with its progress on our stderr, keeping its last ERROR line for the error. */
-function runBuildScript(): Promise<{ code: number; error?: string }> {
+/** Runs a build script with its progress on our stderr, keeping its last `[tag] ERROR:` line for the error. */
+export function runBuildScript(script: string, tag: string): Promise<{ code: number; error?: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('bash', [join(REPO_ROOT, 'scripts/build-control-plane.sh'), 'all'], {
+    const child = spawn('bash', [join(REPO_ROOT, 'scripts', script), 'all'], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, MDEV_K8S_VERSION: VERSIONS.kubernetes, MDEV_ETCD_VERSION: VERSIONS.etcd, MDEV_HELM_VERSION: VERSIONS.helm },
+      env: {
+        ...process.env, MDEV_K8S_VERSION: VERSIONS.kubernetes, MDEV_ETCD_VERSION: VERSIONS.etcd, MDEV_HELM_VERSION: VERSIONS.helm,
+        MDEV_CONTAINERD_VERSION: VERSIONS.containerd, MDEV_RUNC_VERSION: VERSIONS.runc, MDEV_NODE_DEBIAN: VERSIONS.debian,
+      },
     });
     let error: string | undefined;
     child.stderr.on('data', (chunk: Buffer) => {
       process.stderr.write(chunk);
-      const found = /\[control-plane\] ERROR: (.*)/.exec(chunk.toString('utf8'));
+      const found = new RegExp(`\\[${tag}\\] ERROR: (.*)`).exec(chunk.toString('utf8'));
       if (found) error = found[1];
     });
     child.on('error', reject);

@@ -9,7 +9,11 @@ import { basename, join } from 'node:path';
 import { binaryPath, ensureBinaries } from './build.ts';
 import { ClusterError } from './errors.ts';
 import { clusterPaths, type ClusterPaths } from './paths.ts';
-import { ensurePki, type Pki } from './pki.ts';
+import { ensurePki, ensureServerSan, type Pki } from './pki.ts';
+import { getJson, nodeReady, type NodeObject } from './node/api.ts';
+import { nodePaths, nodeTools, NODE_IP, POD_CIDR, SERVICE_CIDR } from './node/layout.ts';
+import { apiserverNodeFlags, componentBin, ensureNodePrerequisites, newNodeState, NODE_COMPONENTS, NODE_KCM_CONTROLLERS, prepareNodeHost, restartKubeProxy, startNode, stopKubeProxy, stopNode, type NodeComponent, type NodeState } from './node/node.ts';
+import { kubeconfigYaml } from './kubeconfig.ts';
 import { freePort, isOurs, logSummary, logTail, portInUse, spawnDaemon, stopProcess } from './processes.ts';
 
 const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager'] as const;
@@ -25,6 +29,19 @@ interface State {
   ports: { etcdClient: number; etcdPeer: number; apiserver: number };
   binDir: string;
   startedAt: string;
+  /** Where kube-apiserver listens: loopback, or the real node's bridge address when there is a node. */
+  host?: string;
+  /** The real node (`--nodes 1`), if any. */
+  node?: NodeState;
+  /** The audit log kube-apiserver writes, when started with `audit`. */
+  auditLog?: string;
+}
+
+/** Loopback, the node's bridge and the Service range (webhooks are called by ClusterIP) never go through a proxy. */
+const NO_PROXY = `127.0.0.1,localhost,${NODE_IP},${SERVICE_CIDR},${POD_CIDR}`;
+
+function serverOf(state: State): string {
+  return `https://${state.host ?? '127.0.0.1'}:${state.ports.apiserver}`;
 }
 
 export interface LocalCluster {
@@ -33,6 +50,8 @@ export interface LocalCluster {
   server: string;
   paths: ClusterPaths;
   pids: Partial<Record<Component, number>>;
+  /** kube-apiserver's audit log (JSON lines), when the cluster was started with `audit`. */
+  auditLog?: string;
 }
 
 export interface UpOptions {
@@ -40,7 +59,24 @@ export interface UpOptions {
   log?: (line: string) => void;
   /** Fixed apiserver port (default: a free one). */
   apiserverPort?: number;
+  /**
+   * 1: also run one real worker node (containerd, kubelet, kube-proxy, kube-scheduler and the
+   * workload controllers; root only, one per machine). 0 (default): the control plane alone.
+   */
+  nodes?: 0 | 1;
+  /**
+   * Write an audit log of every non-watch request at Metadata level (who, which user agent, verb,
+   * resource, code), e.g. to count each component's API requests in a benchmark. An existing
+   * cluster started without it is reused as it is (auditLog absent).
+   */
+  audit?: boolean;
 }
+
+/** Every request but watches, at Metadata level (no bodies), once it completed. */
+const AUDIT_POLICY = [
+  'apiVersion: audit.k8s.io/v1', 'kind: Policy', 'omitStages: [RequestReceived, ResponseStarted]',
+  'rules:', '- level: None', '  verbs: [watch]', '- level: Metadata', '',
+].join('\n');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -119,48 +155,53 @@ function recordPid(p: ClusterPaths, state: State, c: Component, pid: number): vo
   writeFileSync(p.state, JSON.stringify(state, null, 2));
 }
 
-function kubeconfigYaml(server: string, pki: Pki): string {
-  const b64 = (f: string) => Buffer.from(readFileSyncCached(f)).toString('base64');
-  return [
-    'apiVersion: v1', 'kind: Config', 'clusters:', '- name: local', '  cluster:', `    server: ${server}`,
-    `    certificate-authority-data: ${b64(pki.ca)}`, 'users:', '- name: admin', '  user:',
-    `    client-certificate-data: ${b64(pki.adminCert)}`, `    client-key-data: ${b64(pki.adminKey)}`,
-    'contexts:', '- name: local', '  context: {cluster: local, user: admin}', 'current-context: local', '',
-  ].join('\n');
-}
 
 /** Returns the running cluster if it is healthy; stops and clears a stale one. */
-async function reuseOrClear(p: ClusterPaths, log: (l: string) => void): Promise<LocalCluster | undefined> {
+async function reuseOrClear(p: ClusterPaths, log: (l: string) => void, nodes: number): Promise<LocalCluster | undefined> {
   const state = await readState(p);
   if (!state) return undefined;
   const alive = aliveComponents(state);
-  const server = `https://127.0.0.1:${state.ports.apiserver}`;
-  if (alive.length === COMPONENTS.length && existsSync(p.kubeconfig)) {
+  const server = serverOf(state);
+  const nodeAlive = state.node ? aliveNodeComponents(state.node).length === NODE_COMPONENTS.length : true;
+  if (alive.length === COMPONENTS.length && nodeAlive && existsSync(p.kubeconfig)) {
     const pki = await ensurePki(p.pki);
     if ((await probe(`${server}/readyz`, pki)) === 200) {
-      return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids };
+      if (nodes > 0 && !state.node) {
+        throw new ClusterError(`the local cluster in ${p.root} already runs without a node`,
+          `stop it first (\`${npmClusterCommand(p, 'down')}\`), then ask for the node again`);
+      }
+      return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids, ...(state.auditLog ? { auditLog: state.auditLog } : {}) };
     }
   }
   log(`[cluster] found a stale cluster in ${p.root} (running: ${alive.join(', ') || 'none'}); stopping it and starting fresh`);
   // Its data is discarded next, so a graceful shutdown buys nothing; kube-apiserver without
   // etcd would otherwise sit out the whole grace period.
-  await stopState(state, 1_000);
+  await stopState(state, 1_000, p.root);
   await rm(p.data, { recursive: true, force: true });
   await rm(p.state, { force: true });
   return undefined;
 }
 
-async function stopState(state: State, graceMs?: number): Promise<void> {
+async function stopState(state: State, graceMs?: number, root?: string): Promise<string[]> {
+  // The node goes first, while the API server still answers, and undoes its host changes.
+  const stopped = root !== undefined && (state.node || existsSync(nodePaths(root).journal)) ? await stopNode(root, state.node) : [];
   for (const c of [...COMPONENTS].reverse()) {
     const pid = state.pids[c];
     if (pid !== undefined) await stopProcess(pid, join(state.binDir, c), graceMs);
   }
+  return stopped;
+}
+
+function aliveNodeComponents(node: NodeState): NodeComponent[] {
+  const t = nodeTools();
+  return NODE_COMPONENTS.filter((c) => node.pids[c] !== undefined && isOurs(node.pids[c], componentBin(c, t)));
 }
 
 export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const p = clusterPaths(opts.name);
-  const existing = await reuseOrClear(p, log);
+  const nodes = opts.nodes ?? 0;
+  const existing = await reuseOrClear(p, log, nodes);
   if (existing) return existing;
   // Checked before anything is built or generated: a taken fixed port fails at once.
   if (opts.apiserverPort !== undefined && (await portInUse(opts.apiserverPort))) {
@@ -171,23 +212,39 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   }
 
   const binDir = await ensureBinaries(log);
+  const tools = nodes > 0 ? await ensureNodePrerequisites(log) : undefined;
   await mkdir(p.logs, { recursive: true });
   await mkdir(p.data, { recursive: true });
   const pki = await ensurePki(p.pki);
   const ports = { etcdClient: await freePort(), etcdPeer: await freePort(), apiserver: opts.apiserverPort ?? (await freePort()) };
-  const state: State = { pids: {}, ports, binDir, startedAt: new Date().toISOString() };
-  const server = `https://127.0.0.1:${ports.apiserver}`;
+  const state: State = { pids: {}, ports, binDir, startedAt: new Date().toISOString(), ...(opts.audit ? { auditLog: join(p.logs, 'audit.log') } : {}) };
+  if (tools) {
+    state.host = NODE_IP;
+    state.node = await newNodeState(tools);
+  }
+  const server = serverOf(state);
   try {
+    if (tools) {
+      writeFileSync(p.state, JSON.stringify(state, null, 2));
+      await prepareNodeHost(p, tools);
+      await ensureServerSan(pki, NODE_IP);
+    }
     await startEtcd(p, state);
     await startApiserver(p, pki, state, server);
-    await writeFile(p.kubeconfig, kubeconfigYaml(server, pki), { mode: 0o600 });
+    await writeFile(p.kubeconfig, kubeconfigYaml(server, { ca: readFileSyncCached(pki.ca), cert: readFileSyncCached(pki.adminCert), key: readFileSyncCached(pki.adminKey) }), { mode: 0o600 });
     await startKcm(p, pki, state, server);
+    if (state.node) {
+      log(`[cluster] starting the real node ${state.node.name}`);
+      const node = state.node;
+      await startNode({ paths: p, pki, server, node, log, save: () => writeFileSync(p.state, JSON.stringify(state, null, 2)) });
+    }
   } catch (err) {
-    await stopState(state);
+    // A failed start leaves nothing running and no host change behind.
+    await stopState(state, undefined, p.root).catch((cleanup: unknown) => log(`[cluster] clean-up after the failed start: ${(cleanup as Error).message}`));
     await rm(p.state, { force: true });
     throw err;
   }
-  return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids };
+  return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids, ...(state.auditLog ? { auditLog: state.auditLog } : {}) };
 }
 
 async function startEtcd(p: ClusterPaths, state: State): Promise<void> {
@@ -205,20 +262,30 @@ async function startEtcd(p: ClusterPaths, state: State): Promise<void> {
   await waitFor('etcd', async () => (await probe(`http://127.0.0.1:${etcdClient}/health`)) === 200, pid, p, 30_000);
 }
 
+async function auditFlags(p: ClusterPaths, state: State): Promise<string[]> {
+  if (!state.auditLog) return [];
+  const policy = join(p.root, 'audit-policy.yaml');
+  await writeFile(policy, AUDIT_POLICY);
+  // Batch mode: the request does not wait for the log write.
+  return [`--audit-policy-file=${policy}`, `--audit-log-path=${state.auditLog}`, '--audit-log-mode=batch', '--audit-log-maxsize=0'];
+}
+
 async function startApiserver(p: ClusterPaths, pki: Pki, state: State, server: string): Promise<void> {
   const bin = binaryPath('kube-apiserver');
   const logFile = join(p.logs, 'kube-apiserver.log');
+  const audit = await auditFlags(p, state);
   const pid = spawnDaemon(bin, [
     `--etcd-servers=http://127.0.0.1:${state.ports.etcdClient}`,
-    '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${state.ports.apiserver}`,
+    ...(state.node ? await apiserverNodeFlags(p, pki) : ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none']),
+    `--secure-port=${state.ports.apiserver}`,
     `--cert-dir=${p.pki}`, `--tls-cert-file=${pki.serverCert}`, `--tls-private-key-file=${pki.serverKey}`,
     `--client-ca-file=${pki.ca}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
     '--authorization-mode=Node,RBAC', '--service-cluster-ip-range=10.0.0.0/24', '--allow-privileged=true',
     '--enable-priority-and-fairness=false', '--max-requests-inflight=1600', '--max-mutating-requests-inflight=800',
-    '--endpoint-reconciler-type=none', '--v=1',
-  ], logFile, { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' });
+    '--v=1', ...audit,
+  ], logFile, { ...process.env, NO_PROXY: NO_PROXY, no_proxy: NO_PROXY });
   recordPid(p, state, 'kube-apiserver', pid);
   await waitFor('kube-apiserver', async () => (await probe(`${server}/readyz`, pki)) === 200, pid, p, 120_000);
 }
@@ -228,7 +295,7 @@ async function startKcm(p: ClusterPaths, pki: Pki, state: State, server: string)
   const logFile = join(p.logs, 'kube-controller-manager.log');
   const pid = spawnDaemon(bin, [
     `--kubeconfig=${p.kubeconfig}`, '--leader-elect=false', '--secure-port=0',
-    `--controllers=${KCM_CONTROLLERS.join(',')}`,
+    `--controllers=${[...KCM_CONTROLLERS, ...(state.node ? NODE_KCM_CONTROLLERS : [])].join(',')}`,
     `--root-ca-file=${pki.ca}`, `--service-account-private-key-file=${pki.saKey}`,
     '--use-service-account-credentials=false', '--concurrent-gc-syncs=10', '--v=1',
   ], logFile);
@@ -244,8 +311,10 @@ export async function down(opts: { name?: string; purge?: boolean } = {}): Promi
   const stopped: string[] = [];
   if (state) {
     for (const c of COMPONENTS) if (state.pids[c] !== undefined && isOurs(state.pids[c], join(state.binDir, c))) stopped.push(`${c} (pid ${state.pids[c]})`);
-    await stopState(state);
+    stopped.push(...(await stopState(state, undefined, p.root)));
     await rm(p.state, { force: true });
+  } else if (existsSync(nodePaths(p.root).journal)) {
+    stopped.push(...(await stopNode(p.root, undefined)));
   }
   await rm(p.data, { recursive: true, force: true });
   if (opts.purge) await rm(p.root, { recursive: true, force: true });
@@ -254,10 +323,12 @@ export async function down(opts: { name?: string; purge?: boolean } = {}): Promi
 
 export interface Status {
   running: boolean;
-  components: { name: Component; pid?: number; alive: boolean }[];
+  components: { name: Component | NodeComponent; pid?: number; alive: boolean }[];
   server?: string;
   ready: boolean;
   kubeconfig: string;
+  /** The real node, when the cluster has one: its name and Ready condition as the API server sees it. */
+  node?: { name: string; ready: boolean; podResourcesSocket: string };
 }
 
 export async function status(opts: { name?: string } = {}): Promise<Status> {
@@ -265,13 +336,18 @@ export async function status(opts: { name?: string } = {}): Promise<Status> {
   const state = await readState(p);
   if (!state) return { running: false, components: COMPONENTS.map((name) => ({ name, alive: false })), ready: false, kubeconfig: p.kubeconfig };
   const alive = new Set(aliveComponents(state));
-  const server = `https://127.0.0.1:${state.ports.apiserver}`;
-  const ready = alive.has('kube-apiserver') && (await probe(`${server}/readyz`, await ensurePki(p.pki))) === 200;
-  return {
-    running: alive.size > 0,
-    components: COMPONENTS.map((name) => ({ name, pid: state.pids[name], alive: alive.has(name) })),
-    server, ready, kubeconfig: p.kubeconfig,
-  };
+  const server = serverOf(state);
+  const pki = await ensurePki(p.pki);
+  const ready = alive.has('kube-apiserver') && (await probe(`${server}/readyz`, pki)) === 200;
+  const components: Status['components'] = COMPONENTS.map((name) => ({ name, pid: state.pids[name], alive: alive.has(name) }));
+  let node: Status['node'];
+  if (state.node) {
+    const aliveNode = new Set(aliveNodeComponents(state.node));
+    components.push(...NODE_COMPONENTS.map((name) => ({ name, pid: state.node!.pids[name], alive: aliveNode.has(name) })));
+    const obj = ready ? (await getJson<NodeObject>(server, `/api/v1/nodes/${state.node.name}`, pki)).body : undefined;
+    node = { name: state.node.name, ready: nodeReady(obj), podResourcesSocket: nodePaths(p.root).kubelet.podResourcesSocket };
+  }
+  return { running: alive.size > 0, components, server, ready, kubeconfig: p.kubeconfig, node };
 }
 
 export type RestartableComponent = Component;
@@ -309,7 +385,7 @@ export async function startComponent(component: Component, opts: ComponentOption
   const pid = state.pids[component];
   if (pid !== undefined && isOurs(pid, join(state.binDir, component))) return;
   const pki = await ensurePki(p.pki);
-  const server = `https://127.0.0.1:${state.ports.apiserver}`;
+  const server = serverOf(state);
   const start = { etcd: () => startEtcd(p, state), 'kube-apiserver': () => startApiserver(p, pki, state, server), 'kube-controller-manager': () => startKcm(p, pki, state, server) };
   try {
     await start[component]();
@@ -323,4 +399,23 @@ export async function restartComponent(component: Component, opts: ComponentOpti
   await stopComponent(component, opts);
   if (opts.downMs) await sleep(opts.downMs);
   await startComponent(component, opts);
+}
+
+/** Stops the real node's kube-proxy and removes its rules (fault and network-safety tests). */
+export async function stopNodeKubeProxy(opts: { name?: string } = {}): Promise<void> {
+  const p = clusterPaths(opts.name);
+  const state = await readState(p);
+  if (!state?.node) throw new ClusterError(`the local cluster in ${p.root} has no real node`, 'start it with `--nodes 1`');
+  await stopKubeProxy(state.node);
+  await writeFile(p.state, JSON.stringify(state, null, 2));
+}
+
+/** Starts the real node's kube-proxy again; resolves once it has programmed its rules. */
+export async function startNodeKubeProxy(opts: { name?: string } = {}): Promise<void> {
+  const p = clusterPaths(opts.name);
+  const state = await readState(p);
+  if (!state?.node) throw new ClusterError(`the local cluster in ${p.root} has no real node`, 'start it with `--nodes 1`');
+  const save = () => writeFileSync(p.state, JSON.stringify(state, null, 2));
+  await restartKubeProxy({ paths: p, pki: await ensurePki(p.pki), server: serverOf(state), node: state.node, save, log: () => undefined });
+  save();
 }

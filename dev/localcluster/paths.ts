@@ -8,6 +8,9 @@ export const VERSIONS = {
   kubernetes: process.env.MDEV_K8S_VERSION ?? '1.36.3',
   etcd: process.env.MDEV_ETCD_VERSION ?? '3.6.13',
   helm: process.env.MDEV_HELM_VERSION ?? '3.22.0',
+  containerd: process.env.MDEV_CONTAINERD_VERSION ?? '2.4.2',
+  runc: process.env.MDEV_RUNC_VERSION ?? '1.5.3',
+  debian: process.env.MDEV_NODE_DEBIAN ?? 'bookworm',
 } as const;
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -19,6 +22,12 @@ export function cacheRoot(): string {
 export function binDir(): string {
   const key = `k8s-${VERSIONS.kubernetes}_etcd-${VERSIONS.etcd}_helm-${VERSIONS.helm}`;
   return join(cacheRoot(), 'control-plane', key, 'bin');
+}
+
+/** The real node's components (scripts/build-node.sh), keyed like the control plane's. */
+export function nodeToolsDir(): string {
+  const key = `k8s-${VERSIONS.kubernetes}_containerd-${VERSIONS.containerd}_runc-${VERSIONS.runc}_deb-${VERSIONS.debian}`;
+  return join(cacheRoot(), 'node', key);
 }
 
 export interface ClusterPaths {

@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ClusterError } from './errors.ts';
 
@@ -39,7 +39,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   }
 }
 
-async function signed(dir: string, p: Pki, name: string, subj: string, ext: string): Promise<void> {
+export async function signed(dir: string, p: Pki, name: string, subj: string, ext: string): Promise<void> {
   const key = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
   const extFile = join(dir, `${name}.ext`);
@@ -50,6 +50,20 @@ async function signed(dir: string, p: Pki, name: string, subj: string, ext: stri
     '-extfile', extFile, '-out', join(dir, `${name}.crt`)], dir);
 }
 
+/**
+ * The API server's names. 10.244.0.1 is the real node's bridge address (dev/localcluster/node),
+ * where kube-apiserver listens when the cluster has a node, so pods can reach it.
+ */
+export const API_SERVER_SANS = 'IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1,IP:10.244.0.1';
+
+/** Re-signs the API server's certificate if it was made before `ip` was one of its names. */
+export async function ensureServerSan(p: Pki, ip: string): Promise<void> {
+  const { stdout } = await run('openssl', ['x509', '-in', p.serverCert, '-noout', '-ext', 'subjectAltName']);
+  if (stdout.includes(`IP Address:${ip}`)) return;
+  await signed(dirname(p.serverCert), p, 'apiserver', '/CN=kube-apiserver',
+    `subjectAltName=${API_SERVER_SANS}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
+}
+
 export async function ensurePki(dir: string): Promise<Pki> {
   const p = pkiFiles(dir);
   if (Object.values(p).every((file) => existsSync(file))) return p;
@@ -58,7 +72,7 @@ export async function ensurePki(dir: string): Promise<Pki> {
     '-subj', '/CN=mdev-operator-local-ca', '-addext', 'basicConstraints=critical,CA:TRUE',
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
   await signed(dir, p, 'apiserver', '/CN=kube-apiserver',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1\n' +
+    `subjectAltName=${API_SERVER_SANS}\n` +
     'extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
   await signed(dir, p, 'admin', '/O=system:masters/CN=admin', 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
   await openssl(['genrsa', '-out', p.saKey, '2048'], dir);

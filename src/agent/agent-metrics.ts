@@ -14,6 +14,9 @@ export class AgentMetrics {
   readonly writes: Counter<'kind' | 'op'>;
   readonly probes: Counter<'result'>;
   readonly writeErrors: Counter<'kind'>;
+  readonly podResourcesUp: Gauge;
+  readonly podResourcesErrors: Counter;
+  readonly unmappedClaimDevices: Gauge;
 
   constructor(registry: Registry) {
     this.registry = registry;
@@ -44,6 +47,21 @@ export class AgentMetrics {
       name: 'mdev_agent_write_errors_total',
       help: 'Failed writes to the API server by kind; retried on the next pass.',
       labelNames: ['kind'],
+      registers: [registry],
+    }));
+    this.podResourcesUp = reuse(registry, 'mdev_agent_podresources_up', () => new Gauge({
+      name: 'mdev_agent_podresources_up',
+      help: 'Whether the last kubelet PodResources call answered (1) or failed (0; also 0 without --podresources-socket); while 0, consumers are kept as last known.',
+      registers: [registry],
+    }));
+    this.podResourcesErrors = reuse(registry, 'mdev_agent_podresources_errors_total', () => new Counter({
+      name: 'mdev_agent_podresources_errors_total',
+      help: 'Failed kubelet PodResources calls (socket missing or refused, deadline, rate limit, bad answer).',
+      registers: [registry],
+    }));
+    this.unmappedClaimDevices = reuse(registry, 'mdev_agent_unmapped_claim_devices', () => new Gauge({
+      name: 'mdev_agent_unmapped_claim_devices',
+      help: 'DRA claim devices held on the node that no ResourceSlice attribute maps to a device id (last pass).',
       registers: [registry],
     }));
   }

@@ -19,6 +19,7 @@ import { ExecBackend } from '../compat/exec-backend.ts';
 import { SysfsBackend } from '../compat/sysfs-backend.ts';
 import { mergePatch } from '../kube/apply.ts';
 import { describeApiError, isNotFound } from '../kube/errors.ts';
+import { realClock, type Clock } from '../kube/clock.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
 import { LeaseHeartbeat } from '../kube/lease-heartbeat.ts';
 import { apiLeaseStore, type LeaseStore } from '../kube/lease-store.ts';
@@ -31,18 +32,22 @@ import { OsSysfs } from '../sysfs/os-sysfs.ts';
 import type { SysfsIO } from '../sysfs/sysfs-io.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { observedSummary, type ObservedSummary } from './applied-content.ts';
-import type { AgentConfig } from './config.ts';
+import { DEFAULT_PODRESOURCES_UNREADY_AFTER_MS, type AgentConfig } from './config.ts';
 import { ConsumerLookup } from './consumer-lookup.ts';
 import { createMdev } from './device-creator.ts';
 import { runInventoryPass, type PassOutcome } from './inventory-pass.ts';
 import { PassScheduler } from './pass-scheduler.ts';
 import { listPodResources } from './podresources/client.ts';
-import type { PodDevices } from './podresources/types.ts';
+import type { PodResourceEntry } from './podresources/types.ts';
 import type { ProbeInventory } from './probe-plan.ts';
 import { ProbeResponder } from './probe-responder.ts';
 import { MDEV_DEVICE_RESOURCE, MDEV_NODE_RESOURCE, Publisher } from './publisher.ts';
+import { USER_AGENTS, withUserAgent } from '../kube/user-agent.ts';
 
 export const MDEV_PROBE_RESOURCE: ResourceRef = { group: GROUP, version: VERSION, plural: PLURALS.MdevProbe, namespaced: false };
+
+/** How long pod changes on the node gather before the pass they trigger (one pass per burst). */
+export const POD_CHANGE_DELAY_MS = 500;
 
 export interface AgentDeps {
   kc: KubeConfig;
@@ -53,7 +58,9 @@ export interface AgentDeps {
   /** The sysfs door used for discovery and device creation; must match `backend`. */
   io?: SysfsIO;
   /** Who holds which device; default the kubelet socket of config.podResourcesSocket. */
-  podDevices?: () => Promise<PodDevices[]>;
+  podDevices?: () => Promise<readonly PodResourceEntry[]>;
+  /** The clock of the PodResources readiness bound (tests pass a fake one); default real time. */
+  clock?: Clock;
   leaseStore?: LeaseStore;
   logger?: Logger;
   /** false: no /healthz, /readyz, /metrics listener (in-process fleets). Default true. */
@@ -101,7 +108,8 @@ export function backingFor(config: AgentConfig): Backing {
 }
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<AgentHandle> {
-  const agent = new Agent(config, deps);
+  // Named to the API server as the agent, so its requests are counted apart from everyone else's.
+  const agent = new Agent(config, { ...deps, kc: withUserAgent(deps.kc, USER_AGENTS.agent) });
   try {
     await agent.start();
   } catch (err) {
@@ -130,6 +138,7 @@ class Agent {
   #lastPassError: string | undefined;
   #seenWarnings = new Set<string>();
   #stopped = false;
+  #running = false;
   #nodeWarned = false;
 
   constructor(config: AgentConfig, deps: AgentDeps) {
@@ -143,7 +152,18 @@ class Agent {
     this.#publisher = new Publisher({ kc: deps.kc, nodeName: config.nodeName, metrics: this.#metrics, log: this.#log });
     const socket = config.podResourcesSocket;
     const podDevices = deps.podDevices ?? (socket ? () => listPodResources(socket) : undefined);
-    this.#consumers = new ConsumerLookup({ nodeName: config.nodeName, podDevices, log: this.#log });
+    this.#consumers = new ConsumerLookup({
+      nodeName: config.nodeName,
+      podDevices,
+      // Ignored until started: the first pass covers everything before it, and a pass must not
+      // run before the informers on the node's own objects (the consumers to keep) have synced.
+      onChange: () => {
+        if (this.#running) this.#scheduler.requestSoon(POD_CHANGE_DELAY_MS);
+      },
+      metrics: this.#metrics,
+      clock: deps.clock ?? realClock,
+      log: this.#log,
+    });
     this.#scheduler = new PassScheduler(() => this.#pass(), config.resyncIntervalMs);
     this.#responder = this.#makeResponder();
     this.#heartbeat = new LeaseHeartbeat({
@@ -166,6 +186,7 @@ class Agent {
     if (this.#lastPassError !== undefined) throw new Error(`First discovery pass failed: ${this.#lastPassError}`);
     this.#heartbeat.start();
     await this.#watchProbes();
+    this.#running = true;
     this.#scheduler.start();
     this.#log.info('Agent started', { backend: this.#backing.backend.name, devices: this.#last?.inventory.devices.size ?? 0 });
   }
@@ -192,7 +213,7 @@ class Agent {
       metricsPort: this.#ports.metrics,
       rediscover: () => this.#scheduler.request(),
       lastPass: () => this.#last,
-      ready: () => this.#readiness().every(([, ok]) => ok),
+      ready: () => this.#readiness().every((c) => c.ok),
       probeBacklog: () => this.#responder.backlog(),
       stop: () => this.stop(),
     };
@@ -307,28 +328,43 @@ class Agent {
     await mergePatch(this.#deps.kc, MDEV_PROBE_RESOURCE, { name }, { status }, { subresource: 'status', fieldManager: FIELD_MANAGER_AGENT });
   }
 
-  #readiness(): [string, boolean][] {
+  #readiness(): { name: string; ok: boolean; why?: string }[] {
     const renewed = this.#heartbeat.lastRenewedAt();
     return [
-      ['discovery', this.#last !== undefined && this.#lastPassError === undefined],
-      ['informers', this.#informers.length > 0 && this.#informers.every((i) => i.hasSynced()) && this.#consumers.synced()],
-      ['lease', renewed !== undefined && Date.now() - renewed < this.#config.leaseDurationMs],
+      { name: 'discovery', ok: this.#last !== undefined && this.#lastPassError === undefined, why: this.#lastPassError },
+      { name: 'informers', ok: this.#informers.length > 0 && this.#informers.every((i) => i.hasSynced()) && this.#consumers.synced() },
+      { name: 'lease', ok: renewed !== undefined && Date.now() - renewed < this.#config.leaseDurationMs },
+      this.#consumerReadiness(),
     ];
+  }
+
+  /**
+   * Consumers come from PodResources, or are knowingly unknown (no socket: passes, the name says
+   * so). A kubelet that stops answering fails readiness once it has been failing for the bound:
+   * the published consumers are then only the last known ones, and the node's operator should
+   * know.
+   */
+  #consumerReadiness(): { name: string; ok: boolean; why?: string } {
+    if (!this.#consumers.enabled) return { name: 'consumers-unknown-no-podresources-socket', ok: true };
+    const { failingForMs, lastError } = this.#consumers.health();
+    const bound = this.#config.podResourcesUnreadyAfterMs ?? DEFAULT_PODRESOURCES_UNREADY_AFTER_MS;
+    if (failingForMs === undefined || failingForMs < bound) return { name: 'consumers-from-podresources', ok: true };
+    return {
+      name: 'consumers-from-podresources',
+      ok: false,
+      why: `kubelet PodResources unreachable for ${Math.round(failingForMs / 1000)}s (bound ${Math.round(bound / 1000)}s): ${lastError ?? 'unknown error'}; device consumers are kept as last published`,
+    };
   }
 
   async #serve(): Promise<void> {
     const registry = this.#metrics.registry;
     const health = new HealthServer({ port: this.#config.healthPort, registry });
-    for (const [name] of this.#readiness()) {
+    for (const { name } of this.#readiness()) {
       health.addReadinessCheck(name, () => {
-        const entry = this.#readiness().find(([n]) => n === name);
-        if (!entry?.[1]) throw new Error(name === 'discovery' && this.#lastPassError ? this.#lastPassError : `${name} not ready`);
+        const entry = this.#readiness().find((c) => c.name === name);
+        if (!entry?.ok) throw new Error(entry?.why ?? `${name} not ready`);
       });
     }
-    // Readiness output names the consumer situation; it passes either way, because an agent
-    // without PodResources still publishes devices and answers probes.
-    const consumerCheck = this.#consumers.enabled ? 'consumers-from-podresources' : 'consumers-unknown-no-podresources-socket';
-    health.addReadinessCheck(consumerCheck, () => true);
     health.addLivenessCheck('agent', () => !this.#stopped);
     this.#servers.push(health);
     this.#ports.health = await health.listen();

@@ -4,6 +4,7 @@
 // foreign labels, managedFields) are left out, so their changes never trigger an agent write.
 import { createHash } from 'node:crypto';
 import { LABEL_NODE, LABEL_TYPE, LABEL_VERSION_HASH } from '../api/v1alpha1/constants.ts';
+import { consumerReference, type ConsumerReference } from '../api/v1alpha1/mdev-device.ts';
 import type { DesiredObject } from './desired-state.ts';
 
 const AGENT_LABELS = [LABEL_NODE, LABEL_TYPE, LABEL_VERSION_HASH] as const;
@@ -21,6 +22,10 @@ export interface AppliedHashes {
 export interface ObservedSummary extends AppliedHashes {
   name: string;
   nodeName: string;
+  /** An MdevDevice's spec.id in canonical (lowercase) form. */
+  deviceId?: string;
+  /** An MdevDevice's status.consumer: kept when PodResources cannot tell who holds the device. */
+  consumer?: ConsumerReference;
 }
 
 type Loose = Record<string, unknown>;
@@ -78,6 +83,10 @@ export function observedSummary(raw: unknown, withStatus: boolean): ObservedSumm
   const spec = record(obj?.spec);
   if (typeof metadata?.name !== 'string' || typeof spec?.nodeName !== 'string') return undefined;
   const summary: ObservedSummary = { name: metadata.name, nodeName: spec.nodeName, main: digest(ownedMain(metadata, spec)) };
-  if (withStatus) summary.status = digest(ownedStatus(obj?.status));
+  if (!withStatus) return summary;
+  summary.status = digest(ownedStatus(obj?.status));
+  if (typeof spec.id === 'string') summary.deviceId = spec.id.toLowerCase();
+  const consumer = consumerReference.safeParse(record(obj?.status)?.consumer);
+  if (consumer.success) summary.consumer = consumer.data;
   return summary;
 }

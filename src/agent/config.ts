@@ -4,6 +4,8 @@ import type { BACKENDS } from '../api/v1alpha1/constants.ts';
 import type { LogLevel } from '../observability/logger.ts';
 
 export const DEFAULT_SYSFS_ROOT = '/host/sys';
+/** Three default resync intervals: one missed answer is a hiccup, three in a row are an outage. */
+export const DEFAULT_PODRESOURCES_UNREADY_AFTER_MS = 180_000;
 
 export interface AgentConfig {
   nodeName: string;
@@ -15,6 +17,8 @@ export interface AgentConfig {
   execCommand?: string;
   /** The kubelet PodResources socket; absent = consumers are unknown (reported in logs and /readyz). */
   podResourcesSocket?: string;
+  /** How long PodResources may fail before /readyz fails; default DEFAULT_PODRESOURCES_UNREADY_AFTER_MS. */
+  podResourcesUnreadyAfterMs?: number;
   namespace: string;
   kubeconfig?: string;
   resyncIntervalMs: number;

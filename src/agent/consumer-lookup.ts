@@ -1,43 +1,59 @@
-// Who uses which device on this node: the kubelet's PodResources answer joined with the node's
-// virt-launcher pods (an informer filtered to this node and KubeVirt's launcher label). A failed
-// kubelet call keeps the last good answer: reporting every device free because the kubelet
-// hiccupped would offer in-use devices as migration targets.
+// Who uses which device on this node: the kubelet's PodResources answer joined with the pods bound
+// to the node (an informer with a spec.nodeName field selector) and, for DRA claim devices, the
+// node's ResourceSlices. Pod changes that may move devices are reported to the agent (`onChange`),
+// which runs a pass within a second instead of waiting for the resync interval. A failed kubelet
+// call keeps the consumers (kept-consumers.ts) and is tracked: the agent reports PodResources as
+// unreachable in metrics and, after a bound, in readiness.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ConsumerReference } from '../api/v1alpha1/index.ts';
+import type { Clock } from '../kube/clock.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
 import type { ResourceRef } from '../kube/resource.ts';
 import type { Logger } from '../observability/logger.ts';
-import {
-  launcherFromPod,
-  mapDeviceConsumers,
-  type IommuGroups,
-  type PodMeta,
-} from './podresources/consumers.ts';
-import type { LauncherPod, PodDevices } from './podresources/types.ts';
-import { APP_VIRT_LAUNCHER, LABEL_APP } from '../kubevirt/types.ts';
+import type { AgentMetrics } from './agent-metrics.ts';
+import { keptConsumers } from './kept-consumers.ts';
+import { claimDeviceIds, parseResourceSlice, type SliceDevices } from './podresources/claim-devices.ts';
+import { mapDeviceConsumers, type ConsumerMapping, type IommuGroups } from './podresources/consumers.ts';
+import { parseNodePod, podEventMatters, type WatchedPod } from './podresources/node-pod.ts';
+import { isClaimDevice, type PodResourceEntry } from './podresources/types.ts';
 
 export const PODS: ResourceRef = { group: '', version: 'v1', plural: 'pods', namespaced: true };
+export const RESOURCE_SLICES: ResourceRef = { group: 'resource.k8s.io', version: 'v1', plural: 'resourceslices', namespaced: false };
 
-export type ConsumerState =
-  | { known: true; consumers: ReadonlyMap<string, ConsumerReference>; stale?: string }
-  | { known: false; consumers: ReadonlyMap<string, ConsumerReference>; why: string };
+export type ConsumerState = {
+  /** What to publish, by canonical device id. */
+  consumers: ReadonlyMap<string, ConsumerReference>;
+  /**
+   * `podresources`: from this pass's answer; `kept`: the kubelet did not answer and the consumers
+   * are the last known ones (`why` says what failed); `unconfigured`: no PodResources source.
+   */
+  source: 'podresources' | 'kept' | 'unconfigured';
+  why?: string;
+};
 
-/** A pod of the informer: the VMI it runs when it is a virt-launcher pod. */
-interface PodEntry {
-  launcher?: LauncherPod;
-}
+/** PodResources health: how long calls have been failing (undefined: the last one answered), and why. */
+export type PodResourcesHealth = { failingForMs?: number; lastError?: string };
 
 export interface ConsumerLookupOptions {
   nodeName: string;
   /** The kubelet's answer; absent = no PodResources socket configured (consumers unknown). */
-  podDevices?: () => Promise<PodDevices[]>;
+  podDevices?: () => Promise<readonly PodResourceEntry[]>;
+  /** Called when a pod change on the node may have moved devices. */
+  onChange?: () => void;
+  metrics: AgentMetrics;
+  clock: Clock;
   log: Logger;
 }
 
 export class ConsumerLookup {
   readonly #opts: ConsumerLookupOptions;
-  #pods: Informer<PodEntry> | undefined;
-  #last: ReadonlyMap<string, ConsumerReference> | undefined;
+  #kc: KubeConfig | undefined;
+  #pods: Informer<WatchedPod> | undefined;
+  #slices: Informer<SliceDevices> | undefined;
+  #previous: ReadonlyMap<string, ConsumerReference> | undefined;
+  #failingSince: number | undefined;
+  #lastError: string | undefined;
+  #warnedUnmapped = new Set<string>();
 
   constructor(opts: ConsumerLookupOptions) {
     this.#opts = opts;
@@ -48,16 +64,20 @@ export class ConsumerLookup {
     return this.#opts.podDevices !== undefined;
   }
 
-  /** Starts the virt-launcher pod informer for this node (only when PodResources is configured). */
+  /** Starts the informer on this node's pods (only when PodResources is configured). */
   async start(kc: KubeConfig): Promise<void> {
     if (!this.enabled) return;
-    this.#pods = informerFor<PodEntry>(kc, {
+    this.#kc = kc;
+    this.#pods = informerFor<WatchedPod>(kc, {
       resource: PODS,
-      name: 'agent-launcher-pods',
+      name: 'agent-node-pods',
       fieldSelector: `spec.nodeName=${this.#opts.nodeName}`,
-      labelSelector: `${LABEL_APP}=${APP_VIRT_LAUNCHER}`,
-      parse: parsePod,
+      parse: parseNodePod,
     });
+    const changed = (before: WatchedPod | undefined, after: WatchedPod | undefined): void => {
+      if (podEventMatters(before, after)) this.#opts.onChange?.();
+    };
+    this.#pods.addHandlers({ add: (p) => changed(undefined, p), update: changed, delete: (p) => changed(p, undefined) });
     this.#pods.start();
     await this.#pods.waitForSync();
   }
@@ -66,41 +86,86 @@ export class ConsumerLookup {
     return this.#pods?.hasSynced() ?? !this.enabled;
   }
 
-  async stop(): Promise<void> {
-    await this.#pods?.stop();
+  health(): PodResourcesHealth {
+    if (this.#failingSince === undefined) return {};
+    return { failingForMs: this.#opts.clock.now() - this.#failingSince, lastError: this.#lastError };
   }
 
-  async lookup(iommuGroups: IommuGroups = new Map()): Promise<ConsumerState> {
+  async stop(): Promise<void> {
+    await Promise.all([this.#pods?.stop(), this.#slices?.stop()]);
+  }
+
+  /** The consumers to publish; `published` is what the node's MdevDevices hold now. */
+  async lookup(iommuGroups: IommuGroups, published: ReadonlyMap<string, ConsumerReference>): Promise<ConsumerState> {
     const source = this.#opts.podDevices;
-    if (!source) return { known: false, consumers: new Map(), why: 'no --podresources-socket configured' };
-    let podDevices: PodDevices[];
+    if (!source) return { consumers: new Map(), source: 'unconfigured', why: 'no --podresources-socket configured' };
+    let entries: readonly PodResourceEntry[];
     try {
-      podDevices = await source();
+      entries = await source();
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
-      this.#opts.log.warn('Failed to read PodResources from the kubelet; keeping the last known consumers', { error: why });
-      return this.#last ? { known: true, consumers: this.#last, stale: why } : { known: false, consumers: new Map(), why };
+      this.#failed(why);
+      return { consumers: keptConsumers({ previous: this.#previous, published }), source: 'kept', why };
     }
-    const launchers = (this.#pods?.list() ?? []).flatMap((p) => (p.launcher ? [p.launcher] : []));
-    const mapping = mapDeviceConsumers(podDevices, launchers, iommuGroups);
-    for (const c of mapping.conflicts) {
-      this.#opts.log.warn('Two VMIs claim one device; keeping the first', { device: c.deviceId, kept: c.kept.name, dropped: c.dropped.name });
-    }
-    if (mapping.unattributed.length > 0) {
-      this.#opts.log.debug('Devices held by pods that are not known virt-launcher pods', { count: mapping.unattributed.length });
-    }
-    this.#last = mapping.consumers;
-    return { known: true, consumers: mapping.consumers };
+    this.#succeeded();
+    const mapping = mapDeviceConsumers(entries, this.#pods?.list() ?? [], iommuGroups, this.#claimIds(entries));
+    this.#report(mapping);
+    const consumers = keptConsumers({ fresh: mapping, previous: this.#previous, published });
+    this.#previous = consumers;
+    return { consumers, source: 'podresources' };
   }
-}
 
-function parsePod(raw: unknown): PodEntry | undefined {
-  const meta = (raw as { metadata?: Record<string, unknown> } | null)?.metadata;
-  if (typeof meta?.name !== 'string' || typeof meta.namespace !== 'string') return undefined;
-  try {
-    const launcher = launcherFromPod(meta as unknown as PodMeta);
-    return launcher ? { launcher } : {};
-  } catch {
-    return {};
+  #failed(why: string): void {
+    const first = this.#failingSince === undefined;
+    this.#failingSince ??= this.#opts.clock.now();
+    this.#lastError = why;
+    this.#opts.metrics.podResourcesUp.set(0);
+    this.#opts.metrics.podResourcesErrors.inc();
+    if (first) this.#opts.log.warn('Failed to read PodResources from the kubelet; keeping the last known consumers', { error: why });
+  }
+
+  #succeeded(): void {
+    if (this.#failingSince !== undefined) this.#opts.log.info('PodResources answers again');
+    this.#failingSince = undefined;
+    this.#lastError = undefined;
+    this.#opts.metrics.podResourcesUp.set(1);
+  }
+
+  /**
+   * The ResourceSlice id map, once any DRA claim device shows up: clusters without DRA never
+   * watch ResourceSlices. Until the informer has listed, claim devices stay unmapped.
+   */
+  #claimIds(entries: readonly PodResourceEntry[]): Map<string, string> {
+    if (!this.#slices && this.#kc && entries.some(isClaimDevice)) {
+      this.#slices = informerFor<SliceDevices>(this.#kc, {
+        resource: RESOURCE_SLICES,
+        name: 'agent-resourceslices',
+        fieldSelector: `spec.nodeName=${this.#opts.nodeName}`,
+        parse: parseResourceSlice,
+      });
+      this.#slices.addHandlers({ add: () => this.#opts.onChange?.(), update: () => this.#opts.onChange?.() });
+      this.#slices.start();
+    }
+    return claimDeviceIds(this.#slices?.list() ?? []);
+  }
+
+  #report(mapping: ConsumerMapping): void {
+    for (const c of mapping.conflicts) {
+      this.#opts.log.warn('Two consumers claim one device; keeping the first', { device: c.deviceId, kept: `${c.kept.kind} ${c.kept.name}`, dropped: `${c.dropped.kind} ${c.dropped.name}` });
+    }
+    if (mapping.unresolved.length > 0) {
+      this.#opts.log.debug('Devices held by pods not (yet) in the pod cache; keeping their published consumers', { count: mapping.unresolved.length });
+    }
+    this.#opts.metrics.unmappedClaimDevices.set(mapping.unmappedClaims.length);
+    // Before the first ResourceSlice list every claim device is unmapped; that is not news.
+    if (!this.#slices?.hasSynced()) return;
+    for (const c of mapping.unmappedClaims) {
+      const key = `${c.driver}/${c.pool}/${c.device}`;
+      if (this.#warnedUnmapped.has(key)) continue;
+      this.#warnedUnmapped.add(key);
+      this.#opts.log.warn('A DRA claim device could not be mapped to a device of this node: its ResourceSlice carries no mdevUUID or resource.kubernetes.io/pciBusID attribute', {
+        pod: `${c.namespace}/${c.pod}`, claim: `${c.claim.namespace}/${c.claim.name}`, driver: c.driver, pool: c.pool, device: c.device,
+      });
+    }
   }
 }

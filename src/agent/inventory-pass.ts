@@ -35,7 +35,7 @@ export async function runInventoryPass(ctx: PassContext): Promise<PassOutcome> {
   for (const device of found.devices) devices.push({ device, version: await ctx.backend.readVersion(device) });
   const capacity: CapacityReading[] = [];
   for (const slot of found.capacity) capacity.push({ capacity: slot, version: await ctx.backend.readVersion(slot) });
-  const consumers = await ctx.consumers.lookup(iommuGroupsOf(found.devices));
+  const consumers = await ctx.consumers.lookup(iommuGroupsOf(found.devices), ctx.publisher.publishedConsumers());
   const state = desiredState({
     nodeName: ctx.nodeName,
     nodeUid: ctx.nodeUid,

@@ -1,6 +1,7 @@
-// Runs one async pass at a time, on an interval and on demand. Requests made while a pass runs
-// are coalesced into one follow-up pass, so a burst of triggers (probes creating devices, a
-// timer firing) never runs discovery concurrently or piles up work.
+// Runs one async pass at a time, on an interval and on demand (now, or soon after a short window
+// that gathers a burst of events). Requests made while a pass runs are coalesced into one
+// follow-up pass, so a burst of triggers (probes creating devices, pod changes, a timer firing)
+// never runs discovery concurrently or piles up work.
 import type { CancelTimer, Clock } from '../kube/clock.ts';
 import { realClock } from '../kube/clock.ts';
 
@@ -11,6 +12,7 @@ export class PassScheduler {
   #running: Promise<void> | undefined;
   #followUp: Promise<void> | undefined;
   #cancelTimer: CancelTimer | undefined;
+  #cancelSoon: CancelTimer | undefined;
   #stopped = false;
 
   constructor(pass: () => Promise<void>, intervalMs: number, clock: Clock = realClock) {
@@ -35,10 +37,23 @@ export class PassScheduler {
     return this.#followUp;
   }
 
+  /**
+   * Requests a pass `delayMs` from now; further calls before then join it, so a burst of events
+   * (pods of a node starting together) costs one pass, not one each.
+   */
+  requestSoon(delayMs: number): void {
+    if (this.#stopped || this.#cancelSoon) return;
+    this.#cancelSoon = this.#clock.setTimer(() => {
+      this.#cancelSoon = undefined;
+      void this.request().catch(() => undefined); // the pass logs its own failures
+    }, delayMs);
+  }
+
   /** Cancels the interval and waits for the running pass. */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#cancelTimer?.();
+    this.#cancelSoon?.();
     await this.#running;
   }
 

@@ -6,6 +6,7 @@
 // the same devices writes nothing, and an object deleted behind its back is recreated.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { FIELD_MANAGER_AGENT, GROUP, PLURALS, VERSION } from '../api/v1alpha1/constants.ts';
+import type { ConsumerReference } from '../api/v1alpha1/mdev-device.ts';
 import { serverSideApply, type ApplyObject } from '../kube/apply.ts';
 import { describeApiError, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
@@ -14,6 +15,9 @@ import type { Logger } from '../observability/logger.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
 import { desiredHashes, type AppliedHashes, type ObservedSummary } from './applied-content.ts';
 import { specBody, statusBody, type DesiredObject, type DesiredState } from './desired-state.ts';
+
+/** Applies in flight at once while publishing (the benchmark's floor uses the same). */
+export const DEFAULT_PUBLISH_CONCURRENCY = 8;
 
 export const MDEV_DEVICE_RESOURCE: ResourceRef = { group: GROUP, version: VERSION, plural: PLURALS.MdevDevice, namespaced: false };
 export const MDEV_NODE_RESOURCE: ResourceRef = { group: GROUP, version: VERSION, plural: PLURALS.MdevNode, namespaced: false };
@@ -38,8 +42,8 @@ export interface PublisherOptions {
 
 export class Publisher {
   readonly #opts: PublisherOptions;
-  /** Device object name → hashes of what the server holds (as far as the agent knows). */
-  readonly #devices = new Map<string, AppliedHashes>();
+  /** Device object name → what the server holds (as far as the agent knows). */
+  readonly #devices = new Map<string, KnownDevice>();
   #node: AppliedHashes | undefined;
 
   constructor(opts: PublisherOptions) {
@@ -52,7 +56,7 @@ export class Publisher {
     const hashes: AppliedHashes = { main: summary.main };
     if (summary.status !== undefined) hashes.status = summary.status;
     if (kind === 'MdevNode') this.#node = hashes;
-    else this.#devices.set(summary.name, hashes);
+    else this.#devices.set(summary.name, { ...hashes, deviceId: summary.deviceId, consumer: summary.consumer });
   }
 
   /** The object is gone from the server (informer delete): the next pass recreates it if desired. */
@@ -66,13 +70,20 @@ export class Publisher {
     return [...this.#devices.keys()];
   }
 
+  /** The consumers this node's MdevDevices hold on the server, by canonical device id. */
+  publishedConsumers(): Map<string, ConsumerReference> {
+    const out = new Map<string, ConsumerReference>();
+    for (const d of this.#devices.values()) if (d.deviceId !== undefined && d.consumer) out.set(d.deviceId, d.consumer);
+    return out;
+  }
+
   async publish(state: DesiredState): Promise<PublishResult> {
     const result: PublishResult = { applied: [], deleted: [], unchanged: 0, failed: [] };
     const wanted = new Set(state.devices.map((d) => d.metadata.name));
-    await inParallel(state.devices, this.#opts.concurrency ?? 8, (obj) => this.#reconcile(obj, result));
+    await inParallel(state.devices, this.#opts.concurrency ?? DEFAULT_PUBLISH_CONCURRENCY, (obj) => this.#reconcile(obj, result));
     await this.#reconcile(state.node, result);
     const vanished = [...this.#devices.keys()].filter((name) => !wanted.has(name));
-    await inParallel(vanished, this.#opts.concurrency ?? 8, (name) => this.#delete(name, result));
+    await inParallel(vanished, this.#opts.concurrency ?? DEFAULT_PUBLISH_CONCURRENCY, (name) => this.#delete(name, result));
     return result;
   }
 
@@ -86,7 +97,7 @@ export class Publisher {
       return;
     }
     const ref = obj.kind === 'MdevNode' ? MDEV_NODE_RESOURCE : MDEV_DEVICE_RESOURCE;
-    const known: AppliedHashes = { ...(have ?? { main: '' }) };
+    const known: KnownDevice = { ...(have ?? { main: '' }) };
     try {
       if (writeMain) {
         await this.#apply(ref, specBody(obj), undefined);
@@ -97,6 +108,7 @@ export class Publisher {
         await this.#apply(ref, statusBody(obj), 'status');
         this.#opts.metrics.wrote(obj.kind, 'apply-status');
         known.status = want.status;
+        if (obj.kind === 'MdevDevice') Object.assign(known, writtenConsumer(obj));
       }
       result.applied.push(obj.metadata.name);
     } catch (err) {
@@ -134,6 +146,17 @@ export class Publisher {
     result.deleted.push(name);
     this.#opts.log.info('Deleted the MdevDevice of a device that vanished', { name });
   }
+}
+
+/** A device as the server holds it: hashes, plus the consumer the agent may have to keep. */
+interface KnownDevice extends AppliedHashes {
+  deviceId?: string;
+  consumer?: ConsumerReference;
+}
+
+function writtenConsumer(obj: DesiredObject): Pick<KnownDevice, 'deviceId' | 'consumer'> {
+  const id = obj.spec.id;
+  return { deviceId: typeof id === 'string' ? id.toLowerCase() : undefined, consumer: obj.status?.consumer as ConsumerReference | undefined };
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight. */

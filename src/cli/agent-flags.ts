@@ -18,7 +18,7 @@ const ENV_FALLBACK: Record<string, string> = {
 };
 
 const FLAGS = [
-  'node-name', 'sysfs-root', 'mdevctl-root', 'backend', 'exec-command', 'podresources-socket', 'namespace',
+  'node-name', 'sysfs-root', 'mdevctl-root', 'backend', 'exec-command', 'podresources-socket', 'podresources-unready-after', 'namespace',
   'kubeconfig', 'resync-interval', 'lease-duration', 'lease-renew', 'metrics-port', 'health-port', 'log-level',
 ] as const;
 
@@ -31,6 +31,7 @@ const schema = z.object({
   backend: z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(', ')}` }).default('sysfs'),
   'exec-command': z.string().min(1).optional(),
   'podresources-socket': z.string().min(1).optional(),
+  'podresources-unready-after': durationFlag(1000).prefault('180s'),
   namespace: namespaceFlag,
   kubeconfig: z.string().min(1).optional(),
   'resync-interval': durationFlag(1000).prefault('60s'),
@@ -57,6 +58,7 @@ export function parseAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     backend: v.backend,
     execCommand: v['exec-command'],
     podResourcesSocket: v['podresources-socket'],
+    podResourcesUnreadyAfterMs: v['podresources-unready-after'],
     namespace: v.namespace,
     kubeconfig: v.kubeconfig,
     resyncIntervalMs: v['resync-interval'],
@@ -78,6 +80,7 @@ export const AGENT_USAGE = `Usage: mdev-operator agent --node-name NODE [flags]
   --backend sysfs|exec|simulated   compatibility backend (default sysfs)
   --exec-command PATH         vendor command for --backend exec
   --podresources-socket PATH  kubelet PodResources socket; absent = consumers unknown
+  --podresources-unready-after DUR  /readyz fails once PodResources has failed this long (default 180s)
   --namespace NS              operator namespace for the Lease (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
   --kubeconfig PATH           else KUBECONFIG, else in-cluster
   --resync-interval DUR       rediscovery interval (default 60s)

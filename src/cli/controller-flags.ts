@@ -3,13 +3,14 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
+import { DEFAULT_NAMESPACE, TTL_SECONDS } from '../api/v1alpha1/constants.ts';
+import { DEFAULT_HISTORY_LIMIT } from '../controller/finished-migrations.ts';
 import { isObjectName } from '../api/validation.ts';
-import { WEBHOOK_DEFAULTS, WEBHOOK_MODES, type ControllerConfig, type WebhookConfig } from '../controller/config.ts';
+import { DEFAULT_ADMISSION_RECORD_TTL_SECONDS, WEBHOOK_DEFAULTS, WEBHOOK_MODES, type ControllerConfig, type WebhookConfig } from '../controller/config.ts';
 import { durationFlag, logLevelFlag, namespaceFlag, parseFlags, portFlag } from './flags.ts';
 import { UsageError } from './usage-error.ts';
 
-const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period'] as const;
+const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'migration-history-limit', 'admission-record-ttl'] as const;
 
 const WEBHOOK_ENV = { service: 'MDEV_WEBHOOK_SERVICE', secret: 'MDEV_WEBHOOK_SECRET', configuration: 'MDEV_WEBHOOK_CONFIGURATION' } as const;
 
@@ -39,6 +40,13 @@ const schema = z.object({
   'leader-elect-lease-duration': durationFlag(1_000, 600_000).prefault('15s'),
   'leader-elect-renew-deadline': durationFlag(500, 600_000).prefault('10s'),
   'leader-elect-retry-period': durationFlag(100, 60_000).prefault('2s'),
+  'migration-history-limit': z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number 0-1000')
+    .transform(Number)
+    .refine((n) => n <= 1000, 'must be a whole number 0-1000')
+    .prefault(String(DEFAULT_HISTORY_LIMIT)),
+  'admission-record-ttl': durationFlag(0, TTL_SECONDS.max * 1000).prefault(`${DEFAULT_ADMISSION_RECORD_TTL_SECONDS}s`),
 });
 
 export function parseControllerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
@@ -72,6 +80,8 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
     leaseDurationMs: v['leader-elect-lease-duration'],
     renewDeadlineMs: v['leader-elect-renew-deadline'],
     retryPeriodMs: v['leader-elect-retry-period'],
+    historyLimit: v['migration-history-limit'],
+    admissionRecordTtlSeconds: Math.floor(v['admission-record-ttl'] / 1000),
   };
 }
 
@@ -93,6 +103,8 @@ export const CONTROLLER_USAGE = `Usage: mdev-operator controller [flags]
   --leader-elect-renew-deadline DUR  how long the leader keeps retrying a renewal before it stops leading (default 10s)
   --leader-elect-retry-period DUR    between acquire and renew attempts (default 2s)
                            A replica that stops leading exits (status 1) so its Deployment restarts it.
+  --migration-history-limit N  finished MdevMigrations kept per VMI; older ones are deleted (default ${DEFAULT_HISTORY_LIMIT}, 0-1000)
+  --admission-record-ttl DUR   ttlSecondsAfterFinished of the MdevMigrations the webhook records (default ${DEFAULT_ADMISSION_RECORD_TTL_SECONDS / 3600}h, at most 30 days)
   --log-level LEVEL        error|warn|info|debug (default info)
 
 Environment (names depend on the Helm release; the chart sets them):

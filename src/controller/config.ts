@@ -20,7 +20,14 @@ export interface ControllerConfig {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+  /** Finished MdevMigrations kept per VMI. */
+  historyLimit: number;
+  /** spec.ttlSecondsAfterFinished of the records the webhook creates. */
+  admissionRecordTtlSeconds: number;
 }
+
+/** How long a record of an admitted VMIM stays once finished, unless --admission-record-ttl says otherwise. */
+export const DEFAULT_ADMISSION_RECORD_TTL_SECONDS = 86_400;
 
 /** How the webhook is served; names of the objects the chart creates (they depend on the Helm release). */
 export interface WebhookConfig {

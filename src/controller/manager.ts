@@ -9,6 +9,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { realClock, sleep } from '../kube/clock.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
+import { USER_AGENTS, withUserAgent } from '../kube/user-agent.ts';
 import { apiLeaseStore } from '../kube/lease-store.ts';
 import { HealthServer } from '../observability/health.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
@@ -16,7 +17,8 @@ import { VerdictCache } from '../placement/index.ts';
 import { ControllerCaches } from './caches.ts';
 import { DecisionService } from './decision.ts';
 import { EventRecorder, type EventSink } from './events.ts';
-import { capYoungGeneration, releaseStartupMemory } from './heap-budget.ts';
+import { deleteMigration } from './migration-delete.ts';
+import { FinishedMigrations } from './finished-migrations.ts';
 import { MigrationReconciler } from './migration-reconciler.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, ProbeClient } from './probe-client.ts';
 import { Reservations, sweepReservations } from './reservations.ts';
@@ -92,6 +94,8 @@ export interface ManagerOptions {
   maxAttempts?: number;
   /** How long an admission record waits for its VMIM before it fails (default 60 s). */
   admissionGraceMs?: number;
+  /** Finished MdevMigrations kept per VMI (default DEFAULT_HISTORY_LIMIT); older ones are deleted. */
+  historyLimit?: number;
   events?: EventSink;
   log?: Logger;
   leaseDurationMs?: number;
@@ -129,7 +133,8 @@ export interface ManagerHandle {
 }
 
 export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
-  const m = new Manager(opts);
+  // Named to the API server as the controller (webhook included), so its requests are counted apart.
+  const m = new Manager({ ...opts, kc: withUserAgent(opts.kc, USER_AGENTS.controller) });
   await m.start();
   return m.handle();
 }
@@ -157,7 +162,7 @@ class Manager {
   #webhook: WebhookHandle | undefined;
   #leaderRun: Promise<void> | undefined;
   #unregisterLeases: (() => void) | undefined;
-  /** Caches synced and the sync's garbage returned to the OS: what /readyz waits for. */
+  /** Caches synced and the first snapshot built: what /readyz waits for. */
   #settled = false;
 
   constructor(opts: ManagerOptions) {
@@ -174,13 +179,11 @@ class Manager {
   }
 
   async start(): Promise<void> {
-    capYoungGeneration();
     await this.#serveHealth();
     this.#caches.start();
     void this.#caches.waitForSync().then(
       () => {
         this.#decisions.prepare();
-        releaseStartupMemory();
         this.#settled = true;
       },
       () => undefined, // stopped before it synced
@@ -292,8 +295,10 @@ class Manager {
     });
     // The caches are synced: registering replays every cached migration, so a new leader reconciles all.
     reconciler.register();
+    const finished = new FinishedMigrations({ migrations: caches.migrations, deleteMigration: (m) => deleteMigration(kc, m, guard), historyLimit: this.#o.historyLimit, clock: realClock, log });
+    finished.register();
     this.#services = { caches, decisions, reservations, reconciler, probes };
-    const workers = reconciler.run(this.#o.workers ?? 8);
+    const workers = Promise.all([reconciler.run(this.#o.workers ?? 8), finished.run(1)]);
     const sweeper = this.#sweep(signal, () => sweepReservations({ reservations, devices: caches.devices, migrations: caches.migrations, log }), () => probes.sweep());
     this.#running = true;
     this.#terms++;
@@ -302,7 +307,8 @@ class Manager {
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
     this.#running = false;
     reconciler.unregister();
-    await reconciler.queue.shutdown({ drain: false });
+    finished.unregister();
+    await Promise.all([reconciler.queue.shutdown({ drain: false }), finished.queue.shutdown({ drain: false })]);
     await Promise.all([workers, sweeper]);
     this.#services = undefined;
     log.info('Controller stopped', { term: this.#terms });

@@ -55,14 +55,26 @@ export function phaseConditions(m: MdevMigration, change: PhaseChange, now: numb
   return list;
 }
 
-/** The status patch for a phase change: phase, message, conditions and observedGeneration. */
+/**
+ * The status patch for a phase change: phase, message, conditions and observedGeneration, and
+ * completionTime when the change finishes the migration (kept if it was set before).
+ */
 export function phaseStatus(m: MdevMigration, change: PhaseChange, now: number): Partial<MdevMigrationStatus> {
+  const finishes = isFinished({ ...m, status: { ...m.status, phase: change.phase } });
   return {
     phase: change.phase,
     message: clamp(change.message, LIMITS.message),
     conditions: phaseConditions(m, change, now),
     observedGeneration: m.metadata.generation ?? 1,
+    // Milliseconds, so the history limit orders records finished within one second.
+    ...(finishes ? { completionTime: m.status?.completionTime ?? new Date(now).toISOString() } : {}),
   };
+}
+
+/** Finished for good: Succeeded, Failed, or Planned for a dry run (which goes no further). */
+export function isFinished(m: Pick<MdevMigration, 'spec' | 'status'>): boolean {
+  const phase = m.status?.phase;
+  return isFinalPhase(phase) || (phase === 'Planned' && m.spec.dryRun);
 }
 
 /** What a decision contributes to status: candidates (bounded), totals, probes, timing, source. */

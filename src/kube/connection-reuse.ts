@@ -34,13 +34,22 @@ export function sameOptions(a: Record<string, unknown>, b: Record<string, unknow
   return keys.every((k) => Object.hasOwn(b, k) && sameOption(a[k], b[k]));
 }
 
+/** Copies of a KubeConfig (e.g. one per component's User-Agent) and the one whose pool they use. */
+const poolOwners = new WeakMap<KubeConfig, KubeConfig>();
+
+/** `copy` reuses `origin`'s connections (same server and TLS material is still checked per request). */
+export function shareConnections(copy: KubeConfig, origin: KubeConfig): void {
+  poolOwners.set(copy, poolOwners.get(origin) ?? origin);
+}
+
 if (!proto.__mdevPooled) {
   const original = proto.createDispatcher;
   const pools = new WeakMap<KubeConfig, PoolEntry[]>();
   proto.createDispatcher = function (this: KubeConfig, cluster, agentOptions) {
     const server = (cluster as { server?: string } | null)?.server;
-    let pool = pools.get(this);
-    if (!pool) pools.set(this, (pool = []));
+    const owner = poolOwners.get(this) ?? this;
+    let pool = pools.get(owner);
+    if (!pool) pools.set(owner, (pool = []));
     const hit = pool.find((e) => e.server === server && sameOptions(e.options, agentOptions));
     if (hit) return hit.dispatcher;
     const entry = { server, options: agentOptions, dispatcher: original.call(this, cluster, agentOptions) };

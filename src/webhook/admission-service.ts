@@ -40,6 +40,8 @@ export interface AdmissionHandlersOptions {
   reserver?: Reserver;
   /** Link recorded MdevMigrations to their VMIMs from the VMIM cache (default true; one replica suffices but all may). */
   link?: boolean;
+  /** spec.ttlSecondsAfterFinished of the records created for admitted VMIMs (absent: none, kept by the history limit only). */
+  recordTtlSeconds?: number;
 }
 
 /** The route table for WebhookServer: `{ '/mutate-vmim': ..., '/validate-vmim': ... }`. */
@@ -52,7 +54,7 @@ export function admissionHandlers(o: AdmissionHandlersOptions): Record<string, A
     }),
     decider: decisionServiceDecider(o.decision),
     reserver: o.reserver ?? reservationsReserver(new Reservations({ kc: o.kc, devices: o.caches.devices, log: loggerFor('webhook-reservations') })),
-    recorder: kubeRecorder(o.kc, o.caches.migrations ? { migrations: (key) => o.caches.migrations?.get(key) } : {}),
+    recorder: kubeRecorder(o.kc, { ...(o.caches.migrations ? { migrations: (key: string) => o.caches.migrations?.get(key) } : {}), ttlSecondsAfterFinished: o.recordTtlSeconds }),
     budgetMs: o.budgetMs ?? DEFAULT_DECISION_BUDGET_MS,
   });
   if (o.link !== false) startMigrationLinker(o.kc, o.caches.vmims);

@@ -16,7 +16,7 @@ import { ANNOTATION_VMIM, LABEL_ORIGIN, ORIGIN_ADMISSION } from '../api/v1alpha1
 
 const log = loggerFor('webhook-recorder');
 
-export function buildAdmissionMigration(r: MigrationRecord): Record<string, unknown> {
+export function buildAdmissionMigration(r: MigrationRecord, ttlSecondsAfterFinished?: number): Record<string, unknown> {
   return {
     apiVersion: API_VERSION,
     kind: 'MdevMigration',
@@ -27,6 +27,7 @@ export function buildAdmissionMigration(r: MigrationRecord): Record<string, unkn
       allowCreateTarget: false,
       dryRun: false,
       deadlineSeconds: DEADLINE_SECONDS.default,
+      ...(ttlSecondsAfterFinished !== undefined ? { ttlSecondsAfterFinished } : {}),
     },
   };
 }
@@ -41,6 +42,8 @@ const RECENT_DECISIONS = 1024;
 export interface KubeRecorderOptions {
   /** The controller's MdevMigration cache, read before asking the API server. */
   migrations?: (key: string) => MdevMigration | undefined;
+  /** Set on every record created (the chart's webhook.recordTTL). */
+  ttlSecondsAfterFinished?: number;
 }
 
 /**
@@ -69,7 +72,7 @@ export function kubeRecorder(kc: KubeConfig, opts: KubeRecorderOptions = {}): Mi
   return {
     async create(r) {
       try {
-        const created = parseFromWire('MdevMigration', await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_MIGRATIONS, { namespace: r.namespace }), body: buildAdmissionMigration(r) }), log);
+        const created = parseFromWire('MdevMigration', await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_MIGRATIONS, { namespace: r.namespace }), body: buildAdmissionMigration(r, opts.ttlSecondsAfterFinished) }), log);
         if (!created?.metadata.uid) throw new Error(`the API server returned a malformed MdevMigration ${r.namespace}/${r.name}: check the CRDs`);
         remember(vmiOf, created.metadata.uid, r.vmiName);
         return refOf(created);

@@ -3,6 +3,8 @@
 // (`startAgent`) over the simulated backend; a kubelet stand-in reports PodResources from the
 // virt-launcher pods; the KubeVirt simulator advances VMIMs and, like a device plugin honouring
 // the operator's reservation, allocates the MdevMigration's reserved target devices.
+import { withUserAgent } from '../../../src/kube/user-agent.ts';
+import { STANDIN_USER_AGENTS } from '../user-agents.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { LABEL_NODE, parseFromWire, type MdevDevice } from '../../../src/api/v1alpha1/index.ts';
 import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
@@ -125,11 +127,12 @@ class Fleet {
   #kubevirt: KubevirtSimulator | undefined;
 
   constructor(opts: FleetOptions) {
-    this.#o = opts;
+    // Named to the API server as the stand-in fleet; its agents name themselves as agents.
+    this.#o = { ...opts, kc: withUserAgent(opts.kc, STANDIN_USER_AGENTS.fleet) };
     this.#log = opts.log ?? loggerFor('fleet');
     this.#namespace = opts.namespace ?? DEFAULT_NAMESPACE;
     this.#specs = fleetSpecs(opts);
-    this.#kubelet = new FleetKubelet(opts.kc, this.#log);
+    this.#kubelet = new FleetKubelet(this.#o.kc, this.#log);
     this.#kubelet.onNodeChange((node) => void this.#agents.get(node)?.rediscover());
   }
 

@@ -5,6 +5,8 @@
 // and finally moving the VMI and deleting the source pod. All progress lives in the VMIM's status,
 // so a restarted simulator continues where the last one stopped, and every write is a
 // compare-and-swap on the VMIM's resourceVersion, so two simulators cannot both advance one step.
+import { withUserAgent } from '../../../src/kube/user-agent.ts';
+import { STANDIN_USER_AGENTS } from '../user-agents.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { realClock, sleep } from '../../../src/kube/clock.ts';
 import { describeApiError, isConflict } from '../../../src/kube/errors.ts';
@@ -96,7 +98,7 @@ function vmiRef(vmim: Vmim): { namespace: string; name: string } {
 }
 
 export function startKubevirtSimulator(options: KubevirtSimulatorOptions): KubevirtSimulator {
-  const { kc } = options;
+  const kc = withUserAgent(options.kc, STANDIN_USER_AGENTS.kubevirt);
   const log = options.log ?? loggerFor('kubevirt-simulator');
   const stepDelayMs = options.stepDelayMs ?? 100;
   const pollIntervalMs = options.pollIntervalMs ?? 200;

@@ -1,11 +1,11 @@
 // Client of the kubelet PodResources v1 API over its unix socket: which pod and container holds
-// which device-plugin device on this node. One short-lived connection per call: the agent asks
+// which device on this node (device-plugin devices and DRA claim devices). One short-lived connection per call: the agent asks
 // once per discovery pass, and a fresh connection never serves an answer from a dead kubelet.
 import { stat } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import { METHOD_PATHS, podResourcesMethod } from './proto.ts';
-import type { PodDevices } from './types.ts';
+import type { ClaimDevice, PodDevices, PodResourceEntry } from './types.ts';
 
 /** Where the kubelet serves the API on every node (hostPath-mount its directory into the agent). */
 export const DEFAULT_PODRESOURCES_SOCKET = '/var/lib/kubelet/pod-resources/kubelet.sock';
@@ -20,6 +20,7 @@ export type PodResourcesErrorCode =
   | 'unavailable' // a socket nobody answers on, or one we may not open
   | 'deadline' // the kubelet accepted but did not answer in time
   | 'unimplemented' // a kubelet without PodResources v1
+  | 'rate-limited' // the kubelet's limiter (100 requests/s, burst 10, shared by every client) refused
   | 'failed'; // any other gRPC status or an undecodable answer
 
 /** A failure to read PodResources; `message` names the socket and the remedy. */
@@ -36,8 +37,11 @@ export class PodResourcesError extends Error {
 
 export type ListOptions = { timeoutMs?: number };
 
-/** Every (pod, container, resource) on the node that holds at least one device-plugin device. */
-export async function listPodResources(socketPath: string, options: ListOptions = {}): Promise<PodDevices[]> {
+/**
+ * Every device a container on the node holds: device-plugin devices per (pod, container,
+ * resource), each id once, and DRA claim devices per (pod, container, claim, device).
+ */
+export async function listPodResources(socketPath: string, options: ListOptions = {}): Promise<PodResourceEntry[]> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_PODRESOURCES_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new RangeError(`PodResources timeout must be a positive number of milliseconds, got ${timeoutMs}`);
@@ -142,6 +146,14 @@ function translateStatus(err: grpc.ServiceError, socketPath: string, timeoutMs: 
           'the kubelet must be Kubernetes 1.20 or later with the PodResources v1 API',
         err,
       );
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return new PodResourcesError(
+        'rate-limited',
+        socketPath,
+        `kubelet PodResources on ${socketPath} refused the call by its rate limit (${detail}): another ` +
+          'client on the node calls the socket too often (the kubelet allows 100 calls/s with a burst of 10 for all clients together)',
+        err,
+      );
     default:
       return new PodResourcesError(
         'failed',
@@ -153,7 +165,9 @@ function translateStatus(err: grpc.ServiceError, socketPath: string, timeoutMs: 
   }
 }
 
-// Only the fields the agent uses; zod drops the rest (CPU, memory, DRA).
+// Only the fields the agent uses; zod drops the rest (CPU ids, memory, topology, CDI devices,
+// share ids). Fields a kubelet may leave out (older versions, proto3 defaults) default to empty.
+const ClaimResource = z.object({ driverName: z.string(), poolName: z.string(), deviceName: z.string() });
 const ListResponse = z.object({
   podResources: z.array(
     z.object({
@@ -162,27 +176,53 @@ const ListResponse = z.object({
       containers: z.array(
         z.object({
           name: z.string(),
-          devices: z.array(z.object({ resourceName: z.string(), deviceIds: z.array(z.string()) })),
+          devices: z.array(z.object({ resourceName: z.string(), deviceIds: z.array(z.string()) })).default([]),
+          dynamicResources: z
+            .array(z.object({ claimName: z.string(), claimNamespace: z.string(), claimResources: z.array(ClaimResource).default([]) }))
+            .default([]),
         }),
       ),
     }),
   ),
 });
 
-function flatten(response: z.infer<typeof ListResponse>): PodDevices[] {
-  const out: PodDevices[] = [];
+type Container = z.infer<typeof ListResponse>['podResources'][number]['containers'][number];
+
+function flatten(response: z.infer<typeof ListResponse>): PodResourceEntry[] {
+  const out: PodResourceEntry[] = [];
   for (const pod of response.podResources) {
     for (const container of pod.containers) {
-      for (const devices of container.devices) {
-        if (devices.deviceIds.length === 0) continue;
-        out.push({
-          namespace: pod.namespace,
-          pod: pod.name,
-          container: container.name,
-          resourceName: devices.resourceName,
-          deviceIds: [...devices.deviceIds],
-        });
-      }
+      const where = { namespace: pod.namespace, pod: pod.name, container: container.name };
+      out.push(...pluginDevices(where, container), ...claimDevices(where, container));
+    }
+  }
+  return out;
+}
+
+type Where = { namespace: string; pod: string; container: string };
+
+// The kubelet sends one ContainerDevices per device id *and NUMA node* (devicemanager's
+// getContainerDevices + containerDevicesFromResourceDeviceInstances), so a device on two NUMA
+// nodes arrives twice; regroup per resource with each id once, in the kubelet's order.
+function pluginDevices(where: Where, container: Container): PodDevices[] {
+  const byResource = new Map<string, Set<string>>();
+  for (const d of container.devices) {
+    const ids = byResource.get(d.resourceName) ?? new Set<string>();
+    byResource.set(d.resourceName, ids);
+    for (const id of d.deviceIds) ids.add(id);
+  }
+  return [...byResource].filter(([, ids]) => ids.size > 0).map(([resourceName, ids]) => ({ ...where, resourceName, deviceIds: [...ids] }));
+}
+
+// A claim device is named by (driver, pool, device). Its CDI device names are not used: the 1.36
+// kubelet accumulates them across one driver's devices of a claim (GetDynamicResources), so a
+// ClaimResource may list CDI names of other devices too.
+function claimDevices(where: Where, container: Container): ClaimDevice[] {
+  const out: ClaimDevice[] = [];
+  for (const claim of container.dynamicResources) {
+    for (const r of claim.claimResources) {
+      if (r.deviceName === '') continue; // upstream keeps an empty device_name for future non-device DRA resources
+      out.push({ ...where, claim: { namespace: claim.claimNamespace, name: claim.claimName }, driver: r.driverName, pool: r.poolName, device: r.deviceName });
     }
   }
   return out;

@@ -1,7 +1,8 @@
-// Which VMI holds which device: joins the kubelet's PodResources answer (pod namespace/name ->
-// device ids) with the virt-launcher pods the agent read from the API (pod -> VMI). Pure.
+// Who holds which device: joins the kubelet's PodResources answer (pod namespace/name -> device
+// ids and DRA claim devices) with the pods the agent read from the API for its node (pod -> uid,
+// and the VMI when it is a virt-launcher pod). Pure.
 //
-// Device ids are what each device plugin advertised, and plugins differ:
+// Device-plugin ids are what each plugin advertised, and plugins differ:
 //  - an mdev UUID (NVIDIA's kubevirt-gpu-device-plugin for mdev vGPUs);
 //  - a PCI address (plugins that hand out VFs by address, e.g. the SR-IOV device plugin);
 //  - an IOMMU group number (KubeVirt's built-in mdev and PCI host-device plugins, and NVIDIA's
@@ -10,32 +11,35 @@
 // not). IOMMU group numbers are only resolvable with the node's group -> device table, which
 // discovery reads from each device's `iommu_group` link. No other form is guessed at: a prefixed
 // id such as `pci-0000:81:00.1` is left unmatched, because no plugin we know of reports one and
-// stripping unknown prefixes could attribute a device to the wrong VMI.
-import { isPciAddress, isUuid } from '../../api/validation.ts';
-import type { DeviceConsumer, LauncherPod, PodDevices } from './types.ts';
+// stripping unknown prefixes could attribute a device to the wrong VMI. DRA claim devices are
+// resolved through the node's ResourceSlices (claim-devices.ts).
+import { claimDeviceId, type ClaimDeviceIds } from './claim-devices.ts';
+import { canonicalDeviceId } from './device-id.ts';
+import { isClaimDevice, type ClaimDevice, type DeviceConsumer, type LauncherPod, type NodePod, type PodResourceEntry } from './types.ts';
 import { ANNOTATION_DOMAIN, APP_VIRT_LAUNCHER, LABEL_APP, LABEL_CREATED_BY, LABEL_VM_NAME } from '../../kubevirt/types.ts';
+
+export { canonicalDeviceId } from './device-id.ts';
 
 /** IOMMU group number (as named under /sys/kernel/iommu_groups) -> ids of this node's devices in it. */
 export type IommuGroups = ReadonlyMap<string, readonly string[]>;
 
-/** A device held by a pod that is not a known virt-launcher pod (not a VMI, or not yet in the cache). */
-export type UnattributedDevice = { deviceId: string; namespace: string; pod: string };
+/**
+ * A device held by a pod the agent's pod cache does not know (not yet seen, or already deleted
+ * while the kubelet still runs it): it is in use, but by whom is unknown for now.
+ */
+export type UnresolvedDevice = { deviceId: string; namespace: string; pod: string };
 
-/** A device two different VMIs claim; the first (in kubelet order) is kept in `consumers`. */
+/** A device two different consumers claim; the first (in kubelet order) is kept in `consumers`. */
 export type ConsumerConflict = { deviceId: string; kept: DeviceConsumer; dropped: DeviceConsumer };
 
 export type ConsumerMapping = {
   /** Keyed by the canonical (lowercase) device id; look up with `consumerOf`. */
   consumers: Map<string, DeviceConsumer>;
-  unattributed: UnattributedDevice[];
+  unresolved: UnresolvedDevice[];
+  /** DRA claim devices that no ResourceSlice attribute (or UUID name) maps to a device id. */
+  unmappedClaims: ClaimDevice[];
   conflicts: ConsumerConflict[];
 };
-
-/** The canonical form of a UUID or PCI-address device id, or undefined for any other id. */
-export function canonicalDeviceId(id: string): string | undefined {
-  const lower = id.toLowerCase();
-  return isUuid(lower) || isPciAddress(lower) ? lower : undefined;
-}
 
 /** The consumer of a device by its id, in any letter case. */
 export function consumerOf(consumers: ReadonlyMap<string, DeviceConsumer>, deviceId: string): DeviceConsumer | undefined {
@@ -43,22 +47,34 @@ export function consumerOf(consumers: ReadonlyMap<string, DeviceConsumer>, devic
   return id === undefined ? undefined : consumers.get(id);
 }
 
-/** Joins PodResources with the virt-launcher lookup; `iommuGroups` resolves group-number ids. */
+/**
+ * Joins PodResources with the node's pods: a device held by a virt-launcher pod is the VMI's, one
+ * held by any other known pod is that pod's (kind Pod). `iommuGroups` resolves group-number ids,
+ * `claimIds` DRA claim devices.
+ */
 export function mapDeviceConsumers(
-  podDevices: readonly PodDevices[],
-  launchers: readonly LauncherPod[],
+  entries: readonly PodResourceEntry[],
+  pods: readonly NodePod[],
   iommuGroups: IommuGroups = new Map(),
+  claimIds: ClaimDeviceIds = new Map(),
 ): ConsumerMapping {
-  const byPod = indexLaunchers(launchers);
-  const result: ConsumerMapping = { consumers: new Map(), unattributed: [], conflicts: [] };
-  for (const entry of podDevices) {
-    const launcher = byPod.get(podKey(entry.namespace, entry.pod));
-    for (const deviceId of entry.deviceIds.flatMap((id) => resolveDeviceId(id, iommuGroups))) {
-      if (launcher) claim(result, deviceId, consumerFor(launcher));
-      else result.unattributed.push({ deviceId, namespace: entry.namespace, pod: entry.pod });
+  const byPod = indexPods(pods);
+  const result: ConsumerMapping = { consumers: new Map(), unresolved: [], unmappedClaims: [], conflicts: [] };
+  for (const entry of entries) {
+    const pod = byPod.get(podKey(entry.namespace, entry.pod));
+    for (const deviceId of deviceIdsOf(entry, iommuGroups, claimIds, result)) {
+      if (pod) claim(result, deviceId, consumerFor(pod));
+      else result.unresolved.push({ deviceId, namespace: entry.namespace, pod: entry.pod });
     }
   }
   return result;
+}
+
+function deviceIdsOf(entry: PodResourceEntry, iommuGroups: IommuGroups, claimIds: ClaimDeviceIds, result: ConsumerMapping): string[] {
+  if (!isClaimDevice(entry)) return entry.deviceIds.flatMap((id) => resolveDeviceId(id, iommuGroups));
+  const id = claimDeviceId(entry, claimIds);
+  if (id === undefined) result.unmappedClaims.push(entry);
+  return id === undefined ? [] : [id];
 }
 
 function claim(result: ConsumerMapping, deviceId: string, consumer: DeviceConsumer): void {
@@ -78,11 +94,11 @@ function resolveDeviceId(reported: string, iommuGroups: IommuGroups): string[] {
   return (members ?? []).flatMap((id) => canonicalDeviceId(id) ?? []);
 }
 
-function indexLaunchers(launchers: readonly LauncherPod[]): Map<string, LauncherPod> {
-  const byPod = new Map<string, LauncherPod>();
-  for (const launcher of launchers) {
-    const key = podKey(launcher.namespace, launcher.podName);
-    if (!byPod.has(key)) byPod.set(key, launcher);
+function indexPods(pods: readonly NodePod[]): Map<string, NodePod> {
+  const byPod = new Map<string, NodePod>();
+  for (const pod of pods) {
+    const key = podKey(pod.namespace, pod.name);
+    if (!byPod.has(key)) byPod.set(key, pod);
   }
   return byPod;
 }
@@ -91,8 +107,11 @@ function podKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
-function consumerFor(launcher: LauncherPod): DeviceConsumer {
-  return { kind: 'VirtualMachineInstance', namespace: launcher.namespace, name: launcher.vmiName, uid: launcher.vmiUid };
+function consumerFor(pod: NodePod): DeviceConsumer {
+  const l = pod.launcher;
+  return l
+    ? { kind: 'VirtualMachineInstance', namespace: l.namespace, name: l.vmiName, uid: l.vmiUid }
+    : { kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid };
 }
 
 /** The parts of a Pod's metadata `launcherFromPod` reads (plain data, as the API returns it). */

@@ -1,4 +1,5 @@
-// Loads the kubelet PodResources v1 service definition from proto/podresources/v1/api.proto.
+// Loads the kubelet PodResources v1 service definition from proto/podresources/v1/api.proto (a
+// copy of Kubernetes 1.36.3's; the file header names the version).
 // The path is resolved from this module's URL, never from the process cwd, so the same code works
 // from src/ (type stripping) and from dist/ (compiled): src/agent/podresources/ and
 // dist/agent/podresources/ are both three levels below the directory that holds proto/. The
@@ -20,7 +21,7 @@ export const METHOD_PATHS = {
  * Decoding options shared by client and fake kubelet so both see the same JS shapes: camelCase
  * fields, every field present (defaults), 64-bit integers as strings (no silent precision loss).
  */
-const LOADER_OPTIONS: protoLoader.Options = {
+export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
   longs: String,
   enums: String,

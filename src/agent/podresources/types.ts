@@ -1,7 +1,7 @@
 // Plain data shared by the PodResources client (which produces it), the consumer mapping (which
 // reads it) and the fake kubelet. No I/O here.
 
-/** One container's devices of one resource, flattened from a kubelet PodResources answer. */
+/** One container's devices of one device-plugin resource, flattened from a kubelet PodResources answer. */
 export type PodDevices = {
   namespace: string;
   pod: string;
@@ -12,6 +12,25 @@ export type PodDevices = {
   deviceIds: string[];
 };
 
+/** One DRA device a container's ResourceClaim was allocated (PodResources `dynamic_resources`). */
+export type ClaimDevice = {
+  namespace: string;
+  pod: string;
+  container: string;
+  claim: { namespace: string; name: string };
+  /** (driver, pool, device) names the device uniquely, as in the driver's ResourceSlice. */
+  driver: string;
+  pool: string;
+  device: string;
+};
+
+/** What the kubelet reports one container holds: device-plugin devices or a DRA claim's device. */
+export type PodResourceEntry = PodDevices | ClaimDevice;
+
+export function isClaimDevice(entry: PodResourceEntry): entry is ClaimDevice {
+  return 'claim' in entry;
+}
+
 /** What the agent learned from the API about one virt-launcher pod on its node. */
 export type LauncherPod = {
   namespace: string;
@@ -20,9 +39,20 @@ export type LauncherPod = {
   vmiUid: string;
 };
 
-/** `status.consumer` of an MdevDevice. */
+/** A pod bound to the agent's node, as far as consumers go; `launcher` when it runs a VMI. */
+export type NodePod = {
+  namespace: string;
+  name: string;
+  uid: string;
+  launcher?: LauncherPod;
+};
+
+/**
+ * `status.consumer` of an MdevDevice: the VMI whose virt-launcher pod holds the device, or the
+ * pod itself when it runs no VMI (such a device is in use all the same and never a target).
+ */
 export type DeviceConsumer = {
-  kind: 'VirtualMachineInstance';
+  kind: 'VirtualMachineInstance' | 'Pod';
   namespace: string;
   name: string;
   uid: string;

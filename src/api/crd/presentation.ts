@@ -35,8 +35,9 @@ export const PRESENTATION: Record<KindName, Presentation> = {
         description: 'Digest of the migration version string; equal hashes answer probes the same way.',
       },
       { name: 'Migratable', type: 'boolean', jsonPath: '.status.migratable', description: 'Whether the version string was read.' },
-      { name: 'Consumer', type: 'string', jsonPath: '.status.consumer.name', description: 'VMI using the device; empty when free.' },
+      { name: 'Consumer', type: 'string', jsonPath: '.status.consumer.name', description: 'VMI (or non-VMI Pod) using the device; empty when free.' },
       { name: 'Kind', type: 'string', jsonPath: '.spec.kind', description: 'mdev or vfio-pci.', priority: 1 },
+      { name: 'Consumer-Kind', type: 'string', jsonPath: '.status.consumer.kind', description: 'VirtualMachineInstance, or Pod for a pod that runs no VMI.', priority: 1 },
       {
         name: 'Reserved-By',
         type: 'string',

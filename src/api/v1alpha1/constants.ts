@@ -81,3 +81,6 @@ export const LIMITS = {
 } as const;
 
 export const DEADLINE_SECONDS = { default: 900, min: 30, max: 86400 } as const;
+
+/** Bounds of spec.ttlSecondsAfterFinished: 0 (delete once finished) to 30 days. */
+export const TTL_SECONDS = { min: 0, max: 2_592_000 } as const;

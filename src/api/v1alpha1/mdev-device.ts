@@ -59,12 +59,16 @@ export const consumerReference = z
       .min(1)
       .max(63)
       .regex(/^[A-Z][A-Za-z0-9]*$/)
-      .describe('Kind of the consumer, VirtualMachineInstance.'),
+      .describe(
+        'Kind of the consumer: VirtualMachineInstance when a virt-launcher pod holds the device, Pod when a pod that runs no VMI holds it (in use all the same: never a migration target).',
+      ),
     namespace: dnsLabel.describe('Namespace of the consumer.'),
     name: objectName.describe('Name of the consumer.'),
     uid: z.string().min(1).max(LIMITS.uid).describe('UID of the consumer; a VMI\'s devices are those whose consumer.uid is its uid.'),
   })
-  .describe('The workload using the device, from the kubelet PodResources API. Absent means free.');
+  .describe(
+    'The workload using the device, from the kubelet PodResources API (device plugins and DRA claims). Absent means free. While the kubelet does not answer, the agent keeps the last known consumer rather than clearing it.',
+  );
 
 export const reservation = z
   .object({

@@ -1,7 +1,7 @@
 // MdevMigration: a namespaced request to move one VMI to a verified-compatible node (DESIGN §3).
 import { z } from 'zod';
-import { DEADLINE_SECONDS, LIMITS, PHASES, VERDICTS } from './constants.ts';
-import { conditions, dnsLabel, nonNegativeInt, objectName } from './fields.ts';
+import { DEADLINE_SECONDS, LIMITS, PHASES, TTL_SECONDS, VERDICTS } from './constants.ts';
+import { conditions, dnsLabel, nonNegativeInt, objectName, timestamp } from './fields.ts';
 import { kindObject } from './object.ts';
 
 export const mdevMigrationSpec = z
@@ -23,6 +23,14 @@ export const mdevMigrationSpec = z
       .max(DEADLINE_SECONDS.max)
       .default(DEADLINE_SECONDS.default)
       .describe(`Seconds from creation after which the migration fails (${DEADLINE_SECONDS.min}-${DEADLINE_SECONDS.max}).`),
+    ttlSecondsAfterFinished: z
+      .int()
+      .min(TTL_SECONDS.min)
+      .max(TTL_SECONDS.max)
+      .optional()
+      .describe(
+        `Seconds after status.completionTime (Succeeded, Failed, or Planned for a dry run) at which the controller deletes this object (${TTL_SECONDS.min}-${TTL_SECONDS.max}); absent: kept, subject only to the controller's per-VMI history limit.`,
+      ),
   })
   .describe('What to migrate and under which constraints.');
 
@@ -77,6 +85,9 @@ export const mdevMigrationStatus = z
     migrationName: objectName.optional().describe('Name of the VirtualMachineInstanceMigration created for this request.'),
     attempts: nonNegativeInt.optional().describe('Number of target nodes tried so far.'),
     observedGeneration: nonNegativeInt.optional().describe('The metadata.generation this status reflects.'),
+    completionTime: timestamp
+      .optional()
+      .describe('When the migration reached its final phase (Succeeded, Failed, or Planned for a dry run); ttlSecondsAfterFinished counts from here.'),
     conditions: conditions.optional().describe('Observations about the migration, keyed by type.'),
     message: z.string().max(LIMITS.message).optional().describe('Human-readable summary of the current phase.'),
   })

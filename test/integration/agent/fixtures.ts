@@ -13,7 +13,8 @@ import { kubeRequest } from '../../../src/kube/request.ts';
 import { FakeSysfs } from '../../../dev/fakes/sysfs/fake-sysfs.ts';
 import { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { kubectl } from '../../support/cluster.ts';
-import type { PodDevices } from '../../../src/agent/podresources/types.ts';
+import type { PodResourceEntry } from '../../../src/agent/podresources/types.ts';
+import type { Clock } from '../../../src/kube/clock.ts';
 import { poll } from '../../support/poll.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
@@ -98,12 +99,12 @@ export async function startTestAgent(
   kc: KubeConfig,
   tree: FakeTree,
   config: AgentConfig,
-  extra: { podDevices?: () => Promise<PodDevices[]>; serveHttp?: boolean } = {},
+  extra: { podDevices?: () => Promise<readonly PodResourceEntry[]>; serveHttp?: boolean; clock?: Clock } = {},
 ): Promise<StartedAgent> {
   const io = new FakeSysfs(tree);
   const agent = await startAgent(
     { ...config, sysfsRoot: tree.root },
-    { kc, io, backend: new SysfsBackend(io, 'simulated'), registry: new Registry(), serveHttp: extra.serveHttp ?? false, podDevices: extra.podDevices },
+    { kc, io, backend: new SysfsBackend(io, 'simulated'), registry: new Registry(), serveHttp: extra.serveHttp ?? false, podDevices: extra.podDevices, clock: extra.clock },
   );
   return { agent, io };
 }

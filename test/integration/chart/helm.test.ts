@@ -190,6 +190,7 @@ describe('chart with the real helm', function () {
         'mdev-operator.io/mdevnodes': sorted('list', 'watch', 'create', 'patch'),
         'mdev-operator.io/mdevprobes': sorted('list', 'watch'),
         'mdev-operator.io/mdevprobes/status': ['patch'],
+        'resource.k8s.io/resourceslices': sorted('list', 'watch'),
       });
       const role = find(objs, 'Role', 'mdev-operator-agent') as Any;
       expect(role.metadata.namespace).to.equal(NS);
@@ -298,10 +299,11 @@ describe('chart with the real helm', function () {
       const all = await render(['-f', join(FIXTURES, 'values-all.yaml')]);
       find(all, 'ServiceMonitor');
       const exprs = ((find(all, 'PrometheusRule') as Any).spec.groups[0].rules as Array<{ alert: string; expr: string }>);
-      expect(exprs.map((r) => r.alert)).to.deep.equal(['MdevOperatorAgentStale', 'MdevOperatorMigrationsFailing', 'MdevOperatorProbeTimeouts']);
+      expect(exprs.map((r) => r.alert)).to.deep.equal(['MdevOperatorAgentStale', 'MdevOperatorMigrationsFailing', 'MdevOperatorProbeTimeouts', 'MdevOperatorPodResourcesUnreachable']);
       expect(exprs[0]!.expr).to.contain('mdev_operator_agent_lease_stale');
       expect(exprs[1]!.expr).to.contain('mdev_operator_migrations_total{result="failed"}');
       expect(exprs[2]!.expr).to.contain('mdev_operator_probe_timeouts_total');
+      expect(exprs[3]!.expr).to.contain('mdev_agent_podresources_up');
     });
 
     it('refuses to put the privileged agent in the release namespace, naming the value', async () => {

@@ -150,7 +150,9 @@ describe('agent with a real token bound to a Pod on node-a (Pending pod: no kube
       nodeName: nodeA, sysfsRoot: tree.layout.sysRoot, mdevctlRoot: tree.layout.mdevctlRoot, backend: 'simulated', namespace: ids.namespace,
       resyncIntervalMs: 2_000, leaseDurationMs: 10_000, leaseRenewMs: 500, metricsPort: 0, healthPort: 0, logLevel: 'info',
     };
-    agent = await startAgent(config, { kc: tokenKubeConfig(admin, podToken, calls), backend: new SysfsBackend(io, 'simulated'), io, podDevices: async () => [], serveHttp: false });
+    // One DRA claim device on the node (kubelet stand-in data), so the agent watches its node's ResourceSlices too.
+    const claimDevice = { namespace: 'vms', pod: 'virt-launcher-vm-x', container: 'compute', claim: { namespace: 'vms', name: 'vm-x-gpu' }, driver: 'gpu.example.com', pool: nodeA, device: 'vgpu-0' };
+    agent = await startAgent(config, { kc: tokenKubeConfig(admin, podToken, calls), backend: new SysfsBackend(io, 'simulated'), io, podDevices: async () => [claimDevice], serveHttp: false });
 
     const devices = (await kubeRequest(admin, { method: 'GET', path: devicePath(), query: { labelSelector: `${LABEL_NODE}=${nodeA}` } })) as { items: Array<{ metadata: { name: string }; status?: { migrationVersion?: string } }> };
     expect(devices.items).to.have.length(2);
@@ -185,7 +187,9 @@ describe('agent with a real token bound to a Pod on node-a (Pending pod: no kube
     expect(calls.matching('DELETE', /\/mdevdevices\//).map((c) => c.status)).to.deep.equal([200]);
   });
 
-  it('used every permission the chart grants the agent, and only those (least privilege)', () => {
+  it('used every permission the chart grants the agent, and only those (least privilege)', async () => {
+    await waitFor('the agent\'s ResourceSlice watch', async () => (usedPermissions(calls.calls).includes('resource.k8s.io/resourceslices:watch') ? true : undefined), 10_000);
+    expect(calls.matching('GET', /\/(pods|resourceslices)$/).every((c) => decodeURIComponent(c.path).includes(`fieldSelector=spec.nodeName=${nodeA}`)), 'only its own node\'s pods and slices').to.equal(true);
     expect(calls.refused(), calls.describe(calls.refused())).to.deep.equal([]);
     expect(usedPermissions(calls.calls)).to.deep.equal(grantedPermissions(ids, `${ids.fullname}-agent`));
   });

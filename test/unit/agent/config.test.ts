@@ -27,6 +27,7 @@ describe('agent configuration (flags and env, validated at start)', () => {
       metricsPort: 8080,
       healthPort: 8081,
       logLevel: 'info',
+      podResourcesUnreadyAfterMs: 180_000,
     });
     expect(c.podResourcesSocket).to.equal(undefined);
   });
@@ -41,10 +42,11 @@ describe('agent configuration (flags and env, validated at start)', () => {
       '--node-name', 'n', '--sysfs-root', '/s', '--mdevctl-root', '/m', '--backend', 'exec', '--exec-command', '/bin/v',
       '--podresources-socket', '/k.sock', '--namespace', 'x', '--kubeconfig', '/kc', '--resync-interval', '2m',
       '--lease-duration', '30s', '--lease-renew', '500ms', '--metrics-port', '0', '--health-port', '9000', '--log-level', 'debug',
+      '--podresources-unready-after', '5m',
     ], {});
     expect(c).to.deep.equal({
       nodeName: 'n', sysfsRoot: '/s', mdevctlRoot: '/m', backend: 'exec', execCommand: '/bin/v', podResourcesSocket: '/k.sock',
-      namespace: 'x', kubeconfig: '/kc', resyncIntervalMs: 120_000, leaseDurationMs: 30_000, leaseRenewMs: 500,
+      podResourcesUnreadyAfterMs: 300_000, namespace: 'x', kubeconfig: '/kc', resyncIntervalMs: 120_000, leaseDurationMs: 30_000, leaseRenewMs: 500,
       metricsPort: 0, healthPort: 9000, logLevel: 'debug',
     });
   });
@@ -54,6 +56,7 @@ describe('agent configuration (flags and env, validated at start)', () => {
     expect(usageError(['--node-name', 'Bad_Name'])).to.match(/^--node-name must be a valid Node name/);
     expect(usageError(['--node-name', 'n', '--backend', 'nvml'])).to.match(/^--backend must be one of sysfs, exec, simulated/);
     expect(usageError(['--node-name', 'n', '--resync-interval', 'soon'])).to.match(/^--resync-interval must be a duration/);
+    expect(usageError(['--node-name', 'n', '--podresources-unready-after', '10ms'])).to.match(/^--podresources-unready-after must be a duration of at least 1000 ms/);
     expect(usageError(['--node-name', 'n', '--metrics-port', '70000'])).to.match(/^--metrics-port must be a port number/);
     expect(usageError(['--node-name', 'n', '--log-level', 'loud'])).to.match(/^--log-level must be one of/);
     expect(usageError(['--node-name', 'n', '--backend', 'exec'])).to.match(/^--exec-command is required with --backend exec/);

@@ -5,39 +5,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../../dev/localcluster/paths.ts';
-
-interface Instruction { op: string; args: string }
-interface Stage { from: string; name: string | undefined; instructions: Instruction[] }
-
-/** Instructions with line continuations joined and comments dropped. */
-function parseInstructions(text: string): Instruction[] {
-  const joined = text.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n').replace(/\\\n\s*/g, ' ');
-  return joined.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
-    const m = /^(\S+)\s*(.*)$/.exec(l)!;
-    return { op: m[1]!.toUpperCase(), args: m[2]! };
-  });
-}
-
-function stages(instructions: Instruction[]): { args: Map<string, string>; stages: Stage[] } {
-  const args = new Map<string, string>();
-  const out: Stage[] = [];
-  for (const ins of instructions) {
-    if (ins.op === 'ARG' && out.length === 0) {
-      const [k, v = ''] = ins.args.split('=');
-      args.set(k!, v);
-    } else if (ins.op === 'FROM') {
-      const m = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args)!;
-      const from = m[1]!.replace(/\$\{(\w+)\}/g, (_, k: string) => args.get(k) ?? '');
-      out.push({ from, name: m[2], instructions: [] });
-    } else {
-      out.at(-1)?.instructions.push(ins);
-    }
-  }
-  return { args, stages: out };
-}
+import { parseInstructions, parseStages, type Stage } from '../../../dev/image/containerfile.ts';
+import { EXTRA_BINARIES } from '../../../dev/image/extra-binaries.ts';
 
 const text = readFileSync(join(REPO_ROOT, 'Containerfile'), 'utf8');
-const { stages: all } = stages(parseInstructions(text));
+const all = parseStages(parseInstructions(text));
 const runtime = all.at(-1)!;
 const build = all[0]!;
 const ops = (s: Stage, op: string) => s.instructions.filter((i) => i.op === op).map((i) => i.args);
@@ -98,5 +70,13 @@ describe('Containerfile (parsed, not built: no container engine in CI)', () => {
       expect(lines).to.include.members(['!package.json', '!package-lock.json', '!src/', '!proto/', '!crds/']);
       expect(lines).to.not.include('!node_modules/');
     }
+  });
+
+  it('copies every extra binary the engine-less build ships (dev/image/extra-binaries.ts) to /usr/local/bin', () => {
+    const copies = ops(runtime, 'COPY');
+    for (const b of EXTRA_BINARIES) {
+      expect(copies.some((c) => new RegExp(`\\s/usr/local/bin/${b.name}$`).test(c)), `COPY … /usr/local/bin/${b.name}`).to.equal(true);
+    }
+    expect(copies.filter((c) => /\s\/usr\/local\/bin\//.test(c))).to.have.length(EXTRA_BINARIES.length);
   });
 });

@@ -3,6 +3,7 @@ import { phaseConditionStatuses, phaseStatus, setCondition } from '../../../src/
 import { parseControllerConfig } from '../../../src/cli/controller-flags.ts';
 import { buildEvent } from '../../../src/controller/events.ts';
 import { UsageError } from '../../../src/cli/usage-error.ts';
+import { buildAdmissionMigration } from '../../../src/webhook/kube-recorder.ts';
 import { migration, NOW } from './fixtures.ts';
 
 describe('controller status, config and events (pure parts)', () => {
@@ -76,5 +77,18 @@ describe('controller status, config and events (pure parts)', () => {
     const e = buildEvent(migration('m'), 'Warning', 'NoCompatibleNode', 'why', 'ctrl-1', NOW) as { involvedObject: Record<string, unknown>; reason: string; type: string };
     expect(e.involvedObject).to.include({ kind: 'MdevMigration', name: 'm', namespace: 'vms', uid: 'uid-m' });
     expect(e).to.include({ reason: 'NoCompatibleNode', type: 'Warning' });
+  });
+
+  it('parses the lifecycle flags: history limit (default 5) and the TTL of admission records (default 24h)', () => {
+    expect(parseControllerConfig([], {})).to.include({ historyLimit: 5, admissionRecordTtlSeconds: 86_400 });
+    expect(parseControllerConfig(['--migration-history-limit=0', '--admission-record-ttl=30m'], {})).to.include({ historyLimit: 0, admissionRecordTtlSeconds: 1800 });
+    expect(() => parseControllerConfig(['--migration-history-limit=-1'], {})).to.throw(UsageError, /--migration-history-limit/);
+    expect(() => parseControllerConfig(['--admission-record-ttl=721h'], {})).to.throw(UsageError, /--admission-record-ttl/);
+  });
+
+  it('the webhook’s record carries the configured ttlSecondsAfterFinished, and none when not configured', () => {
+    const r = { namespace: 'vms', name: 'vmim-x', vmiName: 'vm', vmimName: 'x' };
+    expect((buildAdmissionMigration(r, 3600) as { spec: Record<string, unknown> }).spec.ttlSecondsAfterFinished).to.equal(3600);
+    expect((buildAdmissionMigration(r) as { spec: Record<string, unknown> }).spec).to.not.have.property('ttlSecondsAfterFinished');
   });
 });

@@ -12,6 +12,9 @@ import {
   type FakePodResources,
 } from '../../../dev/fakes/kubelet.ts';
 import type { PodDevices } from '../../../src/agent/podresources/types.ts';
+import protoLoader from '@grpc/proto-loader';
+import { LOADER_OPTIONS, podResourcesProtoPath } from '../../../src/agent/podresources/proto.ts';
+import { FakeClock } from '../kube/fakes.ts';
 
 const MDEV_A = 'a1b2c3d4-0000-4000-8000-00000000000a';
 const MDEV_B = 'a1b2c3d4-0000-4000-8000-00000000000b';
@@ -25,7 +28,7 @@ const PODS: FakePodResources[] = [
         name: 'compute',
         devices: [
           { resourceName: 'devices.kubevirt.io/kvm', deviceIds: ['kvm3'] },
-          { resourceName: 'nvidia.com/GRID_T4-1Q', deviceIds: [MDEV_A, MDEV_B], topology: { nodes: [{ ID: 1 }] } },
+          { resourceName: 'nvidia.com/GRID_T4-1Q', deviceIds: [MDEV_A, MDEV_B], topology: { nodes: [{ ID: 0 }, { ID: 1 }] } },
           { resourceName: 'nvidia.com/empty', deviceIds: [] },
         ],
       },
@@ -38,6 +41,26 @@ const PODS: FakePodResources[] = [
     containers: [
       { name: 'compute', devices: [{ resourceName: 'intel.com/sriov_vf', deviceIds: ['0000:81:00.2'] }] },
       { name: 'hook-sidecar-0', devices: [{ resourceName: 'example.com/other', deviceIds: ['x1'] }] },
+    ],
+  },
+  {
+    name: 'virt-launcher-vm3-klmno',
+    namespace: 'tenant-c',
+    containers: [
+      {
+        name: 'compute',
+        dynamicResources: [
+          {
+            claimName: 'vm3-gpu',
+            claimNamespace: 'tenant-c',
+            devices: [
+              { driverName: 'gpu.example.com', poolName: 'worker-1', deviceName: 'vgpu-0', cdiDevices: ['gpu.example.com/vgpu=vgpu-0'] },
+              { driverName: 'gpu.example.com', poolName: 'worker-1', deviceName: 'vgpu-1', cdiDevices: ['gpu.example.com/vgpu=vgpu-1'] },
+            ],
+          },
+        ],
+      },
+      { name: 'init-plain', init: 'plain', devices: [{ resourceName: 'example.com/init', deviceIds: ['i1'] }] },
     ],
   },
 ];
@@ -61,14 +84,45 @@ describe('PodResources client ↔ fake kubelet (kubelet stand-in, real gRPC over
     await kubelet.close();
   });
 
-  it('flattens every pod, container and resource that holds devices, in kubelet order', async () => {
+  it('flattens every pod, container and resource that holds devices, each id once though the kubelet sends one entry per id and NUMA node', async () => {
     const got = await listPodResources(kubelet.socketPath, { timeoutMs: 5000 });
+    const claim = { namespace: 'tenant-c', pod: 'virt-launcher-vm3-klmno', container: 'compute', claim: { namespace: 'tenant-c', name: 'vm3-gpu' }, driver: 'gpu.example.com', pool: 'worker-1' };
     expect(got).to.deep.equal([
       { namespace: 'tenant-a', pod: 'virt-launcher-vm1-abcde', container: 'compute', resourceName: 'devices.kubevirt.io/kvm', deviceIds: ['kvm3'] },
       { namespace: 'tenant-a', pod: 'virt-launcher-vm1-abcde', container: 'compute', resourceName: 'nvidia.com/GRID_T4-1Q', deviceIds: [MDEV_A, MDEV_B] },
       { namespace: 'tenant-b', pod: 'virt-launcher-vm2-fghij', container: 'compute', resourceName: 'intel.com/sriov_vf', deviceIds: ['0000:81:00.2'] },
       { namespace: 'tenant-b', pod: 'virt-launcher-vm2-fghij', container: 'hook-sidecar-0', resourceName: 'example.com/other', deviceIds: ['x1'] },
+      { ...claim, device: 'vgpu-0' },
+      { ...claim, device: 'vgpu-1' },
     ]);
+  });
+
+  it('answers v1 List in the 1.36 kubelet\'s shape: per id and NUMA node, CDI names accumulated per driver, no plain init containers', async () => {
+    const answer = (await rawList(kubelet.socketPath, 'v1')) as { podResources: { name: string; containers: { name: string; devices: unknown[]; dynamicResources: { claimResources: { deviceName: string; cdiDevices: { name: string }[] }[] }[] }[] }[] };
+    const vm1 = answer.podResources.find((p) => p.name === 'virt-launcher-vm1-abcde');
+    expect(vm1?.containers[0]?.devices).to.deep.equal([
+      { resourceName: 'devices.kubevirt.io/kvm', deviceIds: ['kvm3'], topology: null },
+      { resourceName: 'nvidia.com/GRID_T4-1Q', deviceIds: [MDEV_A], topology: { nodes: [{ ID: '0' }] } },
+      { resourceName: 'nvidia.com/GRID_T4-1Q', deviceIds: [MDEV_A], topology: { nodes: [{ ID: '1' }] } },
+      { resourceName: 'nvidia.com/GRID_T4-1Q', deviceIds: [MDEV_B], topology: { nodes: [{ ID: '0' }] } },
+      { resourceName: 'nvidia.com/GRID_T4-1Q', deviceIds: [MDEV_B], topology: { nodes: [{ ID: '1' }] } },
+    ]);
+    const vm3 = answer.podResources.find((p) => p.name === 'virt-launcher-vm3-klmno');
+    expect(vm3?.containers.map((c) => c.name)).to.deep.equal(['compute']);
+    const resources = vm3?.containers[0]?.dynamicResources[0]?.claimResources ?? [];
+    expect(resources.map((r) => [r.deviceName, r.cdiDevices.map((c) => c.name)])).to.deep.equal([
+      ['vgpu-0', ['gpu.example.com/vgpu=vgpu-0']],
+      ['vgpu-1', ['gpu.example.com/vgpu=vgpu-0', 'gpu.example.com/vgpu=vgpu-1']],
+    ]);
+  });
+
+  it('serves v1alpha1 List too, as the kubelet does: device-plugin devices only, no topology, no DRA', async () => {
+    const answer = (await rawList(kubelet.socketPath, 'v1alpha1')) as { podResources: { name: string; containers: { name: string; devices: unknown[] }[] }[] };
+    const vm1 = answer.podResources.find((p) => p.name === 'virt-launcher-vm1-abcde');
+    expect(vm1?.containers[0]?.devices).to.deep.include({ resourceName: 'nvidia.com/GRID_T4-1Q', deviceIds: [MDEV_A] });
+    expect(vm1?.containers[0]?.devices).to.have.length(5);
+    expect(JSON.stringify(answer)).not.to.contain('topology').and.not.to.contain('vgpu-0');
+    expect(kubelet.listCalls()).to.equal(1);
   });
 
   it('serves the list most recently set, and an empty node as an empty list', async () => {
@@ -92,6 +146,18 @@ describe('PodResources client ↔ fake kubelet (kubelet stand-in, real gRPC over
     expect(err.message).to.contain(kubelet.socketPath).and.contain('200 ms');
     expect(kubelet.listCalls()).to.equal(1);
     kubelet.release();
+  });
+
+  it('refuses calls beyond the kubelet\'s rate limit (burst 10 on a clock that does not move) as rate-limited, naming the limit', async () => {
+    const still = await startFakeKubelet({ podResources: PODS, clock: new FakeClock() });
+    try {
+      for (let i = 0; i < 10; i++) await listPodResources(still.socketPath);
+      const err = await expectRejection(listPodResources(still.socketPath));
+      expect(err.code).to.equal('rate-limited');
+      expect(err.message).to.contain(still.socketPath).and.contain('100 calls/s');
+    } finally {
+      await still.close();
+    }
   });
 
   it('answers Get for a known pod and fails it like the kubelet for an unknown one', async () => {
@@ -188,4 +254,19 @@ function getRequest(podName: string, podNamespace: string): Buffer {
     return Buffer.concat([Buffer.from([(tag << 3) | 2, bytes.length]), bytes]);
   };
   return Buffer.concat([field(1, podName), field(2, podNamespace)]);
+}
+
+/** A List answer decoded with the proto of `version`, to check the stand-in's wire shape itself. */
+async function rawList(socketPath: string, version: 'v1' | 'v1alpha1'): Promise<unknown> {
+  const file = podResourcesProtoPath().replace('/v1/api.proto', `/${version}/api.proto`);
+  const method = (protoLoader.loadSync(file, LOADER_OPTIONS)[`${version}.PodResourcesLister`] as protoLoader.ServiceDefinition).List;
+  if (!method) throw new Error(`${file} has no List`);
+  const client = new grpc.Client(`unix:${socketPath}`, grpc.credentials.createInsecure());
+  try {
+    return await new Promise((resolve, reject) => {
+      client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, {}, (err, value) => (err ? reject(err) : resolve(value)));
+    });
+  } finally {
+    client.close();
+  }
 }

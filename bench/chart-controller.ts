@@ -1,0 +1,87 @@
+// Starts the controller for a benchmark the way the chart does: the compiled entrypoint the image
+// runs (`node dist/cli/main.js`, Containerfile), the container's args and its NODE_OPTIONS from the
+// rendered Deployment (manifests/40-workloads.yaml, rendered from the chart's default values). Only
+// what ties the process to this cluster is replaced: the kubeconfig, the namespace, the ports, and
+// the webhook (off: the admission suite measures it). So a heap flag the chart does not set cannot
+// flatter a figure, and one it does set is measured.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT } from '../dev/localcluster/paths.ts';
+
+const WORKLOADS = join(REPO_ROOT, 'manifests', '40-workloads.yaml');
+const ENTRYPOINT = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+
+interface Container {
+  name: string;
+  args?: string[];
+  env?: { name: string; value?: string }[];
+}
+
+/** The controller container's args and literal env values as the chart renders them. */
+export function chartControllerContainer(path = WORKLOADS): { args: string[]; env: Record<string, string> } {
+  for (const doc of parseAllDocuments(readFileSync(path, 'utf8'))) {
+    const o = doc.toJS() as { kind?: string; metadata?: { name?: string }; spec?: { template?: { spec?: { containers?: Container[] } } } } | null;
+    if (o?.kind !== 'Deployment' || !o.metadata?.name?.endsWith('-controller')) continue;
+    const c = o.spec?.template?.spec?.containers?.find((x) => x.name === 'controller');
+    if (!c) break;
+    const env = Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
+    return { args: c.args ?? [], env };
+  }
+  throw new Error(`${path} has no controller Deployment with a container "controller": run \`npm run render:manifests\``);
+}
+
+let built: Promise<void> | undefined;
+
+/** Compiles src/ to dist/ once per benchmark process (what the image's build stage does). */
+export function buildOnce(log: (line: string) => void = () => undefined): Promise<void> {
+  built ??= (async () => {
+    log('compiling src/ to dist/ (npm run build), as the image does');
+    await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO_ROOT, 'tsconfig.build.json')], { cwd: REPO_ROOT });
+  })();
+  return built;
+}
+
+export interface ChartControllerOptions {
+  kubeconfig: string;
+  namespace: string;
+  healthPort: number;
+  /** Flags added after the chart's (a later flag wins), e.g. `--probe-timeout=5s`. */
+  extraArgs?: string[];
+}
+
+/** The flags that bind the chart's process to its pod and cluster, replaced for a local run. */
+const PER_CLUSTER = /^--(namespace|webhook-port|webhook-mode|metrics-port|health-port|kubeconfig)(=|$)/;
+
+/** The chart's command line with the per-cluster flags replaced; exported for the unit test. */
+export function chartControllerCommand(opts: ChartControllerOptions, container = chartControllerContainer()): { args: string[]; env: Record<string, string> } {
+  const [command, ...flags] = container.args;
+  const args = [
+    ENTRYPOINT, command ?? 'controller',
+    ...flags.filter((f) => !PER_CLUSTER.test(f)),
+    `--kubeconfig=${opts.kubeconfig}`, `--namespace=${opts.namespace}`, '--webhook-port=0',
+    `--health-port=${opts.healthPort}`, `--metrics-port=${opts.healthPort}`,
+    ...(opts.extraArgs ?? []),
+  ];
+  // The pod's environment, not this shell's: a NODE_OPTIONS of the caller must not leak in.
+  const { NODE_OPTIONS: _callers, ...inherited } = process.env;
+  return { args, env: { ...inherited, ...container.env } as Record<string, string> };
+}
+
+/**
+ * Spawns the controller as the chart runs it (call `buildOnce` first). It logs at the chart's level
+ * (its cost is part of the figures); only error lines reach this console.
+ */
+export function spawnChartController(opts: ChartControllerOptions): ChildProcess {
+  const { args, env } = chartControllerCommand(opts);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let partial = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line.includes('"level":"error"')) process.stderr.write(`[controller] ${line.slice(0, 400)}\n`);
+  });
+  return child;
+}

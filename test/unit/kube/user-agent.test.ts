@@ -1,0 +1,60 @@
+// Each component names itself to the API server: a KubeConfig copy from withUserAgent sends its
+// User-Agent on raw requests and on generated API clients, shares the original's connections, and
+// leaves the original as it was. A plain HTTP server on loopback records what arrives.
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { kubeRequest } from '../../../src/kube/request.ts';
+import { USER_AGENTS, withUserAgent } from '../../../src/kube/user-agent.ts';
+
+type CreateDispatcher = (c: unknown, o: Record<string, unknown>) => unknown;
+
+describe('per-component User-Agent (loopback HTTP server)', () => {
+  let server: Server;
+  const seen: IncomingHttpHeaders[] = [];
+  let kc: KubeConfig;
+
+  before(async () => {
+    server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 'secret-token' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+  });
+
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('sends the component name on raw requests, keeps the credentials, and leaves the original alone', async () => {
+    const controller = withUserAgent(kc, USER_AGENTS.controller);
+    seen.length = 0;
+    await kubeRequest(controller, { method: 'GET', path: '/api/v1/namespaces/default' });
+    await kubeRequest(kc, { method: 'GET', path: '/api/v1/namespaces/default' });
+    expect(seen[0]?.['user-agent']).to.equal('mdev-operator-controller/0.1.0');
+    expect(seen[0]?.authorization).to.equal('Bearer secret-token');
+    expect(seen[1]?.['user-agent']).to.not.match(/mdev-operator/);
+  });
+
+  it('sends it from generated API clients too (their middleware would otherwise name client-node)', async () => {
+    const agent = withUserAgent(kc, USER_AGENTS.agent);
+    seen.length = 0;
+    await agent.makeApiClient(CoreV1Api).readNamespace({ name: 'default' });
+    await kc.makeApiClient(CoreV1Api).readNamespace({ name: 'default' });
+    expect(seen[0]?.['user-agent']).to.equal('mdev-operator-agent/0.1.0');
+    expect(seen[1]?.['user-agent']).to.match(/^kubernetes-client-javascript\//);
+  });
+
+  it('shares the original KubeConfig’s keep-alive pool', () => {
+    const copy = withUserAgent(kc, USER_AGENTS.cli);
+    const dispatcher = (k: KubeConfig) => (k as unknown as { createDispatcher: CreateDispatcher }).createDispatcher.call(k, k.getCurrentCluster(), { ca: Buffer.from('ca') });
+    expect(dispatcher(copy)).to.equal(dispatcher(kc));
+  });
+});
