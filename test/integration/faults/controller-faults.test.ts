@@ -7,19 +7,13 @@ import type { MdevMigration } from '../../../src/api/v1alpha1/index.ts';
 import type { EventSink } from '../../../src/controller/events.ts';
 import type { ManagerHandle } from '../../../src/controller/manager.ts';
 import { MDEV_PROBES } from '../../../src/controller/resources.ts';
-import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
-import { listVmims } from '../../../src/kubevirt/client.ts';
 import { testKubeConfig } from '../../support/cluster.ts';
 import { expectInvariants } from '../../support/faults/invariants.ts';
 import { eventually, FaultWorld, h100 } from '../../support/faults/world.ts';
 
 const verdictOf = (m: MdevMigration, node: string) => m.status?.candidates?.find((c) => c.node === node);
-
-async function vmimsOf(w: FaultWorld, m: MdevMigration) {
-  return (await listVmims(w.kc, { namespace: w.ns })).filter((v) => isOwnedBy(v, m.metadata.uid ?? ''));
-}
 
 /** An event sink that crashes its own manager the moment the reconciler reports `reason`. */
 function crashOn(reason: string, seen: string[]): { sink: EventSink; arm: (m: ManagerHandle) => void } {
@@ -68,7 +62,7 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
         expect(m.status?.phase, m.status?.message).to.equal('Succeeded');
         expect(m.status?.targetNode).to.equal(world.node('dst'));
         expect(m.status?.attempts).to.equal(1);
-        expect(await vmimsOf(world, m)).to.have.length(1);
+        expect(await world.vmimsOf(m)).to.have.length(1);
         await expectInvariants(world.scope());
         await survivor.stop();
         world.managers.splice(world.managers.indexOf(survivor), 1);
@@ -107,7 +101,7 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
       for (const vm of vms) {
         const m = await world.waitForPhase(vm, ['Succeeded', 'Failed'], 90_000);
         expect(m.status?.phase, `${vm}: ${m.status?.message} ${JSON.stringify(m.status?.candidates)}`).to.equal('Succeeded');
-        expect(await vmimsOf(world, m), vm).to.have.length(1);
+        expect(await world.vmimsOf(m), vm).to.have.length(1);
         expect(m.status?.attempts, vm).to.equal(1);
       }
       await expectInvariants(world.scope());
@@ -181,9 +175,9 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
       expect(lost).to.have.length(15);
       for (const m of lost) {
         expect(verdictOf(m, dst)?.verdict, `${m.metadata.name}: ${m.status?.message}`).to.equal('NoCapacity');
-        expect(await vmimsOf(world, m), m.metadata.name).to.have.length(0);
+        expect(await world.vmimsOf(m), m.metadata.name).to.have.length(0);
       }
-      for (const m of won) expect(await vmimsOf(world, m), m.metadata.name).to.have.length(1);
+      for (const m of won) expect(await world.vmimsOf(m), m.metadata.name).to.have.length(1);
       await expectInvariants(world.scope(), 60_000);
     });
   });

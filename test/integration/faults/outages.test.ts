@@ -14,11 +14,8 @@
 // Durations: MDEV_OUTAGE_SECONDS, comma-separated (default 5: the suite's case). The 17 s and 45 s
 // cases run with `npm run test:outages` (.ci/run runs it after `npm test`).
 import { expect } from 'chai';
-import type { MdevMigration } from '../../../src/api/v1alpha1/index.ts';
 import type { EventSink } from '../../../src/controller/events.ts';
 import type { ManagerHandle } from '../../../src/controller/manager.ts';
-import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';
-import { listVmims } from '../../../src/kubevirt/client.ts';
 import type { RestartableComponent } from '../../../dev/localcluster/index.ts';
 import { testKubeConfig } from '../../support/cluster.ts';
 import { crashComponent, readyzOkAt, restartableClusterName, reviveComponent, waitReady } from '../../support/faults/control-plane.ts';
@@ -41,10 +38,6 @@ interface Recorded {
 function recorder(): EventSink & { events: Recorded[] } {
   const events: Recorded[] = [];
   return { events, record: (m, _type, reason) => void events.push({ migration: m.metadata.name, reason, at: Date.now() }) };
-}
-
-async function vmimsOf(w: FaultWorld, m: MdevMigration) {
-  return (await listVmims(w.kc, { namespace: w.ns })).filter((v) => isOwnedBy(v, m.metadata.uid ?? ''));
 }
 
 for (const seconds of OUTAGE_SECONDS) {
@@ -112,7 +105,7 @@ for (const seconds of OUTAGE_SECONDS) {
         const all = [...wave1, ...wave2];
         const done = await Promise.all(all.map((n) => w.waitForPhase(n, ['Succeeded', 'Failed'], 240_000)));
         for (const m of done) expect(m.status?.phase, `${m.metadata.name}: ${m.status?.message}`).to.equal('Succeeded');
-        for (const m of done) expect((await vmimsOf(w, m)).map((v) => v.status?.phase), `${m.metadata.name}: one VMIM, and it succeeded`).to.deep.equal(['Succeeded']);
+        for (const m of done) expect((await w.vmimsOf(m)).map((v) => v.status?.phase), `${m.metadata.name}: one VMIM, and it succeeded`).to.deep.equal(['Succeeded']);
         const targets = done.flatMap((m) => (m.status?.devices ?? []).map((d) => d.target));
         expect(targets, 'one target device per migration').to.have.length(all.length);
         expect(new Set(targets).size, `no device serves two migrations: ${targets.join(', ')}`).to.equal(targets.length);
