@@ -32,7 +32,7 @@ export const ALWAYS_EXEMPT_NAMESPACES = ['kube-system'] as const;
 
 export interface AdmissionHandlersOptions {
   kc: KubeConfig;
-  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims'> & Partial<Pick<ControllerCaches, 'migrations' | 'currency'>>;
+  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims'> & Partial<Pick<ControllerCaches, 'migrations' | 'currency' | 'mdevNodes'>>;
   decision: Pick<DecisionService, 'decide'>;
   mode: AdmissionMode;
   budgetMs?: number;
@@ -50,6 +50,7 @@ export function admissionHandlers(o: AdmissionHandlersOptions): Record<string, A
     mode: o.mode,
     vmis: informerVmiLookup(o.caches.vmis, o.caches.devices, {
       fetchVmi: (namespace, name) => getVmi(o.kc, namespace, name),
+      ...(o.caches.mdevNodes ? { mdevNodes: o.caches.mdevNodes } : {}),
       ...(o.caches.currency ? { behind: () => o.caches.currency?.().behind ?? [] } : {}),
     }),
     decider: decisionServiceDecider(o.decision),

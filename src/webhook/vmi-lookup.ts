@@ -1,8 +1,8 @@
 // The admission fast path: which VMI a VMIM names, which MdevDevices it consumes (an index by
 // consumer uid) and which of its device requests name a mediated device type the cluster knows
-// (an index of MdevDevice type names), from informer caches kept in memory, so a VMIM of a VMI
+// (an index of MdevDevice and MdevNode type names), from informer caches kept in memory, so a VMIM of a VMI
 // without mediated devices is admitted after a few map reads and no API call.
-import type { MdevDevice } from '../api/v1alpha1/index.ts';
+import type { MdevDevice, MdevNode } from '../api/v1alpha1/index.ts';
 import type { Informer } from '../kube/informer.ts';
 import { objectKey } from '../kube/resource.ts';
 import { vmiDeviceRequests, type Vmi } from '../kubevirt/types.ts';
@@ -59,14 +59,21 @@ export function mdevResourceKey(text: string): string {
   return text.replace(/[^A-Za-z0-9_.-]+/g, '_');
 }
 
-/** Resource-name keys of every mediated device type some MdevDevice in the cluster has (by name and id). */
+const typeKeys = (types: readonly { id: string; name?: string }[]): string[] => [...new Set(types.flatMap((t) => [t.name, t.id]).filter((x): x is string => !!x).map(mdevResourceKey))];
+
+/**
+ * Resource-name keys of every mediated device type the cluster knows (by name and id): the type of
+ * some MdevDevice, or a type some node's agent reports it can create (MdevNode capacity).
+ */
 export class MdevTypeIndex {
   readonly #count = new Map<string, number>();
   readonly #keysOf = new Map<string, string[]>();
 
-  constructor(devices: Informer<MdevDevice>) {
-    const put = (d: MdevDevice): void => this.#set(d.metadata.name, [d.spec.type.name, d.spec.type.id].filter((x): x is string => !!x).map(mdevResourceKey));
-    devices.addHandlers({ add: put, update: (_o, n) => put(n), delete: (d) => this.#set(d.metadata.name, []) });
+  constructor(devices: Informer<MdevDevice>, mdevNodes?: Informer<MdevNode>) {
+    const put = (d: MdevDevice): void => this.#set(`device/${d.metadata.name}`, typeKeys([d.spec.type]));
+    devices.addHandlers({ add: put, update: (_o, n) => put(n), delete: (d) => this.#set(`device/${d.metadata.name}`, []) });
+    const putNode = (n: MdevNode): void => this.#set(`node/${n.metadata.name}`, typeKeys((n.spec.capacity ?? []).map((c) => c.type)));
+    mdevNodes?.addHandlers({ add: putNode, update: (_o, n) => putNode(n), delete: (n) => this.#set(`node/${n.metadata.name}`, []) });
   }
 
   /** Whether `resourceName` (a VMI's `deviceName`) names a known mediated device type. */
@@ -75,19 +82,22 @@ export class MdevTypeIndex {
     return key !== '' && this.#count.has(key);
   }
 
-  #set(device: string, keys: string[]): void {
-    for (const k of this.#keysOf.get(device) ?? []) {
+  /** Replaces the keys one object contributes. */
+  #set(object: string, keys: string[]): void {
+    for (const k of this.#keysOf.get(object) ?? []) {
       const n = (this.#count.get(k) ?? 1) - 1;
       if (n <= 0) this.#count.delete(k);
       else this.#count.set(k, n);
     }
     for (const k of keys) this.#count.set(k, (this.#count.get(k) ?? 0) + 1);
-    if (keys.length > 0) this.#keysOf.set(device, keys);
-    else this.#keysOf.delete(device);
+    if (keys.length > 0) this.#keysOf.set(object, keys);
+    else this.#keysOf.delete(object);
   }
 }
 
 export interface VmiLookupOptions {
+  /** Types nodes can create count as known mediated device types too. */
+  mdevNodes?: Informer<MdevNode>;
   /** Reads a VMI the cache does not hold from the API server (undefined = absent). */
   fetchVmi?: (namespace: string, name: string) => Promise<Vmi | undefined>;
   /** Caches that may be behind the API server now (ControllerCaches.currency().behind). */
@@ -96,7 +106,7 @@ export interface VmiLookupOptions {
 
 export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<MdevDevice>, opts: VmiLookupOptions = {}): VmiLookup {
   const index = new ConsumerIndex(devices);
-  const types = new MdevTypeIndex(devices);
+  const types = new MdevTypeIndex(devices, opts.mdevNodes);
   const factsOf = (vmi: Vmi): VmiFacts => ({
     vmi,
     deviceNames: index.devicesOf(vmi.metadata.uid),

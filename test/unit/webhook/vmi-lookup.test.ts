@@ -1,7 +1,7 @@
 // Which device requests of a VMI name a mediated device type the cluster knows: resource names
 // reduced to keys as KubeVirt and the vGPU device plugins spell them, from the MdevDevices' types.
 import { expect } from 'chai';
-import type { MdevDevice } from '../../../src/api/v1alpha1/index.ts';
+import type { MdevDevice, MdevNode } from '../../../src/api/v1alpha1/index.ts';
 import type { Informer, InformerHandlers } from '../../../src/kube/informer.ts';
 import type { Vmi } from '../../../src/kubevirt/types.ts';
 import { informerVmiLookup, mdevResourceKey, MdevTypeIndex } from '../../../src/webhook/vmi-lookup.ts';
@@ -67,6 +67,16 @@ describe('mediated device resource names (webhook fail-closed check)', () => {
     expect(index.isMdevResource('nvidia.com/NVIDIA_H100-4C'), 'b still has it').to.equal(true);
     devices.emit.delete?.(device('b', { id: 'nvidia-1012', name: 'NVIDIA H100-4C' }));
     expect(index.isMdevResource('nvidia.com/NVIDIA_H100-4C')).to.equal(false);
+  });
+
+  it('knows the types a node reports it can create (MdevNode capacity) before any device of them exists', () => {
+    const devices = fakeInformer<MdevDevice>([], (d) => d.metadata.name);
+    const node = { apiVersion: 'mdev-operator.io/v1alpha1', kind: 'MdevNode', metadata: { name: 'w1' }, spec: { nodeName: 'w1', backend: 'simulated', capacity: [{ parent: { address: '0000:41:00.0' }, type: { id: 'nvidia-1013', name: 'GRID T4-1Q' }, availableInstances: 4, migratable: true }] } } as MdevNode;
+    const nodes = fakeInformer<MdevNode>([node], (n) => n.metadata.name);
+    const index = new MdevTypeIndex(devices, nodes);
+    expect(index.isMdevResource('nvidia.com/GRID_T4-1Q')).to.equal(true);
+    nodes.emit.delete?.(node);
+    expect(index.isMdevResource('nvidia.com/GRID_T4-1Q')).to.equal(false);
   });
 
   it('lists a VMI\'s mediated-device requests (gpus and hostDevices, by position) and its published devices', async () => {
