@@ -3,6 +3,7 @@
 // instead export a function returning plain figures, which an adapter here turns into report rows.
 // A module that is missing, or exports neither, makes its suite "not run" with the reason — the
 // harness never fills in a number a module did not return.
+import { suite as nvmlSuite } from '../nvml.ts';
 import { placementSuite } from '../placement.ts';
 import { soakSuite } from './soak-suite.ts';
 import type { Result, Suite, SuiteContext, SuiteInfo, Target } from './types.ts';
@@ -195,6 +196,7 @@ export function suiteCatalog(): SuiteEntry[] {
       'admission.ts', 'benchAdmission',
       async (fn, ctx) => rowsFrom(await fn({ kc: needKc(ctx) }), ADMISSION_FIELDS, 'bench/admission.ts'),
     ),
+    { ...nvmlSuite, load: async () => ({ ok: true, suite: nvmlSuite }) },
     { ...soakSuite(), load: async () => ({ ok: true, suite: soakSuite() }) },
   ];
 }

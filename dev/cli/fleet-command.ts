@@ -19,6 +19,8 @@ export const FLEET_USAGE = `Usage: mdev-operator fleet [flags]   (simulated STAN
   --namespace NS         operator namespace for the agent Leases (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
   --kubevirt=BOOL        run the KubeVirt simulator (default true)
   --step-delay DUR       pause between simulated VMIM phases (default 100ms)
+  --nvidia-backend B     NVIDIA-only nodes: nvml (the real nvml backend over a stand-in NVIDIA driver, default)
+                         or simulated (the nvidia-branch policy over sysfs)
   --delete-nodes=BOOL    delete the Node objects on exit (default true)
   --kubeconfig PATH      else KUBECONFIG
   --log-level LEVEL      error|warn|info|debug (default info)
@@ -44,6 +46,7 @@ const schema = z.object({
     })
     .prefault('100ms'),
   'delete-nodes': bool('delete-nodes').default('true'),
+  'nvidia-backend': z.enum(['nvml', 'simulated'], { error: 'must be nvml or simulated' }).default('nvml'),
   kubeconfig: z.string().min(1).optional(),
   'log-level': z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
@@ -96,6 +99,7 @@ export async function fleetCommand(argv: string[]): Promise<number> {
     nodes: v.nodes,
     prefix: v.prefix,
     kubevirt: v.kubevirt === 'true' ? { stepDelayMs: v['step-delay'] } : false,
+    nvidiaBackend: v['nvidia-backend'],
   });
   for (const spec of fleet.specs) {
     const gpus = spec.gpus.map((g) => `${g.devices}x ${g.typeId} (${g.vendor === 'nvidia' ? `${g.board} ${g.hostDriver}` : 'GVT-g'})`).join(', ');

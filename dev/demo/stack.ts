@@ -160,6 +160,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       leaseDurationMs: DEMO_LEASE_MS,
       leaseRenewMs: DEMO_RENEW_MS,
       resyncIntervalMs: 2_000,
+      // NVIDIA nodes run the real nvml backend: the NVML helper over go-nvml's mock.
+      nvidiaBackend: 'nvml',
       log: log.child({ part: 'fleet' }),
     });
     stoppers.push(() => fleet.stop({ deleteNodes }));

@@ -99,7 +99,7 @@ export async function runStory(o: StoryOptions): Promise<StoryRun> {
   };
   try {
     for (const spec of scenario.nodes) note(`node ${spec.name.padEnd(scenario.prefix.length + 14)} ${scenario.notes[spec.name] ?? ''}`);
-    note(`${scenario.nodes.length} stand-in nodes, each running the real agent over a fake sysfs tree with a simulated vendor driver`);
+    note(`${scenario.nodes.length} stand-in nodes, each running the real agent over a fake sysfs tree; NVIDIA nodes use the nvml backend (the NVML helper over go-nvml's mock as a stand-in driver), the others a simulated vendor driver`);
     await stack.fleet.stopAgent(scenario.staleNode);
     note(`stopped the agent of ${scenario.staleNode}: its Lease expires in a few seconds`);
 
@@ -121,6 +121,7 @@ export async function runStory(o: StoryOptions): Promise<StoryRun> {
     const evict = await evictAsDrainWould(o, stack);
 
     progress.step(`(d) mdev-operator plan-drain ${scenario.drain.node}`);
+    await waitForAgentsToRepublish(o, stack);
     const drain = await planDrain(kc, { node: scenario.drain.node, namespace: scenario.operatorNamespace, probe: false, log });
     const drainTable = renderDrainPlan(drain, 'table', { maxCellWidth: DEMO_CELL_WIDTH });
     progress.block(drainTable);
@@ -167,6 +168,24 @@ async function waitForControllerView(o: StoryOptions, stack: Stack): Promise<voi
     return vmisSeen && !agentLeaseFresh(stale, Date.now());
   });
   o.progress.line(`the controller sees ${o.scenario.vms.length} VMIs with their vGPUs; agent of ${o.scenario.staleNode} is gone (Lease expired)`);
+}
+
+/**
+ * After migrations the agents of the source and target nodes republish which device each VMI uses
+ * (the nvml backend also rereads the devices: a running vGPU's string differs from a free one's).
+ * The drain plan reads the devices, so it waits until every VMI's devices are on the VMI's node.
+ */
+async function waitForAgentsToRepublish(o: StoryOptions, stack: Stack): Promise<void> {
+  const { caches } = stack.services;
+  const ns = o.scenario.namespace;
+  await eventually('the agents to republish the devices of the migrated VMIs', 30_000, () => {
+    const devices = caches.devices.list();
+    return o.scenario.vms.every((vm) => {
+      const vmi = caches.vmis.get(objectKey(ns, vm.name));
+      const used = devices.filter((d) => d.status?.consumer?.uid === vmi?.metadata.uid);
+      return vmi !== undefined && used.length === vm.devices && used.every((d) => d.spec.nodeName === vmi.status?.nodeName);
+    });
+  });
 }
 
 /** Probes a search without equivalence classes would send for this VMI now (nothing is probed). */

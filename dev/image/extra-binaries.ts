@@ -11,4 +11,8 @@ export interface ExtraBinary {
   build: string[];
 }
 
-export const EXTRA_BINARIES: ExtraBinary[] = [];
+export const EXTRA_BINARIES: ExtraBinary[] = [
+  // The `nvml` backend's helper (helpers/nvml): built, cached by source hash, copied to $OUT. The
+  // mock build made beside it never enters the image.
+  { name: 'mdev-nvml-helper', build: ['bash', 'scripts/build-nvml-helper.sh', '--install-helper-to-out'] },
+];

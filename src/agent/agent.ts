@@ -16,6 +16,7 @@ import {
 } from '../api/v1alpha1/index.ts';
 import type { CompatBackend } from '../compat/backend.ts';
 import { ExecBackend } from '../compat/exec-backend.ts';
+import { nvmlBackend } from '../compat/nvml-backend.ts';
 import { SysfsBackend } from '../compat/sysfs-backend.ts';
 import { mergePatch } from '../kube/apply.ts';
 import { describeApiError, isNotFound } from '../kube/errors.ts';
@@ -55,7 +56,10 @@ export interface AgentDeps {
   registry?: Registry;
   /** Default: built from config.backend over config.sysfsRoot. */
   backend?: CompatBackend;
-  /** The sysfs door used for discovery and device creation; must match `backend`. */
+  /**
+   * The sysfs door used for discovery and device creation (default: the OS's, over
+   * config.sysfsRoot). A backend that reads sysfs itself must use the same door.
+   */
   io?: SysfsIO;
   /** Who holds which device; default the kubelet socket of config.podResourcesSocket. */
   podDevices?: () => Promise<readonly PodResourceEntry[]>;
@@ -91,20 +95,21 @@ interface Backing {
   backend: CompatBackend;
 }
 
-/** The sysfs door and backend for the configured mode. */
-export function backingFor(config: AgentConfig): Backing {
+/** The sysfs door and backend for the configured mode; `io` replaces the OS's door (fake trees). */
+export function backingFor(config: AgentConfig, io?: SysfsIO): Backing {
   const layout = layoutForRoot(config.sysfsRoot, config.mdevctlRoot);
   if (config.backend === 'simulated') {
     // The simulated drivers are development stand-ins and are not part of the product build; the
     // checkout's CLI (dev/cli.ts) and the fleet pass them in as AgentDeps.io/backend.
-    throw new Error('--backend simulated is only available from a checkout (npx mdev-operator agent, dev/cli.ts); the image runs sysfs or exec');
+    throw new Error('--backend simulated is only available from a checkout (npx mdev-operator agent, dev/cli.ts); the image runs sysfs, exec or nvml');
   }
-  const io = new OsSysfs(layout.sysRoot);
+  const door = io ?? new OsSysfs(layout.sysRoot);
   if (config.backend === 'exec') {
     if (!config.execCommand) throw new Error('--backend exec needs --exec-command');
-    return { layout, io, backend: new ExecBackend({ command: config.execCommand }) };
+    return { layout, io: door, backend: new ExecBackend({ command: config.execCommand }) };
   }
-  return { layout, io, backend: new SysfsBackend(io) };
+  if (config.backend === 'nvml') return { layout, io: door, backend: nvmlBackend({ helper: config.nvmlHelper }) };
+  return { layout, io: door, backend: new SysfsBackend(door) };
 }
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<AgentHandle> {
@@ -148,7 +153,7 @@ class Agent {
     this.#metrics = new AgentMetrics(deps.registry ?? new Registry());
     this.#backing = deps.backend && deps.io
       ? { layout: layoutForRoot(config.sysfsRoot, config.mdevctlRoot), io: deps.io, backend: deps.backend }
-      : backingFor(config);
+      : backingFor(config, deps.io);
     this.#publisher = new Publisher({ kc: deps.kc, nodeName: config.nodeName, metrics: this.#metrics, log: this.#log });
     const socket = config.podResourcesSocket;
     const podDevices = deps.podDevices ?? (socket ? () => listPodResources(socket) : undefined);

@@ -9,7 +9,7 @@ import type { DesiredObject } from './desired-state.ts';
 
 const AGENT_LABELS = [LABEL_NODE, LABEL_TYPE, LABEL_VERSION_HASH] as const;
 /** Status fields the agent writes; everything else in status belongs to someone else. */
-const AGENT_STATUS_FIELDS = ['migrationVersion', 'migratable', 'reason', 'backend', 'consumer'] as const;
+const AGENT_STATUS_FIELDS = ['migrationVersion', 'migratable', 'reason', 'versionKind', 'backend', 'consumer'] as const;
 
 export interface AppliedHashes {
   /** Owned labels, owner references and spec. */

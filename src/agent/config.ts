@@ -15,6 +15,8 @@ export interface AgentConfig {
   backend: (typeof BACKENDS)[number];
   /** The vendor command of the exec backend (required with --backend exec). */
   execCommand?: string;
+  /** The NVML helper of the nvml backend (default: where the image installs it). */
+  nvmlHelper?: string;
   /** The kubelet PodResources socket; absent = consumers are unknown (reported in logs and /readyz). */
   podResourcesSocket?: string;
   /** How long PodResources may fail before /readyz fails; default DEFAULT_PODRESOURCES_UNREADY_AFTER_MS. */

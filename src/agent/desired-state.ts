@@ -85,6 +85,8 @@ export function desiredDevice(input: DesiredInput, reading: DeviceReading): Desi
     spec.creationParams = device.creationParams.slice(0, LIMITS.creationParams).map((p) => ({ key: p.key, value: p.value }));
   }
   const status: Record<string, unknown> = { ...versionStatus(version), backend: input.backend };
+  // A capacity entry is a class key by definition; only a device says which kind its string is.
+  if (version.migratable && version.kind) status.versionKind = version.kind;
   const consumer = input.consumers.get(device.id.toLowerCase());
   if (consumer) status.consumer = { kind: consumer.kind, namespace: consumer.namespace, name: consumer.name, uid: consumer.uid };
   const metadata = meta(deviceObjectName(input.nodeName, device.id), input);

@@ -46,8 +46,10 @@ export async function runInventoryPass(ctx: PassContext): Promise<PassOutcome> {
   });
   const publish = await ctx.publisher.publish(state);
   const byName = new Map<string, InventoryDevice>();
-  for (const { device } of devices) {
-    byName.set(deviceObjectName(ctx.nodeName, device.id), { device, free: !consumers.consumers.has(device.id.toLowerCase()) });
+  for (const { device, version } of devices) {
+    const entry: InventoryDevice = { device, free: !consumers.consumers.has(device.id.toLowerCase()) };
+    if (version.migratable) entry.version = version.version;
+    byName.set(deviceObjectName(ctx.nodeName, device.id), entry);
   }
   return {
     inventory: { nodeName: ctx.nodeName, devices: byName, capacity: found.capacity },

@@ -10,6 +10,8 @@ export interface InventoryDevice {
   device: DiscoveredDevice;
   /** No consumer known; a device in use is never a target of its own. */
   free: boolean;
+  /** The version this pass read (and published), when the device is migratable. */
+  version?: string;
 }
 
 export interface ProbeInventory {
@@ -20,7 +22,7 @@ export interface ProbeInventory {
 }
 
 export type PlannedTest =
-  | { target: 'device'; device: string; subject: DiscoveredDevice }
+  | { target: 'device'; device: string; subject: DiscoveredDevice; version?: string }
   | { target: 'parent'; parent: string; subject: TypeCapacity };
 
 export interface ProbePlan {
@@ -95,7 +97,7 @@ function planTarget(spec: MdevProbeSpec, inv: ProbeInventory, t: Target, plan: P
     if (type !== spec.typeId) {
       return void plan.results.push(reject(t, `type mismatch: ${t.device} is of type ${type}, the source is ${spec.typeId}`));
     }
-    plan.tests.push({ target: 'device', device: t.device, subject: entry.device });
+    plan.tests.push({ target: 'device', device: t.device, subject: entry.device, ...(entry.version !== undefined ? { version: entry.version } : {}) });
     return;
   }
   const slot = inv.capacity.find((c) => c.parent.address === t.parent && c.type.id === spec.typeId);

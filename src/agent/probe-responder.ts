@@ -7,6 +7,7 @@ import { realClock, sleep } from '../kube/clock.ts';
 import {
   LIMITS,
   deviceObjectName,
+  versionHash,
   type MdevProbe,
   type MdevProbeStatus,
   type ProbeResult,
@@ -164,6 +165,9 @@ export class ProbeResponder {
       const verdict = await this.#opts.backend.test(test.subject, source);
       const result: ProbeResult = { ...target, accepted: verdict.accepted, reason: clamp(verdict.reason) };
       if (verdict.errno !== undefined && /^E[A-Z0-9]+$/.test(verdict.errno)) result.errno = verdict.errno.slice(0, 32);
+      // The verdict holds for the version tested, which may change later (an NVML device's string
+      // becomes its running vGPU's once a VM starts on it): readers key cached verdicts by this.
+      if (test.target === 'device' && test.version !== undefined) result.targetVersionHash = versionHash(test.version);
       return result;
     } catch (err) {
       // A backend that throws (a bug, or an exec tool gone wrong) refuses that target only.

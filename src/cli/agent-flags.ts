@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { BACKENDS, DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { isObjectName } from '../api/validation.ts';
 import { DEFAULT_SYSFS_ROOT, type AgentConfig } from '../agent/config.ts';
+import { NVML_HELPER_PATH } from '../compat/nvml-backend.ts';
 import { durationFlag, logLevelFlag, namespaceFlag, parseFlags, portFlag } from './flags.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -13,12 +14,13 @@ const ENV_FALLBACK: Record<string, string> = {
   'node-name': 'NODE_NAME',
   namespace: 'POD_NAMESPACE',
   'sysfs-root': 'MDEV_SYSFS_ROOT',
+  'nvml-helper': 'MDEV_NVML_HELPER',
   'podresources-socket': 'MDEV_PODRESOURCES_SOCKET',
   'log-level': 'MDEV_LOG_LEVEL',
 };
 
 const FLAGS = [
-  'node-name', 'sysfs-root', 'mdevctl-root', 'backend', 'exec-command', 'podresources-socket', 'podresources-unready-after', 'namespace',
+  'node-name', 'sysfs-root', 'mdevctl-root', 'backend', 'exec-command', 'nvml-helper', 'podresources-socket', 'podresources-unready-after', 'namespace',
   'kubeconfig', 'resync-interval', 'lease-duration', 'lease-renew', 'metrics-port', 'health-port', 'log-level',
 ] as const;
 
@@ -30,6 +32,7 @@ const schema = z.object({
   'mdevctl-root': z.string().min(1).optional(),
   backend: z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(', ')}` }).default('sysfs'),
   'exec-command': z.string().min(1).optional(),
+  'nvml-helper': z.string().min(1).optional(),
   'podresources-socket': z.string().min(1).optional(),
   'podresources-unready-after': durationFlag(1000).prefault('180s'),
   namespace: namespaceFlag,
@@ -48,6 +51,9 @@ export function parseAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   if (v.backend === 'exec' && v['exec-command'] === undefined) {
     throw new UsageError('--exec-command is required with --backend exec: the vendor command that tests a version string');
   }
+  if (v['nvml-helper'] !== undefined && v.backend !== 'nvml') {
+    throw new UsageError(`--nvml-helper is only used with --backend nvml (the backend is ${v.backend})`);
+  }
   if (v['lease-renew'] >= v['lease-duration']) {
     throw new UsageError(`--lease-renew (${v['lease-renew']} ms) must be shorter than --lease-duration (${v['lease-duration']} ms)`);
   }
@@ -57,6 +63,7 @@ export function parseAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     mdevctlRoot: v['mdevctl-root'],
     backend: v.backend,
     execCommand: v['exec-command'],
+    nvmlHelper: v['nvml-helper'],
     podResourcesSocket: v['podresources-socket'],
     podResourcesUnreadyAfterMs: v['podresources-unready-after'],
     namespace: v.namespace,
@@ -77,8 +84,9 @@ export const AGENT_USAGE = `Usage: mdev-operator agent --node-name NODE [flags]
   --node-name NODE            Node this agent runs on (env NODE_NAME); required
   --sysfs-root DIR            host /sys as mounted in the pod (default ${DEFAULT_SYSFS_ROOT})
   --mdevctl-root DIR          host /etc/mdevctl.d, for creation parameters
-  --backend sysfs|exec|simulated   compatibility backend (default sysfs)
+  --backend sysfs|exec|nvml|simulated   compatibility backend (default sysfs)
   --exec-command PATH         vendor command for --backend exec
+  --nvml-helper PATH          NVML helper for --backend nvml (env MDEV_NVML_HELPER, default ${NVML_HELPER_PATH})
   --podresources-socket PATH  kubelet PodResources socket; absent = consumers unknown
   --podresources-unready-after DUR  /readyz fails once PodResources has failed this long (default 180s)
   --namespace NS              operator namespace for the Lease (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})

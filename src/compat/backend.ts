@@ -1,13 +1,17 @@
 // The read-and-test protocol behind one interface (DESIGN §5): read a device's migration
-// version; test whether a target accepts a source's version. Backends: sysfs, exec, simulated.
+// version; test whether a target accepts a source's version. Backends: sysfs, exec (and its nvml
+// preset), simulated.
+import type { Backend, VersionKind } from '../api/v1alpha1/constants.ts';
 import type { DiscoveredDevice, TypeCapacity } from '../sysfs/inventory.ts';
 
-export type BackendName = 'sysfs' | 'exec' | 'simulated';
+export type BackendName = Backend;
 
 /** A device, or a type slot on a parent (testing before a duplicate is created). */
 export type CompatSubject = DiscoveredDevice | TypeCapacity;
 
-export type VersionRead = { migratable: true; version: string } | { migratable: false; reason: string };
+export type VersionRead =
+  | { migratable: true; version: string; /** Set by backends that tell the two kinds apart (nvml). */ kind?: VersionKind }
+  | { migratable: false; reason: string };
 
 export interface TestVerdict {
   accepted: boolean;

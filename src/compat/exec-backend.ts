@@ -1,8 +1,10 @@
 // A vendor-provided command as the backend (e.g. a wrapper around NVML's
 // nvmlGetVgpuCompatibility). Contract, in docs/exec-backend.md:
-//   <command> [fixed args...] read <subject-json>            → exit 0, stdout line 1 = version
+//   <command> [fixed args...] read <subject-json>            → exit 0, stdout line 1 = version,
+//                                                              optional line 2 `kind=instance|class`
 //   <command> [fixed args...] test <subject-json> < source   → exit 0 accepted, 1 rejected
 // Any other exit, a timeout or oversized output is an error, never an acceptance.
+import type { VersionKind } from '../api/v1alpha1/constants.ts';
 import { checkVersionString } from '../api/validation.ts';
 import { describeSubject, isDevice, type CompatBackend, type CompatSubject, type TestVerdict, type VersionRead } from './backend.ts';
 import { runBounded, type ExecOutcome } from './bounded-exec.ts';
@@ -18,6 +20,8 @@ export interface ExecBackendConfig {
   maxOutputBytes?: number;
   /** Extra environment variables (the agent's environment is inherited). */
   env?: Record<string, string>;
+  /** The backend name devices are published with: `exec`, or `nvml` for the NVML helper preset. */
+  name?: 'exec' | 'nvml';
 }
 
 export const EXEC_DEFAULT_TIMEOUT_MS = 5000;
@@ -25,12 +29,13 @@ export const EXEC_DEFAULT_MAX_OUTPUT = 16 * 1024;
 const REASON_MAX_CHARS = 512;
 
 export class ExecBackend implements CompatBackend {
-  readonly name = 'exec' as const;
+  readonly name: 'exec' | 'nvml';
   readonly #cfg: ExecBackendConfig;
 
   constructor(cfg: ExecBackendConfig) {
     if (cfg.command === '') throw new Error('exec backend: command is empty; set the vendor command path');
     this.#cfg = cfg;
+    this.name = cfg.name ?? 'exec';
   }
 
   async readVersion(subject: CompatSubject): Promise<VersionRead> {
@@ -41,7 +46,8 @@ export class ExecBackend implements CompatBackend {
     if (outcome.code !== 0) return { migratable: false, reason: exitReason(outcome, line) };
     const check = checkVersionString(line);
     if (!check.ok) return { migratable: false, reason: `vendor command printed an unusable version: ${check.reason}` };
-    return { migratable: true, version: line };
+    const kind = kindLine(outcome.stdout);
+    return kind ? { migratable: true, version: line, kind } : { migratable: true, version: line };
   }
 
   async test(target: CompatSubject, sourceVersion: string): Promise<TestVerdict> {
@@ -64,6 +70,13 @@ export class ExecBackend implements CompatBackend {
     const limits = { timeoutMs: this.#cfg.timeoutMs ?? EXEC_DEFAULT_TIMEOUT_MS, maxOutputBytes: this.#cfg.maxOutputBytes ?? EXEC_DEFAULT_MAX_OUTPUT };
     return runBounded(argv, stdin, { ...process.env, ...this.#cfg.env }, limits);
   }
+}
+
+const KIND_LINE: Record<string, VersionKind> = { 'kind=instance': 'Instance', 'kind=class': 'Class' };
+
+/** The optional second line of a read: which of the two kinds of string the version is. */
+function kindLine(stdout: string): VersionKind | undefined {
+  return KIND_LINE[stdout.split('\n', 2)[1]?.replace(/\r$/, '') ?? ''];
 }
 
 function firstLine(text: string): string {

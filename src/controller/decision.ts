@@ -126,11 +126,18 @@ export class DecisionService {
     return this.#o.cache;
   }
 
-  /** Keeps the cache honest: a device whose version string changed drops every verdict about the old one. */
+  /**
+   * Keeps the cache honest: when a device's version string changes and no other device reports the
+   * old string any more, every verdict about it is dropped and the node's probes are forgotten.
+   * While another device still reports it, its verdicts still hold (a string determines its
+   * answers): an nvml device's string changes whenever a VM starts or stops on it (its GPU's class
+   * key, then its running vGPU's metadata), and its free siblings keep the class key.
+   */
   watchDevices(devices: Informer<MdevDevice>): void {
     const changed = (before: MdevDevice | undefined, after: MdevDevice | undefined): void => {
       const old = before?.status?.migrationVersion;
       if (old === undefined || old === after?.status?.migrationVersion) return;
+      if (before && versionStillPublished(old, devices.list(), before.metadata.name)) return;
       const dropped = this.#o.cache.invalidateVersion(old);
       this.#o.log.debug('Invalidated cached verdicts of a changed version string', { device: before?.metadata.name, dropped });
       const node = before?.spec.nodeName;
@@ -289,4 +296,9 @@ function noTargetReason(vm: SourceVm, sourceNode: string, totals: Record<Verdict
   const counts = VERDICT_ORDER.filter((v) => totals[v] > 0).map((v) => `${totals[v]} ${v}`);
   if (counts.length === 0) return `no node other than ${sourceNode} exists to move ${ref} to`;
   return `no node can take ${ref}: ${counts.join(', ')}; see status.candidates for each node's reason`;
+}
+
+/** Whether a device other than `except` still reports `version`. */
+export function versionStillPublished(version: string, devices: readonly MdevDevice[], except: string): boolean {
+  return devices.some((d) => d.metadata.name !== except && d.status?.migrationVersion === version);
 }

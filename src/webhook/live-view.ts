@@ -2,7 +2,7 @@
 // what `explain` and `plan-drain` decide on. Verdicts agents already gave in MdevProbe status warm
 // the verdict cache, so a read-only command explains known classes without sending a probe.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parseFromWire, type MdevDevice, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
+import { parseFromWire, versionHash, type MdevDevice, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { LEASES, MDEV_DEVICES, MDEV_NODES, MDEV_PROBES, NODES } from '../controller/resources.ts';
 import { parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject } from '../controller/snapshot.ts';
 import { kubeRequest } from '../kube/request.ts';
@@ -48,11 +48,14 @@ export async function loadLiveState(kc: KubeConfig, namespace: string, log: Logg
  */
 export function warmCacheFromProbes(cache: VerdictCache, probes: readonly MdevProbe[], devices: readonly MdevDevice[]): number {
   const versionOf = new Map(devices.map((d) => [d.metadata.name, d.status?.migrationVersion]));
+  // A result that names the tested version's digest holds for that version, wherever a device has it now.
+  const byHash = new Map<string, string>();
+  for (const d of devices) if (d.status?.migrationVersion !== undefined) byHash.set(versionHash(d.status.migrationVersion), d.status.migrationVersion);
   let seeded = 0;
   for (const p of probes) {
     if (p.status?.observedGeneration === undefined || p.status.observedGeneration < (p.metadata.generation ?? 1)) continue;
     for (const r of p.status.results ?? []) {
-      const target = r.device !== undefined ? versionOf.get(r.device) : undefined;
+      const target = r.device === undefined ? undefined : r.targetVersionHash !== undefined ? byHash.get(r.targetVersionHash) : versionOf.get(r.device);
       if (target === undefined) continue;
       cache.set(p.spec.typeId, p.spec.sourceVersion, target, { accepted: r.accepted, reason: r.reason });
       seeded++;

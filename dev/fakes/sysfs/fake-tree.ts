@@ -216,6 +216,12 @@ export class FakeTree {
     return derived ?? Math.max(0, (this.#types.get(`${parent}/${typeId}`)?.initial ?? 0) - (used.get(typeId) ?? 0));
   }
 
+  /** The parent and type of an mdev in the tree. */
+  mdevInfo(uuid: string): { parent: string; typeId: string } | undefined {
+    const m = this.#mdevs.get(uuid);
+    return m && { ...m };
+  }
+
   hasMdev(uuid: string): boolean {
     return this.#mdevs.has(uuid);
   }

@@ -1,6 +1,8 @@
 // STAND-IN fleet: N simulated nodes in one process, for tests, the demo and benchmarks. Each node
 // gets a Node object, its own fake sysfs tree with simulated vendor drivers, and the REAL agent
-// (`startAgent`) over the simulated backend; a kubelet stand-in reports PodResources from the
+// (`startAgent`) over the simulated backend, or, with `nvidiaBackend: 'nvml'`, NVIDIA nodes run
+// the REAL nvml backend: the NVML helper over go-nvml's mock, whose fixture NvmlHost keeps in step
+// with the VMs on the node (nvml-host.ts); a kubelet stand-in reports PodResources from the
 // virt-launcher pods; the KubeVirt simulator advances VMIMs and, like a device plugin honouring
 // the operator's reservation, allocates the MdevMigration's reserved target devices.
 import { withUserAgent } from '../../../src/kube/user-agent.ts';
@@ -10,6 +12,7 @@ import { LABEL_NODE, parseFromWire, type MdevDevice } from '../../../src/api/v1a
 import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
 import type { AgentConfig } from '../../../src/agent/config.ts';
 import { DEFAULT_NAMESPACE } from '../../../src/api/v1alpha1/constants.ts';
+import { nvmlBackend } from '../../../src/compat/nvml-backend.ts';
 import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
 import { HoldableBackend } from './holdable-backend.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
@@ -26,7 +29,9 @@ import type { FakeTree } from '../../fakes/sysfs/fake-tree.ts';
 import { MDEV_DEVICES, MDEV_MIGRATIONS, NODES } from '../../../src/controller/resources.ts';
 import { startKubevirtSimulator, type FailWhen, type KubevirtSimulator } from '../kubevirt/simulator.ts';
 import { createRunningVmi } from '../kubevirt/vmi-factory.ts';
+import { nvmlHelperBinaries } from '../../nvml/helper-binaries.ts';
 import { FleetKubelet } from './kubelet.ts';
+import { isNvidiaNode, NvmlHost, type GuestBook } from './nvml-host.ts';
 import { buildNodeTree } from './node-tree.ts';
 import { BUILTIN_PROFILES, expandProfile, parseProfile, type FleetNodeSpec, type ProfileInput } from './profile.ts';
 
@@ -56,6 +61,12 @@ export interface FleetOptions {
   leaseDurationMs?: number;
   leaseRenewMs?: number;
   resyncIntervalMs?: number;
+  /**
+   * Backend of the nodes whose parents are all NVIDIA GPUs: `simulated` (the nvidia-branch policy,
+   * default) or `nvml` (the real nvml backend: the NVML helper over go-nvml's mock, built on first
+   * use by scripts/build-nvml-helper.sh).
+   */
+  nvidiaBackend?: 'simulated' | 'nvml';
   log?: Logger;
 }
 
@@ -124,6 +135,9 @@ class Fleet {
   readonly #trees = new Map<string, FakeTree>();
   readonly #backends = new Map<string, HoldableBackend>();
   readonly #kubelet: FleetKubelet;
+  readonly #nvmlHosts = new Map<string, NvmlHost>();
+  readonly #guests: GuestBook = new Map();
+  #nvmlHelper: string | undefined;
   #kubevirt: KubevirtSimulator | undefined;
 
   constructor(opts: FleetOptions) {
@@ -133,12 +147,17 @@ class Fleet {
     this.#namespace = opts.namespace ?? DEFAULT_NAMESPACE;
     this.#specs = fleetSpecs(opts);
     this.#kubelet = new FleetKubelet(this.#o.kc, this.#log);
-    this.#kubelet.onNodeChange((node) => void this.#agents.get(node)?.rediscover());
+    this.#kubelet.onNodeChange((node) => {
+      // The stand-in vGPU Manager learns of the VM before the agent's next read.
+      this.#nvmlHosts.get(node)?.update(this.#kubelet.heldDevices(node));
+      void this.#agents.get(node)?.rediscover();
+    });
   }
 
   async start(): Promise<void> {
     const { kc } = this.#o;
     await ensureNamespace(kc, this.#namespace);
+    if (this.#o.nvidiaBackend === 'nvml' && this.#specs.some(isNvidiaNode)) this.#nvmlHelper = (await nvmlHelperBinaries()).mock;
     if (this.#o.installKubevirtCrds !== false) await installKubevirtStandins(kc);
     await this.#kubelet.start();
     for (const spec of this.#specs) await ensureNode(kc, spec);
@@ -193,6 +212,7 @@ class Fleet {
     await this.#kubelet.stop();
     for (const tree of this.#trees.values()) tree.dispose();
     this.#trees.clear();
+    this.#nvmlHosts.clear();
     if (opts.deleteNodes) {
       for (const spec of this.#specs) {
         await kubeRequest(this.#o.kc, { method: 'DELETE', path: resourcePath(NODES, { name: spec.name }) }).catch(() => undefined);
@@ -204,11 +224,13 @@ class Fleet {
     const { tree } = buildNodeTree(spec);
     this.#trees.set(spec.name, tree);
     const io = new FakeSysfs(tree);
+    const nvml = this.#nvmlHelper !== undefined && isNvidiaNode(spec) ? this.#nvmlHost(spec, tree) : undefined;
     const config: AgentConfig = {
       nodeName: spec.name,
       sysfsRoot: tree.layout.sysRoot,
       mdevctlRoot: tree.layout.mdevctlRoot,
-      backend: 'simulated',
+      backend: nvml ? 'nvml' : 'simulated',
+      nvmlHelper: nvml ? this.#nvmlHelper : undefined,
       podResourcesSocket: undefined,
       namespace: this.#namespace,
       resyncIntervalMs: this.#o.resyncIntervalMs ?? 5_000,
@@ -218,7 +240,8 @@ class Fleet {
       healthPort: 0,
       logLevel: 'info',
     };
-    const backend = new HoldableBackend(new SysfsBackend(io, 'simulated'));
+    // The nvml backend as --backend nvml builds it, with the stand-in host's fixture in its environment.
+    const backend = new HoldableBackend(nvml ? nvmlBackend({ helper: config.nvmlHelper, env: { MDEV_NVML_FIXTURE: nvml.fixturePath } }) : new SysfsBackend(io, 'simulated'));
     this.#backends.set(spec.name, backend);
     const agent = await startAgent(config, {
       kc: this.#o.kc,
@@ -229,6 +252,13 @@ class Fleet {
       logger: this.#log.child({ node: spec.name }),
     });
     this.#agents.set(spec.name, agent);
+  }
+
+  #nvmlHost(spec: FleetNodeSpec, tree: FakeTree): NvmlHost {
+    const host = new NvmlHost(spec, tree, this.#guests);
+    host.update(this.#kubelet.heldDevices(spec.name));
+    this.#nvmlHosts.set(spec.name, host);
+    return host;
   }
 
   async #stopAgent(node: string): Promise<void> {
@@ -264,7 +294,10 @@ class Fleet {
     for (;;) {
       await this.#agents.get(node)?.rediscover();
       const devices = await listNodeDevices(this.#o.kc, node, this.#log);
-      if (names.every((n) => devices.find((d) => d.metadata.name === n)?.status?.consumer?.uid === uid)) return;
+      // On an nvml node the device must also show its running vGPU (an Instance string) before the VM can be a source.
+      const nvml = this.#nvmlHosts.has(node);
+      const ready = (d: MdevDevice | undefined): boolean => d?.status?.consumer?.uid === uid && (!nvml || d.status.versionKind === 'Instance');
+      if (names.every((n) => ready(devices.find((d) => d.metadata.name === n)))) return;
       if (Date.now() > deadline) throw new Error(`the agent of ${node} did not publish ${names.join(', ')} as used by VMI uid ${uid} within ${timeoutMs / 1000}s`);
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -6,7 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import type { PodDevices } from '../../../src/agent/podresources/types.ts';
 import { informerFor, type Informer } from '../../../src/kube/informer.ts';
-import { APP_VIRT_LAUNCHER, LABEL_APP } from '../../../src/kubevirt/types.ts';
+import { APP_VIRT_LAUNCHER, LABEL_APP, LABEL_CREATED_BY } from '../../../src/kubevirt/types.ts';
 import type { Logger } from '../../../src/observability/logger.ts';
 import { LAUNCHER_CONTAINER, parseAllocatedDevices } from '../kubevirt/launcher-pod.ts';
 
@@ -17,6 +17,7 @@ const podSchema = z.looseObject({
     name: z.string(),
     namespace: z.string(),
     annotations: z.record(z.string(), z.string()).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
     deletionTimestamp: z.string().optional(),
   }),
   spec: z.looseObject({
@@ -31,6 +32,8 @@ interface LauncherPod {
   nodeName: string;
   resourceName: string;
   deviceIds: string[];
+  /** The VMI the pod runs (virt-controller's created-by label). */
+  vmiUid: string | undefined;
 }
 
 function parsePod(raw: unknown): LauncherPod | undefined {
@@ -39,7 +42,7 @@ function parsePod(raw: unknown): LauncherPod | undefined {
   const p = r.data;
   const limits = p.spec.containers?.find((c) => c.name === LAUNCHER_CONTAINER)?.resources?.limits ?? {};
   const resourceName = Object.keys(limits).find((k) => k.includes('/')) ?? 'sim.mdev-operator.io/device';
-  return { namespace: p.metadata.namespace, name: p.metadata.name, nodeName: p.spec.nodeName as string, resourceName, deviceIds: parseAllocatedDevices(p.metadata.annotations) };
+  return { namespace: p.metadata.namespace, name: p.metadata.name, nodeName: p.spec.nodeName as string, resourceName, deviceIds: parseAllocatedDevices(p.metadata.annotations), vmiUid: p.metadata.labels?.[LABEL_CREATED_BY] };
 }
 
 export class FleetKubelet {
@@ -66,6 +69,14 @@ export class FleetKubelet {
   /** Called with a node name whenever a launcher pod on it appears, changes or goes. */
   onNodeChange(listener: (node: string) => void): void {
     this.#listeners.push(listener);
+  }
+
+  /** The devices launcher pods on the node hold, with their VMI's uid. */
+  heldDevices(nodeName: string): { deviceId: string; vmiUid: string | undefined }[] {
+    return this.#pods
+      .list()
+      .filter((p) => p.nodeName === nodeName)
+      .flatMap((p) => p.deviceIds.map((deviceId) => ({ deviceId, vmiUid: p.vmiUid })));
   }
 
   /** What the node's PodResources List would return. */

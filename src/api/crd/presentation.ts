@@ -39,6 +39,13 @@ export const PRESENTATION: Record<KindName, Presentation> = {
       { name: 'Kind', type: 'string', jsonPath: '.spec.kind', description: 'mdev or vfio-pci.', priority: 1 },
       { name: 'Consumer-Kind', type: 'string', jsonPath: '.status.consumer.kind', description: 'VirtualMachineInstance, or Pod for a pod that runs no VMI.', priority: 1 },
       {
+        name: 'Version-Kind',
+        type: 'string',
+        jsonPath: '.status.versionKind',
+        description: 'Instance (a running device\'s own state) or Class (a free device\'s class key), where the backend tells them apart.',
+        priority: 1,
+      },
+      {
         name: 'Reserved-By',
         type: 'string',
         jsonPath: '.status.reservation.migration.name',

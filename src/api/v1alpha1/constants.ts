@@ -49,13 +49,20 @@ export const FIELD_MANAGER_CONTROLLER = 'mdev-operator-controller';
 
 /** Enumerations, exported so code can switch over them without repeating the strings. */
 export const DEVICE_KINDS = ['mdev', 'vfio-pci'] as const;
-export const BACKENDS = ['sysfs', 'exec', 'simulated'] as const;
+export const BACKENDS = ['sysfs', 'exec', 'nvml', 'simulated'] as const;
+/**
+ * Which string a device's migrationVersion is, when its backend tells them apart (nvml):
+ * Instance = the running device's own state (what a migration sends; a migration source),
+ * Class = a key standing for every free device of its type on its parent (a target only).
+ */
+export const VERSION_KINDS = ['Instance', 'Class'] as const;
 export const PHASES = ['Pending', 'Probing', 'Planned', 'Migrating', 'Succeeded', 'Failed'] as const;
 export const VERDICTS = ['Compatible', 'Incompatible', 'NoCapacity', 'TypeMismatch', 'AgentUnavailable', 'Excluded'] as const;
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 
 export type DeviceKind = (typeof DEVICE_KINDS)[number];
 export type Backend = (typeof BACKENDS)[number];
+export type VersionKind = (typeof VERSION_KINDS)[number];
 export type Phase = (typeof PHASES)[number];
 export type Verdict = (typeof VERDICTS)[number];
 

@@ -1,7 +1,7 @@
 // MdevDevice: one device on one node, published by that node's agent (DESIGN §3).
 import { z } from 'zod';
 import { withCel, immutable } from './cel.ts';
-import { BACKENDS, DEVICE_KINDS, LIMITS } from './constants.ts';
+import { BACKENDS, DEVICE_KINDS, LIMITS, VERSION_KINDS } from './constants.ts';
 import {
   conditions,
   creationParams,
@@ -87,7 +87,15 @@ const statusFields = z.object({
     .describe('The device\'s migration_version string, opaque. Absent when it cannot be read.'),
   migratable: z.boolean().describe('Whether the device can be live-migrated: its version string was read.'),
   reason: z.string().max(LIMITS.reason).optional().describe('Why the device is not migratable, when migratable is false.'),
-  backend: z.enum(BACKENDS).describe('Compatibility backend that read the version: sysfs, exec or simulated.'),
+  versionKind: z
+    .enum(VERSION_KINDS)
+    .optional()
+    .describe(
+      'Which string migrationVersion is, when the backend tells them apart (nvml): Instance is the running device\'s own state ' +
+        '(NVML vGPU metadata of a running VM; what a migration of it sends), Class is a key for every free device of this type on ' +
+        'this parent (NVML metadata of the physical GPU plus the type; a target, never a migration source).',
+    ),
+  backend: z.enum(BACKENDS).describe('Compatibility backend that read the version: sysfs, exec, nvml or simulated.'),
   consumer: consumerReference.optional(),
   reservation: reservation.optional(),
   conditions: conditions.optional().describe('Observations about the device, keyed by type.'),

@@ -22,7 +22,7 @@ export const capacityEntry = z
 export const mdevNodeSpec = z
   .object({
     nodeName: immutable(objectName, 'spec.nodeName').describe('The node; equals metadata.name. Immutable.'),
-    backend: z.enum(BACKENDS).describe('Compatibility backend of the node\'s agent: sysfs, exec or simulated.'),
+    backend: z.enum(BACKENDS).describe('Compatibility backend of the node\'s agent: sysfs, exec, nvml or simulated.'),
     capacity: z
       .array(capacityEntry)
       .max(LIMITS.capacityEntries)

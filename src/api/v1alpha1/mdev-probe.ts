@@ -55,6 +55,14 @@ const resultFields = z.object({
     .optional()
     .describe('Symbolic errno of the rejected write (EINVAL), as the kernel or vendor tool reported it.'),
   reason: z.string().max(LIMITS.reason).describe('Why the target accepted or refused, for explain output.'),
+  targetVersionHash: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .optional()
+    .describe(
+      'Digest of the tested device\'s migration version at the time of the test (its mdev-operator.io/version-hash label then). ' +
+        'The verdict holds for that version even after the device\'s version changes, e.g. when a VM starts on an nvml device.',
+    ),
 });
 
 export const probeResult = withCel(

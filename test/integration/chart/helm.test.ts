@@ -317,6 +317,43 @@ describe('chart with the real helm', function () {
       expect(exprs[3]!.expr).to.contain('mdev_agent_podresources_up');
     });
 
+    it('runs one agent DaemonSet per node pool with its backend, and keeps the default agent off the pools\' nodes', async () => {
+      const objs = await render(['-f', join(FIXTURES, 'values-nvml-pools.yaml')]);
+      const ds = objs.filter((o) => o.kind === 'DaemonSet') as Any[];
+      expect(ds.map((d) => d.metadata.name)).to.deep.equal(['mdev-operator-agent', 'mdev-operator-agent-nvidia', 'mdev-operator-agent-intel']);
+      const [base, nvidia, intel] = ds;
+      const args = (d: Any): string[] => d.spec.template.spec.containers[0].args;
+      const env = (d: Any): Record<string, string> => Object.fromEntries(d.spec.template.spec.containers[0].env.filter((e: Any) => 'value' in e).map((e: Any) => [e.name, e.value]));
+      expect(args(base)).to.include('--backend=sysfs');
+      expect(args(nvidia)).to.include('--backend=nvml');
+      expect(args(intel)).to.include.members(['--backend=sysfs', '--resync-interval=30s']);
+      expect(nvidia.spec.template.spec.runtimeClassName).to.equal('nvidia');
+      expect(env(nvidia)).to.deep.equal({ NVIDIA_VISIBLE_DEVICES: 'all', NVIDIA_DRIVER_CAPABILITIES: 'utility', MDEV_NVML_LIBRARY: '/run/nvidia/driver/usr/lib64/libnvidia-ml.so.1' });
+      expect(env(base)).to.deep.equal({});
+      expect(nvidia.spec.template.spec.nodeSelector).to.deep.equal({ 'kubernetes.io/os': 'linux', 'nvidia.com/gpu.workload.config': 'vm-vgpu' });
+      // Distinct selectors for the pools; the default keeps its (immutable) selector.
+      expect(nvidia.spec.selector.matchLabels['mdev-operator.io/agent-pool']).to.equal('nvidia');
+      expect(base.spec.selector.matchLabels).to.not.have.property('mdev-operator.io/agent-pool');
+      // NOT nvidia AND NOT (vendor=intel AND gvt=yes): one term per choice of one label from each pool.
+      const terms = base.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms;
+      const notIn = (key: string, value: string) => ({ key, operator: 'NotIn', values: [value] });
+      expect(terms).to.deep.equal([
+        { matchExpressions: [notIn('nvidia.com/gpu.workload.config', 'vm-vgpu'), notIn('gvt', 'yes')] },
+        { matchExpressions: [notIn('nvidia.com/gpu.workload.config', 'vm-vgpu'), notIn('vendor', 'intel')] },
+      ]);
+    });
+
+    it('refuses a pool without a node selector or backend, and pools next to a required node affinity of the default agent', async () => {
+      const missing = await runHelm(['template', 'x', CHART_DIR, '--namespace', NS, '--set', 'agent.pools[0].name=gpu', '--set', 'agent.pools[0].backend=nvml']);
+      expect(missing.code).to.not.equal(0);
+      expect(missing.stderr).to.match(/nodeSelector/);
+      const both = await runHelm(['template', 'x', CHART_DIR, '--namespace', NS, '-f', join(FIXTURES, 'values-nvml-pools.yaml'),
+        '--set', 'agent.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=a',
+        '--set', 'agent.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists']);
+      expect(both.code).to.not.equal(0);
+      expect(both.stderr).to.contain('cannot be combined with agent.pools');
+    });
+
     it('refuses to put the privileged agent in the release namespace, naming the value', async () => {
       const r = await runHelm(['template', 'x', CHART_DIR, '--namespace', 'ops', '--set', 'agent.namespace=ops']);
       expect(r.code).to.not.equal(0);

@@ -45,16 +45,23 @@ describe('agent configuration (flags and env, validated at start)', () => {
       '--podresources-unready-after', '5m',
     ], {});
     expect(c).to.deep.equal({
-      nodeName: 'n', sysfsRoot: '/s', mdevctlRoot: '/m', backend: 'exec', execCommand: '/bin/v', podResourcesSocket: '/k.sock',
+      nodeName: 'n', sysfsRoot: '/s', mdevctlRoot: '/m', backend: 'exec', execCommand: '/bin/v', nvmlHelper: undefined, podResourcesSocket: '/k.sock',
       podResourcesUnreadyAfterMs: 300_000, namespace: 'x', kubeconfig: '/kc', resyncIntervalMs: 120_000, leaseDurationMs: 30_000, leaseRenewMs: 500,
       metricsPort: 0, healthPort: 9000, logLevel: 'debug',
     });
   });
 
+  it('takes --backend nvml with the image\'s helper, or --nvml-helper / MDEV_NVML_HELPER', () => {
+    expect(parseAgentConfig(['--node-name', 'n', '--backend', 'nvml'], {})).to.deep.include({ backend: 'nvml', nvmlHelper: undefined });
+    expect(parseAgentConfig(['--node-name', 'n', '--backend', 'nvml', '--nvml-helper', '/opt/h'], {}).nvmlHelper).to.equal('/opt/h');
+    expect(parseAgentConfig(['--node-name', 'n', '--backend', 'nvml'], { MDEV_NVML_HELPER: '/env/h' }).nvmlHelper).to.equal('/env/h');
+  });
+
   it('names the flag of every bad value', () => {
     expect(usageError([])).to.match(/^--node-name is required/);
     expect(usageError(['--node-name', 'Bad_Name'])).to.match(/^--node-name must be a valid Node name/);
-    expect(usageError(['--node-name', 'n', '--backend', 'nvml'])).to.match(/^--backend must be one of sysfs, exec, simulated/);
+    expect(usageError(['--node-name', 'n', '--backend', 'nvidia'])).to.match(/^--backend must be one of sysfs, exec, nvml, simulated/);
+    expect(usageError(['--node-name', 'n', '--nvml-helper', '/h'])).to.match(/^--nvml-helper is only used with --backend nvml \(the backend is sysfs\)/);
     expect(usageError(['--node-name', 'n', '--resync-interval', 'soon'])).to.match(/^--resync-interval must be a duration/);
     expect(usageError(['--node-name', 'n', '--podresources-unready-after', '10ms'])).to.match(/^--podresources-unready-after must be a duration of at least 1000 ms/);
     expect(usageError(['--node-name', 'n', '--metrics-port', '70000'])).to.match(/^--metrics-port must be a port number/);

@@ -71,6 +71,22 @@ describe('desired state (inventory → MdevDevice and MdevNode objects)', () => 
     expect(validateObject('MdevNode', specBody(node)).ok).to.equal(true);
   });
 
+  it('says which kind a device\'s string is when the backend tells them apart (nvml); capacity entries stay class keys', () => {
+    const inst = 'nvml-vgpu.1.AAAA';
+    const cls = 'nvml-pgpu.1.BBBB.nvidia-1012';
+    const state = desiredState(input({
+      backend: 'nvml',
+      devices: [{ device, version: { migratable: true, version: inst, kind: 'Instance' } }],
+      capacity: [{ capacity: slot, version: { migratable: true, version: cls, kind: 'Class' } }],
+    }));
+    const [gpu] = state.devices;
+    expect(gpu?.status).to.deep.include({ migrationVersion: inst, versionKind: 'Instance', backend: 'nvml' });
+    expect(state.node.spec.capacity).to.deep.equal([{ parent, type, availableInstances: 3, migrationVersion: cls, migratable: true }]);
+    expect(validateObject('MdevDevice', { ...specBody(gpu!), status: statusBody(gpu!).status }).ok).to.equal(true);
+    const asClass = desiredState(input({ devices: [{ device, version: { migratable: true, version: inst, kind: 'Class' } }] })).devices[0]!;
+    expect(desiredHashes(asClass).status, 'a change of kind alone is a change to publish').to.not.equal(desiredHashes(gpu!).status);
+  });
+
   it('makes type labels label-safe', () => {
     expect(typeLabelValue('nvidia-1012')).to.equal('nvidia-1012');
     expect(typeLabelValue('vendor:type+x')).to.match(/^t-[0-9a-f]{16}$/);

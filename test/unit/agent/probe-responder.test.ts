@@ -8,7 +8,7 @@ import { AgentMetrics } from '../../../src/agent/agent-metrics.ts';
 import { createMdev } from '../../../src/agent/device-creator.ts';
 import type { ProbeInventory } from '../../../src/agent/probe-plan.ts';
 import { ProbeResponder } from '../../../src/agent/probe-responder.ts';
-import { deviceObjectName, type MdevProbe, type MdevProbeSpec, type MdevProbeStatus } from '../../../src/api/v1alpha1/index.ts';
+import { deviceObjectName, versionHash, type MdevProbe, type MdevProbeSpec, type MdevProbeStatus } from '../../../src/api/v1alpha1/index.ts';
 import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { discover } from '../../../src/sysfs/discovery.ts';
@@ -36,11 +36,11 @@ describe('probe responder (fake sysfs stand-in for the vendor driver)', () => {
     };
   };
 
-  const responder = (opts: { concurrency?: number; write?: (name: string, s: MdevProbeStatus) => Promise<void>; writeBackoff?: { initialMs: number } } = {}) =>
+  const responder = (opts: { concurrency?: number; write?: (name: string, s: MdevProbeStatus) => Promise<void>; inventory?: () => ProbeInventory; writeBackoff?: { initialMs: number } } = {}) =>
     new ProbeResponder({
       nodeName: NODE,
       backend: new SysfsBackend(io, 'simulated'),
-      inventory,
+      inventory: opts.inventory ?? inventory,
       writeStatus: opts.write ?? (async (name, s) => void written.set(name, s)),
       createDevice: async (req) => createMdev(io, req),
       rediscover: async () => undefined,
@@ -111,6 +111,19 @@ describe('probe responder (fake sysfs stand-in for the vendor driver)', () => {
     }
     expect(io.writes).to.have.length(2);
     expect(status.observedGeneration).to.equal(1);
+  });
+
+  it('records the digest of each tested device\'s version, so the verdict stays tied to the version tested', async () => {
+    const read = (): ProbeInventory => {
+      const inv = inventory();
+      return { ...inv, devices: new Map([...inv.devices].map(([name, d]) => [name, { ...d, version: `v-of-${d.device.id}` }])) };
+    };
+    const status = await responder({ inventory: read }).answer(probe({}));
+    expect(status.results).to.have.length(2);
+    for (const r of status.results ?? []) {
+      const id = (r.device ?? '').slice(NODE.length + 1);
+      expect(r.targetVersionHash).to.equal(versionHash(`v-of-${id}`));
+    }
   });
 
   it('tests the type-level attribute when no device of the type is free and there is spare capacity', async () => {

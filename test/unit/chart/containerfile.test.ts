@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { REPO_ROOT } from '../../../dev/localcluster/paths.ts';
 import { parseInstructions, parseStages, type Stage } from '../../../dev/image/containerfile.ts';
 import { EXTRA_BINARIES } from '../../../dev/image/extra-binaries.ts';
+import { NVML_HELPER_PATH } from '../../../src/compat/nvml-backend.ts';
 
 const text = readFileSync(join(REPO_ROOT, 'Containerfile'), 'utf8');
 const all = parseStages(parseInstructions(text));
@@ -63,11 +64,24 @@ describe('Containerfile (parsed, not built: no container engine in CI)', () => {
     expect(JSON.parse(entry[0]!)).to.deep.equal(['node', 'dist/cli/main.js']);
   });
 
+  it('builds only the real NVML helper in a Go stage and ships it where --backend nvml looks for it', () => {
+    const stage = all.find((s) => s.name === 'nvml-helper');
+    expect(stage, 'a stage named nvml-helper').to.not.equal(undefined);
+    expect(stage!.from).to.match(/^(docker\.io\/library\/)?golang:1\.26/);
+    const builds = ops(stage!, 'RUN').filter((r) => /\bgo build\b/.test(r));
+    expect(builds).to.have.length(1);
+    expect(builds[0]).to.match(/CGO_ENABLED=1/);
+    expect(builds[0]).to.match(/\.\/cmd\/mdev-nvml-helper$/);
+    expect(builds[0], 'the mock build never enters the image').to.not.match(/mock/);
+    expect(ops(runtime, 'COPY')).to.include(`--from=nvml-helper /out/mdev-nvml-helper ${NVML_HELPER_PATH}`);
+    expect(EXTRA_BINARIES.map((b) => `/usr/local/bin/${b.name}`), 'the engine-less image build ships it too').to.include(NVML_HELPER_PATH);
+  });
+
   it('keeps the build context small: the ignore files admit only what is copied', () => {
     for (const f of ['.containerignore', '.dockerignore']) {
       const lines = readFileSync(join(REPO_ROOT, f), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
       expect(lines[0], `${f} starts by excluding everything`).to.equal('*');
-      expect(lines).to.include.members(['!package.json', '!package-lock.json', '!src/', '!proto/', '!crds/']);
+      expect(lines).to.include.members(['!package.json', '!package-lock.json', '!src/', '!proto/', '!crds/', '!helpers/nvml/']);
       expect(lines).to.not.include('!node_modules/');
     }
   });

@@ -43,6 +43,14 @@ describe('exec compatibility backend with the example vendor tool (stand-in for 
     expect(v).to.deep.equal({ accepted: false, errno: 'EINVAL', reason: `EINVAL: source version differs from local nvidia-1012 version ${LOCAL}` });
   });
 
+  it('takes the optional second line kind=instance|class as the version\'s kind, and ignores any other', async () => {
+    const read = (script: string) => new ExecBackend({ command: '/bin/sh', args: ['-c', script, 'tool'] }).readVersion(device);
+    expect(await read('printf "v1\\nkind=instance\\n"')).to.deep.equal({ migratable: true, version: 'v1', kind: 'Instance' });
+    expect(await read('printf "v1\\r\\nkind=class\\r\\n"')).to.deep.equal({ migratable: true, version: 'v1', kind: 'Class' });
+    expect(await read('printf "v1\\nkind=Instance\\n"')).to.deep.equal({ migratable: true, version: 'v1' });
+    expect(await read('printf "v1\\nother diagnostics\\n"')).to.deep.equal({ migratable: true, version: 'v1' });
+  });
+
   it('treats another exit status as an error, not a verdict', async () => {
     const v = await new ExecBackend({ command: '/bin/sh', args: ['-c', 'echo broken; exit 3', 'tool'] }).test(device, LOCAL);
     expect(v.accepted).to.equal(false);

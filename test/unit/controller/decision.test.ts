@@ -2,7 +2,9 @@
 // go out only for unknown classes, a node whose agent does not answer becomes AgentUnavailable
 // with the timeout named and its class is probed on another node, excluded nodes are explained.
 import { expect } from 'chai';
-import { DecisionService, type ProbeSender } from '../../../src/controller/decision.ts';
+import { DecisionService, versionStillPublished, type ProbeSender } from '../../../src/controller/decision.ts';
+import type { MdevDevice } from '../../../src/api/v1alpha1/index.ts';
+import type { Informer, InformerHandlers } from '../../../src/kube/informer.ts';
 import { decisionStatus } from '../../../src/controller/migration-status.ts';
 import type { ProbeRound } from '../../../src/controller/probe-client.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
@@ -192,6 +194,34 @@ describe('controller decision service (simulated prober, no server)', () => {
     const request = { migrationUid: 'uid-m', allowCreateTarget: false };
     expect((await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true })).exhaustiveProbes).to.equal(0);
     expect((await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true, countExhaustive: true })).exhaustiveProbes).to.equal(3);
+  });
+
+  it('drops verdicts about a changed device\'s old string only once no other device reports it (nvml class keys)', () => {
+    let handlers: InformerHandlers<MdevDevice> = {};
+    let current: MdevDevice[] = [];
+    const informer = { addHandlers: (h: InformerHandlers<MdevDevice>) => void (handlers = h), list: () => current } as unknown as Informer<MdevDevice>;
+    const forgotten: string[] = [];
+    const prober: ProbeSender = { run: simulatedProber().run, forgetNode: async (n) => void forgotten.push(n) };
+    const cache = new VerdictCache();
+    const svc = new DecisionService({ view: fleet, cache, prober, probeTimeoutMs: 1000, log, now: () => NOW });
+    svc.watchDevices(informer);
+    cache.set('nvidia-1012', 'src', 'class', { accepted: true });
+    const free1 = device('t', 1, 'class');
+    const free2 = device('t', 2, 'class');
+    // A VM starts on free1: its string becomes its running vGPU's; free2 still reports the class key.
+    const taken1 = device('t', 1, 'instance-1', { consumer: 'vm' });
+    current = [taken1, free2];
+    handlers.update?.(free1, taken1);
+    expect(cache.get('nvidia-1012', 'src', 'class')?.accepted).to.equal(true);
+    expect(forgotten).to.deep.equal([]);
+    // Then on free2: nobody reports the class key any more.
+    const taken2 = device('t', 2, 'instance-2', { consumer: 'vm2' });
+    current = [taken1, taken2];
+    handlers.update?.(free2, taken2);
+    expect(cache.get('nvidia-1012', 'src', 'class')).to.equal(undefined);
+    expect(forgotten).to.deep.equal(['t']);
+    expect(versionStillPublished('instance-1', current, taken1.metadata.name)).to.equal(false);
+    expect(versionStillPublished('instance-1', current, taken2.metadata.name)).to.equal(true);
   });
 });
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const DOCS = ['docs/install.md', 'docs/security.md', 'docs/kubevirt-setup.md', 'docs/troubleshooting.md', 'docs/api-reference.md'];
+const DOCS = ['docs/install.md', 'docs/security.md', 'docs/kubevirt-setup.md', 'docs/troubleshooting.md', 'docs/api-reference.md', 'docs/nvml-backend.md', 'docs/exec-backend.md'];
 const read = (rel: string) => readFileSync(join(ROOT, rel), 'utf8');
 
 /** GitHub's heading anchor: lowercase, punctuation dropped, spaces to dashes. */
