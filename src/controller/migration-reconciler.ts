@@ -248,7 +248,7 @@ export class MigrationReconciler {
       // server outage just ended) may yet renew: not a verdict to fail on. The deadline bounds it.
       const unknown = this.#waitableUnknownAgents(m, decision);
       if (unknown.length > 0) {
-        const message = `${decision.reason}; waiting for the agents of ${unknown.join(', ')}, whose state is unknown after an API server outage, to renew their leases`;
+        const message = `${decision.reason}; waiting for the agents of ${unknown.join(', ')}, whose leases look expired but cannot be judged yet (Lease updates seen for less than one lease duration), to renew them`;
         if (m.status?.message !== message) await this.#patch(m, { ...decisionStatus(decision), message });
         return this.#wait(m, message);
       }
