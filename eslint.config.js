@@ -1,4 +1,5 @@
-// ESLint flat config: typescript-eslint's recommended rules over the TypeScript sources.
+// ESLint flat config: typescript-eslint's recommended rules over the TypeScript sources, plus the
+// type-aware promise rules (projectService reads tsconfig.json: src, dev, test, scripts, bench).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -11,6 +12,16 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    // Type-aware: a promise is awaited, or marked `void` with a comment saying why nothing waits
+    // for it and where its errors go; an async function never goes where a callback's result is ignored.
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
     },
   },
   {

@@ -25,6 +25,7 @@ import { createRunningVmi } from '../dev/sim/kubevirt/vmi-factory.ts';
 import { startLocalAdmission } from '../src/webhook/local-admission.ts';
 import { createNodeWithAgent, deleteQuietly, gpuVmi, publishDevice, standinProber, VERSION_550 } from '../test/integration/webhook/fleet-fixture.ts';
 import { summarize, type Summary } from './stats.ts';
+import { apiClient } from '../src/kube/transport.ts';
 
 export interface AdmissionBenchOptions {
   kc: KubeConfig;
@@ -58,7 +59,7 @@ export async function benchAdmission(o: AdmissionBenchOptions): Promise<Admissio
   const { kc } = o;
   const iterations = o.iterations ?? 100;
   const warmup = o.warmup ?? 10;
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = apiClient(kc, CoreV1Api);
   const id = suffix();
   const [gated, open, opNs] = [`bench-adm-${id}`, `bench-open-${id}`, `bench-op-${id}`];
   const [src, dst] = [`bench-src-${id}`, `bench-dst-${id}`];

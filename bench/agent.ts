@@ -1,6 +1,8 @@
 // Agent benchmark on a running local control plane (CRDs from crds/ installed): discovery +
-// publish of 256 devices, MdevDevice writes at steady state, and the probe round trip
-// (MdevProbe created → verdict visible to a watcher). Returns plain numbers; the caller reports.
+// publish of 256 devices, MdevDevice writes at steady state, the probe round trip (MdevProbe
+// created → verdict visible to a watcher), and a flood of 1,000 probes at once (time until every one
+// is answered, and how much the heap of the process grows meanwhile). Returns plain numbers; the
+// caller reports.
 import { randomUUID } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
@@ -16,6 +18,7 @@ import { SysfsBackend } from '../src/compat/sysfs-backend.ts';
 import { kubeRequest } from '../src/kube/request.ts';
 import { FakeSysfs } from '../dev/fakes/sysfs/fake-sysfs.ts';
 import { FakeTree } from '../dev/fakes/sysfs/fake-tree.ts';
+import { probeFlood } from './probe-flood.ts';
 import { probeRoundTrips } from './probe-rtt.ts';
 import { percentile } from './stats.ts';
 
@@ -28,6 +31,8 @@ export interface AgentBenchOptions {
   steadyPassMs?: number;
   /** Probes for the round trip (default 60, at least 50). */
   probes?: number;
+  /** Probes created at once for the flood (default 1,000). */
+  floodProbes?: number;
   namespace?: string;
 }
 
@@ -50,6 +55,12 @@ export interface AgentBenchFigures {
   probeRoundTripMedianMs: number;
   probeRoundTripP99Ms: number;
   probes: number;
+  floodProbes: number;
+  /** Flood: first create → every probe answered, seconds. */
+  floodSeconds: number;
+  /** Flood: peak heapUsed minus heapUsed before, MiB (this process holds the agent and the creator). */
+  floodHeapGrowthMiB: number;
+  floodPeakBacklog: number;
 }
 
 const TYPE = 'nvidia-1012';
@@ -103,6 +114,7 @@ export async function benchAgent(opts: AgentBenchOptions): Promise<AgentBenchFig
 
     const rtts = await probeRoundTrips(kc, { node, device: deviceObjectName(node, tree.mdevs()[0] as string), typeId: TYPE, sourceVersion: VERSION, count: Math.max(50, opts.probes ?? 60) });
     rtts.sort((a, b) => a - b);
+    const flood = await probeFlood(kc, node, deviceObjectName(node, tree.mdevs()[0] as string), { typeId: TYPE, sourceVersion: VERSION }, () => agent.probeBacklog(), opts.floodProbes ?? 1000);
     return {
       devices: count,
       firstPublishMs: Math.round(firstPublishMs),
@@ -114,6 +126,10 @@ export async function benchAgent(opts: AgentBenchOptions): Promise<AgentBenchFig
       probeRoundTripMedianMs: Math.round(percentile(rtts, 0.5) * 10) / 10,
       probeRoundTripP99Ms: Math.round(percentile(rtts, 0.99) * 10) / 10,
       probes: rtts.length,
+      floodProbes: flood.probes,
+      floodSeconds: Math.round(flood.seconds * 10) / 10,
+      floodHeapGrowthMiB: Math.round(flood.heapGrowthMiB * 10) / 10,
+      floodPeakBacklog: flood.peakBacklog,
     };
   } finally {
     await agent.stop();

@@ -145,7 +145,8 @@ async function main(): Promise<number> {
       log(`kept the control plane: KUBECONFIG=${cluster.kubeconfigPath}`);
     }
   };
-  process.once('SIGINT', () => void stopCluster().finally(() => process.exit(130)));
+  // A signal handler cannot wait: stop the cluster, print why if that fails, then exit either way.
+  process.once('SIGINT', () => void stopCluster().catch((err: unknown) => log(`stopping the control plane failed: ${String(err)}`)).finally(() => process.exit(130)));
 
   try {
     for (const suite of runnable) {

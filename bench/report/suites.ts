@@ -109,6 +109,9 @@ const AGENT_FIELDS: FieldSpec[] = [
   { id: 'steady-pass', label: 'Discovery pass with nothing changed (median of 5)', unit: 'ms', value: 'steadyPassMs' },
   { id: 'steady-writes', label: 'MdevDevice writes per agent at steady state', unit: 'writes/min', value: 'deviceWritesPerMinute', target: { of: 'value', max: 0, text: '= 0 /min' } },
   { id: 'probe-rtt', label: 'Probe round trip, MdevProbe created → verdict seen by a watcher', unit: 'ms', median: 'probeRoundTripMedianMs', p99: 'probeRoundTripP99Ms', samples: 'probes' },
+  { id: 'probe-flood', label: '1,000 MdevProbes created at once → every one answered', unit: 's', value: 'floodSeconds' },
+  { id: 'probe-flood-heap', label: 'Heap growth during that flood (agent and creator in one process)', unit: 'MiB', value: 'floodHeapGrowthMiB' },
+  { id: 'probe-flood-backlog', label: 'Peak probe backlog of the agent during that flood', unit: 'probes', value: 'floodPeakBacklog' },
 ];
 
 const CONTROLLER_SIZES = [100, 1000];

@@ -3,6 +3,18 @@ import { parseArgs } from 'node:util';
 import { ClusterError, down, status, up } from '../localcluster/index.ts';
 import { UsageError } from '../../src/cli/usage-error.ts';
 
+export const CLUSTER_USAGE = `Usage: mdev-operator cluster up|down|status [flags]
+
+The local control plane for the demo and the tests: etcd, kube-apiserver and kube-controller-manager
+as local processes under .localcluster/, built from the Go module proxy on first use.
+
+  up [--nodes 1]   start it (idempotent; builds if needed) and print export KUBECONFIG=...;
+                   --nodes 1 adds one real node on this machine (kubelet and container runtime; root)
+  down [--purge]   stop it; --purge also deletes its data and certificates
+  status           list its processes; exit 0 when the API server is ready, else 1
+  --name NAME      a second cluster under .localcluster/NAME (default: the default one)
+`;
+
 export async function clusterCommand(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   const { values } = parseArgs({
@@ -17,7 +29,8 @@ export async function clusterCommand(argv: string[]): Promise<number> {
       case 'up': {
         const t0 = Date.now();
         // Ctrl-C mid-start must not leave half a cluster running: stop what was started, then exit.
-        const abort = () => void down({ name }).finally(() => process.exit(130));
+        // A signal handler cannot wait; a failed stop is printed, and the exit follows either way.
+        const abort = () => void down({ name }).catch((err: unknown) => process.stderr.write(`[cluster] stopping ${name} failed: ${String(err)}\n`)).finally(() => process.exit(130));
         process.once('SIGINT', abort);
         process.once('SIGTERM', abort);
         const c = await up({ name, nodes }).finally(() => {

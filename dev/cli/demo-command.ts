@@ -53,10 +53,6 @@ export interface DemoOptions {
 }
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(DEMO_USAGE);
-    return 0;
-  }
   const { values } = parseArgs({
     args: argv,
     options: {

@@ -61,10 +61,6 @@ function readProfile(value: string): string | unknown {
 }
 
 export async function fleetCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(FLEET_USAGE);
-    return 0;
-  }
   let raw: Record<string, string | undefined>;
   try {
     const { values } = parseArgs({ args: argv, options: Object.fromEntries(Object.keys(schema.shape).map((k) => [k, { type: 'string' as const }])), strict: true, allowPositionals: false });

@@ -4,6 +4,16 @@ import { loadImage } from '../image/load-image.ts';
 import { ClusterError } from '../localcluster/index.ts';
 import { UsageError } from '../../src/cli/usage-error.ts';
 
+export const IMAGE_USAGE = `Usage: mdev-operator image build|load
+
+The product image without a container engine or registry: Node.js 24 and the Containerfile's
+runtime stage (production node_modules, dist/, proto/, crds/).
+
+  build   write it as an OCI archive (tar) and print its path
+  load    import the built archive into the real node's containerd as localhost/mdev-operator:dev
+          (the local cluster started with cluster up --nodes 1)
+`;
+
 export async function imageCommand(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   if (rest.length > 0) throw new UsageError(`image ${action ?? ''}: unexpected arguments ${rest.join(' ')}`);

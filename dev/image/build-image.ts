@@ -13,7 +13,7 @@ import { nodeTools } from '../localcluster/node/layout.ts';
 import { cacheRoot, REPO_ROOT, VERSIONS } from '../localcluster/paths.ts';
 import { runtimeConfig } from './containerfile.ts';
 import { EXTRA_BINARIES } from './extra-binaries.ts';
-import { buildOciArchive } from './oci-image.ts';
+import { buildOciArchive } from '../localcluster/node/oci-image.ts';
 
 export const IMAGE_NAME = 'localhost/mdev-operator';
 export const IMAGE_TAG = 'dev';

@@ -5,7 +5,7 @@ import { ClusterError } from '../localcluster/errors.ts';
 import { nodePaths, nodeTools } from '../localcluster/node/layout.ts';
 import { readHolder } from '../localcluster/node/machine-lock.ts';
 import { IMAGE_ARCHIVE, IMAGE_NAME, IMAGE_TAG } from './build-image.ts';
-import { importOciArchive } from './oci-image.ts';
+import { importOciArchive } from '../localcluster/node/oci-image.ts';
 
 /** Imports `archive` into the machine's real node (there is at most one); returns the image name. */
 export async function loadImage(archive = IMAGE_ARCHIVE): Promise<string> {

@@ -5,6 +5,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import {
+  agentLeaseName,
   FIELD_MANAGER_AGENT,
   GROUP,
   LABEL_NODE,
@@ -173,7 +174,8 @@ class Agent {
     this.#responder = this.#makeResponder();
     this.#heartbeat = new LeaseHeartbeat({
       store: deps.leaseStore ?? apiLeaseStore(deps.kc, config.namespace),
-      nodeName: config.nodeName,
+      leaseName: agentLeaseName(config.nodeName),
+      holderIdentity: config.nodeName,
       leaseDurationSeconds: Math.round(config.leaseDurationMs / 1000),
       renewIntervalMs: config.leaseRenewMs,
       logger: this.#log,

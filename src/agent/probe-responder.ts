@@ -109,6 +109,8 @@ export class ProbeResponder {
       const next = this.#nextPending();
       if (!next) break;
       this.#running.add(next.metadata.name);
+      // Runs beside the pump (up to `concurrency` at once); #handle logs and counts every failure
+      // itself and never rejects, and the finally frees the slot for the next pending probe.
       void this.#handle(next).finally(() => {
         this.#running.delete(next.metadata.name);
         this.#pump();

@@ -1,7 +1,7 @@
 // `mdev-operator agent --node-name N ...`: runs the node agent until SIGTERM or SIGINT.
 import { setLogLevel } from '../observability/logger.ts';
 import { metricsRegistry } from '../observability/metrics.ts';
-import { AGENT_USAGE, parseAgentConfig } from './agent-flags.ts';
+import { parseAgentConfig } from './agent-flags.ts';
 import { startAgent, type AgentDeps } from '../agent/agent.ts';
 import type { AgentConfig } from '../agent/config.ts';
 import { kubeConfigFromFlag, untilSignal } from './flags.ts';
@@ -10,10 +10,6 @@ import { kubeConfigFromFlag, untilSignal } from './flags.ts';
 export type AgentBacking = (config: AgentConfig) => Pick<AgentDeps, 'io' | 'backend'>;
 
 export async function agentCommand(argv: string[], backing?: AgentBacking): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(AGENT_USAGE);
-    return 0;
-  }
   const config = parseAgentConfig(argv);
   setLogLevel(config.logLevel);
   const kc = kubeConfigFromFlag(config.kubeconfig);

@@ -84,7 +84,7 @@ export const AGENT_USAGE = `Usage: mdev-operator agent --node-name NODE [flags]
   --node-name NODE            Node this agent runs on (env NODE_NAME); required
   --sysfs-root DIR            host /sys as mounted in the pod (default ${DEFAULT_SYSFS_ROOT})
   --mdevctl-root DIR          host /etc/mdevctl.d, for creation parameters
-  --backend sysfs|exec|nvml|simulated   compatibility backend (default sysfs)
+  --backend sysfs|exec|nvml   compatibility backend (default sysfs)
   --exec-command PATH         vendor command for --backend exec
   --nvml-helper PATH          NVML helper for --backend nvml (env MDEV_NVML_HELPER, default ${NVML_HELPER_PATH})
   --podresources-socket PATH  kubelet PodResources socket; absent = consumers unknown

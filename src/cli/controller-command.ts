@@ -2,7 +2,7 @@
 // serves the admission webhook (unless --webhook-port 0); only the leader reconciles.
 import { setLogLevel } from '../observability/logger.ts';
 import type { ControllerConfig } from '../controller/config.ts';
-import { CONTROLLER_USAGE, parseControllerConfig } from './controller-flags.ts';
+import { parseControllerConfig } from './controller-flags.ts';
 import { startManager, type ManagerOptions } from '../controller/manager.ts';
 import { admissionWebhookStarter } from '../webhook/admission-webhook.ts';
 import { kubeConfigFromFlag, untilSignal } from './flags.ts';
@@ -25,10 +25,6 @@ export function webhookOption(config: ControllerConfig): ManagerOptions['webhook
 }
 
 export async function controllerCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(CONTROLLER_USAGE);
-    return 0;
-  }
   const config = parseControllerConfig(argv);
   setLogLevel(config.logLevel);
   const kc = kubeConfigFromFlag(config.kubeconfig);

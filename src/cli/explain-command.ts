@@ -2,6 +2,7 @@
 // every node with the verdict and reason a migration of the VMI would get now, from live state
 // listed once. Known verdicts come from agents' earlier probe answers; unknown version classes
 // are probed only with --probe (which writes MdevProbes that the agents answer).
+import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { VERDICT_ORDER } from '../placement/index.ts';
@@ -12,6 +13,18 @@ import { loadLiveState } from '../webhook/live-view.ts';
 import { renderCounts, renderJson, renderTable } from './output/table.ts';
 import { UsageError } from './usage-error.ts';
 import { parseReadOnlyFlags } from './flags.ts';
+
+export const EXPLAIN_USAGE = `Usage: mdev-operator explain <namespace>/<vmi> [flags]
+
+Every node's verdict and reason for a migration of the VMI now, from the cluster's state listed once.
+Verdicts come from the agents' earlier probe answers; a version class no agent answered yet shows as
+not verified, and nothing is written to the cluster unless --probe.
+
+  -o, --output table|json  output format (default table)
+  --probe                  ask the agents about unknown version classes (creates MdevProbes)
+  --namespace NS           operator namespace, where the agent Leases are (default ${DEFAULT_NAMESPACE})
+  --kubeconfig PATH        else KUBECONFIG, else in-cluster
+`;
 
 export interface ExplainResult {
   vmi: string;

@@ -2,6 +2,7 @@
 // before anyone runs `kubectl drain`, the target every VMI with mediated devices on the node would
 // get, or why none exists. Read only: nothing is reserved, and nothing is probed unless --probe.
 // The plan is computed by plan-drain.ts (which the demo uses too); this module parses and renders.
+import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { NODES } from '../controller/resources.ts';
 import { loadKubeConfig } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
@@ -14,6 +15,18 @@ import { UsageError } from './usage-error.ts';
 import { parseReadOnlyFlags } from './flags.ts';
 
 export type { DrainEntry, DrainPlan } from './plan-drain.ts';
+
+export const PLAN_DRAIN_USAGE = `Usage: mdev-operator plan-drain <node> [flags]
+
+Before \`kubectl drain <node>\`: the target every VMI with mediated devices on the node would get, or
+why it has none (BLOCKED), each VMI planned after the ones before it took their targets. Read only:
+nothing is reserved, and nothing is written unless --probe.
+
+  -o, --output table|json  output format (default table)
+  --probe                  ask the agents about unknown version classes (creates MdevProbes)
+  --namespace NS           operator namespace, where the agent Leases are (default ${DEFAULT_NAMESPACE})
+  --kubeconfig PATH        else KUBECONFIG, else in-cluster
+`;
 
 export interface DrainTableOptions {
   /** Clip REASON cells to this width (default 160; the demo uses less to fit a terminal). */

@@ -141,6 +141,8 @@ export class DecisionService {
       const dropped = this.#o.cache.invalidateVersion(old);
       this.#o.log.debug('Invalidated cached verdicts of a changed version string', { device: before?.metadata.name, dropped });
       const node = before?.spec.nodeName;
+      // An informer handler cannot wait: forgetNode logs a failed delete itself and never rejects
+      // (the probe sweeper removes a probe it left behind once its TTL passed).
       if (node) void this.#o.prober.forgetNode?.(node);
     };
     devices.addHandlers({ update: (o, n) => changed(o, n), delete: (o) => changed(o, undefined) });

@@ -362,8 +362,9 @@ class Manager {
     this.#stop.abort();
     if (this.#elector) {
       if (kill) {
-        // A crashed process never releases its lease; stop renewing without the graceful release.
-        void this.#elector.stop();
+        // A crashed process never releases its lease: stop renewing without waiting for the
+        // graceful release (its writes fail once killed); whatever else fails is logged.
+        void this.#elector.stop().catch((err: unknown) => this.#log.warn('Leader election did not stop cleanly', { error: String(err) }));
       } else {
         await this.#elector.stop();
       }

@@ -3,8 +3,8 @@
 // shapes meet the engine: everything the engine needs is copied out here, so the engine never
 // sees a client type and a decision depends only on the snapshot it was given.
 import { z } from 'zod';
-import type { MdevDevice, MdevMigration, MdevNode } from '../api/v1alpha1/index.ts';
-import { AGENT_LEASE_PREFIX, leaseExpiresAt } from '../kube/lease-heartbeat.ts';
+import { AGENT_LEASE_PREFIX, type MdevDevice, type MdevMigration, type MdevNode } from '../api/v1alpha1/index.ts';
+import { leaseExpiresAt } from '../kube/lease-heartbeat.ts';
 import type { Vmi } from '../kubevirt/types.ts';
 import { vmiRequiredNodeTerms } from '../kubevirt/types.ts';
 import { indexDevices, sortNodes, type Capacity, type Device, type Fleet, type NodeInfo, type NodeSelectorTerm, type Request, type SourceVm, type Taint, type Toleration } from '../placement/index.ts';

@@ -1,15 +1,8 @@
 // Where the API server is and how to talk to it: kubeconfig loading in the order the CLI documents
-// (--kubeconfig, then KUBECONFIG, then in-cluster) and the typed clients the adapters use.
+// (--kubeconfig, then KUBECONFIG, then in-cluster).
 import { existsSync } from 'node:fs';
 import { delimiter } from 'node:path';
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  KubernetesObjectApi,
-} from '@kubernetes/client-node';
-import './connection-reuse.ts';
+import { KubeConfig } from '@kubernetes/client-node';
 
 export {
   apiStatus,
@@ -56,24 +49,4 @@ export function loadKubeConfig(source: KubeConfigSource = {}, env: NodeJS.Proces
   }
   const hint = env.KUBECONFIG ? `KUBECONFIG=${env.KUBECONFIG} names no existing file` : 'KUBECONFIG is not set';
   throw new Error(`No Kubernetes configuration found (${hint}, and this is not a pod): pass --kubeconfig <path> or set KUBECONFIG`);
-}
-
-/** The generated clients our adapters use, built once per KubeConfig. */
-export interface KubeClients {
-  kc: KubeConfig;
-  core: CoreV1Api;
-  coordination: CoordinationV1Api;
-  customObjects: CustomObjectsApi;
-  /** Any object by apiVersion/kind (create/read/patch/delete), without status subresources. */
-  objects: KubernetesObjectApi;
-}
-
-export function makeClients(kc: KubeConfig): KubeClients {
-  return {
-    kc,
-    core: kc.makeApiClient(CoreV1Api),
-    coordination: kc.makeApiClient(CoordinationV1Api),
-    customObjects: kc.makeApiClient(CustomObjectsApi),
-    objects: KubernetesObjectApi.makeApiClient(kc),
-  };
 }

@@ -1,20 +1,11 @@
-// The agent's liveness signal: a Lease `mdev-agent.<node>` whose renewTime the agent bumps every
-// few seconds (like the kubelet's node lease). The controller treats a node whose lease is not
-// fresh as AgentUnavailable. No election here: the node's agent is the only writer.
+// A liveness signal: a Lease whose renewTime its only writer bumps every few seconds (like the
+// kubelet's node lease). The agent renews `mdev-agent.<node>` (agentLeaseName in api/), and the
+// controller treats a node whose lease is not fresh as AgentUnavailable. No election here.
 import { loggerFor, type Logger } from '../observability/logger.ts';
-import { isObjectName } from '../api/validation.ts';
 import { Backoff } from './backoff.ts';
 import { realClock, sleep, type Clock } from './clock.ts';
 import { describeApiError, isAlreadyExists, isConflict } from './errors.ts';
 import type { LeaseRecord, LeaseStore } from './lease-store.ts';
-
-export const AGENT_LEASE_PREFIX = 'mdev-agent.';
-
-export function agentLeaseName(nodeName: string): string {
-  const name = `${AGENT_LEASE_PREFIX}${nodeName}`;
-  if (!isObjectName(name)) throw new Error(`Node name ${JSON.stringify(nodeName)} does not make a valid Lease name: pass the node's Kubernetes name`);
-  return name;
-}
 
 /** The Lease fields freshness depends on; accepts client-node's V1Lease, raw JSON or parsed data. */
 export interface LeaseLike {
@@ -40,7 +31,10 @@ export function isLeaseFresh(lease: LeaseLike | undefined, now: number): boolean
 
 export interface LeaseHeartbeatOptions {
   store: LeaseStore;
-  nodeName: string;
+  /** The Lease to renew (the agent's: agentLeaseName(node)). */
+  leaseName: string;
+  /** Written as holderIdentity (the agent's: its node name). */
+  holderIdentity: string;
   /** How long the lease stays fresh without renewal; default 40 s (as the kubelet's). */
   leaseDurationSeconds?: number;
   /** Default 10 s: four chances to renew within one lease duration. */
@@ -59,10 +53,10 @@ export class LeaseHeartbeat {
   #loop: Promise<void> | undefined;
 
   constructor(opts: LeaseHeartbeatOptions) {
-    this.leaseName = agentLeaseName(opts.nodeName);
+    this.leaseName = opts.leaseName;
     this.#o = opts;
     this.#clock = opts.clock ?? realClock;
-    this.#log = opts.logger ?? loggerFor('lease-heartbeat', { node: opts.nodeName });
+    this.#log = opts.logger ?? loggerFor('lease-heartbeat', { lease: opts.leaseName });
   }
 
   /** Epoch ms of the last successful renewal, for readiness checks. */
@@ -82,10 +76,10 @@ export class LeaseHeartbeat {
 
   /** One renewal (creating the Lease if needed); throws on failure. */
   async renewOnce(): Promise<void> {
-    const { store, nodeName } = this.#o;
+    const { store, holderIdentity } = this.#o;
     const now = this.#clock.now();
     const record: LeaseRecord = {
-      holderIdentity: nodeName,
+      holderIdentity,
       leaseDurationSeconds: this.#o.leaseDurationSeconds ?? 40,
       acquireTime: now,
       renewTime: now,
@@ -95,8 +89,8 @@ export class LeaseHeartbeat {
     if (!current) {
       await store.create(this.leaseName, record);
     } else {
-      if (current.record.holderIdentity === nodeName) record.acquireTime = current.record.acquireTime;
-      record.leaseTransitions = current.record.leaseTransitions + (current.record.holderIdentity === nodeName ? 0 : 1);
+      if (current.record.holderIdentity === holderIdentity) record.acquireTime = current.record.acquireTime;
+      record.leaseTransitions = current.record.leaseTransitions + (current.record.holderIdentity === holderIdentity ? 0 : 1);
       await store.update(current, record);
     }
     this.#lastRenewedAt = now;

@@ -1,9 +1,10 @@
 // The I/O half of an informer: a paginated LIST and a WATCH from a resourceVersion, for one
 // resource/namespace/selector. Kept behind an interface so the informer loop can be tested with
 // scripted lists and watches (410s, silent connections) and wrapped by test hooks.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeRequest } from './request.ts';
 import { apiVersionOf, resourcePath, type ResourceRef } from './resource.ts';
+import { watchStream } from './watch-stream.ts';
 
 export interface ListResult {
   /** Raw objects, each with apiVersion and kind filled in (list items omit them). */
@@ -43,7 +44,7 @@ interface RawList {
   items?: unknown[];
 }
 
-/** LIST/WATCH against the API server with client-node's Watch for the stream. */
+/** LIST/WATCH against the API server (the stream: watch-stream.ts). */
 export function apiListWatch(kc: KubeConfig, opts: ApiListWatchOptions): ListWatchSource {
   const path = resourcePath(opts.resource, { namespace: opts.namespace });
   const selectors = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
@@ -69,18 +70,9 @@ export function apiListWatch(kc: KubeConfig, opts: ApiListWatchOptions): ListWat
       } while (cont);
       return { items, resourceVersion };
     },
-    async watch(resourceVersion, onEvent, onDone) {
-      const w = new Watch(kc);
-      // client-node 2.x aborts a watch after 30 s without bytes (a private field); an idle but
-      // healthy watch can be quieter than that between bookmarks, and our watchdog owns staleness.
-      (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = opts.inactivityTimeoutMs;
-      const controller = await w.watch(
-        path,
-        { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: opts.watchTimeoutSeconds },
-        (type, obj) => onEvent(type, obj),
-        (err) => onDone(err ?? undefined),
-      );
-      return { stop: () => controller.abort() };
+    watch(resourceVersion, onEvent, onDone) {
+      const query = { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: opts.watchTimeoutSeconds };
+      return watchStream(kc, { path, query, inactivityTimeoutMs: opts.inactivityTimeoutMs }, onEvent, onDone);
     },
   };
 }

@@ -3,7 +3,7 @@
 // Responses are plain JSON (no client-node model classes), to be validated by the caller.
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { describeApiError } from './errors.ts';
-import './connection-reuse.ts';
+import { authenticate } from './transport.ts';
 
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -68,7 +68,7 @@ async function kubeRequestOnce(kc: KubeConfig, req: KubeRequest): Promise<unknow
     ctx.setBody(JSON.stringify(req.body));
   }
   if (req.signal) ctx.setSignal(req.signal);
-  await kc.applySecurityAuthentication(ctx);
+  await authenticate(kc, ctx);
 
   const res = await http.send(ctx).toPromise();
   const text = await res.body.text();

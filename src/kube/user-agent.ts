@@ -2,10 +2,11 @@
 // log can count each component's requests (the operator's own API cost, apart from KubeVirt's and
 // the agents'). client-node sends `kubernetes-client-javascript/<version>` for every client; a
 // component gets a copy of its KubeConfig that sends its name instead on every request path we use:
-// raw requests and watches (through applySecurityAuthentication) and generated API clients
-// (through their header middleware). The copy shares the original's keep-alive connections.
-import { createConfiguration, KubeConfig, ServerConfiguration, setHeaderMiddleware } from '@kubernetes/client-node';
-import { shareConnections } from './connection-reuse.ts';
+// raw requests, watches and generated clients from apiClient (transport.ts adds the header), and,
+// for code that still goes through client-node itself, its applySecurityAuthentication and
+// makeApiClient. The copy shares the original's keep-alive connections.
+import { KubeConfig } from '@kubernetes/client-node';
+import { apiClient, setRequestHeader, shareConnections } from './transport.ts';
 
 export const USER_AGENT_HEADER = 'User-Agent';
 const PRODUCT_VERSION = '0.1.0';
@@ -17,23 +18,17 @@ export const USER_AGENTS = {
   cli: `mdev-operator-cli/${PRODUCT_VERSION}`,
 } as const;
 
-type ApiClass<T> = new (config: ReturnType<typeof createConfiguration>) => T;
-
 /** A copy of `kc` whose every request carries `userAgent`; `kc` itself is unchanged. */
 export function withUserAgent(kc: KubeConfig, userAgent: string): KubeConfig {
   const copy = new KubeConfig();
   copy.loadFromOptions({ clusters: kc.clusters, users: kc.users, contexts: kc.contexts, currentContext: kc.getCurrentContext() });
   shareConnections(copy, kc);
+  setRequestHeader(copy, USER_AGENT_HEADER, userAgent);
   const authenticate = copy.applySecurityAuthentication.bind(copy);
   copy.applySecurityAuthentication = async (context) => {
     await authenticate(context);
     context.setHeaderParam(USER_AGENT_HEADER, userAgent);
   };
-  copy.makeApiClient = <T>(apiClientType: ApiClass<T>): T => {
-    const cluster = copy.getCurrentCluster();
-    if (!cluster) throw new Error('The kubeconfig has no current cluster: set current-context or pass --kubeconfig');
-    const middleware = [setHeaderMiddleware(USER_AGENT_HEADER, userAgent)];
-    return new apiClientType(createConfiguration({ baseServer: new ServerConfiguration(cluster.server, {}), authMethods: { default: copy }, middleware }));
-  };
+  copy.makeApiClient = (apiClientType) => apiClient(copy, apiClientType);
   return copy;
 }

@@ -70,6 +70,7 @@ export class HealthServer {
   /** Starts listening; resolves with the bound port. */
   async listen(): Promise<number> {
     if (this.#server) throw new Error('The health server is already listening');
+    // Node's request listener cannot wait; #handle answers and logs every failure itself (500).
     const server = createServer((req, res) => void this.#handle(req, res));
     this.#server = server;
     await new Promise<void>((resolve, reject) => {

@@ -6,9 +6,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
-import type { ControllerCaches } from '../controller/caches.ts';
-import type { DecisionService } from '../controller/decision.ts';
-import { Reservations } from '../controller/reservations.ts';
+import { Reservations, type ControllerCaches, type DecisionService } from '../controller/services.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { getVmi } from '../kubevirt/client.ts';
 import { KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMIM_RESOURCE } from '../kubevirt/types.ts';

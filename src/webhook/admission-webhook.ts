@@ -11,7 +11,7 @@
 //    call this process.
 import { isIP } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { WebhookStarter } from '../controller/manager.ts';
+import type { WebhookStarter } from '../controller/services.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { admissionHandlers, deleteWebhookConfigurations, ensureWebhookConfigurations, type AdmissionHandlersOptions, type LabelSelectorRequirement } from './admission-service.ts';
 import { WebhookServer } from './server.ts';

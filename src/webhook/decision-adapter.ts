@@ -1,7 +1,7 @@
 // The admission webhook's Decider on top of the controller's DecisionService: the same engine,
 // caches and verdict cache as the reconciler. A decision whose chosen targets no agent confirmed is
 // not a verified target: admission refuses it (the read-only tools show it as unconfirmed).
-import type { DecisionResult, DecisionService } from '../controller/decision.ts';
+import type { DecisionResult, DecisionService } from '../controller/services.ts';
 import type { AdmissionDecision, Decider, DecideRequest } from './admission-ports.ts';
 
 /** Placement request uid for decisions not bound to an MdevMigration yet. */

@@ -9,7 +9,7 @@ import { mergePatch } from '../kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { resourcePath } from '../kube/resource.ts';
-import { MDEV_MIGRATIONS } from '../controller/resources.ts';
+import { MDEV_MIGRATIONS } from '../controller/services.ts';
 import { loggerFor } from '../observability/logger.ts';
 import type { MigrationRecord, MigrationRecorder, MigrationRef } from './admission-ports.ts';
 import { ANNOTATION_VMIM, LABEL_ORIGIN, ORIGIN_ADMISSION } from '../api/v1alpha1/constants.ts';

@@ -4,10 +4,7 @@
 // agents answer), which needs a short-lived probe informer.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseFromWire, type MdevDevice, type MdevProbe } from '../api/v1alpha1/index.ts';
-import { DecisionService, type ProbeSender } from '../controller/decision.ts';
-import { ProbeClient } from '../controller/probe-client.ts';
-import { MDEV_PROBES } from '../controller/resources.ts';
-import type { ClusterView } from '../controller/snapshot.ts';
+import { DecisionService, MDEV_PROBES, ProbeClient, type ClusterView, type ProbeSender } from '../controller/services.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
 import type { Logger } from '../observability/logger.ts';
 import { VerdictCache } from '../placement/index.ts';

@@ -3,8 +3,7 @@
 // the verdict cache, so a read-only command explains known classes without sending a probe.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseFromWire, versionHash, type MdevDevice, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
-import { LEASES, MDEV_DEVICES, MDEV_NODES, MDEV_PROBES, NODES } from '../controller/resources.ts';
-import { parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject } from '../controller/snapshot.ts';
+import { LEASES, MDEV_DEVICES, MDEV_NODES, MDEV_PROBES, NODES, parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject } from '../controller/services.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { resourcePath, type ResourceRef } from '../kube/resource.ts';
 import { listVmis } from '../kubevirt/client.ts';

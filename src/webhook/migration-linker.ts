@@ -9,7 +9,7 @@ import { isConflict, isNotFound } from '../kube/errors.ts';
 import type { Informer } from '../kube/informer.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { resourcePath } from '../kube/resource.ts';
-import { MDEV_MIGRATIONS } from '../controller/resources.ts';
+import { MDEV_MIGRATIONS } from '../controller/services.ts';
 import { KUBEVIRT_API_VERSION, VMIM_KIND, type Vmim } from '../kubevirt/types.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { ANNOTATION_MIGRATION, ANNOTATION_VMIM, LABEL_ORIGIN, ORIGIN_ADMISSION } from '../api/v1alpha1/constants.ts';

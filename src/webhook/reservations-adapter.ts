@@ -1,6 +1,6 @@
 // The admission webhook's Reserver on top of the controller's Reservations (the reservation
 // protocol of docs/architecture.md): all-or-none in name order, a loss rolled back by it.
-import type { Reservations } from '../controller/reservations.ts';
+import type { Reservations } from '../controller/services.ts';
 import { ReservationLostError, type Reserver } from './admission-ports.ts';
 
 /** How long an admission reservation holds unless its migration releases it first (the MdevMigration default deadline). */

@@ -154,6 +154,7 @@ export class WebhookServer {
       // leaves the close to the client, so a request never races a connection the server is closing.
       { cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2', requestTimeout: this.#timeoutMs + 5_000, keepAliveTimeout: KEEP_ALIVE_MS },
       (req, res) => {
+        // Node's request listener cannot wait; #serve answers every failure itself (4xx/5xx, logged).
         void this.#serve(req, res);
       },
     );

@@ -2,7 +2,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
-import '../../src/kube/connection-reuse.ts';
 
 export function testKubeconfigPath(): string {
   const path = process.env.MDEV_TEST_KUBECONFIG;

@@ -17,14 +17,15 @@ function version(parent: ParentConfig<NvidiaBranchConfig>, typeId: string, _para
 
 function accept(local: LocalConfig<NvidiaBranchConfig>, source: string): Acceptance {
   const f = parseTagged(source.replace(/\n$/, ''), 'nv1');
-  const srcHost = parseDotted(f?.get('host'));
+  const srcHostText = f?.get('host') ?? '';
+  const srcHost = parseDotted(srcHostText);
   const vgpuField = f?.get('vgpu') ?? '';
   if (!f || !srcHost || !/^0x[0-9a-f]{1,8}$/i.test(vgpuField)) return einval('OTHER: malformed vGPU migration metadata');
   const srcVgpu = Number.parseInt(vgpuField, 16);
   const p = local.parent.policy;
   if (f.get('board') !== p.board) return einval(`GPU: board ${f.get('board')} differs from local ${p.board}`);
   if (f.get('type') !== local.typeId) return einval(`OTHER: vGPU type ${f.get('type')} differs from local ${local.typeId}`);
-  const hostCheck = checkHostDriver(srcHost, p);
+  const hostCheck = checkHostDriver(srcHostText, srcHost, p);
   if (hostCheck) return einval(`HOST_DRIVER: ${hostCheck}`);
   const [min, max] = p.vgpuRange;
   if (srcVgpu < min || srcVgpu > max) {
@@ -33,12 +34,13 @@ function accept(local: LocalConfig<NvidiaBranchConfig>, source: string): Accepta
   return ACCEPTED;
 }
 
-function checkHostDriver(src: number[], p: NvidiaBranchConfig): string | undefined {
+/** `srcText` is the source's version as written (`535.161.08`): messages quote it, comparisons use the numbers. */
+function checkHostDriver(srcText: string, src: number[], p: NvidiaBranchConfig): string | undefined {
   const local = parseDotted(p.hostDriver) ?? [];
-  if (src[0] !== local[0]) return `host driver branch differs (source ${src.join('.')}, local ${p.hostDriver})`;
+  if (src[0] !== local[0]) return `host driver branch differs (source ${srcText}, local ${p.hostDriver})`;
   const cmp = compareDotted(local, src);
-  if (p.strict && cmp !== 0) return `host driver version differs (source ${src.join('.')}, local ${p.hostDriver}; strict)`;
-  if (cmp < 0) return `local host driver ${p.hostDriver} is older than the source's ${src.join('.')}`;
+  if (p.strict && cmp !== 0) return `host driver version differs (source ${srcText}, local ${p.hostDriver}; strict)`;
+  if (cmp < 0) return `local host driver ${p.hostDriver} is older than the source's ${srcText}`;
   return undefined;
 }
 

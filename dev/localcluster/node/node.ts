@@ -11,7 +11,7 @@ import { kubeconfigYaml } from '../kubeconfig.ts';
 import type { ClusterPaths } from '../paths.ts';
 import type { Pki } from '../pki.ts';
 import { freePort, isOurs, logTail, spawnDaemon, stopProcess } from '../processes.ts';
-import { buildOciArchive, importOciArchive } from '../../image/oci-image.ts';
+import { buildOciArchive, importOciArchive } from './oci-image.ts';
 import { getJson, nodeReady, type NodeObject } from './api.ts';
 import { containerdConfig, cniConfig, kubeletConfig, PAUSE_IMAGE } from './configs.ts';
 import { run, tryRun } from './exec.ts';

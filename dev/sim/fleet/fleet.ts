@@ -17,7 +17,7 @@ import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
 import { HoldableBackend } from './holdable-backend.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../../../src/kube/errors.ts';
-import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
+import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { LEASES, toMicroTime } from '../../../src/kube/lease-store.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
@@ -150,6 +150,7 @@ class Fleet {
     this.#kubelet.onNodeChange((node) => {
       // The stand-in vGPU Manager learns of the VM before the agent's next read.
       this.#nvmlHosts.get(node)?.update(this.#kubelet.heldDevices(node));
+      // The kubelet's listener cannot wait; rediscover() never rejects (a pass logs its own failure).
       void this.#agents.get(node)?.rediscover();
     });
   }

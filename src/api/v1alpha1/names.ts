@@ -37,6 +37,16 @@ export function probeObjectName(node: string, typeId: string, sourceVersion: str
   return hashedName(node, `${node}\0${typeId}\0${sourceVersion}`);
 }
 
+/** The agents' Leases (in the operator namespace) are named `mdev-agent.<node>`. */
+export const AGENT_LEASE_PREFIX = 'mdev-agent.';
+
+/** The Lease an agent renews to show its node is served; throws for a name no Node can have. */
+export function agentLeaseName(nodeName: string): string {
+  const name = `${AGENT_LEASE_PREFIX}${nodeName}`;
+  if (!isObjectName(name)) throw new Error(`Node name ${JSON.stringify(nodeName)} does not make a valid Lease name: pass the node's Kubernetes name`);
+  return name;
+}
+
 export const VMIM_NAME_MAX = 63;
 
 /**

@@ -5,6 +5,7 @@
 // wrong entry, and we re-read.
 import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { apiClient } from '../../kube/transport.ts';
 import { statusOf } from './secret-store.ts';
 
 export type WebhookConfigKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
@@ -86,7 +87,7 @@ async function publishOne(api: WebhookConfigApi, ref: WebhookConfigRef, caBundle
 
 /** {@link WebhookConfigApi} over the Kubernetes API. */
 export function kubeWebhookConfigApi(kc: KubeConfig): WebhookConfigApi {
-  const api = kc.makeApiClient(AdmissionregistrationV1Api);
+  const api = apiClient(kc, AdmissionregistrationV1Api);
   const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
   return {
     async read(ref) {

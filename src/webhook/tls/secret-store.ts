@@ -3,6 +3,7 @@
 // replace-with-resourceVersion (a 409 means another replica rotated first: re-read and adopt).
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import { apiClient } from '../../kube/transport.ts';
 import type { TlsMaterial } from './rotation.ts';
 
 /** Data keys: the `kubernetes.io/tls` pair plus the CA bundle and the signing CA's key. */
@@ -108,7 +109,7 @@ function stored(record: SecretRecord): StoredTls {
  * 409), so labels and annotations that others added survive.
  */
 export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<string, string> = {}): TlsSecretApi {
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = apiClient(kc, CoreV1Api);
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   return {
     async read() {

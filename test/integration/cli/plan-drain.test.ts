@@ -1,7 +1,14 @@
 // `plan-drain` and `explain` against the real kube-apiserver with a STAND-IN fleet (Nodes, agent
 // Leases, MdevDevices and the agents' earlier MdevProbe answers written directly) and STAND-IN
-// KubeVirt VMIs. The commands run in-process; their stdout is captured.
+// KubeVirt VMIs. The commands run in-process, their stdout captured; once more through the real
+// kubectl, which finds the plugin executable kubectl-mdev on PATH.
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from '../../../dev/localcluster/paths.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { API_VERSION, LABEL_NODE, probeObjectName } from '../../../src/api/v1alpha1/index.ts';
 import { MDEV_DEVICES, MDEV_PROBES, NODES } from '../../../src/controller/resources.ts';
@@ -13,6 +20,7 @@ import { planDrainCommand, type DrainPlan } from '../../../src/cli/plan-drain-co
 import { planDrain } from '../../../src/cli/plan-drain.ts';
 import { testKubeconfigPath, testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNodeWithAgent, deleteQuietly, GPU_TYPE, gpuVmi, installCrds, publishDevice, REJECT_REASON, VERSION_535, VERSION_550 } from '../webhook/fleet-fixture.ts';
+import { apiClient } from '../../../src/kube/transport.ts';
 
 async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
@@ -32,7 +40,7 @@ async function capture(run: () => Promise<number>): Promise<{ code: number; stdo
 describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt stand-ins)', function () {
   this.timeout(120_000);
   const kc = testKubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = apiClient(kc, CoreV1Api);
   const ns = uniqueName('drain');
   const opNs = uniqueName('mdev-op');
   const id = ns.slice(-8);
@@ -129,5 +137,24 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
     expect(byNode.get(bad)!.message).to.include(REJECT_REASON);
     expect(byNode.get(t1)!.verdict).to.equal('Compatible');
     expect(byNode.has(src)).to.equal(false);
+  });
+
+  it('runs as a kubectl plugin: `kubectl mdev plan-drain` and `kubectl mdev explain` with kubectl\'s KUBECONFIG', async () => {
+    // What `npm install -g` does with package.json's bin: an executable named kubectl-mdev on PATH.
+    const dir = mkdtempSync(join(tmpdir(), 'kubectl-plugin-'));
+    try {
+      symlinkSync(join(REPO_ROOT, 'bin/kubectl-mdev.js'), join(dir, 'kubectl-mdev'));
+      const env = { ...process.env, PATH: [dir, dirname(process.execPath), process.env.PATH].join(delimiter), KUBECONFIG: testKubeconfigPath() };
+      const exec = promisify(execFile);
+      const plugins = await exec('kubectl', ['plugin', 'list'], { env }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+      expect(plugins.stdout).to.contain(join(dir, 'kubectl-mdev'));
+      const plan = JSON.parse((await exec('kubectl', ['mdev', 'plan-drain', src, '-o', 'json', '--namespace', opNs], { env })).stdout) as DrainPlan;
+      expect(plan.node).to.equal(src);
+      expect(plan.summary).to.deep.include({ withTarget: 2, blocked: 1 });
+      const explained = JSON.parse((await exec('kubectl', ['mdev', 'explain', `${ns}/vm-a`, '-o', 'json', '--namespace', opNs], { env })).stdout) as { target: string };
+      expect([t1, t2]).to.include(explained.target);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

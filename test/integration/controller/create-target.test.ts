@@ -240,12 +240,12 @@ describe('controller: allowCreateTarget creates the target device through the ag
     expect(treeBefore).to.have.length(1);
 
     await f.startVm({ namespace: ns, name: 'vm-r', node: srcR });
-    const started = Date.now();
     await createMigration(kc, ns, 'refused-next', { vmiName: 'vm-r', targetNodes: [srcR, refuseR, createR], allowCreateTarget: true, deadlineSeconds: 60 });
-    // Before the fix, the refusing node was asked again every 2 s until the deadline (60 s).
-    const m = await waitForPhase(kc, ns, 'refused-next', ['Succeeded', 'Failed'], 20_000);
-    expect(Date.now() - started, 'time to Succeeded').to.be.below(15_000);
+    // Before the fix, the refusing node was asked again every 2 s until the deadline (60 s): the
+    // counts below (one creation asked of it, one TargetCreationFailed event) hold that, not a clock.
+    const m = await waitForPhase(kc, ns, 'refused-next', ['Succeeded', 'Failed'], 45_000);
     expect(m.status?.phase, m.status?.message).to.equal('Succeeded');
+    expect(m.status?.attempts, 'one VMIM attempt: the refusal cost no attempt').to.equal(1);
     expect(m.status?.targetNode).to.equal(createR);
     expect((await getVmi(kc, ns, 'vm-r'))?.status?.nodeName).to.equal(createR);
 
@@ -257,7 +257,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
     expect(asked).to.have.length(1);
     expect(asked[0]?.status?.created).to.equal(undefined);
     expect(asked[0]?.status?.results?.find((r) => r.parent === PARENT)).to.deep.include({ accepted: false, reason: `type ${TYPE} on ${PARENT} has no create attribute` });
-    await waitFor('the Succeeded event', async () => ((await eventsOf(kc, m)).some((e) => e.reason === 'Succeeded') ? true : undefined), 10_000);
+    await waitFor('the Succeeded event', async () => ((await eventsOf(kc, m)).some((e) => e.reason === 'Succeeded') ? true : undefined), 30_000);
     const failures = (await eventsOf(kc, m)).filter((e) => e.reason === 'TargetCreationFailed');
     expect(failures.map((e) => e.message)).to.deep.equal([refusal]);
 
@@ -276,11 +276,10 @@ describe('controller: allowCreateTarget creates the target device through the ag
     const treeBefore = treeOf(accNeedsY).mdevs().sort();
     const devicesBefore = await devicesOn(kc, accNeedsY);
     const vm = await f.startVm({ namespace: ns, name: 'vm-y', node: accSrcY });
-    const started = Date.now();
     await createMigration(kc, ns, 'refused-only', { vmiName: 'vm-y', targetNodes: [accSrcY, accNeedsY], allowCreateTarget: true, deadlineSeconds: 60 });
-    const m = await waitForPhase(kc, ns, 'refused-only', ['Succeeded', 'Failed'], 20_000);
-    expect(Date.now() - started, 'time to Failed').to.be.below(15_000);
+    const m = await waitForPhase(kc, ns, 'refused-only', ['Succeeded', 'Failed'], 45_000);
     expect(m.status?.phase, m.status?.message).to.equal('Failed');
+    // "At once": it fails for want of a node (not DeadlineExceeded after asking again until the deadline).
     expect(m.status?.conditions?.find((c) => c.type === 'Ready')?.reason).to.equal('NoCompatibleNode');
     const source = vm.devices[0] as string;
     const refusal = `could not create a duplicate of ${source} on ${accNeedsY}: parent ${PARENT} on ${accNeedsY} refused: refused to create on type ${ACCEL} on ${PARENT}: creation parameters need an mdevctl definition on the host, which the agent does not write`;
@@ -290,7 +289,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
 
     // One refusal, one failure: the refused node is not asked a second time (no restart here; a
     // restarted controller would ask once more, the exclusion being in memory).
-    await waitFor('the NoCompatibleNode event', async () => ((await eventsOf(kc, m)).some((e) => e.reason === 'NoCompatibleNode') ? true : undefined), 10_000);
+    await waitFor('the NoCompatibleNode event', async () => ((await eventsOf(kc, m)).some((e) => e.reason === 'NoCompatibleNode') ? true : undefined), 30_000);
     const events = await eventsOf(kc, m);
     expect(events.filter((e) => e.reason === 'TargetCreationFailed').map((e) => e.message)).to.deep.equal([refusal]);
     expect(events.filter((e) => e.reason === 'NoCompatibleNode')).to.have.length(1);
@@ -313,7 +312,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
     expect(m.status?.targetNode).to.equal(accFreeX);
     expect(verdictOf(m, accNeedsX)?.verdict).to.equal('Compatible');
     expect(verdictOf(m, accNeedsX)?.message).to.match(/1 to create/);
-    await waitFor('the Succeeded event', async () => ((await eventsOf(kc, m)).some((e) => e.reason === 'Succeeded') ? true : undefined), 10_000);
+    await waitFor('the Succeeded event', async () => ((await eventsOf(kc, m)).some((e) => e.reason === 'Succeeded') ? true : undefined), 30_000);
     expect((await eventsOf(kc, m)).filter((e) => e.reason === 'TargetCreationFailed')).to.have.length(0);
     expect((await probesOf(kc, accNeedsX)).filter((x) => x.spec.create)).to.have.length(0);
   });

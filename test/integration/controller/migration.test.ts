@@ -15,6 +15,7 @@ import {
   createNamespace,
   deleteNamespace,
   getDevice,
+  getMigration,
   installCrds,
   listEvents,
   verdictOf,
@@ -128,7 +129,13 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
       expect(m.status?.phase, m.status?.message).to.equal('Planned');
       expect(m.status?.targetNode).to.equal(n(2));
       expect(m.status?.verdictTotals?.Compatible).to.equal(1);
-      await new Promise((r) => setTimeout(r, 500));
+      // Nothing follows a Planned dry run: once the controller's cache holds it, a reconcile of it
+      // returns without a requeue and writes nothing (waiting a while could only show "not yet").
+      const key = `${ns}/dry`;
+      await waitFor('the controller cache to hold the Planned dry run', async () => (manager.caches().migrations.get(key)?.status?.phase === 'Planned' ? true : undefined));
+      expect(await manager.services()?.reconciler.reconcile(key)).to.equal(undefined);
+      const after = await getMigration(kc, ns, 'dry');
+      expect(after?.metadata.resourceVersion, 'the reconcile wrote nothing').to.equal(m.metadata.resourceVersion);
       expect(await vmimsOf(kc, ns, m)).to.have.length(0);
       const target = m.status?.devices?.[0]?.target as string;
       expect((await getDevice(kc, target))?.status?.reservation).to.equal(undefined);

@@ -103,41 +103,31 @@ describe('faults: node agents (stand-in nodes running the real agent)', function
     });
     after(async () => world?.stop());
 
-    it('answers every probe, drains its backlog, and heap growth stays under 96 MiB', async () => {
+    // Memory under such a flood is a benchmark figure (npm run bench -- --only agent), not a bound
+    // here: this process's heap is shared with every other test of the mocha run.
+    it('answers every probe and drains its backlog', async () => {
       const node = world.node('n');
       const version = (await world.devicesOf(node))[0]?.status?.migrationVersion as string;
-      const heapBefore = process.memoryUsage().heapUsed;
       const names: string[] = [];
       const total = 1000;
       let next = 0;
-      let peakBacklog = 0;
-      let peakHeap = heapBefore;
-      const sampler = setInterval(() => {
-        peakBacklog = Math.max(peakBacklog, world.fleet.agent(node)?.probeBacklog() ?? 0);
-        peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
-      }, 50);
-      try {
-        // Half accepted (the source's own string), half rejected (another driver branch): each probe is distinct.
-        await Promise.all(Array.from({ length: 16 }, async () => {
-          for (let i = next++; i < total; i = next++) {
-            const source = i % 2 === 0 ? version : version.replace('host=550.54.15', 'host=535.161.08');
-            names[i] = await world.createProbe(node, source, 'nvidia-1012', `;flood=${i}`); // by index: even accepted, odd rejected
-          }
-        }));
-        await eventually('every flooded probe to be answered', async () => {
-          const res = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_PROBES), query: { labelSelector: `${LABEL_NODE}=${node}` } })) as {
-            items: Array<{ metadata: { generation?: number }; status?: { observedGeneration?: number; results?: unknown[] } }>;
-          };
-          const done = res.items.filter((p) => p.status?.observedGeneration === (p.metadata.generation ?? 1) && (p.status?.results?.length ?? 0) === 4);
-          return done.length === total ? res.items : undefined;
-        }, 150_000);
-      } finally {
-        clearInterval(sampler);
-      }
+      // Half accepted (the source's own string), half rejected (another driver branch): each probe is distinct.
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        for (let i = next++; i < total; i = next++) {
+          const source = i % 2 === 0 ? version : version.replace('host=550.54.15', 'host=535.161.08');
+          names[i] = await world.createProbe(node, source, 'nvidia-1012', `;flood=${i}`); // by index: even accepted, odd rejected
+        }
+      }));
+      await eventually('every flooded probe to be answered', async () => {
+        const res = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_PROBES), query: { labelSelector: `${LABEL_NODE}=${node}` } })) as {
+          items: Array<{ metadata: { generation?: number }; status?: { observedGeneration?: number; results?: unknown[] } }>;
+        };
+        const done = res.items.filter((p) => p.status?.observedGeneration === (p.metadata.generation ?? 1) && (p.status?.results?.length ?? 0) === 4);
+        return done.length === total ? res.items : undefined;
+      }, 150_000);
       expect(names).to.have.length(total);
-      expect(world.fleet.agent(node)?.probeBacklog()).to.equal(0);
-      const growthMiB = (peakHeap - heapBefore) / 2 ** 20;
-      expect(growthMiB, `heap grew by ${growthMiB.toFixed(1)} MiB (peak backlog ${peakBacklog})`).to.be.below(96);
+      // The API server shows an answer a moment before the responder counts that probe done.
+      await eventually('the agent\'s probe backlog to drain', async () => (world.fleet.agent(node)?.probeBacklog() === 0 ? true : undefined), 30_000);
       const answeredOk = await world.answered(names[0] as string);
       expect(answeredOk.status?.results?.every((r) => r.accepted)).to.equal(true);
       const rejected = await world.answered(names[1] as string);

@@ -1,12 +1,15 @@
 // Malformed objects written straight into the REAL kube-apiserver, bypassing our code: KubeVirt
-// STAND-IN kinds (their CRDs preserve unknown fields, so the API server accepts garbage), odd
-// Leases, Nodes and launcher Pods. Every loop — the controller's informers and reconciler, the
-// agent (stand-in node, real agent code), the KubeVirt stand-in simulator — skips them with a
-// logged reason (counted in informer_malformed_objects_total) and keeps working.
+// STAND-IN kinds (their CRDs preserve unknown fields, so the API server accepts garbage), a Lease
+// that is not an agent's in the operator namespace and a launcher Pod no kubelet can hold (no node):
+// every loop skips those with a logged reason, counted in informer_malformed_objects_total per
+// informer, and the test checks each count. Core kinds are validated by the API server itself, so an
+// odd Node or agent Lease cannot be malformed: those are read as they are (checked in the cache, not
+// counted as skipped). Every loop — the controller's informers and reconciler, the agent (stand-in
+// node, real agent code), the KubeVirt stand-in simulator — keeps working.
 import { expect } from 'chai';
 import { MDEV_PROBES } from '../../../src/controller/resources.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
-import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
+import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { VMI_RESOURCE, VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
@@ -34,11 +37,15 @@ describe('faults: malformed objects written straight into the API (stand-in flee
     await world?.stop();
   });
 
-  it('skips garbage VMIs, VMIMs, Leases, Nodes and Pods with a counted reason; every loop keeps running', async () => {
+  it('skips garbage VMIs, VMIMs, a non-agent Lease and a node-less launcher Pod, each counted; reads odd Nodes and agent Leases as they are; every loop keeps running', async () => {
     const ns = world.ns;
+    const count = (resource: string) => metricValue('informer_malformed_objects_total', { resource });
     const malformed = async () => ({
-      vmis: await metricValue('informer_malformed_objects_total', { resource: 'controller-vmis' }),
-      vmims: await metricValue('informer_malformed_objects_total', { resource: 'controller-vmims' }),
+      vmis: await count('controller-vmis'),
+      vmims: await count('controller-vmims'),
+      leases: await count('controller-agent-leases'),
+      nodes: await count('controller-nodes'),
+      pods: await count('fleet-kubelet-pods'),
     });
     const before = await malformed();
     const post = (path: string, body: unknown) => kubeRequest(kc, { method: 'POST', path, body });
@@ -48,15 +55,24 @@ describe('faults: malformed objects written straight into the API (stand-in flee
     await mergePatch(kc, VMI_RESOURCE, { namespace: ns, name: 'garbage-vmi' }, { status: { nodeName: 42, phase: ['Running'], conditions: 'yes' } }, { subresource: 'status' });
     // A VMIM naming no VMI in a usable way, and one with a garbage status phase.
     await post(resourcePath(VMIM_RESOURCE, { namespace: ns }), { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration', metadata: { name: 'garbage-vmim', namespace: ns }, spec: { vmiName: { nested: true } } });
-    // Agent Leases without a spec, and with a nonsense duration, for a node that does not exist.
-    await post(`/apis/coordination.k8s.io/v1/namespaces/${world.opNs}/leases`, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: agentLeaseName('no-such-node') } });
-    await post(`/apis/coordination.k8s.io/v1/namespaces/${world.opNs}/leases`, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: agentLeaseName(oddNode) }, spec: { holderIdentity: 'someone-else', leaseDurationSeconds: 2147483647 } });
+    // Agent Leases without a spec, and with a nonsense duration, for a node that does not exist;
+    // and a Lease in the operator namespace that is no agent's (skipped by the agent-lease informer).
+    const leases = `/apis/coordination.k8s.io/v1/namespaces/${world.opNs}/leases`;
+    await post(leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: agentLeaseName('no-such-node') } });
+    await post(leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: agentLeaseName(oddNode) }, spec: { holderIdentity: 'someone-else', leaseDurationSeconds: 2147483647 } });
+    await post(leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'not-an-agent-lease' }, spec: { holderIdentity: 'x' } });
     // A Node with odd content and no agent, and a launcher Pod for a VMI uid that never existed.
     await post('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: oddNode, labels: { 'mdev-operator.io/node': 'x'.repeat(63) }, annotations: { junk: 'y'.repeat(100_000) } }, spec: { unschedulable: false, taints: [{ key: 'odd', effect: 'NoSchedule', value: '' }] } });
     await post(`/api/v1/namespaces/${ns}/pods`, {
       apiVersion: 'v1', kind: 'Pod',
       metadata: { name: 'virt-launcher-ghost-abcde', namespace: ns, labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': 'no-such-uid' }, annotations: { 'sim.mdev-operator.io/allocated-devices': ',,../../etc,' } },
       spec: { nodeName: oddNode, containers: [{ name: 'compute', image: 'none' }] },
+    });
+    // A launcher Pod bound to no node (no scheduler runs here): no kubelet could report it.
+    await post(`/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'virt-launcher-nowhere-abcde', namespace: ns, labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': 'no-such-uid' } },
+      spec: { containers: [{ name: 'compute', image: 'none' }] },
     });
     // A migration of the garbage VMI: it must end, with a reason, rather than wedge the queue.
     await world.createMigration('of-garbage', { vmiName: 'garbage-vmi' });
@@ -76,10 +92,20 @@ describe('faults: malformed objects written straight into the API (stand-in flee
     const after = await malformed();
     expect(after.vmis - before.vmis, 'the garbage VMI was skipped and counted').to.be.at.least(1);
     expect(after.vmims - before.vmims, 'the garbage VMIM was skipped and counted').to.be.at.least(1);
+    expect(after.leases - before.leases, 'the Lease that is no agent\'s was skipped and counted').to.be.at.least(1);
+    expect(after.pods - before.pods, 'the launcher Pod without a node was skipped and counted').to.be.at.least(1);
+    expect(after.nodes - before.nodes, 'the odd Node is valid to the API server and read, not skipped').to.equal(0);
+    // Read as they are: the odd Node with its taint, the odd agent Leases (no spec: it never binds).
+    const caches = world.managers[0]!.caches();
+    expect(caches.nodes.get(oddNode)?.taints).to.deep.include({ key: 'odd', effect: 'NoSchedule' });
+    expect(caches.leases.get(`${world.opNs}/${agentLeaseName(oddNode)}`)).to.include({ holderIdentity: 'someone-else', leaseDurationSeconds: 2147483647 });
+    expect(caches.leases.get(`${world.opNs}/${agentLeaseName('no-such-node')}`)).to.deep.equal({ name: agentLeaseName('no-such-node'), nodeName: 'no-such-node' });
+    expect(caches.leases.get(`${world.opNs}/not-an-agent-lease`)).to.equal(undefined);
     // The simulator never acted on the garbage VMIM.
     const vmim = (await kubeRequest(kc, { method: 'GET', path: resourcePath(VMIM_RESOURCE, { namespace: ns, name: 'garbage-vmim' }) })) as { status?: unknown };
     expect(vmim.status ?? {}).to.deep.equal({});
     await kubeRequest(kc, { method: 'DELETE', path: `/api/v1/namespaces/${ns}/pods/virt-launcher-ghost-abcde`, query: { gracePeriodSeconds: 0 } });
+    await kubeRequest(kc, { method: 'DELETE', path: `/api/v1/namespaces/${ns}/pods/virt-launcher-nowhere-abcde`, query: { gracePeriodSeconds: 0 } });
     await kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_PROBES), query: { labelSelector: `mdev-operator.io/node=${oddNode}` } }).catch(() => undefined);
     await expectInvariants(world.scope());
   });

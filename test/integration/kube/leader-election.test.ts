@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { LeaderElector } from '../../../src/kube/leader-election.ts';
+import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { LeaseHeartbeat, isLeaseFresh } from '../../../src/kube/lease-heartbeat.ts';
 import { apiLeaseStore } from '../../../src/kube/lease-store.ts';
 import { kubectl, testKubeConfig, uniqueName } from '../../support/cluster.ts';
@@ -40,8 +41,15 @@ describe('Leases against the API server', function () {
     const b = elector('replica-b');
     const runs = [a.run(), b.run()];
     await waitFor('a leader', () => leading.size === 1);
-    await new Promise((r) => setTimeout(r, 2 * TIMING.leaseDurationMs)); // several renew rounds
+    // Several renew rounds, counted on the Lease itself: each renewal is a new renewTime.
+    const renewals = new Set<number>();
+    await waitFor('three renewals of the Lease', async () => {
+      const renewTime = (await store.get(leaseName))?.record.renewTime;
+      if (renewTime !== undefined) renewals.add(renewTime);
+      return renewals.size >= 4;
+    });
     expect(leading.size).to.equal(1);
+    expect(maxConcurrentLeaders, 'never two leaders at once').to.equal(1);
     const [first, second] = a.isLeader() ? [a, b] : [b, a];
     const firstId = first === a ? 'replica-a' : 'replica-b';
     const secondId = first === a ? 'replica-b' : 'replica-a';
@@ -60,7 +68,7 @@ describe('Leases against the API server', function () {
   it('the agent heartbeat creates and renews mdev-agent.<node>', async () => {
     const store = apiLeaseStore(testKubeConfig(), ns);
     const node = uniqueName('node');
-    const hb = new LeaseHeartbeat({ store, nodeName: node, renewIntervalMs: 300, leaseDurationSeconds: 5 });
+    const hb = new LeaseHeartbeat({ store, leaseName: agentLeaseName(node), holderIdentity: node, renewIntervalMs: 300, leaseDurationSeconds: 5 });
     hb.start();
     await waitFor('the first renewal', () => hb.lastRenewedAt() !== undefined);
     const first = (await store.get(`mdev-agent.${node}`))?.record.renewTime as number;
@@ -71,7 +79,7 @@ describe('Leases against the API server', function () {
     expect(r.code, r.stderr).to.equal(0);
     const lease = JSON.parse(r.stdout) as { spec: { holderIdentity: string; renewTime: string; leaseDurationSeconds: number } };
     expect(lease.spec.holderIdentity).to.equal(node);
-    expect(isLeaseFresh(lease, Date.now())).to.equal(true);
+    expect(isLeaseFresh(lease, Date.parse(lease.spec.renewTime) + 4_999)).to.equal(true);
     expect(isLeaseFresh(lease, Date.parse(lease.spec.renewTime) + 5_000)).to.equal(false);
   });
 });

@@ -11,7 +11,7 @@ import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
 import { MDEV_MIGRATIONS, MDEV_NODES } from '../../../src/controller/resources.ts';
 import { mergePatch, serverSideApply, type ApplyObject } from '../../../src/kube/apply.ts';
 import { apiStatus } from '../../../src/kube/errors.ts';
-import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
+import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { LEASES } from '../../../src/kube/lease-store.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
@@ -160,7 +160,7 @@ describe('agent with a real token bound to a Pod on node-a (Pending pod: no kube
     const mdevNode = (await kubeRequest(admin, { method: 'GET', path: resourcePath(MDEV_NODES, { name: nodeA }) })) as { spec: { nodeName: string } };
     expect(mdevNode.spec.nodeName).to.equal(nodeA);
     // Renewed, not only created: an update of the Lease went through the policy too.
-    await waitFor('a renewal of the agent Lease', async () => (calls.matching('PUT', /\/leases\//).some((c) => c.status === 200) ? true : undefined), 10_000);
+    await waitFor('a renewal of the agent Lease', async () => (calls.matching('PUT', /\/leases\//).some((c) => c.status === 200) ? true : undefined), 30_000);
     const lease = (await kubeRequest(admin, { method: 'GET', path: resourcePath(LEASES, { namespace: ids.namespace, name: agentLeaseName(nodeA) }) })) as { spec: { holderIdentity: string } };
     expect(lease.spec.holderIdentity).to.equal(nodeA);
 
@@ -174,7 +174,7 @@ describe('agent with a real token bound to a Pod on node-a (Pending pod: no kube
 
     expect(calls.matching('PATCH', /\/mdevdevices\/[^/]+$/).every((c) => c.status === 200 || c.status === 201), calls.describe()).to.equal(true);
     // The API server shows the answer before the agent's client has recorded the response: wait for it.
-    await waitFor('the agent\'s probe status write in the call log', async () => (calls.matching('PATCH', /\/mdevprobes\/[^/]+\/status$/).some((c) => c.status === 200) ? true : undefined), 10_000);
+    await waitFor('the agent\'s probe status write in the call log', async () => (calls.matching('PATCH', /\/mdevprobes\/[^/]+\/status$/).some((c) => c.status === 200) ? true : undefined), 30_000);
     expect(calls.refused(), calls.describe(calls.refused())).to.deep.equal([]);
   });
 

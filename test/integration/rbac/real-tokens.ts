@@ -7,6 +7,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { CHART_DIR, runHelm } from '../../../scripts/render-manifests.ts';
 import { isAlreadyExists } from '../../../src/kube/errors.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
+import { interceptRequests } from '../../../src/kube/transport.ts';
 import { kubectl } from '../../support/cluster.ts';
 
 /** The kinds that decide what a component may do; Deployments, Services and webhooks are left out. */
@@ -158,11 +159,8 @@ export class CallRecorder {
   }
 }
 
-/** The parts of an undici handler and dispatcher we touch (undici is client-node's transport). */
+/** The parts of an undici handler we touch. */
 type Handler = Record<string | symbol, unknown>;
-type DispatchFn = (opts: { method?: string; path?: string }, handler: Handler) => boolean;
-interface Dispatcher { compose(interceptor: (dispatch: DispatchFn) => DispatchFn): Dispatcher }
-type CreateDispatcher = (cluster: unknown, agentOptions: Record<string, unknown>) => Dispatcher | undefined;
 
 /** Wraps `handler` so the response status reaches `onStatus`; both undici handler styles are covered. */
 function observeStatus(handler: Handler, onStatus: (status: number) => void): Handler {
@@ -193,20 +191,8 @@ export function tokenKubeConfig(admin: KubeConfig, token: string, recorder?: Cal
     currentContext: 'token',
   });
   if (!recorder) return kc;
-  const self = kc as unknown as { createDispatcher: CreateDispatcher };
-  const original = self.createDispatcher.bind(kc);
-  const composed = new WeakMap<Dispatcher, Dispatcher>();
-  self.createDispatcher = (c, agentOptions) => {
-    const base = original(c, agentOptions);
-    if (!base) throw new Error('the token KubeConfig has no TLS options, so its requests cannot be recorded');
-    let d = composed.get(base);
-    if (!d) {
-      d = base.compose((dispatch) => (opts, handler) =>
-        dispatch(opts, observeStatus(handler, (status) => recorder.record({ method: opts.method ?? '?', path: opts.path ?? '?', status }))));
-      composed.set(base, d);
-    }
-    return d;
-  };
+  interceptRequests(kc, (dispatch) => (opts, handler) =>
+    dispatch(opts, observeStatus(handler as unknown as Handler, (status) => recorder.record({ method: opts.method ?? '?', path: opts.path ?? '?', status })) as unknown as typeof handler));
   return kc;
 }
 

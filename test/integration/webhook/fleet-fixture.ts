@@ -10,7 +10,7 @@ import { MDEV_DEVICES, NODES } from '../../../src/controller/resources.ts';
 import type { ProbeSender } from '../../../src/controller/decision.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../../../src/kube/errors.ts';
-import { agentLeaseName } from '../../../src/kube/lease-heartbeat.ts';
+import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { toMicroTime } from '../../../src/kube/lease-store.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';

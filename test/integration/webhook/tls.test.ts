@@ -19,6 +19,7 @@ import type { TlsMaterial, TlsPolicy } from '../../../src/webhook/tls/rotation.t
 import { SecretConflictError, kubeTlsSecretApi } from '../../../src/webhook/tls/secret-store.ts';
 import { WebhookServer, deny } from '../../../src/webhook/server.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
+import { apiClient } from '../../../src/kube/transport.ts';
 
 const HOUR = 3600;
 // Short lifetimes so that the rotation tests can push certificates into their renewal windows by
@@ -52,8 +53,8 @@ describe('webhook TLS on the real kube-apiserver', function () {
 
   before(async () => {
     const kc = testKubeConfig();
-    core = kc.makeApiClient(CoreV1Api);
-    admission = kc.makeApiClient(AdmissionregistrationV1Api);
+    core = apiClient(kc, CoreV1Api);
+    admission = apiClient(kc, AdmissionregistrationV1Api);
     await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'mdev-operator.io/webhook-tls-test': marker } } } });
   });
 

@@ -20,6 +20,7 @@ import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, readDevice, REJECT_REASON, STANDIN_NODE_TOLERATIONS, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
 import { poll } from '../../support/poll.ts';
+import { apiClient } from '../../../src/kube/transport.ts';
 
 interface VmimOut {
   metadata: { name: string; uid: string; annotations?: Record<string, string> };
@@ -29,7 +30,7 @@ interface VmimOut {
 describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet stand-ins)', function () {
   this.timeout(120_000);
   const kc = testKubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = apiClient(kc, CoreV1Api);
   const ns = uniqueName('vmim-adm');
   const opNs = uniqueName('mdev-op');
   const id = ns.slice(-8);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { deviceObjectName, probeObjectName, versionHash } from '../../../src/api/v1alpha1/index.ts';
+import { agentLeaseName, deviceObjectName, probeObjectName, versionHash } from '../../../src/api/v1alpha1/index.ts';
 import { isObjectName } from '../../../src/api/validation.ts';
 
 const label = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
@@ -10,6 +10,11 @@ const uuid = fc.tuple(hex(8), hex(4), hex(4), hex(4), hex(12)).map((p) => p.join
 const pci = fc.tuple(hex(4), hex(2), hex(2), fc.integer({ min: 0, max: 7 })).map(([d, b, s, f]) => `${d}:${b}:${s}.${f}`);
 
 describe('api/v1alpha1 object names', () => {
+  it('agentLeaseName names the lease after the node and rejects names that are not valid object names', () => {
+    expect(agentLeaseName('worker-7')).to.equal('mdev-agent.worker-7');
+    expect(() => agentLeaseName('Worker_7/../x')).to.throw(/valid Lease name/);
+  });
+
   it('deviceObjectName joins node and id, PCI colons become "-"', () => {
     expect(deviceObjectName('worker-1', '6f1c2a0e-1b7d-4c55-9a43-2f4c1f0c9e11')).to.equal('worker-1.6f1c2a0e-1b7d-4c55-9a43-2f4c1f0c9e11');
     expect(deviceObjectName('worker-1', '0000:41:00.4')).to.equal('worker-1.0000-41-00.4');

@@ -72,6 +72,14 @@ describe('simulated vendor policies (stand-ins for the vendor drivers)', () => {
       expect(refusal(nvidiaBranch.accept(local({ hostDriver: '550.40.07' }), src())).reason).to.include('older than the source');
     });
 
+    it('quotes the source driver version as written, leading zeros included (535.161.08, not 535.161.8)', () => {
+      const older = src().replace('host=550.54.15', 'host=535.161.08');
+      expect(refusal(nvidiaBranch.accept(local(), older)).reason).to.equal('HOST_DRIVER: host driver branch differs (source 535.161.08, local 550.54.15)');
+      const newer = src().replace('host=550.54.15', 'host=550.90.07');
+      expect(refusal(nvidiaBranch.accept(local(), newer)).reason).to.equal("HOST_DRIVER: local host driver 550.54.15 is older than the source's 550.90.07");
+      expect(refusal(nvidiaBranch.accept(local({ hostDriver: '550.90.07', strict: true }), src())).reason).to.equal('HOST_DRIVER: host driver version differs (source 550.54.15, local 550.90.07; strict)');
+    });
+
     it('in strict mode rejects any driver version difference', () => {
       expect(refusal(nvidiaBranch.accept(local({ hostDriver: '550.90.07', strict: true }), src())).reason).to.include('strict');
       expect(nvidiaBranch.accept(local({ strict: true }), src())).to.deep.equal({ ok: true });

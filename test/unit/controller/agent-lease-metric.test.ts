@@ -12,8 +12,8 @@ describe('controller: mdev_operator_agent_lease_stale{node}', () => {
   it('is computed at scrape time from the registered caches and disappears with them', async () => {
     const now = Date.now();
     const unregister = registerAgentLeaseSource(() => [
-      { name: 'mdev-agent.metric-a', nodeName: 'metric-a', holderIdentity: 'metric-a', leaseDurationSeconds: 40, renewTime: new Date(now - 120_000).toISOString() },
-      { name: 'mdev-agent.metric-b', nodeName: 'metric-b', holderIdentity: 'metric-b', leaseDurationSeconds: 40, renewTime: new Date(now).toISOString() },
+      { name: 'mdev-agent.metric-a', nodeName: 'metric-a', holderIdentity: 'metric-a', leaseDurationSeconds: 40, renewTime: new Date(now - 3_600_000).toISOString() },
+      { name: 'mdev-agent.metric-b', nodeName: 'metric-b', holderIdentity: 'metric-b', leaseDurationSeconds: 40, renewTime: new Date(now + 3_600_000).toISOString() }, // fresh however long the scrape takes
     ]);
     const text = await metricsRegistry.metrics();
     expect(text).to.include('mdev_operator_agent_lease_stale{node="metric-a"} 1');

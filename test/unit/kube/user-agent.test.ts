@@ -6,9 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { kubeRequest } from '../../../src/kube/request.ts';
+import { apiClient, pooledDispatcher } from '../../../src/kube/transport.ts';
 import { USER_AGENTS, withUserAgent } from '../../../src/kube/user-agent.ts';
-
-type CreateDispatcher = (c: unknown, o: Record<string, unknown>) => unknown;
 
 describe('per-component User-Agent (loopback HTTP server)', () => {
   let server: Server;
@@ -54,7 +53,14 @@ describe('per-component User-Agent (loopback HTTP server)', () => {
 
   it('shares the original KubeConfig’s keep-alive pool', () => {
     const copy = withUserAgent(kc, USER_AGENTS.cli);
-    const dispatcher = (k: KubeConfig) => (k as unknown as { createDispatcher: CreateDispatcher }).createDispatcher.call(k, k.getCurrentCluster(), { ca: Buffer.from('ca') });
-    expect(dispatcher(copy)).to.equal(dispatcher(kc));
+    expect(pooledDispatcher(copy, { ca: Buffer.from('ca') })).to.equal(pooledDispatcher(kc, { ca: Buffer.from('ca') }));
+    expect(pooledDispatcher(withUserAgent(copy, USER_AGENTS.agent), { ca: Buffer.from('ca') }), 'a copy of a copy too').to.equal(pooledDispatcher(kc, { ca: Buffer.from('ca') }));
+  });
+
+  it('sends it from apiClient (the generated clients the product builds) too', async () => {
+    const controller = withUserAgent(kc, USER_AGENTS.controller);
+    seen.length = 0;
+    await apiClient(controller, CoreV1Api).readNamespace({ name: 'default' });
+    expect(seen[0]?.['user-agent']).to.equal('mdev-operator-controller/0.1.0');
   });
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseNodes } from '../../../dev/cli/cluster-command.ts';
 import { tarEntryNames } from '../../../dev/image/inspect-image.ts';
-import { umociConfigArgs } from '../../../dev/image/oci-image.ts';
+import { umociConfigArgs } from '../../../dev/localcluster/node/oci-image.ts';
 import { ClusterError, REPO_ROOT } from '../../../dev/localcluster/index.ts';
 import { cniConfig, containerdConfig, kubeletConfig } from '../../../dev/localcluster/node/configs.ts';
 import { nodePaths, nodeTools } from '../../../dev/localcluster/node/layout.ts';

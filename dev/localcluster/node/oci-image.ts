@@ -3,7 +3,7 @@
 // it into the local node's containerd.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../localcluster/node/exec.ts';
+import { run } from './exec.ts';
 
 export interface ImageConfig {
   entrypoint: string[];
