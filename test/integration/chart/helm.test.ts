@@ -173,7 +173,7 @@ describe('chart with the real helm', function () {
         'core/events': ['create'],
         'core/nodes': sorted('list', 'watch'),
         'kubevirt.io/virtualmachineinstancemigrations': sorted('get', 'list', 'watch', 'create', 'delete'),
-        'kubevirt.io/virtualmachineinstances': sorted('list', 'watch'),
+        'kubevirt.io/virtualmachineinstances': sorted('list', 'watch', 'get'),
         'mdev-operator.io/mdevdevices': sorted('get', 'list', 'watch'),
         'mdev-operator.io/mdevdevices/status': ['patch'],
         'mdev-operator.io/mdevmigrations': sorted('list', 'watch', 'get', 'create', 'patch', 'delete'),

@@ -65,6 +65,7 @@ const UNEXERCISED: Record<string, string> = {
   'core/secrets:patch': 'the TLS keeper renews the serving certificate (90 days) or rotates the CA',
   'mdev-operator.io/mdevdevices:get': 'Reservations reads a device its cache does not hold yet, or again after a resourceVersion conflict (409)',
   'mdev-operator.io/mdevprobes:get': 'ProbeClient reads a probe another writer created first (409 AlreadyExists) or widened concurrently',
+  'kubevirt.io/virtualmachineinstances:get': 'the webhook reads a VMI its cache does not hold yet before admitting a VMIM for it (vmi-lookup fetch)',
 };
 
 /**
