@@ -178,11 +178,13 @@ export class MigrationReconciler {
     const vmi = this.#o.caches.vmis.get(objectKey(m.metadata.namespace, m.spec.vmiName));
     if (!vmi) return this.#fail(m, 'VMIGone', `VirtualMachineInstance ${m.metadata.namespace}/${m.spec.vmiName} does not exist (any more)`);
     if (phase === 'Migrating' && m.status?.migrationName) return this.#follow(m, vmi);
-    if (phase === 'Planned' && m.status?.targetNode && (m.status.devices?.length ?? 0) > 0) return this.#startMigration(m);
-    // A controller that died after creating the VMIM but before recording it left a live VMIM and
-    // an older phase: follow that VMIM. Deciding again would read the VMI's new node as the source.
+    // A controller that died (or lost its Lease in an outage) after creating the VMIM but before
+    // recording it left a live VMIM and an older phase: follow that VMIM, before anything else.
+    // Deciding again would read the VMI's new node as the source; re-reserving the Planned targets
+    // would find them taken by this very VMI once KubeVirt finished meanwhile.
     const live = this.#ownedVmims(m).find((v) => v.status?.phase !== 'Failed');
     if (live) return this.#adopt(m, live);
+    if (phase === 'Planned' && m.status?.targetNode && (m.status.devices?.length ?? 0) > 0) return this.#startMigration(m);
     return this.#plan(m, vmi);
   }
 

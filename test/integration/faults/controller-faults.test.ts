@@ -6,7 +6,11 @@ import { expect } from 'chai';
 import type { MdevMigration } from '../../../src/api/v1alpha1/index.ts';
 import type { EventSink } from '../../../src/controller/events.ts';
 import type { ManagerHandle } from '../../../src/controller/manager.ts';
-import { MDEV_PROBES } from '../../../src/controller/resources.ts';
+import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_PROBES } from '../../../src/controller/resources.ts';
+import { ownerReferenceTo, vmimName } from '../../../src/controller/vmim-driver.ts';
+import { mergePatch } from '../../../src/kube/apply.ts';
+import { createVmim } from '../../../src/kubevirt/client.ts';
+import { LABEL_HOSTNAME } from '../../../src/kubevirt/types.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { testKubeConfig } from '../../support/cluster.ts';
@@ -70,6 +74,46 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
         world.managers.splice(world.managers.indexOf(survivor), 1);
       });
     }
+  });
+
+  describe('a VMIM that finished while no controller could record it (an outage between creating it and writing Migrating)', () => {
+    let world: FaultWorld;
+    before(async () => {
+      world = await FaultWorld.start({
+        kc, prefix: 'fdone', kubevirt: { stepDelayMs: 20 },
+        nodes: [{ suffix: 'src', gpus: [h100('550.54.15', { devices: 1 })] }, { suffix: 'dst', gpus: [h100('550.90.07', { devices: 1 })] }],
+      });
+    });
+    after(async () => world?.stop());
+
+    it('the controller adopts it and ends Succeeded with its Planned devices, instead of re-reserving a target its own VMI now holds', async () => {
+      const [src, dst] = [world.node('src'), world.node('dst')];
+      const { devices: [source] } = await world.fleet.startVm({ namespace: world.ns, name: 'vm-done', node: src });
+      const target = (await world.devicesOf(dst))[0]?.metadata.name as string;
+      // What a leader leaves behind when it loses the API server right after creating the VMIM of
+      // attempt 1: status Planned with the devices, the target reserved, the VMIM created.
+      const m = await world.createMigration('done', { vmiName: 'vm-done', targetNodes: [dst] });
+      const ref = { namespace: world.ns, name: 'done' };
+      const status = { phase: 'Planned', targetNode: dst, devices: [{ source, target }], attempts: 1, message: 'Reserved 1 device(s) for attempt 1' };
+      await mergePatch(kc, MDEV_MIGRATIONS, ref, { status }, { subresource: 'status' });
+      const at = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const reservation = { migration: { ...ref, uid: m.metadata.uid }, targetNode: dst, reservedAt: at(Date.now()), expiresAt: at(Date.now() + 600_000) };
+      await mergePatch(kc, MDEV_DEVICES, { name: target }, { status: { reservation } }, { subresource: 'status' });
+      await createVmim(kc, { namespace: world.ns, name: vmimName('done', 1), vmiName: 'vm-done', addedNodeSelector: { [LABEL_HOSTNAME]: dst }, ownerReferences: [ownerReferenceTo(m)] });
+      // KubeVirt finishes meanwhile, and the target's agent publishes the VMI as its consumer.
+      await eventually('the VMI to run on the target, its agent publishing it', async () => {
+        const d = (await world.devicesOf(dst)).find((x) => x.metadata.name === target);
+        return d?.status?.consumer?.name === 'vm-done' ? d : undefined;
+      }, 60_000);
+
+      await world.startController();
+      const done = await world.waitForPhase('done', ['Succeeded', 'Failed'], 60_000);
+      expect(done.status?.phase, done.status?.message).to.equal('Succeeded');
+      expect(done.status?.devices, 'the Planned devices are kept').to.deep.equal([{ source, target }]);
+      expect(done.status?.targetNode).to.equal(dst);
+      expect((await world.vmimsOf(done)).map((v) => v.metadata.name)).to.deep.equal([vmimName('done', 1)]);
+      await expectInvariants(world.scope());
+    });
   });
 
   describe('leader failover between two controller replicas', () => {

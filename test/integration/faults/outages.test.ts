@@ -106,8 +106,10 @@ for (const seconds of OUTAGE_SECONDS) {
         const done = await Promise.all(all.map((n) => w.waitForPhase(n, ['Succeeded', 'Failed'], 240_000)));
         for (const m of done) expect(m.status?.phase, `${m.metadata.name}: ${m.status?.message}`).to.equal('Succeeded');
         for (const m of done) expect((await w.vmimsOf(m)).map((v) => v.status?.phase), `${m.metadata.name}: one VMIM, and it succeeded`).to.deep.equal(['Succeeded']);
+        const story = (name: string) => events.events.filter((e) => e.migration === name).map((e) => e.reason).join('>');
+        const described = done.map((m) => `${m.metadata.name}: ${m.status?.phase} on ${m.status?.targetNode} devices=[${(m.status?.devices ?? []).map((d) => d.target).join(',')}] events ${story(m.metadata.name)}`).join('\n');
         const targets = done.flatMap((m) => (m.status?.devices ?? []).map((d) => d.target));
-        expect(targets, 'one target device per migration').to.have.length(all.length);
+        expect(targets, `one target device per migration:\n${described}`).to.have.length(all.length);
         expect(new Set(targets).size, `no device serves two migrations: ${targets.join(', ')}`).to.equal(targets.length);
         for (const m of done.filter((x) => wave2.includes(x.metadata.name))) expect(m.status?.targetNode).to.equal(held);
 
