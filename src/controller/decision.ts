@@ -35,6 +35,8 @@ export interface ProbeSender {
   /** `onWait` is called (at most once per round) before the round writes a probe or waits for an agent. */
   run(requests: readonly ProbeRequest[], timeoutMs: number, onWait?: () => void): Promise<ProbeRound>;
   forgetNode?(nodeName: string): Promise<void>;
+  /** Whether the node's agent answered a probe at or after `since` (its late answers count). */
+  answeredSince?(nodeName: string, since: number): boolean;
 }
 
 export interface DecisionServiceOptions {
@@ -51,7 +53,7 @@ export interface DecisionServiceOptions {
   /** Deadline of one probe round (default 10 s). */
   probeTimeoutMs: number;
   log: Logger;
-  /** How long a node that timed out is skipped by later decisions (default 30 s). */
+  /** How long a node that timed out is skipped by later decisions (default 30 s; until it answers any probe). */
   unresponsiveTtlMs?: number;
   /**
    * Whether the caches may be behind the API server (ControllerCaches.currency). While `behind` is
@@ -279,7 +281,10 @@ export class DecisionService {
   #unresponsiveNodes(): string[] {
     const now = this.#now();
     const since = this.#o.currency?.().leasesSince ?? Number.NEGATIVE_INFINITY;
-    for (const [node, v] of this.#unresponsive) if (v.until <= now || v.at < since) this.#unresponsive.delete(node);
+    for (const [node, v] of this.#unresponsive) {
+      // Expired, noted before the caches last caught up (an outage), or answered since: ask it again.
+      if (v.until <= now || v.at < since || this.#o.prober.answeredSince?.(node, v.at)) this.#unresponsive.delete(node);
+    }
     return [...this.#unresponsive.keys()];
   }
 

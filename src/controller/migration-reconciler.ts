@@ -94,7 +94,11 @@ export class MigrationReconciler {
       for (const key of this.#waiting) this.queue.add(key);
       this.#waiting.clear();
     };
-    this.#unregister.push(caches.onRecovered(wakeWaiting), caches.leases.addHandlers({ add: wakeWaiting, update: wakeWaiting }));
+    this.#unregister.push(
+      caches.onRecovered(wakeWaiting),
+      caches.leases.addHandlers({ add: wakeWaiting, update: wakeWaiting }),
+      caches.probes.addHandlers({ update: wakeWaiting }),
+    );
     this.#unregister.push(caches.migrations.addHandlers({
       add: enqueue,
       update: (o, n) => {
@@ -244,6 +248,8 @@ export class MigrationReconciler {
       const silent = decision.candidates.explanations.filter((e) => e.verdict === 'AgentUnavailable' && e.message.startsWith('probe timed out'));
       if (silent.length > 0 && this.#now() + AGENT_RETRY_MARGIN_MS < this.#deadlineAt(m)) {
         await this.#patch(m, { ...decisionStatus(decision), message: `${decision.reason}; asking ${silent.map((e) => e.node).join(', ')} again` });
+        // A late answer from that agent (or a recovery) wakes it sooner.
+        this.#waiting.add(objectKey(m.metadata.namespace, m.metadata.name));
         return { requeueAfter: AGENT_RETRY_DELAY_MS };
       }
       // An agent whose lease looks expired in a cache that was not current long enough (an API

@@ -266,3 +266,22 @@ describe('decision service and cache currency (issue 18)', () => {
     expect(retried.candidates.explanations.find((e) => e.node === 'new1')?.verdict).to.equal('Compatible');
   });
 });
+
+describe('decision service: a probe timeout is forgotten once that agent answers again', () => {
+  it('asks a node that timed out again as soon as its agent answered any probe since', async () => {
+    let now = NOW;
+    const silent = new Set(['new1']);
+    const answered = new Map<string, number>();
+    const prober = { ...simulatedProber(silent), answeredSince: (node: string, since: number) => (answered.get(node) ?? -Infinity) >= since };
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober, probeTimeoutMs: 1000, log, now: () => now });
+    const first = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(first.candidates.explanations.find((e) => e.node === 'new1')?.message).to.match(/probe timed out/);
+    silent.clear();
+    now += 1_000;
+    const skipped = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m2', allowCreateTarget: false }, probe: true });
+    expect(skipped.candidates.explanations.find((e) => e.node === 'new1')?.message, 'still skipped: nothing heard from it').to.match(/probe timed out/);
+    answered.set('new1', now); // its late answer arrived
+    const asked = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m3', allowCreateTarget: false }, probe: true });
+    expect(asked.candidates.explanations.find((e) => e.node === 'new1')?.verdict).to.equal('Compatible');
+  });
+});
