@@ -13,7 +13,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { ControllerCaches } from '../src/controller/caches.ts';
 import { DecisionService } from '../src/controller/decision.ts';
-import { MDEV_DEVICES, MDEV_MIGRATIONS, NODES } from '../src/controller/resources.ts';
+import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, NODES } from '../src/controller/resources.ts';
 import { mergePatch } from '../src/kube/apply.ts';
 import { kubeRequest } from '../src/kube/request.ts';
 import { resourcePath } from '../src/kube/resource.ts';
@@ -82,14 +82,14 @@ export async function benchAdmission(o: AdmissionBenchOptions): Promise<Admissio
     // Wait until the API server calls the webhook (its configuration informer lags the create).
     for (let i = 0; ; i++) {
       const out = await create(gated, 'gpu-vm', `warm-${i}`);
-      await undoMdev(kc, gated, `warm-${i}`, devices[1] as string);
+      await undoMdev(kc, gated, `warm-${i}`, dst);
       if (out.spec.addedNodeSelector) break;
       if (i > 200) throw new Error('the API server never called the VMIM webhook');
       await new Promise((r) => setTimeout(r, 100));
     }
     // Warm cache means the informer has seen the undo too (as it would have between real drains).
     const settled = async (): Promise<void> => {
-      while (caches.devices.get(devices[1] as string)?.status?.reservation) await new Promise((r) => setTimeout(r, 5));
+      while ((caches.mdevNodes.get(dst)?.status?.claims ?? []).length > 0) await new Promise((r) => setTimeout(r, 5));
     };
     const timedCreate = async (ns: string, vmi: string, name: string): Promise<number> => {
       const t0 = performance.now();
@@ -102,7 +102,7 @@ export async function benchAdmission(o: AdmissionBenchOptions): Promise<Admissio
       plain: (name: string) => timedCreate(gated, 'plain-vm', name),
       mdev: async (name: string) => {
         const ms = await timedCreate(gated, 'gpu-vm', name);
-        await undoMdev(kc, gated, name, devices[1] as string);
+        await undoMdev(kc, gated, name, dst);
         await settled();
         return ms;
       },
@@ -143,10 +143,10 @@ export async function benchAdmission(o: AdmissionBenchOptions): Promise<Admissio
   }
 }
 
-/** Frees the target device and deletes the VMIM and its MdevMigration, so the next create decides the same way. */
-async function undoMdev(kc: KubeConfig, ns: string, vmim: string, target: string): Promise<void> {
+/** Drops the target node's capacity claims and deletes the VMIM and its MdevMigration, so the next create decides the same way. */
+async function undoMdev(kc: KubeConfig, ns: string, vmim: string, targetNode: string): Promise<void> {
   await deleteQuietly(kc, resourcePath(MDEV_MIGRATIONS, { namespace: ns, name: `vmim-${vmim}` }));
-  await mergePatch(kc, MDEV_DEVICES, { name: target }, { status: { reservation: null } }, { subresource: 'status' });
+  await mergePatch(kc, MDEV_NODES, { name: targetNode }, { status: { claims: null } }, { subresource: 'status' });
   await deleteQuietly(kc, resourcePath(VMIM_RESOURCE, { namespace: ns, name: vmim }));
 }
 

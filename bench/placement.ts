@@ -9,22 +9,14 @@ import { nvidiaBranch } from '../dev/fakes/policies/nvidia-branch.ts';
 import { isRefusal, type NvidiaBranchConfig } from '../dev/fakes/policies/policy.ts';
 import { collectGarbage, heapUsedMiB, measure, summarize, type Measurement } from './stats.ts';
 import type { Result, Suite, SuiteContext } from './report/types.ts';
+import { seededRandom } from '../dev/sim/kubevirt/device-plugin.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic synthetic fleet
 // ---------------------------------------------------------------------------------------------
 
 /** mulberry32: small, fast, and the same sequence on every machine for a given seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const prng = seededRandom;
 
 interface Profile {
   typeId: string;
@@ -108,6 +100,7 @@ export function syntheticFleet(spec: FleetSpec): SyntheticFleet {
         name: `${name}.${uuid()}`,
         nodeName: name,
         typeId: profile.typeId,
+        pool: profile.typeId,
         parentAddress: `0000:${(0x41 + (d >> 2)).toString(16)}:00.${d & 3}`,
         version: profile.version,
         migratable: true,

@@ -5,7 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { parseFromWire, type MdevMigration } from '../../src/api/v1alpha1/index.ts';
 import { MDEV_MIGRATIONS, VMIMS, VMIS } from '../../src/controller/resources.ts';
 import { informerFor, type Informer } from '../../src/kube/informer.ts';
-import { vmimPinnedNode, parseVmi, parseVmim, type Vmi, type Vmim } from '../../src/kubevirt/types.ts';
+import { vmimPinnedHostname, parseVmi, parseVmim, type Vmi, type Vmim } from '../../src/kubevirt/types.ts';
 import type { Logger } from '../../src/observability/logger.ts';
 
 export type Write = (text: string) => void;
@@ -92,7 +92,7 @@ export async function watchPhases(kc: KubeConfig, namespace: string, progress: P
 const FINAL_VMIM_PHASES = new Set(['Succeeded', 'Failed']);
 
 function pinned(v: Vmim): string {
-  const node = vmimPinnedNode(v);
+  const node = vmimPinnedHostname(v);
   return node ? ` (addedNodeSelector ${node})` : '';
 }
 

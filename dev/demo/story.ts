@@ -13,7 +13,7 @@ import { agentLeaseFresh } from '../../src/controller/snapshot.ts';
 import { objectKey, resourcePath } from '../../src/kube/resource.ts';
 import { kubeRequest } from '../../src/kube/request.ts';
 import { getVmi, getVmim, listVmims } from '../../src/kubevirt/client.ts';
-import { LABEL_HOSTNAME, parseVmim, VMIM_RESOURCE, vmimPinnedNode, type Vmi } from '../../src/kubevirt/types.ts';
+import { LABEL_HOSTNAME, parseVmim, VMIM_RESOURCE, vmimPinnedHostname, type Vmi } from '../../src/kubevirt/types.ts';
 import type { Logger } from '../../src/observability/logger.ts';
 import { ANNOTATION_MIGRATION } from '../../src/api/v1alpha1/constants.ts';
 import { watchPhases, type PhaseWatch, type Progress } from './progress.ts';
@@ -232,7 +232,7 @@ async function evictAsDrainWould(o: StoryOptions, stack: Stack): Promise<Evictio
     progress.line(`the API server refused the VMIM: ${refusal}`);
     return { vmim: name, refusal, exhaustiveProbes, vmimsOfVmi: [] };
   }
-  const pinnedNode = created ? vmimPinnedNode(created) : undefined;
+  const pinnedNode = created ? vmimPinnedHostname(created) : undefined;
   const record = created?.metadata.annotations?.[ANNOTATION_MIGRATION];
   progress.line(`the webhook admitted it with spec.addedNodeSelector {${LABEL_HOSTNAME}: ${pinnedNode ?? '(none)'}} and recorded mdevmig/${record ?? '(none)'}`);
   const vmim = await eventually(`VMIM ${ns}/${name} to finish`, o.stepTimeoutMs ?? 60_000, async () => {

@@ -1,4 +1,4 @@
-// STAND-IN CRDs for KubeVirt's VirtualMachineInstance and VirtualMachineInstanceMigration, for the
+// STAND-IN CRDs for KubeVirt's VirtualMachineInstance, VirtualMachineInstanceMigration and KubeVirt, for the
 // local control plane of tests, the demo and benchmarks (KubeVirt itself cannot run there). Group,
 // version, kinds, plurals, short names, categories and printer columns are KubeVirt's own, so
 // clients cannot tell the difference at the API level; the schema only preserves unknown fields
@@ -23,6 +23,9 @@ import {
   VMIM_SHORT_NAMES,
   VMIM_SINGULAR,
 } from '../../src/kubevirt/types.ts';
+import { KUBEVIRT_CR_RESOURCE } from '../../src/kubevirt/kubevirt-config.ts';
+
+const KUBEVIRT_KIND = 'KubeVirt';
 
 /** Marks our stand-in CRDs; a CRD without it belongs to a real KubeVirt and is left alone. */
 export const STANDIN_ANNOTATION = 'sim.mdev-operator.io/stand-in';
@@ -46,6 +49,12 @@ interface StandinKind {
   resource: ResourceRef;
   shortNames: readonly string[];
   columns: PrinterColumn[];
+  /**
+   * Whether the CRD has a status subresource. KubeVirt's VirtualMachineInstance CRD has none
+   * (pkg/virt-operator/resource/generate/components/crds.go: NewVirtualMachineInstanceCrd sets no
+   * Subresources), so its status is written with the object; the VMIM and KubeVirt CRDs have one.
+   */
+  statusSubresource: boolean;
 }
 
 // Printer columns as KubeVirt's CRDs declare them (pkg/virt-operator/resource/generate/components/crds.go).
@@ -64,6 +73,7 @@ const KINDS: StandinKind[] = [
       { name: 'Live-Migratable', type: 'string', jsonPath: ".status.conditions[?(@.type=='LiveMigratable')].status", priority: 1 },
       { name: 'Paused', type: 'string', jsonPath: ".status.conditions[?(@.type=='Paused')].status", priority: 1 },
     ],
+    statusSubresource: false,
   },
   {
     kind: VMIM_KIND,
@@ -74,6 +84,20 @@ const KINDS: StandinKind[] = [
       { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
       { name: 'VMI', type: 'string', jsonPath: '.spec.vmiName' },
     ],
+    statusSubresource: true,
+  },
+  {
+    // The cluster's one KubeVirt CR: its developerConfiguration.nodeSelectors and workloads
+    // nodePlacement constrain every migration target.
+    kind: KUBEVIRT_KIND,
+    singular: 'kubevirt',
+    resource: KUBEVIRT_CR_RESOURCE,
+    shortNames: ['kv', 'kvs'],
+    columns: [
+      { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+    ],
+    statusSubresource: true,
   },
 ];
 
@@ -97,7 +121,7 @@ function crdFor(k: StandinKind) {
           name: KUBEVIRT_VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          ...(k.statusSubresource ? { subresources: { status: {} } } : {}),
           additionalPrinterColumns: k.columns,
           schema: {
             openAPIV3Schema: {
@@ -120,7 +144,7 @@ function crdFor(k: StandinKind) {
 
 export type StandinCrd = ReturnType<typeof crdFor>;
 
-/** The two stand-in CRDs (VMI, VMIM), as objects. */
+/** The stand-in CRDs (VMI, VMIM, KubeVirt), as objects. */
 export function kubevirtStandinCrds(): StandinCrd[] {
   return KINDS.map(crdFor);
 }

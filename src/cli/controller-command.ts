@@ -19,6 +19,7 @@ export function webhookOption(config: ControllerConfig): ManagerOptions['webhook
       secretName: w.secret,
       serviceName: w.service,
       ...(w.urlHost ? { urlHost: w.urlHost } : {}),
+      ...(config.ownerConfigMap ? { ownerConfigMap: config.ownerConfigMap } : {}),
       recordTtlSeconds: config.admissionRecordTtlSeconds,
     }),
   };
@@ -41,7 +42,9 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     leaseDurationMs: config.leaseDurationMs,
     renewDeadlineMs: config.renewDeadlineMs,
     retryPeriodMs: config.retryPeriodMs,
+    targetPendingTimeoutMs: config.targetPendingTimeoutMs,
     historyLimit: config.historyLimit,
+    ...(config.ownerConfigMap ? { ownerConfigMap: config.ownerConfigMap } : {}),
   });
   // A lost leader Lease does not end the process (client-go's controllers exit): the manager stops
   // reconciling, keeps serving the webhook and campaigns again (docs/adr/0009).

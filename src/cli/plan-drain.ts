@@ -1,20 +1,21 @@
 // The drain plan of one node as plain rows: for every VMI with mediated devices on it, the target
-// a migration would get now, or why none exists. VMIs are planned one after another, each taking
-// its targets out of the pool for the next, as the real drain would. Read only: nothing is
-// reserved, and nothing is probed unless `probe`. The `plan-drain` command and the demo share it.
+// a migration would get now, or why none exists. VMIs are planned one after another, each claiming
+// units of its target's pools for the next, as the real drain would. Read only: nothing is
+// claimed, and nothing is probed unless `probe`. The `plan-drain` command and the demo share it.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import type { AdmissionDecision } from '../webhook/admission-ports.ts';
 import { formatRejections, formatTotals } from '../webhook/denial-message.ts';
-import { liveDecider } from '../webhook/live-decider.ts';
+import { liveDecider, type PlannedClaim } from '../webhook/live-decider.ts';
 import { loadLiveState, mdevVmisOnNode } from '../webhook/live-view.ts';
 
 export interface DrainEntry {
   vmi: string;
   devices: string[];
   target: string | null;
-  targetDevices: string[];
+  /** The pool on the target each device moves into (KubeVirt's device plugin picks the device). */
+  targetPools: string[];
   verifiedBy: 'probe' | 'cache' | null;
   /** For a blocked VMI: the summary and the first rejected nodes with their reasons. */
   reason: string;
@@ -42,7 +43,7 @@ const DECISION_BUDGET_MS = 20_000;
 export async function planDrain(kc: KubeConfig, o: PlanDrainOptions): Promise<DrainPlan> {
   const log = o.log ?? loggerFor('plan-drain');
   const state = await loadLiveState(kc, o.namespace ?? DEFAULT_NAMESPACE, log);
-  const planned = new Set<string>();
+  const planned: PlannedClaim[] = [];
   const live = await liveDecider({ kc, state, probe: o.probe, log, planned: () => planned });
   try {
     const plan: DrainPlan = { node: o.node, vmis: [], summary: { withTarget: 0, blocked: 0 }, probes: 0 };
@@ -50,7 +51,7 @@ export async function planDrain(kc: KubeConfig, o: PlanDrainOptions): Promise<Dr
       const d = await live.decider.decide({ vmi, budgetMs: DECISION_BUDGET_MS, probe: o.probe });
       plan.probes += d.probes;
       const entry = drainEntry(`${vmi.metadata.namespace}/${vmi.metadata.name}`, devices, d);
-      for (const t of entry.targetDevices) planned.add(t);
+      if (entry.target) for (const pool of entry.targetPools) planned.push({ node: entry.target, pool, units: 1 });
       if (entry.target) plan.summary.withTarget++;
       else plan.summary.blocked++;
       plan.vmis.push(entry);
@@ -66,7 +67,7 @@ function drainEntry(vmi: string, devices: string[], d: AdmissionDecision): Drain
     vmi,
     devices,
     target: d.chosen?.node ?? null,
-    targetDevices: d.chosen?.devices.map((p) => p.target) ?? [],
+    targetPools: d.chosen?.devices.map((p) => p.pool) ?? [],
     verifiedBy: d.chosen ? (d.unconfirmed ? 'cache' : 'probe') : null,
     reason: d.chosen ? '' : d.explanations.length > 0 ? `no target (${formatTotals(d.totals)}): ${formatRejections(d.explanations, 3)}` : d.reason,
   };

@@ -3,7 +3,7 @@
 // and pinned the target. The controller never plans or creates a VMIM for them; it only follows
 // that VMIM to its end. These are the pure rules; the reconciler supplies the VMIM it found.
 import type { MdevMigration } from '../api/v1alpha1/index.ts';
-import { VMIM_KIND, vmimFailureReason, vmimPinnedNode, type Vmim } from '../kubevirt/types.ts';
+import { VMIM_KIND, vmimFailureReason, vmimPinnedHostname, type Vmim } from '../kubevirt/types.ts';
 import { ANNOTATION_MIGRATION, ANNOTATION_VMIM, LABEL_ORIGIN, ORIGIN_ADMISSION } from '../api/v1alpha1/constants.ts';
 
 /** How long a record may wait for its VMIM to appear before it is failed and its reservations freed. */
@@ -49,6 +49,8 @@ export interface AdmittedStepInput {
   graceMs?: number;
   /** How often a running VMIM is re-checked without an event (ms). */
   resyncMs: number;
+  /** Why the VMIM failed, in KubeVirt's words (the step reads it when the VMIM is Failed). */
+  failureCause?: string;
 }
 
 /** What to do with an admission record given its VMIM (pure). */
@@ -58,10 +60,10 @@ export function admittedStep(i: AdmittedStepInput): AdmittedStep {
   const vmiRef = `${ns}/${m.spec.vmiName}`;
   const v = i.vmim;
   if (v) {
-    const target = m.status?.targetNode ?? vmimPinnedNode(v) ?? v.status?.migrationState?.targetNode ?? 'its target';
+    const target = m.status?.targetNode ?? vmimPinnedHostname(v) ?? v.status?.migrationState?.targetNode ?? 'its target';
     if (v.status?.phase === 'Succeeded') return { kind: 'succeeded', message: `VMI ${vmiRef} now runs on ${target} (VirtualMachineInstanceMigration ${v.metadata.name})` };
     if (v.status?.phase === 'Failed') {
-      const why = vmimFailureReason(v) ?? 'the KubeVirt migration failed';
+      const why = i.failureCause ?? vmimFailureReason(v) ?? 'the KubeVirt migration failed';
       return {
         kind: 'failed',
         reason: 'MigrationFailed',

@@ -1,13 +1,15 @@
 // The controller's informer caches: MdevDevices, MdevNodes, MdevProbes, MdevMigrations, Nodes,
-// agent Leases (operator namespace), VMIs and VMIMs. Started together, synced together, and read
-// through `view()` as the plain lists the snapshot adapters take. `currency()` says whether they
-// may be behind the API server (an informer relisting or in backoff, or /readyz failing): nothing
-// is decided from them then, and a Lease is judged against how long they have been current.
+// agent Leases (operator namespace), VMIs and VMIMs, plus the KubeVirt CR's target constraints
+// (polled: the CR may not exist). Started together, synced together, and read through `view()` as
+// the plain lists the snapshot adapters take. `currency()` says whether the informers may be behind
+// the API server (one relisting or in backoff, or /readyz failing): nothing is decided from them
+// then, and a Lease is judged against how long they have been current.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseFromWire, type MdevDevice, type MdevMigration, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { ApiReadiness, readyzProbe } from '../kube/api-readiness.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
 import { parseVmi, parseVmim, type Vmi, type Vmim } from '../kubevirt/types.ts';
+import { KubevirtConfigSource } from '../kubevirt/kubevirt-config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { LEADER_LEASE_NAME, LEASES, MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES, NODES, VMIMS, VMIS } from './resources.ts';
 import { parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject, type ViewRevision } from './snapshot.ts';
@@ -53,6 +55,8 @@ export class ControllerCaches {
   readonly vmis: Informer<Vmi>;
   readonly vmims: Informer<Vmim>;
   readonly readiness: ApiReadiness;
+  /** The KubeVirt CR's nodeSelectors and workloads nodePlacement (undefined without a readable CR). */
+  readonly kubevirt: KubevirtConfigSource;
 
   constructor(opts: CachesOptions) {
     const { kc, log } = opts;
@@ -71,6 +75,7 @@ export class ControllerCaches {
     this.readiness.onReady(() => {
       for (const i of this.all()) i.retryNow();
     });
+    this.kubevirt = new KubevirtConfigSource({ kc, log });
   }
 
   all(): Informer<unknown>[] {
@@ -80,10 +85,11 @@ export class ControllerCaches {
   start(): void {
     this.readiness.start();
     for (const i of this.all()) i.start();
+    this.kubevirt.start();
   }
 
   async waitForSync(): Promise<void> {
-    await Promise.all(this.all().map((i) => i.waitForSync()));
+    await Promise.all([...this.all().map((i) => i.waitForSync()), this.kubevirt.firstRead()]);
   }
 
   synced(): boolean {
@@ -91,7 +97,7 @@ export class ControllerCaches {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.all().map((i) => i.stop()), this.readiness.stop()]);
+    await Promise.all([...this.all().map((i) => i.stop()), this.readiness.stop(), this.kubevirt.stop()]);
   }
 
   currency(): CacheCurrency {

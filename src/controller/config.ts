@@ -24,6 +24,10 @@ export interface ControllerConfig {
   historyLimit: number;
   /** spec.ttlSecondsAfterFinished of the records the webhook creates. */
   admissionRecordTtlSeconds: number;
+  /** A migration target pod Pending this long is given up for the next candidate. */
+  targetPendingTimeoutMs: number;
+  /** ConfigMap in `namespace` owning the leader Lease and the webhook TLS Secret (deleted with the release). */
+  ownerConfigMap?: string;
 }
 
 /** How long a record of an admitted VMIM stays once finished, unless --admission-record-ttl says otherwise. */

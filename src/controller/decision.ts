@@ -27,6 +27,7 @@ import {
   type VerdictCache,
 } from '../placement/index.ts';
 import { controllerMetrics } from './metrics.ts';
+import type { KubevirtCluster } from '../kubevirt/target-constraints.ts';
 import type { ProbeRound } from './probe-client.ts';
 import { buildDeviceHalf, buildNodeHalf, joinSnapshot, toSourceVm, type ClusterView, type DeviceHalf, type NodeHalf, type Snapshot, type ViewRevision } from './snapshot.ts';
 
@@ -62,6 +63,8 @@ export interface DecisionServiceOptions {
    */
   currency?: () => { behind: readonly string[]; leasesSince: number | undefined };
   now?: () => number;
+  /** The KubeVirt CR's target constraints (nodeSelectors, nodePlacement); absent = none. */
+  kubevirt?: () => KubevirtCluster | undefined;
 }
 
 export interface DecideInput {
@@ -150,6 +153,14 @@ export class DecisionService {
     devices.addHandlers({ update: (o, n) => changed(o, n), delete: (o) => changed(o, undefined) });
   }
 
+  /** The VMI as placement reads it, with KubeVirt's target constraints (its node's labels, the KubeVirt CR). */
+  #sourceVm(vmi: Vmi, snapshot: Snapshot): SourceVm {
+    const nodeName = vmi.status?.nodeName;
+    const sourceNode = nodeName ? snapshot.fleet.nodes.find((n) => n.name === nodeName) : undefined;
+    const cluster = this.#o.kubevirt?.();
+    return toSourceVm(vmi, { ...(sourceNode ? { sourceNode } : {}), ...(cluster ? { cluster } : {}) });
+  }
+
   /**
    * Builds the shared snapshot now (call once the caches synced), so the first decision after a
    * start does not also index every device (tens of milliseconds at 1,000 nodes).
@@ -162,7 +173,8 @@ export class DecisionService {
     const now = this.#now.bind(this);
     const start = now();
     const deadline = start + (input.budgetMs ?? 2 * this.#o.probeTimeoutMs);
-    const vm = 'metadata' in input.vmi ? toSourceVm(input.vmi) : input.vmi;
+    const given = input.vmi;
+    let vm: SourceVm | undefined = 'metadata' in given ? undefined : given;
     const behind = this.#o.currency?.().behind ?? [];
     if (behind.length > 0) {
       return {
@@ -197,12 +209,14 @@ export class DecisionService {
       };
       const { snapshot, nodes } = this.#snapshot(new Set(input.exclude?.keys() ?? []), new Set(this.#unresponsiveNodes()));
       unknownAgents = nodes.unknownAgents;
+      vm ??= this.#sourceVm(given as Vmi, snapshot);
       outcome = await place({ vm, fleet: snapshot.fleet, devices: snapshot.devices, request: input.request }, this.#o.cache, prober);
       if (!outcome.ok) break;
       probes += outcome.probes;
       // A node that timed out is now AgentUnavailable; deciding again probes its classes elsewhere.
       if (fresh.length === 0 || round + 1 >= MAX_ROUNDS || deadline - now() <= 0) break;
     }
+    vm = vm as SourceVm;
     const decisionMillis = Math.max(0, Math.round(now() - start));
     controllerMetrics.decisionSeconds.observe(decisionMillis / 1000);
     if (!outcome.ok) {

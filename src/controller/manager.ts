@@ -11,6 +11,7 @@ import { realClock, sleep } from '../kube/clock.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { USER_AGENTS, withUserAgent } from '../kube/user-agent.ts';
 import { apiLeaseStore } from '../kube/lease-store.ts';
+import { configMapOwner } from '../kube/release-owner.ts';
 import { HealthServer } from '../observability/health.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { VerdictCache } from '../placement/index.ts';
@@ -21,7 +22,7 @@ import { deleteMigration } from './migration-delete.ts';
 import { FinishedMigrations } from './finished-migrations.ts';
 import { MigrationReconciler } from './migration-reconciler.ts';
 import { DEFAULT_PROBE_TIMEOUT_MS, ProbeClient } from './probe-client.ts';
-import { Reservations, sweepReservations } from './reservations.ts';
+import { CapacityClaims, clearLegacyReservations, sweepClaims } from './claims.ts';
 import { registerAgentLeaseSource } from './metrics.ts';
 import { LEADER_LEASE_NAME } from './resources.ts';
 import { VmimDriver } from './vmim-driver.ts';
@@ -48,7 +49,7 @@ export class NotLeaderError extends Error {
 export interface LeaderServices {
   caches: ControllerCaches;
   decisions: DecisionService;
-  reservations: Reservations;
+  claims: CapacityClaims;
   reconciler: MigrationReconciler;
   probes: ProbeClient;
 }
@@ -94,6 +95,8 @@ export interface ManagerOptions {
   maxAttempts?: number;
   /** How long an admission record waits for its VMIM before it fails (default 60 s). */
   admissionGraceMs?: number;
+  /** A migration target pod Pending this long is given up for the next candidate (default 120 s). */
+  targetPendingTimeoutMs?: number;
   /** Finished MdevMigrations kept per VMI (default DEFAULT_HISTORY_LIMIT); older ones are deleted. */
   historyLimit?: number;
   events?: EventSink;
@@ -101,6 +104,8 @@ export interface ManagerOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** ConfigMap in `namespace` that owns the leader Lease, so it is deleted with the release (src/kube/release-owner.ts). */
+  ownerConfigMap?: string;
 }
 
 export interface ManagerHandle {
@@ -174,7 +179,16 @@ class Manager {
     this.#caches = new ControllerCaches({ kc, namespace: opts.namespace, log: this.#log, watchTimeoutSeconds: opts.watchTimeoutSeconds });
     this.#probes = new ProbeClient({ kc, probes: this.#caches.probes, log: this.#log });
     const probeTimeoutMs = opts.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-    this.#decisions = new DecisionService({ view: () => this.#caches.view(), viewRevision: () => this.#caches.viewRevision(), currency: () => this.#caches.currency(), cache: new VerdictCache(), prober: this.#probes, probeTimeoutMs, log: this.#log });
+    this.#decisions = new DecisionService({
+      view: () => this.#caches.view(),
+      viewRevision: () => this.#caches.viewRevision(),
+      cache: new VerdictCache(),
+      prober: this.#probes,
+      probeTimeoutMs,
+      log: this.#log,
+      currency: () => this.#caches.currency(),
+      kubevirt: () => this.#caches.kubevirt.current(),
+    });
     this.#decisions.watchDevices(this.#caches.devices);
   }
 
@@ -212,7 +226,7 @@ class Manager {
    * campaign starts only after the lost term's work ended, so two terms of this process never overlap.
    */
   async #campaign(): Promise<void> {
-    const store = apiLeaseStore(this.#o.kc, this.#o.namespace);
+    const store = apiLeaseStore(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap ? configMapOwner(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap) : undefined);
     while (!this.#stop.signal.aborted && !this.#killed) {
       let lost = false;
       const elector = new LeaderElector({
@@ -279,12 +293,12 @@ class Manager {
     } catch {
       return;
     }
-    const reservations = new Reservations({ kc, devices: caches.devices, log, guard });
+    const claims = new CapacityClaims({ kc, mdevNodes: caches.mdevNodes, devices: caches.devices, log, guard });
     const reconciler = new MigrationReconciler({
       kc,
       caches,
       decisions,
-      reservations,
+      claims,
       vmims: new VmimDriver({ kc, log, guard }),
       probes,
       events: this.#o.events ?? new EventRecorder(kc, log, this.#identity),
@@ -292,14 +306,20 @@ class Manager {
       guard,
       maxAttempts: this.#o.maxAttempts,
       admissionGraceMs: this.#o.admissionGraceMs,
+      targetPendingTimeoutMs: this.#o.targetPendingTimeoutMs,
     });
     // The caches are synced: registering replays every cached migration, so a new leader reconciles all.
     reconciler.register();
     const finished = new FinishedMigrations({ migrations: caches.migrations, deleteMigration: (m) => deleteMigration(kc, m, guard), historyLimit: this.#o.historyLimit, clock: realClock, log });
     finished.register();
-    this.#services = { caches, decisions, reservations, reconciler, probes };
+    this.#services = { caches, decisions, claims, reconciler, probes };
     const workers = Promise.all([reconciler.run(this.#o.workers ?? 8), finished.run(1)]);
-    const sweeper = this.#sweep(signal, () => sweepReservations({ reservations, devices: caches.devices, migrations: caches.migrations, log }), () => probes.sweep());
+    const sweeper = this.#sweep(
+      signal,
+      () => sweepClaims({ claims, mdevNodes: caches.mdevNodes, migrations: caches.migrations, log }),
+      () => clearLegacyReservations(kc, caches.devices.list(), log, guard),
+      () => probes.sweep(),
+    );
     this.#running = true;
     this.#terms++;
     for (const w of this.#runningWaiters.splice(0)) w();

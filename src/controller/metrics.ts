@@ -25,9 +25,9 @@ export const controllerMetrics = {
     help: 'Probe requests no agent answered before the deadline (the node counts as AgentUnavailable).',
     labelNames: [],
   }),
-  reservations: counter({
-    name: 'mdev_operator_reservations_total',
-    help: 'Device reservation attempts, by result (won, lost, released).',
+  claims: counter({
+    name: 'mdev_operator_capacity_claims_total',
+    help: 'Capacity claims on (node, pool), by result: won, lost (another migration took the last unit, or the pool is short), released.',
     labelNames: ['result'],
   }),
 };

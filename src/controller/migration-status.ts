@@ -2,7 +2,8 @@
 // Progressing, metav1.Condition style with observedGeneration and lastTransitionTime that moves
 // only when the status flips), and the decision fields (candidates bounded to 50 plus totals,
 // probes, decisionMillis, device pairs).
-import { LIMITS, type Condition, type MdevMigration, type MdevMigrationStatus, type Phase } from '../api/v1alpha1/index.ts';
+import { LIMITS, type Condition, type DevicePair, type MdevMigration, type MdevMigrationStatus, type Phase } from '../api/v1alpha1/index.ts';
+import type { ClaimDemand } from './claims.ts';
 import { boundedCandidates } from '../placement/index.ts';
 import type { DecisionResult } from './decision.ts';
 
@@ -94,12 +95,26 @@ export function decisionStatus(d: DecisionResult): Partial<MdevMigrationStatus> 
   };
 }
 
-/** Device pairs of the chosen node; slots (devices still to create) are named after they exist. */
-export function devicePairs(d: DecisionResult, created: ReadonlyMap<string, string> = new Map()): { source: string; target: string }[] {
-  return d.assignment.flatMap((p) => {
-    const target = p.target.kind === 'device' ? p.target.name : created.get(p.source);
-    return target ? [{ source: p.source, target }] : [];
+/**
+ * Status device entries of the chosen node: each source device and the pool it claims there (the
+ * device plugin picks the device), plus the device created for it when one was (allowCreateTarget).
+ */
+export function devicePairs(d: DecisionResult, created: ReadonlyMap<string, string> = new Map()): DevicePair[] {
+  return d.assignment.map((p) => {
+    const made = created.get(p.source);
+    return { source: p.source, pool: p.target.pool, ...(made ? { created: made } : {}) };
   });
+}
+
+/** The capacity claims a migration's device entries stand for: units per pool, in pool order. */
+export function claimDemands(pairs: readonly Pick<DevicePair, 'pool' | 'source'>[], typeOf: (source: string) => string | undefined): ClaimDemand[] {
+  const byPool = new Map<string, ClaimDemand>();
+  for (const p of pairs) {
+    const demand = byPool.get(p.pool);
+    if (demand) demand.units++;
+    else byPool.set(p.pool, { pool: p.pool, typeId: typeOf(p.source) ?? p.pool, units: 1 });
+  }
+  return [...byPool.values()].sort((a, b) => (a.pool < b.pool ? -1 : a.pool > b.pool ? 1 : 0));
 }
 
 export function isFinalPhase(phase: Phase | undefined): boolean {

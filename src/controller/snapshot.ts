@@ -3,46 +3,55 @@
 // shapes meet the engine: everything the engine needs is copied out here, so the engine never
 // sees a client type and a decision depends only on the snapshot it was given.
 import { z } from 'zod';
+import { decodeLeniently, describeUnreadable, type FieldGroup } from '../kube/lenient-decode.ts';
 import { AGENT_LEASE_PREFIX, type MdevDevice, type MdevMigration, type MdevNode } from '../api/v1alpha1/index.ts';
 import { leaseExpiresAt } from '../kube/lease-heartbeat.ts';
 import type { Vmi } from '../kubevirt/types.ts';
-import { vmiRequiredNodeTerms } from '../kubevirt/types.ts';
-import { indexDevices, sortNodes, type Capacity, type Device, type Fleet, type NodeInfo, type NodeSelectorTerm, type Request, type SourceVm, type Taint, type Toleration } from '../placement/index.ts';
+import { LABEL_HOSTNAME, unreadablePlacementField, vmiRequiredNodeTerms } from '../kubevirt/types.ts';
+import { kubevirtTargetRequirements, type KubevirtCluster } from '../kubevirt/target-constraints.ts';
+import { mdevPoolKey } from '../kubevirt/device-plugin.ts';
+import { indexDevices, sortNodes, type Capacity, type Claim, type Device, type DeviceIndex, type Fleet, type NodeInfo, type NodeSelectorTerm, type Request, type SourceVm, type Taint, type Toleration } from '../placement/index.ts';
+import { activeClaims, claimExpiresAt } from './claims.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Core objects: only the fields placement reads, validated on the way in.
 // ---------------------------------------------------------------------------------------------
-
-const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
 
 const nodeSchema = z.looseObject({
   metadata: z.looseObject({ name: z.string().min(1), labels: z.record(z.string(), z.string()).optional() }),
   spec: z
     .looseObject({
       unschedulable: z.boolean().optional(),
+      // Effects are strings: one a newer Kubernetes adds is kept (and, like kube-scheduler's
+      // TaintToleration filter, never blocks).
       taints: z.array(z.looseObject({ key: z.string(), value: z.string().optional(), effect: z.string() })).optional(),
     })
     .optional(),
 });
+
+const NODE_GROUPS: FieldGroup[] = [['metadata', 'labels'], ['spec'], ['spec', 'unschedulable'], ['spec', 'taints']];
 
 export interface NodeObject {
   name: string;
   labels: Record<string, string>;
   unschedulable: boolean;
   taints: Taint[];
+  /** Fields that could not be read (with why): such a node is never a verified target. */
+  unreadable?: string;
 }
 
-/** A Node as placement needs it; undefined for a malformed object. Unknown taint effects are kept out. */
+/**
+ * A Node as placement needs it, decoded leniently: a field that cannot be read is dropped and
+ * named in `unreadable` (placement then excludes the node); undefined only without a name.
+ */
 export function parseNode(raw: unknown): NodeObject | undefined {
-  const r = nodeSchema.safeParse(raw);
-  if (!r.success) return undefined;
-  const n = r.data;
-  const taints: Taint[] = [];
-  for (const t of n.spec?.taints ?? []) {
-    if (!(TAINT_EFFECTS as readonly string[]).includes(t.effect)) continue;
-    taints.push({ key: t.key, effect: t.effect as Taint['effect'], ...(t.value !== undefined ? { value: t.value } : {}) });
-  }
-  return { name: n.metadata.name, labels: n.metadata.labels ?? {}, unschedulable: n.spec?.unschedulable === true, taints };
+  const r = decodeLeniently(nodeSchema, raw, NODE_GROUPS);
+  if (!r.ok) return undefined;
+  const n = r.value;
+  const taints: Taint[] = (n.spec?.taints ?? []).map((t) => ({ key: t.key, effect: t.effect, ...(t.value !== undefined ? { value: t.value } : {}) }));
+  const node: NodeObject = { name: n.metadata.name, labels: n.metadata.labels ?? {}, unschedulable: n.spec?.unschedulable === true, taints };
+  if (r.unreadable.length > 0) node.unreadable = r.unreadable.map(describeUnreadable).join('; ');
+  return node;
 }
 
 const leaseSchema = z.looseObject({
@@ -122,32 +131,24 @@ export function agentState(lease: AgentLease | undefined, now: number, currentSi
 // Operator objects
 // ---------------------------------------------------------------------------------------------
 
-/** When a device's reservation lapses: undefined without one, +Infinity for an unparsable expiresAt (it binds). */
-function reservationExpiresAt(device: MdevDevice): number | undefined {
-  const r = device.status?.reservation;
-  if (!r) return undefined;
-  const expires = Date.parse(r.expiresAt);
-  return Number.isFinite(expires) ? expires : Number.POSITIVE_INFINITY;
-}
-
-/** Whether a reservation still binds at `now`; a lapsed one is treated as absent by placement. */
-export function reservationActive(device: MdevDevice, now: number): boolean {
-  return (reservationExpiresAt(device) ?? Number.NEGATIVE_INFINITY) > now;
-}
-
-export function toDevice(d: MdevDevice, now: number): Device {
+export function toDevice(d: MdevDevice): Device {
   const status = d.status;
   const device: Device = {
     name: d.metadata.name,
     nodeName: d.spec.nodeName,
     typeId: d.spec.type.id,
+    pool: mdevPoolKey(d.spec.type),
     parentAddress: d.spec.parent.address,
     migratable: status?.migratable === true && status.migrationVersion !== undefined,
   };
   if (status?.migrationVersion !== undefined) device.version = status.migrationVersion;
   if (status?.consumer) device.consumerUid = status.consumer.uid;
-  if (status?.reservation && reservationActive(d, now)) device.reservedBy = status.reservation.migration.uid;
   return device;
+}
+
+/** The capacity claims of a node that bind at `now`, as the engine reads them. */
+export function toClaims(n: MdevNode, now: number): Claim[] {
+  return activeClaims(n, now).map((c) => ({ nodeName: n.metadata.name, pool: c.pool, migrationUid: c.migration.uid, units: c.units }));
 }
 
 /** Spare capacity of a node; `pendingCreates` (parent/type -> count) are slots already promised to migrations. */
@@ -158,7 +159,7 @@ export function toCapacity(n: MdevNode, pendingCreates: ReadonlyMap<string, numb
     const promised = pendingCreates.get(`${c.parent.address}/${c.type.id}`) ?? 0;
     const available = Math.max(0, c.availableInstances - promised);
     if (available === 0) continue;
-    out.push({ nodeName: n.spec.nodeName, parentAddress: c.parent.address, typeId: c.type.id, availableInstances: available, version: c.migrationVersion });
+    out.push({ nodeName: n.spec.nodeName, parentAddress: c.parent.address, typeId: c.type.id, pool: mdevPoolKey(c.type), availableInstances: available, version: c.migrationVersion });
   }
   return out;
 }
@@ -167,6 +168,7 @@ export function toNodeInfo(node: NodeObject, lease: AgentLease | undefined, now:
   const agent = agentState(lease, now, currentSince);
   const info: NodeInfo = { name: node.name, labels: node.labels, taints: node.taints, unschedulable: node.unschedulable, agentFresh: agent.state === 'fresh' };
   if (agent.state === 'unknown') info.agentUnknown = agent.message;
+  if (node.unreadable) info.unreadable = node.unreadable;
   return info;
 }
 
@@ -181,7 +183,15 @@ function toTolerations(vmi: Vmi): Toleration[] {
   });
 }
 
-export function toSourceVm(vmi: Vmi): SourceVm {
+/** What KubeVirt's own target constraints depend on besides the VMI. */
+export interface KubevirtContext {
+  /** The VMI's node (its labels carry the host-model CPU and vendor). */
+  sourceNode?: { name: string; labels: Record<string, string> };
+  /** The KubeVirt CR's constraints; absent without a readable CR. */
+  cluster?: KubevirtCluster;
+}
+
+export function toSourceVm(vmi: Vmi, kubevirt: KubevirtContext = {}): SourceVm {
   const vm: SourceVm = {
     namespace: vmi.metadata.namespace,
     name: vmi.metadata.name,
@@ -192,6 +202,14 @@ export function toSourceVm(vmi: Vmi): SourceVm {
   };
   const terms = vmiRequiredNodeTerms(vmi);
   if (terms) vm.requiredAffinity = terms as NodeSelectorTerm[];
+  const unreadable = unreadablePlacementField(vmi);
+  if (unreadable) vm.unreadable = describeUnreadable(unreadable);
+  // A migration pins its target through addedNodeSelector on the node's hostname label.
+  vm.pinLabel = LABEL_HOSTNAME;
+  const requirements = kubevirtTargetRequirements(vmi, kubevirt.sourceNode, kubevirt.cluster);
+  vm.kubevirtLabels = requirements.labels;
+  if (requirements.error) vm.kubevirtError = requirements.error;
+  if (kubevirt.cluster?.workloadPlacement) vm.kubevirtPlacement = kubevirt.cluster.workloadPlacement as SourceVm['kubevirtPlacement'];
   return vm;
 }
 
@@ -256,7 +274,7 @@ export interface NodeHalf {
 
 export interface DeviceHalf {
   devices: Device[];
-  index: Pick<Fleet, 'devicesByNode' | 'capacityByNode'>;
+  index: DeviceIndex;
   validUntil: number;
 }
 
@@ -283,13 +301,17 @@ export function buildNodeHalf(view: Pick<ClusterView, 'nodes' | 'leases' | 'curr
 
 export function buildDeviceHalf(view: Pick<ClusterView, 'devices' | 'mdevNodes'>, now: number): DeviceHalf {
   let validUntil = Number.POSITIVE_INFINITY;
-  const devices = view.devices.map((d) => {
-    const device = toDevice(d, now);
-    if (device.reservedBy !== undefined) validUntil = Math.min(validUntil, reservationExpiresAt(d) as number);
-    return device;
-  });
-  const capacity = view.mdevNodes.flatMap((n) => toCapacity(n));
-  return { devices, index: indexDevices(devices, capacity), validUntil };
+  const devices = view.devices.map(toDevice);
+  const capacity: Capacity[] = [];
+  const claims: Claim[] = [];
+  for (const n of view.mdevNodes) {
+    capacity.push(...toCapacity(n));
+    for (const c of activeClaims(n, now)) {
+      claims.push({ nodeName: n.metadata.name, pool: c.pool, migrationUid: c.migration.uid, units: c.units });
+      validUntil = Math.min(validUntil, claimExpiresAt(c));
+    }
+  }
+  return { devices, index: indexDevices(devices, capacity, claims), validUntil };
 }
 
 export function joinSnapshot(nodes: NodeHalf, devices: DeviceHalf): Snapshot {

@@ -1,15 +1,17 @@
 // Drives the KubeVirt side of a migration: the VirtualMachineInstanceMigration for attempt N of an
 // MdevMigration has a deterministic name, a controller owner reference to the MdevMigration (GC
-// removes it with its owner) and `spec.addedNodeSelector` pinning the chosen node. AlreadyExists
-// means "adopt": a restarted controller never creates a second VMIM for the same attempt.
+// removes it with its owner), `spec.addedNodeSelector` pinning the chosen node by the value of its
+// `kubernetes.io/hostname` label (which need not equal the node's name), and the node's name in an
+// annotation. AlreadyExists means "adopt": a restarted controller never creates a second VMIM for
+// the same attempt.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, type MdevMigration } from '../api/v1alpha1/index.ts';
+import { ANNOTATION_TARGET_NODE, API_VERSION, type MdevMigration } from '../api/v1alpha1/index.ts';
 import { vmimName } from '../api/v1alpha1/names.ts';
 import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { resourcePath } from '../kube/resource.ts';
-import { createVmim, getVmim } from '../kubevirt/client.ts';
-import { LABEL_HOSTNAME, VMIM_RESOURCE, vmimFailureReason, vmimPinnedNode, type Vmim } from '../kubevirt/types.ts';
+import { createVmim, getVmi, getVmim } from '../kubevirt/client.ts';
+import { LABEL_HOSTNAME, VMIM_RESOURCE, vmimPinnedHostname, type Vmi, type Vmim } from '../kubevirt/types.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export { VMIM_NAME_MAX, vmimName } from '../api/v1alpha1/names.ts';
@@ -25,22 +27,15 @@ export function isOwnedBy(vmim: Vmim, migrationUid: string): boolean {
   return refs.some((r) => r.uid === migrationUid && r.controller === true);
 }
 
-/** A finished attempt of a migration: the node it targeted and why it failed. */
-export interface FailedAttempt {
-  vmim: string;
-  node: string;
-  reason: string;
-}
-
-/** Failed VMIMs owned by the migration: the nodes to exclude from the next decision. */
-export function failedAttempts(vmims: readonly Vmim[], migrationUid: string): FailedAttempt[] {
-  return vmims
-    .filter((v) => isOwnedBy(v, migrationUid) && v.status?.phase === 'Failed')
-    .flatMap((v) => {
-      const node = vmimPinnedNode(v);
-      return node ? [{ vmim: v.metadata.name, node, reason: vmimFailureReason(v) ?? 'the KubeVirt migration failed' }] : [];
-    })
-    .sort((a, b) => (a.vmim < b.vmim ? -1 : a.vmim > b.vmim ? 1 : 0));
+/**
+ * The Node a VMIM targets: the operator's annotation, else the node whose hostname label has the
+ * pinned value (`nodeOfHostname`), else the pinned value itself.
+ */
+export function vmimTargetNode(vmim: Vmim, nodeOfHostname: (value: string) => string | undefined): string | undefined {
+  const annotated = vmim.metadata.annotations?.[ANNOTATION_TARGET_NODE];
+  if (annotated) return annotated;
+  const pinned = vmimPinnedHostname(vmim);
+  return pinned === undefined ? undefined : (nodeOfHostname(pinned) ?? pinned);
 }
 
 export interface VmimDriverOptions {
@@ -56,18 +51,27 @@ export class VmimDriver {
     this.#o = opts;
   }
 
-  /** Creates (or adopts) the VMIM of `attempt`; throws if a VMIM of that name belongs to someone else. */
-  async ensure(m: MdevMigration, attempt: number, targetNode: string): Promise<{ vmim: Vmim; created: boolean }> {
+  /**
+   * Creates (or adopts) the VMIM of `attempt`, pinned to `target` by its hostname label value;
+   * throws if a VMIM of that name belongs to someone else, and passes KubeVirt's refusals (400) on.
+   */
+  async ensure(m: MdevMigration, attempt: number, target: { node: string; hostname: string }): Promise<{ vmim: Vmim; created: boolean }> {
     const namespace = m.metadata.namespace as string;
     const name = vmimName(m.metadata.name, attempt);
+    // Look first: KubeVirt's create admitter runs before the API server's AlreadyExists check and
+    // refuses (400, "in-flight migration detected") a second create while our own VMIM of this
+    // attempt still runs, e.g. after a controller restart.
+    const found = await getVmim(this.#o.kc, namespace, name, this.#o.log);
+    if (found) return { vmim: this.#adoptable(found, m, name), created: false };
     try {
       this.#o.guard?.();
       const vmim = await createVmim(this.#o.kc, {
         namespace,
         name,
         vmiName: m.spec.vmiName,
-        addedNodeSelector: { [LABEL_HOSTNAME]: targetNode },
+        addedNodeSelector: { [LABEL_HOSTNAME]: target.hostname },
         labels: { [LABEL_MIGRATION]: m.metadata.name },
+        annotations: { [ANNOTATION_TARGET_NODE]: target.node },
         ownerReferences: [ownerReferenceTo(m)],
       });
       return { vmim, created: true };
@@ -76,10 +80,15 @@ export class VmimDriver {
     }
     const existing = await getVmim(this.#o.kc, namespace, name, this.#o.log);
     if (!existing) throw new Error(`VirtualMachineInstanceMigration ${namespace}/${name} was deleted right after it existed; retrying`);
+    return { vmim: this.#adoptable(existing, m, name), created: false };
+  }
+
+  #adoptable(existing: Vmim, m: MdevMigration, name: string): Vmim {
+    const namespace = m.metadata.namespace as string;
     if (!isOwnedBy(existing, m.metadata.uid ?? '')) {
       throw new Error(`VirtualMachineInstanceMigration ${namespace}/${name} exists but is not owned by MdevMigration ${namespace}/${m.metadata.name}: delete it or rename the MdevMigration`);
     }
-    return { vmim: existing, created: false };
+    return existing;
   }
 
   /** Deletes a VMIM (KubeVirt aborts a running migration when its VMIM goes); absent is fine. */
@@ -94,5 +103,10 @@ export class VmimDriver {
 
   async get(namespace: string, name: string): Promise<Vmim | undefined> {
     return getVmim(this.#o.kc, namespace, name, this.#o.log);
+  }
+
+  /** A fresh read of a VMI (its migrationState may be ahead of the cache). */
+  async getVmi(namespace: string, name: string): Promise<Vmi | undefined> {
+    return getVmi(this.#o.kc, namespace, name, this.#o.log);
   }
 }

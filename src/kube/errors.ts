@@ -60,6 +60,20 @@ export function isAlreadyExists(err: unknown): boolean {
   return s.reason === 'AlreadyExists' || (s.code === 409 && s.reason === undefined);
 }
 
+/** 403: RBAC, or an admission plugin or webhook that refused with Forbidden. */
+export function isForbidden(err: unknown): boolean {
+  return apiStatus(err).code === 403;
+}
+
+/**
+ * A request the server refused as wrong in itself (400 Bad Request, 422 Invalid): KubeVirt's
+ * admission webhooks answer 400 when they refuse a VMIM. Sending it again cannot succeed.
+ */
+export function isBadRequest(err: unknown): boolean {
+  const code = apiStatus(err).code;
+  return code === 400 || code === 422;
+}
+
 /** 410: a watch or list continue token asked for a resourceVersion that was compacted away. */
 export function isGone(err: unknown): boolean {
   const s = apiStatus(err);

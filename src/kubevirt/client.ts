@@ -105,9 +105,12 @@ export async function patchVmimStatus(kc: KubeConfig, vmim: { namespace: string;
   return parseVmim(obj);
 }
 
-/** Merge-patches the VMI's status subresource; returns the stored object. */
+/**
+ * Merge-patches the VMI's status. KubeVirt's VirtualMachineInstance CRD has no status subresource
+ * (virt-handler and virt-controller write status with the object), so this patches the object.
+ */
 export async function patchVmiStatus(kc: KubeConfig, vmi: { namespace: string; name: string }, status: Record<string, unknown>, opts: StatusPatchOptions = {}): Promise<Vmi | undefined> {
-  const obj = await mergePatch(kc, VMI_RESOURCE, vmi, withPrecondition({ status }, opts.resourceVersion), { subresource: 'status', fieldManager: opts.fieldManager });
+  const obj = await mergePatch(kc, VMI_RESOURCE, vmi, withPrecondition({ status }, opts.resourceVersion), { fieldManager: opts.fieldManager });
   return parseVmi(obj);
 }
 

@@ -4,6 +4,7 @@
 // phases are KubeVirt's own (pkg/apis/core/v1 in kubevirt/kubevirt), so the same code runs against
 // the stand-in and a real cluster.
 import { z } from 'zod';
+import { decodeLeniently, describeUnreadable, firstUnreadable, type FieldGroup, type UnreadableField } from '../kube/lenient-decode.ts';
 import type { ResourceRef } from '../kube/resource.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 
@@ -39,10 +40,20 @@ export const LABEL_HOSTNAME = 'kubernetes.io/hostname';
 export const VMI_PHASES = ['', 'Pending', 'Scheduling', 'Scheduled', 'Running', 'Succeeded', 'Failed', 'Unknown'] as const;
 export type VmiPhase = (typeof VMI_PHASES)[number];
 
-/** VMIM phases (VirtualMachineInstanceMigrationPhase) in the order a migration passes them. */
-export const VMIM_PHASES = ['Pending', 'Scheduling', 'Scheduled', 'PreparingTarget', 'TargetReady', 'Running', 'Succeeded', 'Failed'] as const;
+/**
+ * VMIM phases (VirtualMachineInstanceMigrationPhase, staging/src/kubevirt.io/api/core/v1/types.go
+ * in KubeVirt v1.9): a local migration passes Pending → Scheduling → Scheduled → PreparingTarget →
+ * TargetReady → Running → Succeeded | Failed; a decentralized one (two clusters) adds
+ * WaitingForSync and Synchronizing before Pending. Phases are read as plain strings, so a phase a
+ * newer KubeVirt adds never makes a VMIM unreadable.
+ */
+export const VMIM_PHASES = ['Pending', 'Scheduling', 'Scheduled', 'PreparingTarget', 'TargetReady', 'Running', 'Succeeded', 'Failed', 'WaitingForSync', 'Synchronizing'] as const;
 export type VmimPhase = (typeof VMIM_PHASES)[number];
+/** The phases of a local (single-cluster) migration, in order. */
+export const VMIM_LOCAL_PHASES = ['Pending', 'Scheduling', 'Scheduled', 'PreparingTarget', 'TargetReady', 'Running', 'Succeeded'] as const;
 export const VMIM_FINAL_PHASES: readonly VmimPhase[] = ['Succeeded', 'Failed'];
+/** Phases before the target pod runs: the target may still be Pending (unschedulable). */
+export const VMIM_PRE_TARGET_PHASES: readonly string[] = ['', 'Pending', 'WaitingForSync', 'Synchronizing', 'Scheduling'];
 
 /** VMI condition types we read: a VMI whose LiveMigratable is False cannot be migrated. */
 export const CONDITION_READY = 'Ready';
@@ -69,27 +80,49 @@ const kubevirtMeta = z.looseObject({
   annotations: z.record(z.string(), z.string()).optional(),
 });
 
+// Operators and effects are strings, not enums: Kubernetes adds values (tolerations gained Lt/Gt
+// in 1.35), and a value we do not know must be kept (the matchers treat it as matching nothing),
+// not make the whole VMI unreadable.
 const nodeSelectorRequirement = z.looseObject({
   key: z.string(),
-  operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']),
-  values: z.array(z.string()).optional(),
+  operator: z.string(),
+  values: z.array(z.string()).nullable().optional(),
 });
 
-const nodeSelectorTerm = z.looseObject({
+export const nodeSelectorTerm = z.looseObject({
   matchExpressions: z.array(nodeSelectorRequirement).optional(),
   matchFields: z.array(nodeSelectorRequirement).optional(),
 });
 
-const toleration = z.looseObject({
+export const toleration = z.looseObject({
   key: z.string().optional(),
-  operator: z.enum(['Exists', 'Equal']).optional(),
+  operator: z.string().optional(),
   value: z.string().optional(),
-  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute', '']).optional(),
-  tolerationSeconds: z.number().optional(),
+  effect: z.string().optional(),
+  tolerationSeconds: z.number().nullable().optional(),
 });
 
-/** A `gpus[]` or `hostDevices[]` entry: `deviceName` is the device plugin's resource name. */
-const deviceRequest = z.looseObject({ name: z.string(), deviceName: z.string() });
+/** `affinity` as far as placement reads it: the required node-affinity terms (ORed). */
+export const requiredNodeAffinity = z.looseObject({
+  nodeAffinity: z
+    .looseObject({
+      requiredDuringSchedulingIgnoredDuringExecution: z.looseObject({ nodeSelectorTerms: z.array(nodeSelectorTerm) }).optional(),
+    })
+    .optional(),
+});
+
+/**
+ * A `gpus[]` or `hostDevices[]` entry (GPU and HostDevice in api/core/v1/schema.go): `deviceName`
+ * is the device plugin's resource name and optional since KubeVirt v1.6; a DRA entry names
+ * `claimName` (an entry of spec.resourceClaims) and `requestName` instead (GPUsWithDRA and
+ * HostDevicesWithDRA, Beta in v1.9).
+ */
+const deviceRequest = z.looseObject({
+  name: z.string(),
+  deviceName: z.string().optional(),
+  claimName: z.string().optional(),
+  requestName: z.string().optional(),
+});
 
 const condition = z.looseObject({
   type: z.string(),
@@ -117,22 +150,17 @@ export const vmiSchema = z.looseObject({
   apiVersion: z.literal(KUBEVIRT_API_VERSION),
   kind: z.literal(VMI_KIND),
   metadata: kubevirtMeta,
-  spec: z.looseObject({
+  spec: z
+    .looseObject({
     nodeSelector: z.record(z.string(), z.string()).optional(),
-    affinity: z
-      .looseObject({
-        nodeAffinity: z
-          .looseObject({
-            requiredDuringSchedulingIgnoredDuringExecution: z
-              .looseObject({ nodeSelectorTerms: z.array(nodeSelectorTerm) })
-              .optional(),
-          })
-          .optional(),
-      })
-      .optional(),
+    affinity: requiredNodeAffinity.optional(),
     tolerations: z.array(toleration).optional(),
+    /** The VMI's architecture (amd64, arm64, s390x); KubeVirt pins `kubernetes.io/arch` to it. */
+    architecture: z.string().optional(),
     domain: z
       .looseObject({
+        /** `cpu.model`: host-model pins a migration target to the source's CPU model labels. */
+        cpu: z.looseObject({ model: z.string().optional() }).optional(),
         devices: z
           .looseObject({
             gpus: z.array(deviceRequest).optional(),
@@ -141,7 +169,8 @@ export const vmiSchema = z.looseObject({
           .optional(),
       })
       .optional(),
-  }),
+  })
+    .default({}),
   status: z
     .looseObject({
       // A string, not an enum: a phase added by a newer KubeVirt must not make the VMI unreadable.
@@ -182,8 +211,10 @@ export type Condition = z.infer<typeof condition>;
 export type DeviceRequest = z.infer<typeof deviceRequest>;
 
 // ---------------------------------------------------------------------------------------------
-// Parsing: malformed objects are logged and skipped, never thrown, so one bad object cannot stop
-// a list, an informer or a reconcile of the others.
+// Parsing: lenient (src/kube/lenient-decode.ts). A field group in a shape we cannot read is
+// dropped and remembered (unreadableFields); only an object whose identity cannot be read is
+// logged and skipped. Nothing is ever thrown, so one odd object cannot stop a list, an informer
+// or a reconcile of the others.
 // ---------------------------------------------------------------------------------------------
 
 const defaultLog = loggerFor('kubevirt');
@@ -194,26 +225,81 @@ function describeObject(obj: unknown): string {
   return typeof meta?.name === 'string' ? `${ns}${meta.name}` : '<unnamed>';
 }
 
-function parseWith<T>(schema: z.ZodType<T>, kind: string, obj: unknown, log: Logger): T | undefined {
-  const r = schema.safeParse(obj);
-  if (r.success) return r.data;
-  log.warn('Skipped malformed KubeVirt object', {
-    kind,
-    object: describeObject(obj),
-    issues: r.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`),
-  });
-  return undefined;
+const META_GROUPS: FieldGroup[] = [
+  ['metadata', 'labels'],
+  ['metadata', 'annotations'],
+  ['metadata', 'generation'],
+  ['metadata', 'creationTimestamp'],
+  ['metadata', 'deletionTimestamp'],
+  ['metadata', 'resourceVersion'],
+];
+
+const VMI_GROUPS: FieldGroup[] = [
+  ...META_GROUPS,
+  ['spec'],
+  ['spec', 'nodeSelector'],
+  ['spec', 'affinity'],
+  ['spec', 'tolerations'],
+  ['spec', 'architecture'],
+  ['spec', 'domain'],
+  ['spec', 'domain', 'cpu'],
+  ['spec', 'domain', 'devices'],
+  ['spec', 'domain', 'devices', 'gpus'],
+  ['spec', 'domain', 'devices', 'hostDevices'],
+  ['status'],
+  ['status', 'phase'],
+  ['status', 'nodeName'],
+  ['status', 'migrationState'],
+  ['status', 'conditions'],
+];
+
+const VMIM_GROUPS: FieldGroup[] = [
+  ...META_GROUPS,
+  ['spec', 'addedNodeSelector'],
+  ['status'],
+  ['status', 'phase'],
+  ['status', 'migrationState'],
+  ['status', 'conditions'],
+  ['status', 'phaseTransitionTimestamps'],
+];
+
+/**
+ * The VMI fields placement and admission read: when one of them could not be decoded, the operator
+ * cannot verify a target for the VMI and refuses (never admits it unpinned).
+ */
+export const VMI_PLACEMENT_FIELDS = [
+  'spec.nodeSelector',
+  'spec.affinity',
+  'spec.tolerations',
+  'spec.architecture',
+  'spec.domain.cpu',
+  'spec.domain.devices',
+  'status.phase',
+  'status.nodeName',
+  'status.conditions',
+] as const;
+
+function decodeWith<S extends z.ZodType>(schema: S, groups: readonly FieldGroup[], kind: string, obj: unknown, log: Logger): z.infer<S> | undefined {
+  const r = decodeLeniently(schema, obj, groups);
+  if (!r.ok) {
+    log.warn('Skipped a KubeVirt object whose identity could not be read', { kind, object: describeObject(obj), field: r.field, issue: r.message });
+    return undefined;
+  }
+  if (r.unreadable.length > 0) {
+    log.warn('Decoded a KubeVirt object without the fields it could not read', { kind, object: describeObject(obj), unreadable: r.unreadable.map(describeUnreadable) });
+  }
+  return r.value;
 }
 
 export function parseVmi(obj: unknown, log: Logger = defaultLog): Vmi | undefined {
-  return parseWith(vmiSchema, VMI_KIND, obj, log);
+  return decodeWith(vmiSchema, VMI_GROUPS, VMI_KIND, obj, log);
 }
 
 export function parseVmim(obj: unknown, log: Logger = defaultLog): Vmim | undefined {
-  return parseWith(vmimSchema, VMIM_KIND, obj, log);
+  return decodeWith(vmimSchema, VMIM_GROUPS, VMIM_KIND, obj, log);
 }
 
-/** The well-formed items of a list response; malformed ones are logged and left out. */
+/** The well-formed items of a list response; those without a readable identity are logged and left out. */
 export function parseVmiList(items: readonly unknown[], log: Logger = defaultLog): Vmi[] {
   return items.map((o) => parseVmi(o, log)).filter((v): v is Vmi => v !== undefined);
 }
@@ -222,17 +308,41 @@ export function parseVmimList(items: readonly unknown[], log: Logger = defaultLo
   return items.map((o) => parseVmim(o, log)).filter((v): v is Vmim => v !== undefined);
 }
 
+/** The first placement-relevant VMI field that could not be read, with why; undefined when all could. */
+export function unreadablePlacementField(vmi: Vmi): UnreadableField | undefined {
+  return firstUnreadable(vmi, VMI_PLACEMENT_FIELDS);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Accessors
 // ---------------------------------------------------------------------------------------------
 
-/** The VMI's device-plugin requests: its `gpus[]` and `hostDevices[]`, in that order. */
-export function vmiDeviceRequests(vmi: Vmi): { kind: 'gpu' | 'hostDevice'; name: string; deviceName: string }[] {
+export interface VmiDeviceEntry {
+  kind: 'gpu' | 'hostDevice';
+  name: string;
+  /** Device-plugin resource name; absent for a DRA entry. */
+  deviceName?: string;
+  /** DRA: the spec.resourceClaims entry and the request in it. */
+  claimName?: string;
+  requestName?: string;
+}
+
+/** The VMI's device requests: its `gpus[]` and `hostDevices[]`, in that order (device-plugin and DRA entries). */
+export function vmiDeviceRequests(vmi: Vmi): VmiDeviceEntry[] {
   const devices = vmi.spec.domain?.devices;
-  return [
-    ...(devices?.gpus ?? []).map((d) => ({ kind: 'gpu' as const, name: d.name, deviceName: d.deviceName })),
-    ...(devices?.hostDevices ?? []).map((d) => ({ kind: 'hostDevice' as const, name: d.name, deviceName: d.deviceName })),
-  ];
+  const entry = (kind: VmiDeviceEntry['kind'], d: DeviceRequest): VmiDeviceEntry => ({
+    kind,
+    name: d.name,
+    ...(d.deviceName ? { deviceName: d.deviceName } : {}),
+    ...(d.claimName ? { claimName: d.claimName } : {}),
+    ...(d.requestName ? { requestName: d.requestName } : {}),
+  });
+  return [...(devices?.gpus ?? []).map((d) => entry('gpu', d)), ...(devices?.hostDevices ?? []).map((d) => entry('hostDevice', d))];
+}
+
+/** Device-plugin resource names the VMI requests (DRA entries have none), repeats counted. */
+export function vmiResourceNames(vmi: Vmi): string[] {
+  return vmiDeviceRequests(vmi).flatMap((d) => (d.deviceName ? [d.deviceName] : []));
 }
 
 /** `spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`, if any. */
@@ -248,8 +358,11 @@ export function isVmimFinal(vmim: Vmim): boolean {
   return (VMIM_FINAL_PHASES as readonly string[]).includes(vmim.status?.phase ?? '');
 }
 
-/** The node a VMIM pins through `addedNodeSelector`, if it pins one. */
-export function vmimPinnedNode(vmim: Vmim): string | undefined {
+/**
+ * The `kubernetes.io/hostname` value a VMIM pins through `addedNodeSelector`, if it pins one: a
+ * label value, which equals the node's name only where the node's hostname label does.
+ */
+export function vmimPinnedHostname(vmim: Vmim): string | undefined {
   return vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
 }
 

@@ -1,10 +1,10 @@
-// Matching source devices to distinct target devices on one node. A VMI with several devices needs
-// one target per device, each of the same type and in a class that accepted that device's version.
-// Pools are capacitated (many targets share a class), so this is a small bipartite b-matching,
-// solved with augmenting paths (Kuhn): a greedy pass can fail where a matching exists when a VMI
-// carries two versions of one type.
+// Whether a node can take the VMI, pool by pool. The device plugin hands the target pod any free
+// device of each resource it requests, so there is nothing to match: a pool fits when every class of
+// its free devices accepts every source version in the pool, and it has enough unclaimed units —
+// or, with allowCreateTarget, accepting slots for the rest (a created device joins the pool). The
+// pairs name one representative unit per source device (a free device, or the slot to create).
 
-import type { DevicePair, Score, SourceDevice, TargetPool } from './types.ts';
+import type { CandidateNode, DevicePair, ResourcePool, Score, SourceDevice, TargetPool, TargetRef } from './types.ts';
 
 /** Does a target of `typeId` publishing `targetVersion` accept `sourceVersion`? */
 export type Accepts = (typeId: string, sourceVersion: string, targetVersion: string) => boolean;
@@ -15,100 +15,75 @@ export interface AssignmentResult {
   complete: boolean;
 }
 
-export function assignTargets(sources: readonly SourceDevice[], pools: readonly TargetPool[], accepts: Accepts): AssignmentResult {
-  if (sources.length === 1) return assignOne(sources[0] as SourceDevice, pools, accepts);
-  return assignFirstFit(sources, pools, accepts) ?? assignByAugmenting(sources, pools, accepts);
+type Fit = { ok: true; units: TargetRef[] } | { ok: false };
+
+/** Source devices grouped by pool, in source order. */
+function byPool(sources: readonly SourceDevice[]): Map<string, SourceDevice[]> {
+  const out = new Map<string, SourceDevice[]>();
+  for (const s of sources) {
+    const list = out.get(s.pool);
+    if (list) list.push(s);
+    else out.set(s.pool, [s]);
+  }
+  return out;
 }
 
-/**
- * The matching's own first steps when nothing contends: augmenting from source i takes the first
- * usable pool outright if it has room, and changes nothing if no pool is usable. While every source
- * meets one of those two cases the result is the matching's, found without its bookkeeping; at the
- * first source whose first usable pool is full, undefined hands over to the full algorithm.
- */
-function assignFirstFit(sources: readonly SourceDevice[], pools: readonly TargetPool[], accepts: Accepts): AssignmentResult | undefined {
-  const poolOf = new Array<number>(sources.length);
-  let matched = 0;
-  for (let i = 0; i < sources.length; i++) {
-    const s = sources[i] as SourceDevice;
-    let j = 0;
-    while (j < pools.length && !usable(s, pools[j] as TargetPool, accepts)) j++;
-    if (j === pools.length) {
-      poolOf[i] = -1;
+function classAccepts(cls: TargetPool, sources: readonly SourceDevice[], accepts: Accepts): boolean {
+  for (const s of sources) if (cls.typeId !== s.typeId || !accepts(cls.typeId, s.version, cls.version)) return false;
+  return true;
+}
+
+/** The units `sources` take in one pool: existing devices first, then slots of accepting classes. */
+function fitPool(r: ResourcePool, classes: readonly TargetPool[], sources: readonly SourceDevice[], accepts: Accepts): Fit {
+  for (const j of r.deviceClasses) if (!classAccepts(classes[j] as TargetPool, sources, accepts)) return { ok: false };
+  const fromDevices = Math.max(0, Math.min(r.available, sources.length));
+  const units: TargetRef[] = [];
+  // Distinct representatives while they last (the node has at least `free` of them).
+  outer: for (const j of r.deviceClasses) {
+    for (const t of (classes[j] as TargetPool).targets) {
+      if (units.length === fromDevices) break outer;
+      units.push(t);
+    }
+  }
+  let toCreate = sources.length - units.length;
+  if (toCreate === 0) return { ok: true, units };
+  // Claims beyond the free devices would take any device created first (candidates never are).
+  if (r.available < 0) return { ok: false };
+  const created: TargetRef[] = [];
+  for (const j of r.slotClasses) {
+    const cls = classes[j] as TargetPool;
+    if (!classAccepts(cls, sources, accepts)) continue;
+    for (const t of cls.targets) {
+      if (toCreate === 0) break;
+      created.push(t);
+      toCreate--;
+    }
+  }
+  if (toCreate > 0) return { ok: false };
+  return { ok: true, units: [...units, ...created] };
+}
+
+/** Fits every pool of the VMI on `node`; pairs cover the source devices of the pools that fit. */
+export function assignTargets(sources: readonly SourceDevice[], node: Pick<CandidateNode, 'pools' | 'resources'>, accepts: Accepts): AssignmentResult {
+  const grouped = byPool(sources);
+  const pairs: DevicePair[] = [];
+  let complete = true;
+  const unitOf = new Map<string, TargetRef>();
+  for (const r of node.resources) {
+    const inPool = grouped.get(r.pool) ?? [];
+    const fit = fitPool(r, node.pools, inPool, accepts);
+    if (!fit.ok) {
+      complete = false;
       continue;
     }
-    let held = 0;
-    for (let h = 0; h < i; h++) if (poolOf[h] === j) held++;
-    if (held >= (pools[j] as TargetPool).targets.length) return undefined;
-    poolOf[i] = j;
-    matched++;
+    inPool.forEach((s, i) => unitOf.set(s.name, fit.units[i] as TargetRef));
   }
-  return { pairs: materialize(sources, pools, poolOf), complete: matched === sources.length };
-}
-
-function usable(s: SourceDevice, p: TargetPool, accepts: Accepts): boolean {
-  return p.typeId === s.typeId && p.targets.length > 0 && accepts(p.typeId, s.version, p.version);
-}
-
-/** Kuhn's algorithm over pools with capacities: finds a complete matching whenever one exists. */
-function assignByAugmenting(sources: readonly SourceDevice[], pools: readonly TargetPool[], accepts: Accepts): AssignmentResult {
-  const poolOf = new Array<number>(sources.length).fill(-1);
-  const holders: number[][] = pools.map(() => []);
-  const usableBy = sources.map((s) => pools.map((p) => usable(s, p, accepts)));
-
-  const augment = (i: number, visited: Uint8Array): boolean => {
-    const row = usableBy[i] as boolean[];
-    for (let j = 0; j < pools.length; j++) {
-      if (!row[j] || visited[j]) continue;
-      visited[j] = 1;
-      const held = holders[j] as number[];
-      if (held.length < (pools[j] as TargetPool).targets.length) {
-        held.push(i);
-        poolOf[i] = j;
-        return true;
-      }
-      for (let h = 0; h < held.length; h++) {
-        const other = held[h] as number;
-        if (augment(other, visited)) {
-          held[h] = i;
-          poolOf[i] = j;
-          return true;
-        }
-      }
-    }
-    return false;
-  };
-
-  let matched = 0;
-  for (let i = 0; i < sources.length; i++) {
-    if (augment(i, new Uint8Array(pools.length))) matched++;
+  for (const s of sources) {
+    const target = unitOf.get(s.name);
+    if (target) pairs.push({ source: s.name, target });
+    else complete = false;
   }
-  return { pairs: materialize(sources, pools, poolOf), complete: matched === sources.length };
-}
-
-/** The common single-device VMI: the first accepting pool, without building the matching state. */
-function assignOne(source: SourceDevice, pools: readonly TargetPool[], accepts: Accepts): AssignmentResult {
-  for (const pool of pools) {
-    const target = pool.targets[0];
-    if (target && pool.typeId === source.typeId && accepts(pool.typeId, source.version, pool.version)) {
-      return { pairs: [{ source: source.name, target }], complete: true };
-    }
-  }
-  return { pairs: [], complete: false };
-}
-
-/** Hand out each pool's targets in pool order to its sources in source order: deterministic. */
-function materialize(sources: readonly SourceDevice[], pools: readonly TargetPool[], poolOf: number[]): DevicePair[] {
-  const nextIndex = new Array<number>(pools.length).fill(0);
-  const pairs: DevicePair[] = [];
-  sources.forEach((s, i) => {
-    const j = poolOf[i] as number;
-    if (j < 0) return;
-    const k = nextIndex[j] as number;
-    nextIndex[j] = k + 1;
-    pairs.push({ source: s.name, target: (pools[j] as TargetPool).targets[k]! });
-  });
-  return pairs;
+  return { pairs, complete };
 }
 
 export function scoreAssignment(pairs: readonly DevicePair[], freeDevices: number, consumed: number): Score {

@@ -1,15 +1,16 @@
 // Step 2 of §4: every node but the source gets either a pre-probe rejection (AgentUnavailable,
-// Excluded, TypeMismatch, NoCapacity) or becomes a candidate with its free target pools. Checks run
+// Excluded, TypeMismatch, NoCapacity, or Incompatible for a pool holding a free device no answer
+// can make acceptable) or becomes a candidate with the version classes of its pools. Checks run
 // cheapest first and one pass over each node's own devices, so the step is linear in the fleet;
-// everything that depends only on the VMI (needed types, selector keys) is prepared once.
+// everything that depends only on the VMI (needed pools, selector keys) is prepared once.
 
 import { assignTargets, scoreAssignment } from './assignment.ts';
 import type { Fleet } from './fleet.ts';
-import { buildPools, missingTypes, needOf, shortage, takeInventory } from './inventory.ts';
+import { buildPools, missingTypes, needOf, shortage, takeInventory, unusablePools } from './inventory.ts';
 import type { Inventory, Need } from './inventory.ts';
 import { compareScores, compareStrings } from './ordering.ts';
 import { exclusionCheck } from './scheduling.ts';
-import type { Capacity, CandidateFilter, CandidateNode, Device, NodeExplanation, Request, Source } from './types.ts';
+import type { Capacity, CandidateFilter, CandidateNode, Claim, Device, NodeExplanation, Request, Source } from './types.ts';
 
 const NONE: readonly never[] = [];
 const ANY = () => true;
@@ -36,7 +37,8 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
     }
     const devices: readonly Device[] = fleet.devicesByNode.get(node.name) ?? NONE;
     const slots: readonly Capacity[] = fleet.capacityByNode.get(node.name) ?? NONE;
-    const inventory = takeInventory(node.name, need, devices, slots, request.migrationUid, request.allowCreateTarget);
+    const claims: readonly Claim[] = fleet.claimsByNode.get(node.name) ?? NONE;
+    const inventory = takeInventory(node.name, need, devices, slots, claims, request.migrationUid, request.allowCreateTarget);
     const missing = missingTypes(need, inventory);
     if (missing) {
       rejected.push({ node: node.name, verdict: 'TypeMismatch', message: `no ${missing} device${noSpare}` });
@@ -45,6 +47,11 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
     const short = shortage(need, inventory);
     if (short) {
       rejected.push({ node: node.name, verdict: 'NoCapacity', message: short });
+      continue;
+    }
+    const mixed = unusablePools(need, inventory);
+    if (mixed) {
+      rejected.push({ node: node.name, verdict: 'Incompatible', message: mixed });
       continue;
     }
     const last = candidates[candidates.length - 1];
@@ -59,8 +66,8 @@ const byScore = (a: CandidateNode, b: CandidateNode) => compareScores(a.optimist
 const byScoreThenName = (a: CandidateNode, b: CandidateNode) => byScore(a, b) || compareStrings(a.name, b.name);
 
 function makeCandidate(nodeName: string, source: Source, need: Need, inventory: Inventory): CandidateNode {
-  const pools = buildPools(nodeName, need, inventory);
-  const { pairs } = assignTargets(source.devices, pools, ANY);
+  const { pools, resources } = buildPools(nodeName, need, inventory);
+  const { pairs } = assignTargets(source.devices, { pools, resources }, ANY);
   const score = scoreAssignment(pairs, inventory.freeDevices, inventory.consumed);
-  return { name: nodeName, pools, freeDevices: inventory.freeDevices, consumed: inventory.consumed, optimistic: { pairs, score } };
+  return { name: nodeName, pools, resources, freeDevices: inventory.freeDevices, consumed: inventory.consumed, optimistic: { pairs, score } };
 }

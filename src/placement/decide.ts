@@ -1,12 +1,13 @@
-// Step 4 of §4: with a verdict per class, match every source device to a distinct accepting target
-// on one node, rank the nodes that manage it, and explain every node that does not.
+// Step 4 of §4: with a verdict per class, a node is Compatible when every pool the VMI needs fits
+// there (every class of its free devices accepts the source, enough unclaimed units or accepting
+// slots), ranked by score; every other node is explained.
 
 import { assignTargets, scoreAssignment } from './assignment.ts';
 import type { Accepts } from './assignment.ts';
 import { compareProbes, normalizeProbe } from './classes.ts';
 import { targetId, verdictKey } from './keys.ts';
 import { compareRanked, compareStrings } from './ordering.ts';
-import type { CandidateFilter, CandidateNode, ClassVerdict, Decision, DevicePair, NodeExplanation, ProbeRequest, RankedNode, Source, TargetPool, Verdict, VerdictMap } from './types.ts';
+import type { CandidateFilter, CandidateNode, ClassVerdict, Decision, NodeExplanation, ProbeRequest, RankedNode, Source, TargetPool, TargetRef, Verdict, VerdictMap } from './types.ts';
 
 /** Order of verdicts in explanations: the most useful first. */
 export const VERDICT_ORDER: readonly Verdict[] = ['Compatible', 'Incompatible', 'NoCapacity', 'TypeMismatch', 'AgentUnavailable', 'Excluded'];
@@ -19,13 +20,13 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
   const ranking: RankedNode[] = [];
   const incompatible: NodeExplanation[] = [];
   for (const node of filter.candidates) {
-    const { pairs, complete } = assignTargets(source.devices, node.pools, accepts);
+    const { pairs, complete } = assignTargets(source.devices, node, accepts);
     if (complete) ranking.push({ node: node.name, score: scoreAssignment(pairs, node.freeDevices, node.consumed), pairs });
-    else incompatible.push({ node: node.name, verdict: 'Incompatible', message: explainIncompatible(node, pairs.length) });
+    else incompatible.push({ node: node.name, verdict: 'Incompatible', message: explainIncompatible(node) });
   }
   ranking.sort(compareRanked);
   const chosen = ranking[0] ?? null;
-  const confirmationProbes = chosen ? confirmations(source, chosen, verdicts) : [];
+  const confirmationProbes = chosen ? confirmations(source, chosen, candidateOf(filter, chosen.node), verdicts) : [];
   const compatible = ranking.map((r, i) => ({ node: r.node, verdict: 'Compatible' as const, message: describeCompatible(r, i === 0) }));
   const explanations = sortExplanations([compatible, incompatible, filter.rejected], chosen?.node);
   const totals = countVerdicts(explanations);
@@ -48,7 +49,7 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
  */
 export function redecide(source: Source, filter: CandidateFilter, previous: Decision, before: VerdictMap, after: VerdictMap): Decision {
   if (!sameOutcomes(before, after)) return decide(source, filter, after);
-  const confirmationProbes = previous.chosen ? confirmations(source, previous.chosen, after) : [];
+  const confirmationProbes = previous.chosen ? confirmations(source, previous.chosen, candidateOf(filter, previous.chosen.node), after) : [];
   return { ...previous, needsConfirmation: confirmationProbes.length > 0, confirmationProbes };
 }
 
@@ -96,70 +97,125 @@ function describeCompatible(r: RankedNode, isChosen: boolean): string {
 }
 
 /**
- * Why no complete assignment exists: the rejection reasons on this node, or missing answers. The
- * message depends only on the node's (type, version) pools and how many devices matched, and
- * nodes repeat a handful of those, so messages are built once per shape.
+ * Why `node` cannot take the VMI: how many free devices of each pool reject it (a pool is only
+ * usable when all do accept, since the device plugin may hand out any of them), the drivers'
+ * reasons, and classes still without an answer. The message depends only on the node's pool shapes
+ * (classes, their sizes, free and available units), and nodes repeat a handful of those, so
+ * messages are built once per shape.
  */
-function incompatibleExplainer(source: Source, lookup: VerdictLookup): (node: CandidateNode, matched: number) => string {
-  // Nested maps for the common single-pool node (no key to build); a joined key otherwise.
-  const single = new Map<string, Map<string, string[]>>();
-  const joined = new Map<string, string>();
-  return (node, matched) => {
-    const only = node.pools.length === 1 ? (node.pools[0] as TargetPool) : undefined;
-    if (only) {
-      let byVersion = single.get(only.typeId);
-      if (!byVersion) single.set(only.typeId, (byVersion = new Map()));
-      let byMatched = byVersion.get(only.version);
-      if (!byMatched) byVersion.set(only.version, (byMatched = []));
-      return (byMatched[matched] ??= explainIncompatible(source, node, lookup, matched));
+function incompatibleExplainer(source: Source, lookup: VerdictLookup): (node: CandidateNode) => string {
+  const memo = new Map<string, string>();
+  return (node) => {
+    let key = '';
+    for (const r of node.resources) {
+      key += `${SEP}${r.pool}${SEP}${r.free}${SEP}${r.available}`;
+      for (const j of r.deviceClasses) key += `${SEP}d${(node.pools[j] as TargetPool).version}${SEP}${(node.pools[j] as TargetPool).targets.length}`;
+      for (const j of r.slotClasses) key += `${SEP}s${(node.pools[j] as TargetPool).version}${SEP}${(node.pools[j] as TargetPool).targets.length}`;
     }
-    let key = String(matched);
-    for (const pool of node.pools) key += SEP + pool.typeId + SEP + pool.version;
-    let message = joined.get(key);
-    if (message === undefined) joined.set(key, (message = explainIncompatible(source, node, lookup, matched)));
+    let message = memo.get(key);
+    if (message === undefined) memo.set(key, (message = explainIncompatible(source, node, lookup)));
     return message;
   };
 }
 
 const SEP = '\u0000';
 
-/** Why `node` cannot take the VMI; exported for the reference engine in the tests. */
-export function explainIncompatible(source: Source, node: CandidateNode, lookup: VerdictLookup, matched: number): string {
-  const reasons = new Set<string>();
-  let unknown = 0;
-  for (const pool of node.pools) {
-    for (const sourceVersion of source.versionsByType.get(pool.typeId) ?? []) {
-      const v = lookup(pool.typeId, sourceVersion, pool.version);
-      if (!v) unknown++;
-      else if (!v.accepted) reasons.add(v.reason ?? 'driver rejected the source version');
+/** Per class of `pool` on a node: rejected by some source version, unknown, or accepted by all. */
+function classState(source: Source, cls: TargetPool, lookup: VerdictLookup, reasons: Set<string>): 'rejected' | 'unknown' | 'accepted' {
+  let unknown = false;
+  for (const sourceVersion of versionsInPool(source, cls.pool)) {
+    const v = cls.typeId === typeInPool(source, cls.pool) ? lookup(cls.typeId, sourceVersion, cls.version) : undefined;
+    if (!v) unknown = true;
+    else if (!v.accepted) {
+      reasons.add(v.reason ?? 'driver rejected the source version');
+      return 'rejected';
     }
   }
+  return unknown ? 'unknown' : 'accepted';
+}
+
+function versionsInPool(source: Source, pool: string): string[] {
+  const out: string[] = [];
+  for (const d of source.devices) if (d.pool === pool && !out.includes(d.version)) out.push(d.version);
+  return out;
+}
+
+function typeInPool(source: Source, pool: string): string | undefined {
+  return source.devices.find((d) => d.pool === pool)?.typeId;
+}
+
+/** Why `node` cannot take the VMI; exported for the reference engine in the tests. */
+export function explainIncompatible(source: Source, node: CandidateNode, lookup: VerdictLookup): string {
+  const reasons = new Set<string>();
   const parts: string[] = [];
-  if (matched > 0) parts.push(`only ${matched} of ${source.devices.length} devices have an accepting target`);
+  let unknown = 0;
+  for (const r of node.resources) {
+    let rejected = 0;
+    let unknownHere = 0;
+    for (const j of r.deviceClasses) {
+      const cls = node.pools[j] as TargetPool;
+      const state = classState(source, cls, lookup, reasons);
+      if (state === 'rejected') rejected += cls.targets.length;
+      else if (state === 'unknown') unknownHere++;
+    }
+    unknown += unknownHere;
+    if (rejected > 0) {
+      parts.push(`${rejected} of ${r.free} free ${r.typeId} devices incompatible${rejected < r.free ? ': pool mixed' : ''}`);
+      continue;
+    }
+    if (unknownHere > 0 || r.available >= r.wanted) continue;
+    // Every free device accepts, but the pool is short: the slots to create more did not all answer yes.
+    let acceptingSlots = 0;
+    for (const j of r.slotClasses) {
+      const cls = node.pools[j] as TargetPool;
+      const state = classState(source, cls, lookup, reasons);
+      if (state === 'accepted') acceptingSlots += cls.targets.length;
+      else if (state === 'unknown') unknown++;
+    }
+    const missing = r.wanted - Math.max(0, r.available);
+    if (acceptingSlots < missing) parts.push(`needs ${missing} more ${r.typeId} created, and the spare capacity for them was refused`);
+  }
   const list = [...reasons].sort(compareStrings);
   if (list.length > 0) parts.push(list.slice(0, 3).join('; ') + (list.length > 3 ? ` (+${list.length - 3} more)` : ''));
   if (unknown > 0) parts.push(`not verified: no verdict for ${unknown} version class${unknown === 1 ? '' : 'es'} (probe unanswered)`);
   return parts.join('; ');
 }
 
-/** Chosen targets whose verdict was not given by a probe of that very target in this decision. */
-function confirmations(source: Source, chosen: RankedNode, verdicts: VerdictMap): ProbeRequest[] {
-  const versionOf = new Map(source.devices.map((d) => [d.name, d.version]));
-  const batches = new Map<string, ProbeRequest>();
-  for (const pair of chosen.pairs) {
-    if (isConfirmed(pair, versionOf, verdicts)) continue;
-    const sourceVersion = versionOf.get(pair.source) as string;
-    const key = verdictKey(pair.target.typeId, sourceVersion, '');
-    let probe = batches.get(key);
-    if (!probe) batches.set(key, (probe = { nodeName: chosen.node, typeId: pair.target.typeId, sourceVersion, targets: [] }));
-    probe.targets.push(pair.target);
-  }
-  return [...batches.values()].map(normalizeProbe).sort(compareProbes);
+function candidateOf(filter: CandidateFilter, name: string): CandidateNode {
+  const node = filter.candidates.find((c) => c.name === name);
+  if (!node) throw new Error(`internal: chosen node ${name} is not a candidate`);
+  return node;
 }
 
-function isConfirmed(pair: DevicePair, versionOf: Map<string, string>, verdicts: VerdictMap): boolean {
-  const v = verdicts.get(verdictKey(pair.target.typeId, versionOf.get(pair.source) as string, pair.target.version));
-  return v !== undefined && v.origin === 'probe' && v.probedTargets.includes(targetId(pair.target));
+/**
+ * Classes on the chosen node whose verdict was not given by a probe of one of that node's own
+ * targets in this decision: every class of free devices of the VMI's pools (the device plugin may
+ * hand out any of them) and the slot classes it creates from. One representative per class: the
+ * unit the assignment uses, else the class's first target.
+ */
+function confirmations(source: Source, chosen: RankedNode, node: CandidateNode, verdicts: VerdictMap): ProbeRequest[] {
+  const used = new Map<TargetPool, TargetRef>();
+  const classOf = (t: TargetRef) => node.pools.find((c) => c.version === t.version && c.pool === t.pool && c.targets[0]?.kind === t.kind);
+  for (const pair of chosen.pairs) {
+    const cls = classOf(pair.target);
+    if (cls && !used.has(cls)) used.set(cls, pair.target);
+  }
+  const classes = new Set<TargetPool>();
+  for (const r of node.resources) for (const j of r.deviceClasses) classes.add(node.pools[j] as TargetPool);
+  for (const cls of used.keys()) classes.add(cls);
+  const batches = new Map<string, ProbeRequest>();
+  for (const cls of classes) {
+    const ids = new Set(cls.targets.map(targetId));
+    for (const sourceVersion of versionsInPool(source, cls.pool)) {
+      const v = verdicts.get(verdictKey(cls.typeId, sourceVersion, cls.version));
+      if (v !== undefined && v.origin === 'probe' && v.probedTargets.some((id) => ids.has(id))) continue;
+      const key = verdictKey(cls.typeId, sourceVersion, '');
+      let probe = batches.get(key);
+      if (!probe) batches.set(key, (probe = { nodeName: chosen.node, typeId: cls.typeId, sourceVersion, targets: [] }));
+      probe.targets.push(used.get(cls) ?? (cls.targets[0] as TargetRef));
+    }
+  }
+  return [...batches.values()].map(normalizeProbe).sort(compareProbes);
 }
 
 /**

@@ -3,7 +3,7 @@
 // Building it is O(devices log devices); adapters may keep one and rebuild it on change.
 
 import { compareStrings } from './ordering.ts';
-import type { Capacity, Device, NodeInfo } from './types.ts';
+import type { Capacity, Claim, Device, NodeInfo } from './types.ts';
 
 export interface Fleet {
   /** Sorted by name. */
@@ -12,21 +12,25 @@ export interface Fleet {
   devicesByNode: Map<string, Device[]>;
   /** Per node, sorted by (type, parent). */
   capacityByNode: Map<string, Capacity[]>;
+  /** Per node: units of its pools claimed by in-flight migrations. */
+  claimsByNode: Map<string, Claim[]>;
 }
 
-export function indexFleet(nodes: readonly NodeInfo[], devices: readonly Device[], capacity: readonly Capacity[] = []): Fleet {
-  return { nodes: sortNodes(nodes), ...indexDevices(devices, capacity) };
+export type DeviceIndex = Pick<Fleet, 'devicesByNode' | 'capacityByNode' | 'claimsByNode'>;
+
+export function indexFleet(nodes: readonly NodeInfo[], devices: readonly Device[], capacity: readonly Capacity[] = [], claims: readonly Claim[] = []): Fleet {
+  return { nodes: sortNodes(nodes), ...indexDevices(devices, capacity, claims) };
 }
 
 /** The device half of a Fleet. Adapters keep it while devices are unchanged and pair it with fresh nodes. */
-export function indexDevices(devices: readonly Device[], capacity: readonly Capacity[] = []): Pick<Fleet, 'devicesByNode' | 'capacityByNode'> {
+export function indexDevices(devices: readonly Device[], capacity: readonly Capacity[] = [], claims: readonly Claim[] = []): DeviceIndex {
   const devicesByNode = groupBy(devices, (d) => d.nodeName);
   for (const list of devicesByNode.values()) list.sort((a, b) => compareStrings(a.name, b.name));
   const capacityByNode = groupBy(capacity, (c) => c.nodeName);
   for (const list of capacityByNode.values()) {
     list.sort((a, b) => compareStrings(a.typeId, b.typeId) || compareStrings(a.parentAddress, b.parentAddress));
   }
-  return { devicesByNode, capacityByNode };
+  return { devicesByNode, capacityByNode, claimsByNode: groupBy(claims, (c) => c.nodeName) };
 }
 
 /** The node half of a Fleet: a sorted copy. */

@@ -54,7 +54,7 @@
 // decide in about a millisecond or two (BENCHMARKS.md, placement).
 
 export type * from './types.ts';
-export type { Fleet } from './fleet.ts';
+export type { DeviceIndex, Fleet } from './fleet.ts';
 export type { CachedVerdict, VerdictCacheOptions } from './verdict-cache.ts';
 export type { Accepts, AssignmentResult } from './assignment.ts';
 export type { PlaceInput, PlaceOutcome, Prober } from './place.ts';

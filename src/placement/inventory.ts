@@ -1,34 +1,48 @@
-// One node's stock of the types a VMI needs: free, in use, reserved, unusable, spare slots, and the
-// free targets grouped into pools. It runs for every node of every decision, so it is one pass over
-// the node's own devices that allocates only on nodes holding a needed type (on a fleet of mixed
-// boards, half the nodes are a TypeMismatch and cost no allocation at all).
+// One node's stock of the pools a VMI needs. KubeVirt's device plugin, not the operator, picks which
+// free device of a resource the target pod gets (the kubelet allocates any free device id of the
+// requested resource), so what matters per (node, pool) is: every free device (all must accept the
+// source), how many of them other in-flight migrations already claimed, and spare capacity to create
+// more. It runs for every node of every decision, so it is one pass over the node's own devices that
+// allocates only on nodes holding a needed pool.
 
 import { compareStrings } from './ordering.ts';
-import type { Capacity, Device, Source, TargetPool, TargetRef } from './types.ts';
+import type { Capacity, Claim, Device, ResourcePool, Source, TargetPool, TargetRef } from './types.ts';
 
-/** What the source needs, per type; arrays rather than maps because a VMI has one or two types. */
+/** What the source needs, per pool; arrays rather than maps because a VMI has one or two pools. */
 export interface Need {
-  /** The source's types, sorted. */
+  /** The source's pools, sorted. */
+  pools: string[];
+  /** The type of the source devices in each pool (parallel to `pools`). */
   types: string[];
-  /** Devices needed of each type (parallel to `types`). */
+  /** Units needed of each pool (parallel to `pools`). */
   wanted: number[];
-  /** The source's distinct versions of each type, sorted (parallel to `types`). */
+  /** The source's distinct versions in each pool, sorted (parallel to `pools`). */
   versions: string[][];
 }
 
 export function needOf(source: Source): Need {
-  const types = [...source.versionsByType.keys()].sort(compareStrings);
-  const wanted = types.map((t) => source.devices.reduce((n, d) => (d.typeId === t ? n + 1 : n), 0));
-  return { types, wanted, versions: types.map((t) => source.versionsByType.get(t) as string[]) };
+  const pools = [...new Set(source.devices.map((d) => d.pool))].sort(compareStrings);
+  const inPool = (p: string) => source.devices.filter((d) => d.pool === p);
+  return {
+    pools,
+    types: pools.map((p) => (inPool(p)[0] as Source['devices'][number]).typeId),
+    wanted: pools.map((p) => inPool(p).length),
+    versions: pools.map((p) => [...new Set(inPool(p).map((d) => d.version))].sort(compareStrings)),
+  };
 }
 
-export interface TypeStock {
-  /** Free devices as targets, one pool per version, in the node's device order (by name). */
-  pools: TargetPool[];
+export interface PoolStock {
+  /** Free migratable devices of the source's type, one class per version, in the node's device order. */
+  classes: TargetPool[];
+  /** Free devices of the pool of any type or state: the device plugin may hand out each of them. */
   free: number;
+  /** Free devices in the pool that no answer can make a target: without a version string. */
+  unmigratable: number;
+  /** Free devices in the pool of another type than the source's, by type. */
+  foreign: Map<string, number>;
   inUse: number;
-  reserved: number;
-  unusable: number;
+  /** Units of the pool other in-flight migrations claimed. */
+  claimed: number;
   slots: { capacity: Capacity; count: number }[];
   slotTotal: number;
   /** Instances a parent could create but the request does not allow creating (allowCreateTarget unset). */
@@ -36,60 +50,74 @@ export interface TypeStock {
 }
 
 export interface Inventory {
-  /** Parallel to `Need.types`; undefined when the node has neither a device nor a parent of the type. */
-  stocks: (TypeStock | undefined)[];
-  /** Free migratable devices of the needed types. */
+  /** Parallel to `Need.pools`; undefined when the node has neither a device nor a parent of the pool. */
+  stocks: (PoolStock | undefined)[];
+  /** Unclaimed free devices of the needed pools. */
   freeDevices: number;
-  /** Devices in use on the node, any type. */
+  /** Devices in use on the node, any pool. */
   consumed: number;
 }
 
-function typeIndex(types: readonly string[], typeId: string): number {
-  for (let i = 0; i < types.length; i++) if (types[i] === typeId) return i;
+function poolIndex(pools: readonly string[], pool: string): number {
+  for (let i = 0; i < pools.length; i++) if (pools[i] === pool) return i;
   return -1;
 }
 
-function stockAt(stocks: (TypeStock | undefined)[], i: number): TypeStock {
-  return (stocks[i] ??= { pools: [], free: 0, inUse: 0, reserved: 0, unusable: 0, slots: [], slotTotal: 0, notAllowed: 0 });
+function stockAt(stocks: (PoolStock | undefined)[], i: number): PoolStock {
+  return (stocks[i] ??= { classes: [], free: 0, unmigratable: 0, foreign: new Map(), inUse: 0, claimed: 0, slots: [], slotTotal: 0, notAllowed: 0 });
 }
 
-/**
- * Devices reserved by this very migration count as free, so a resumed reconcile decides alike.
- * Free devices become targets right away: nodes short of free devices are rare, and a second
- * pass to build the pools would cost every candidate a list of its free devices.
- */
+/** Units claimed on the node's pools by migrations other than `migrationUid` (its own claim counts as free). */
+function claimedByOthers(need: Need, claims: readonly Claim[], migrationUid: string): number[] {
+  const out = need.pools.map(() => 0);
+  for (const c of claims) {
+    if (c.migrationUid === migrationUid) continue;
+    const i = poolIndex(need.pools, c.pool);
+    if (i >= 0) out[i] = (out[i] as number) + c.units;
+  }
+  return out;
+}
+
 /**
  * Spare capacity counts as creatable slots only with `allowCreate`; without it a parent of the type
  * still makes the node a NoCapacity (not a TypeMismatch), whose message names the spare instances,
  * so the remedy (allowCreateTarget) is visible.
  */
-export function takeInventory(nodeName: string, need: Need, devices: readonly Device[], slots: readonly Capacity[], migrationUid: string, allowCreate: boolean): Inventory {
-  const stocks = new Array<TypeStock | undefined>(need.types.length);
+export function takeInventory(
+  nodeName: string,
+  need: Need,
+  devices: readonly Device[],
+  slots: readonly Capacity[],
+  claims: readonly Claim[],
+  migrationUid: string,
+  allowCreate: boolean,
+): Inventory {
+  const stocks = new Array<PoolStock | undefined>(need.pools.length);
   let consumed = 0;
-  let freeDevices = 0;
   for (const d of devices) {
     if (d.consumerUid) consumed++;
-    const i = typeIndex(need.types, d.typeId);
+    const i = poolIndex(need.pools, d.pool);
     if (i < 0) continue;
     const stock = stockAt(stocks, i);
+    const typeId = need.types[i] as string;
     if (d.consumerUid) stock.inUse++;
-    else if (d.reservedBy && d.reservedBy !== migrationUid) stock.reserved++;
-    else if (!d.migratable || d.version === undefined) stock.unusable++;
     else {
-      const typeId = need.types[i] as string;
-      const ref: TargetRef = { kind: 'device', nodeName, name: d.name, typeId, parentAddress: d.parentAddress, version: d.version };
-      poolFor(stock.pools, 0, typeId, d.version).targets.push(ref);
       stock.free++;
-      freeDevices++;
+      if (d.typeId !== typeId) stock.foreign.set(d.typeId, (stock.foreign.get(d.typeId) ?? 0) + 1);
+      else if (!d.migratable || d.version === undefined) stock.unmigratable++;
+      else {
+        const ref: TargetRef = { kind: 'device', nodeName, name: d.name, typeId, pool: d.pool, parentAddress: d.parentAddress, version: d.version };
+        classFor(stock.classes, 0, typeId, d.pool, d.version).targets.push(ref);
+      }
     }
   }
   for (const c of slots) {
-    const i = typeIndex(need.types, c.typeId);
-    if (i < 0) continue;
-    // A parent that supports the type counts as having it, even when it is full right now.
+    const i = poolIndex(need.pools, c.pool);
+    if (i < 0 || c.typeId !== need.types[i]) continue;
+    // A parent that supports the type counts as having the pool, even when it is full right now.
     const stock = stockAt(stocks, i);
     if (c.version === undefined || c.availableInstances <= 0) continue;
-    // More slots than the VMI needs of this type never change the outcome; capping keeps pools small.
+    // More slots than the VMI needs of this pool never change the outcome; capping keeps classes small.
     const count = Math.min(c.availableInstances, need.wanted[i] as number);
     if (!allowCreate) {
       stock.notAllowed += count;
@@ -98,34 +126,43 @@ export function takeInventory(nodeName: string, need: Need, devices: readonly De
     stock.slots.push({ capacity: c, count });
     stock.slotTotal += count;
   }
+  const claimed = claimedByOthers(need, claims, migrationUid);
+  let freeDevices = 0;
+  stocks.forEach((stock, i) => {
+    if (!stock) return;
+    stock.claimed = claimed[i] as number;
+    freeDevices += Math.max(0, stock.free - stock.claimed);
+  });
   return { stocks, freeDevices, consumed };
 }
 
-/** Needed types the node has neither a device nor a parent of, joined with ' or '; '' when none. */
+/** Needed pools the node has neither a device nor a parent of (by the source's type), joined with ' or '; '' when none. */
 export function missingTypes(need: Need, inventory: Inventory): string {
   let out = '';
-  for (let i = 0; i < need.types.length; i++) if (!inventory.stocks[i]) out += (out ? ' or ' : '') + need.types[i];
+  for (let i = 0; i < need.pools.length; i++) if (!inventory.stocks[i]) out += (out ? ' or ' : '') + need.types[i];
   return out;
 }
 
-/** Why the node lacks enough free targets (per type, sorted), or '' when it has enough. */
+/** Why the node lacks enough units (per pool, sorted), or '' when it has enough. */
 export function shortage(need: Need, inventory: Inventory): string {
   let out = '';
-  for (let i = 0; i < need.types.length; i++) {
-    const stock = inventory.stocks[i] as TypeStock;
+  for (let i = 0; i < need.pools.length; i++) {
+    const stock = inventory.stocks[i] as PoolStock;
     const wanted = need.wanted[i] as number;
-    if (stock.free + stock.slotTotal >= wanted) continue;
+    const unclaimed = stock.free - stock.claimed;
+    // Creating devices cannot rescue a pool whose claims exceed its free devices: the other
+    // migrations' target pods would take the new devices first.
+    if (unclaimed >= wanted || (unclaimed >= 0 && unclaimed + stock.slotTotal >= wanted)) continue;
     out += (out ? '; ' : '') + describeShortage(need.types[i] as string, wanted, stock);
   }
   return out;
 }
 
-function describeShortage(typeId: string, wanted: number, stock: TypeStock): string {
-  const has = stock.free + stock.slotTotal;
+function describeShortage(typeId: string, wanted: number, stock: PoolStock): string {
+  const has = Math.max(0, stock.free - stock.claimed) + stock.slotTotal;
   const detail = [
     stock.inUse > 0 ? `${stock.inUse} in use` : '',
-    stock.reserved > 0 ? `${stock.reserved} reserved by another migration` : '',
-    stock.unusable > 0 ? `${stock.unusable} not migratable` : '',
+    stock.claimed > 0 ? `${stock.claimed} claimed by other migrations` : '',
     stock.slotTotal > 0 ? `${stock.slotTotal} creatable` : '',
     stock.notAllowed > 0 ? `${stock.notAllowed} creatable with allowCreateTarget` : '',
   ].filter(Boolean);
@@ -133,40 +170,71 @@ function describeShortage(typeId: string, wanted: number, stock: TypeStock): str
 }
 
 /**
- * Existing devices before creatable slots; within each, a version equal to one of the source's
- * first (an exact duplicate is the likeliest to be accepted), then by version string. Targets keep
- * the node's device order.
+ * Why a pool can never be a target whatever the drivers answer: a free device the plugin may hand
+ * out that has no version string or is of another type. '' when every pool is clean.
  */
-export function buildPools(nodeName: string, need: Need, inventory: Inventory): TargetPool[] {
+export function unusablePools(need: Need, inventory: Inventory): string {
+  let out = '';
+  for (let i = 0; i < need.pools.length; i++) {
+    const stock = inventory.stocks[i] as PoolStock;
+    const foreign = [...stock.foreign.values()].reduce((a, b) => a + b, 0);
+    if (stock.unmigratable === 0 && foreign === 0) continue;
+    const detail = [
+      stock.unmigratable > 0 ? `${stock.unmigratable} not migratable (no migration version)` : '',
+      ...[...stock.foreign].sort(([a], [b]) => compareStrings(a, b)).map(([t, n]) => `${n} of type ${t}`),
+    ].filter(Boolean);
+    out += (out ? '; ' : '') + `${stock.unmigratable + foreign} of ${stock.free} free ${need.types[i]} devices incompatible: pool mixed (${detail.join(', ')})`;
+  }
+  return out;
+}
+
+/**
+ * The classes of the needed pools: existing devices before creatable slots; within each, a version
+ * equal to one of the source's first (an exact duplicate is the likeliest to be accepted), then by
+ * version string. Targets keep the node's device order. Each ResourcePool indexes its classes.
+ */
+export function buildPools(nodeName: string, need: Need, inventory: Inventory): { pools: TargetPool[]; resources: ResourcePool[] } {
   let devicePools: TargetPool[] = [];
   const slotPools: TargetPool[] = [];
-  for (let i = 0; i < need.types.length; i++) {
+  for (let i = 0; i < need.pools.length; i++) {
     const stock = inventory.stocks[i];
     if (!stock) continue;
     const typeId = need.types[i] as string;
-    devicePools = devicePools.length === 0 ? stock.pools : [...devicePools, ...stock.pools];
+    const pool = need.pools[i] as string;
+    devicePools = devicePools.length === 0 ? stock.classes : [...devicePools, ...stock.classes];
     const firstSlot = slotPools.length;
     for (const { capacity, count } of stock.slots) {
-      const ref: TargetRef = { kind: 'slot', nodeName, parentAddress: capacity.parentAddress, typeId, version: capacity.version as string };
-      const targets = poolFor(slotPools, firstSlot, typeId, ref.version).targets;
+      const ref: TargetRef = { kind: 'slot', nodeName, parentAddress: capacity.parentAddress, typeId, pool, version: capacity.version as string };
+      const targets = classFor(slotPools, firstSlot, typeId, pool, ref.version).targets;
       for (let k = 0; k < count; k++) targets.push(ref);
     }
   }
-  if (devicePools.length + slotPools.length <= 1) return devicePools.length > 0 ? devicePools : slotPools;
-  return [...sortPools(need, devicePools), ...sortPools(need, slotPools)];
+  const pools = devicePools.length + slotPools.length <= 1 ? (devicePools.length > 0 ? devicePools : slotPools) : [...sortPools(need, devicePools), ...sortPools(need, slotPools)];
+  const resources = need.pools.map((pool, i) => {
+    const stock = inventory.stocks[i] as PoolStock;
+    const deviceClasses: number[] = [];
+    const slotClasses: number[] = [];
+    pools.forEach((c, j) => {
+      if (c.pool !== pool) return;
+      if (c.targets[0]?.kind === 'slot') slotClasses.push(j);
+      else deviceClasses.push(j);
+    });
+    return { pool, typeId: need.types[i] as string, wanted: need.wanted[i] as number, free: stock.free, available: stock.free - stock.claimed, deviceClasses, slotClasses };
+  });
+  return { pools, resources };
 }
 
-/** The pool of `version` among pools[from..] (this type's), created on first use; nodes carry few versions. */
-function poolFor(pools: TargetPool[], from: number, typeId: string, version: string): TargetPool {
-  for (let j = from; j < pools.length; j++) if ((pools[j] as TargetPool).version === version) return pools[j] as TargetPool;
-  const pool: TargetPool = { typeId, version, targets: [] };
-  pools.push(pool);
-  return pool;
+/** The class of `version` among classes[from..] (this pool's), created on first use; nodes carry few versions. */
+function classFor(classes: TargetPool[], from: number, typeId: string, pool: string, version: string): TargetPool {
+  for (let j = from; j < classes.length; j++) if ((classes[j] as TargetPool).version === version && (classes[j] as TargetPool).pool === pool) return classes[j] as TargetPool;
+  const cls: TargetPool = { typeId, pool, version, targets: [] };
+  classes.push(cls);
+  return cls;
 }
 
 function sortPools(need: Need, pools: TargetPool[]): TargetPool[] {
-  const exact = (pool: TargetPool) => ((need.versions[typeIndex(need.types, pool.typeId)] as string[]).includes(pool.version) ? 0 : 1);
+  const exact = (c: TargetPool) => ((need.versions[poolIndex(need.pools, c.pool)] ?? []).includes(c.version) ? 0 : 1);
   const keyed = pools.map((pool) => ({ pool, exact: exact(pool) }));
-  keyed.sort((a, b) => compareStrings(a.pool.typeId, b.pool.typeId) || a.exact - b.exact || compareStrings(a.pool.version, b.pool.version));
+  keyed.sort((a, b) => compareStrings(a.pool.pool, b.pool.pool) || compareStrings(a.pool.typeId, b.pool.typeId) || a.exact - b.exact || compareStrings(a.pool.version, b.pool.version));
   return keyed.map((k) => k.pool);
 }

@@ -4,13 +4,42 @@
 
 import type { NodeInfo, NodeSelectorRequirement, NodeSelectorTerm, SourceVm, Taint, Toleration } from './types.ts';
 
-/** Kubernetes `Toleration.ToleratesTaint`. */
+/**
+ * Kubernetes `Toleration.ToleratesTaint` (staging/src/k8s.io/api/core/v1/toleration.go, 1.35+):
+ * empty or Equal compares values, Exists matches any value, Lt/Gt compare the values as decimal
+ * integers — Lt tolerates a taint whose value is less than the toleration's, Gt one whose value is
+ * greater — and any other operator (a newer Kubernetes') tolerates nothing.
+ */
 export function tolerates(toleration: Toleration, taint: Taint): boolean {
   if (toleration.effect && toleration.effect !== taint.effect) return false;
   if (toleration.key && toleration.key !== taint.key) return false;
-  const operator = toleration.operator ?? 'Equal';
-  if (operator === 'Exists') return true;
-  return (toleration.value ?? '') === (taint.value ?? '');
+  switch (toleration.operator ?? '') {
+    case '':
+    case 'Equal':
+      return (toleration.value ?? '') === (taint.value ?? '');
+    case 'Exists':
+      return true;
+    case 'Lt':
+    case 'Gt': {
+      const bound = parseDecimalInteger(toleration.value);
+      const actual = parseDecimalInteger(taint.value);
+      if (bound === undefined || actual === undefined) return false;
+      return toleration.operator === 'Lt' ? actual < bound : actual > bound;
+    }
+    default:
+      return false;
+  }
+}
+
+const DECIMAL_INTEGER_RE = /^-?(0|[1-9][0-9]*)$/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** An int64 in canonical decimal form (no sign other than '-', no leading zeros), as Kubernetes parses toleration values. */
+function parseDecimalInteger(value: string | undefined): bigint | undefined {
+  if (value === undefined || !DECIMAL_INTEGER_RE.test(value)) return undefined;
+  const n = BigInt(value);
+  return n < INT64_MIN || n > INT64_MAX ? undefined : n;
 }
 
 export function formatTaint(taint: Taint): string {
@@ -18,11 +47,12 @@ export function formatTaint(taint: Taint): string {
 }
 
 /**
- * The first taint that blocks scheduling and is not tolerated. PreferNoSchedule only lowers the
- * scheduler's score, so it never blocks.
+ * The first taint that blocks scheduling and is not tolerated. Like kube-scheduler's TaintToleration
+ * filter, only NoSchedule and NoExecute block: PreferNoSchedule only lowers the score, and an
+ * effect a newer Kubernetes adds is kept on the node but not filtered on.
  */
 export function untoleratedTaint(taints: readonly Taint[], tolerations: readonly Toleration[]): Taint | undefined {
-  return taints.find((t) => t.effect !== 'PreferNoSchedule' && !tolerations.some((tol) => tolerates(tol, t)));
+  return taints.find((t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerations.some((tol) => tolerates(tol, t)));
 }
 
 const INTEGER_RE = /^[+-]?\d+$/;
@@ -95,6 +125,7 @@ export function exclusionCheck(vm: SourceVm, allowList: ReadonlySet<string> | un
   const selectorKeys = Object.keys(vm.nodeSelector).sort();
   return (node) => {
     if (allowList && !allowList.has(node.name)) return 'not in spec.targetNodes';
+    if (node.unreadable) return `the Node object could not be read: ${node.unreadable}`;
     if (node.unschedulable) return 'cordoned';
     const taint = node.taints.length > 0 ? untoleratedTaint(node.taints, vm.tolerations) : undefined;
     if (taint) return `taint ${formatTaint(taint)} not tolerated`;
@@ -105,6 +136,25 @@ export function exclusionCheck(vm: SourceVm, allowList: ReadonlySet<string> | un
       return `nodeSelector ${key}=${want} not matched (label ${have})`;
     }
     if (!affinityMatches(vm.requiredAffinity, node)) return 'required node affinity not satisfied (no term matches)';
-    return undefined;
+    return kubevirtExclusion(vm, node);
   };
+}
+
+/** KubeVirt's own target constraints (src/kubevirt/target-constraints.ts) and the pin label. */
+function kubevirtExclusion(vm: SourceVm, node: NodeInfo): string | undefined {
+  if (vm.pinLabel && !Object.hasOwn(node.labels, vm.pinLabel)) return `no ${vm.pinLabel} label: a migration cannot pin its target to this node`;
+  if (vm.kubevirtError) return vm.kubevirtError;
+  for (const r of vm.kubevirtLabels ?? []) {
+    if (Object.hasOwn(node.labels, r.key) && node.labels[r.key] === r.value) continue;
+    const have = Object.hasOwn(node.labels, r.key) ? `is ${node.labels[r.key]}` : 'is absent';
+    return `KubeVirt requires ${r.key}=${r.value} on the target (label ${have}): ${r.why}`;
+  }
+  const p = vm.kubevirtPlacement;
+  if (p) {
+    const miss = unmatchedSelector(p.nodeSelector, node.labels);
+    const taint = node.taints.length > 0 ? untoleratedTaint(node.taints, p.tolerations) : undefined;
+    const detail = miss ? `nodeSelector ${miss[0]}=${miss[1]}` : !affinityMatches(p.requiredTerms, node) ? 'required node affinity' : taint ? `taint ${formatTaint(taint)}` : undefined;
+    if (detail) return `outside the KubeVirt CR's spec.workloads.nodePlacement (${detail} not met): virt-handler does not run there`;
+  }
+  return undefined;
 }

@@ -6,6 +6,9 @@ import type { Device, Source, SourceDevice, SourceResult, SourceVm } from './typ
 
 export function resolveSource(vm: SourceVm, devices: readonly Device[]): SourceResult {
   const vmRef = `VMI ${vm.namespace}/${vm.name}`;
+  if (vm.unreadable) {
+    return { ok: false, reason: `${vmRef}: ${vm.unreadable} could not be read, so no target can be checked against it; the operator refuses to move it (fix the field, or upgrade mdev-operator if KubeVirt changed its shape)` };
+  }
   if (!vm.nodeName) {
     return { ok: false, reason: `${vmRef} is not running on any node (status.nodeName is empty); start it before migrating` };
   }
@@ -33,7 +36,7 @@ export function resolveSource(vm: SourceVm, devices: readonly Device[]): SourceR
         reason: `MdevDevice ${d.name} (${d.typeId}) of ${vmRef} is not migratable: its driver publishes no migration version; ${vmRef} cannot be live-migrated`,
       };
     }
-    sourceDevices.push({ name: d.name, typeId: d.typeId, parentAddress: d.parentAddress, version: d.version });
+    sourceDevices.push({ name: d.name, typeId: d.typeId, pool: d.pool, parentAddress: d.parentAddress, version: d.version });
   }
   return { ok: true, source: makeSource(vm, sourceDevices) };
 }

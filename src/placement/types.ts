@@ -6,12 +6,13 @@
 // Scheduling constraints (Kubernetes semantics, restated so the engine needs no client types)
 // ---------------------------------------------------------------------------------------------
 
+/** Known operators; others (a newer Kubernetes') are kept as strings and match nothing. */
 export type NodeSelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist' | 'Gt' | 'Lt';
 
 export interface NodeSelectorRequirement {
   key: string;
-  operator: NodeSelectorOperator;
-  values?: string[];
+  operator: NodeSelectorOperator | (string & {});
+  values?: string[] | null;
 }
 
 /** Expressions within a term are ANDed; a term without any expression matches no node (as in Kubernetes). */
@@ -26,17 +27,21 @@ export type TaintEffect = 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
 export interface Taint {
   key: string;
   value?: string;
-  effect: TaintEffect;
+  /** A known effect, or one a newer Kubernetes added (kept, never blocks: see untoleratedTaint). */
+  effect: TaintEffect | (string & {});
 }
+
+/** Equal and Exists; Lt and Gt (Kubernetes 1.35+) compare integer values. */
+export type TolerationOperator = 'Exists' | 'Equal' | 'Lt' | 'Gt';
 
 export interface Toleration {
   /** Empty or absent with operator Exists tolerates every key. */
   key?: string;
-  /** Absent means Equal. */
-  operator?: 'Exists' | 'Equal';
+  /** Absent or empty means Equal; an unknown operator tolerates nothing. */
+  operator?: TolerationOperator | (string & {});
   value?: string;
   /** Empty or absent tolerates every effect. */
-  effect?: TaintEffect | '';
+  effect?: TaintEffect | (string & {});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -54,6 +59,22 @@ export interface SourceVm {
   /** `spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`; terms are ORed. */
   requiredAffinity?: NodeSelectorTerm[];
   tolerations: Toleration[];
+  /**
+   * A field placement reads that could not be decoded, with why (`spec.tolerations (...)`): the
+   * engine cannot check any target against it and refuses the VMI (fail closed).
+   */
+  unreadable?: string;
+  /**
+   * The node label a migration pins its target with (`kubernetes.io/hostname`); a node without it
+   * cannot be pinned and is Excluded. Absent = no such requirement.
+   */
+  pinLabel?: string;
+  /** Node labels KubeVirt's target pod selects besides the VMI's own, each with why. */
+  kubevirtLabels?: { key: string; value: string; why: string }[];
+  /** Where KubeVirt's virt-handler runs (the KubeVirt CR's spec.workloads.nodePlacement). */
+  kubevirtPlacement?: { nodeSelector: Record<string, string>; requiredTerms?: NodeSelectorTerm[]; tolerations: Toleration[] };
+  /** Why KubeVirt could place the target on no node at all (every node is Excluded with it). */
+  kubevirtError?: string;
 }
 
 /** One published device (from an MdevDevice). */
@@ -62,14 +83,29 @@ export interface Device {
   name: string;
   nodeName: string;
   typeId: string;
+  /**
+   * The device-plugin resource the device is advertised under (its pool): KubeVirt's mediated-device
+   * plugin groups a node's mdevs by type name, and the kubelet hands a pod any free device of the
+   * resource it requests. Devices of one pool on one node are interchangeable to KubeVirt.
+   */
+  pool: string;
   parentAddress: string;
   /** The migration-version string; absent when it could not be read. */
   version?: string;
   migratable: boolean;
-  /** uid of the VMI using the device; absent = not in use. */
+  /** uid of the workload holding the device (a VMI, or a non-VMI pod); absent = free. */
   consumerUid?: string;
-  /** uid of the MdevMigration that reserved the device as a target; absent = unreserved. */
-  reservedBy?: string;
+}
+
+/**
+ * Units of a (node, pool) promised to an in-flight migration: the target pod it creates will take
+ * that many free devices of the pool, whichever the device plugin picks.
+ */
+export interface Claim {
+  nodeName: string;
+  pool: string;
+  migrationUid: string;
+  units: number;
 }
 
 /**
@@ -81,6 +117,8 @@ export interface Capacity {
   nodeName: string;
   parentAddress: string;
   typeId: string;
+  /** The pool a device created here joins (see Device.pool). */
+  pool: string;
   availableInstances: number;
   version?: string;
 }
@@ -95,6 +133,8 @@ export interface NodeInfo {
   agentFresh: boolean;
   /** Set (with why) when the agent is not known to be fresh but not known to be gone either: not a target, and not a final verdict. */
   agentUnknown?: string;
+  /** Node fields that could not be decoded, with why: such a node is Excluded (never a verified target). */
+  unreadable?: string;
 }
 
 /** The parts of an MdevMigration the engine needs. */
@@ -123,18 +163,24 @@ export interface Source {
 export interface SourceDevice {
   name: string;
   typeId: string;
+  /** The resource the VMI's target pod requests for it (see Device.pool). */
+  pool: string;
   parentAddress: string;
   version: string;
 }
 
 export type SourceResult = { ok: true; source: Source } | { ok: false; reason: string };
 
-/** A target a source device can move to: an existing free device, or a slot to create one in. */
+/**
+ * A target: an existing free device, or a slot to create one in. Since the device plugin picks
+ * the device, a device target stands for one unit of its pool (the representative that was, or
+ * would be, probed), not for the device the VMI will get.
+ */
 export type TargetRef =
-  | { kind: 'device'; nodeName: string; name: string; typeId: string; parentAddress: string; version: string }
-  | { kind: 'slot'; nodeName: string; parentAddress: string; typeId: string; version: string };
+  | { kind: 'device'; nodeName: string; name: string; typeId: string; pool: string; parentAddress: string; version: string }
+  | { kind: 'slot'; nodeName: string; parentAddress: string; typeId: string; pool: string; version: string };
 
-/** One source device and the target chosen for it. */
+/** One source device and the unit of its pool on the target node it takes (or the slot to create). */
 export interface DevicePair {
   source: string;
   target: TargetRef;
@@ -142,9 +188,9 @@ export interface DevicePair {
 
 /**
  * Ranking key of a node, compared field by field, lower first: target devices to create (reusing an
- * existing device is faster and cannot fail at creation), free devices of the VMI's types left idle
- * after the move (tighter fit keeps large free pools for large VMIs), devices already in use on the
- * node (least loaded); the node name breaks ties.
+ * existing device is faster and cannot fail at creation), unclaimed free devices of the VMI's pools
+ * left idle after the move (tighter fit keeps large free pools for large VMIs), devices already in
+ * use on the node (least loaded); the node name breaks ties.
  */
 export interface Score {
   creates: number;
@@ -152,19 +198,41 @@ export interface Score {
   consumed: number;
 }
 
-/** Free targets of one (type, version, kind) on one node, in the order they are handed out. */
+/**
+ * One version class of one pool on one node: free devices (or creatable slots) of one type that
+ * publish the same version string, in the order they are used as representatives.
+ */
 export interface TargetPool {
   typeId: string;
+  pool: string;
   version: string;
   targets: TargetRef[];
+}
+
+/** One pool the VMI needs, as it stands on a candidate node. */
+export interface ResourcePool {
+  pool: string;
+  typeId: string;
+  /** Units the VMI needs (its devices in this pool). */
+  wanted: number;
+  /** Free devices of the pool: the device plugin may hand out any of them. */
+  free: number;
+  /** `free` minus units other migrations claimed; may be negative when they overcommitted. */
+  available: number;
+  /** Indices into CandidateNode.pools: every class of free devices (all must accept the source). */
+  deviceClasses: number[];
+  /** Indices into CandidateNode.pools: classes of creatable slots (allowCreateTarget). */
+  slotClasses: number[];
 }
 
 /** A node that passed every check that does not need the driver's answer. */
 export interface CandidateNode {
   name: string;
-  /** Pools of the source's types only: device pools before slot pools, then by version. */
+  /** Version classes of the source's pools: device classes before slot classes, then by version. */
   pools: TargetPool[];
-  /** Free migratable devices of the source's types (before the move). */
+  /** The pools the VMI needs, in the order of its source devices' pools. */
+  resources: ResourcePool[];
+  /** Unclaimed free devices of the VMI's pools (before the move). */
   freeDevices: number;
   consumed: number;
   /** Assignment and score if every class accepted; the order used to choose probe representatives. */
@@ -180,7 +248,11 @@ export interface NodeExplanation {
 export interface CandidateFilter {
   /** Sorted by optimistic score, then name. */
   candidates: CandidateNode[];
-  /** Nodes rejected before any probe (never Compatible or Incompatible), sorted by name. */
+  /**
+   * Nodes rejected before any probe, sorted by name: AgentUnavailable, Excluded, TypeMismatch,
+   * NoCapacity, and Incompatible for a pool holding a free device no answer could make acceptable
+   * (not migratable, or of another type).
+   */
   rejected: NodeExplanation[];
 }
 

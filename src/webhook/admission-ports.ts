@@ -43,10 +43,11 @@ export interface DecideRequest {
   signal?: AbortSignal;
 }
 
-/** One source device and the target device chosen for it (MdevDevice names). */
+/** One source device and the pool it moves into on the chosen node (KubeVirt's device plugin picks the device). */
 export interface DeviceAssignment {
   source: string;
-  target: string;
+  pool: string;
+  typeId: string;
 }
 
 export interface AdmissionDecision {
@@ -76,20 +77,29 @@ export interface MigrationRef {
   uid: string;
 }
 
+/** A concurrent migration took the last unit of a pool (or the pool shrank) first. */
 export class ReservationLostError extends Error {
-  readonly device: string;
-  constructor(device: string, message: string) {
+  readonly pool: string;
+  constructor(pool: string, message: string) {
     super(message);
     this.name = 'ReservationLostError';
-    this.device = device;
+    this.pool = pool;
   }
 }
 
 export interface Reserver {
-  /** Reserves every device for `migration` atomically (all or none); throws ReservationLostError when one is taken. */
-  reserve(migration: MigrationRef, targetNode: string, devices: readonly string[]): Promise<void>;
-  /** Releases the devices' reservations held by `migration`; others' are left alone. */
-  release(migration: MigrationRef, devices: readonly string[]): Promise<void>;
+  /** Claims the chosen node's units of every device's pool for `migration`, all or none; throws ReservationLostError when short. */
+  reserve(migration: MigrationRef, targetNode: string, devices: readonly DeviceAssignment[]): Promise<void>;
+  /** Releases `migration`'s claims on `targetNode`; others' are left alone. */
+  release(migration: MigrationRef, targetNode: string): Promise<void>;
+}
+
+/** Between node names and the `kubernetes.io/hostname` label values VMIMs pin with (they may differ). */
+export interface NodeNames {
+  /** The hostname label value of `node`; undefined when the node or its label is unknown. */
+  hostnameOf(node: string): string | undefined;
+  /** The node whose hostname label is `value`; undefined when none is known. */
+  nodeOf(value: string): string | undefined;
 }
 
 /** The MdevMigration an admitted VMIM is recorded as. */

@@ -6,7 +6,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
-import { Reservations, type ControllerCaches, type DecisionService } from '../controller/services.ts';
+import { CapacityClaims, type ControllerCaches, type DecisionService } from '../controller/services.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { getVmi } from '../kubevirt/client.ts';
 import { KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMIM_RESOURCE } from '../kubevirt/types.ts';
@@ -14,9 +14,9 @@ import type { AdmissionHandler } from './server.ts';
 import type { AdmissionMode, Reserver } from './admission-ports.ts';
 import { decisionServiceDecider } from './decision-adapter.ts';
 import { kubeRecorder } from './kube-recorder.ts';
-import { reservationsReserver } from './reservations-adapter.ts';
+import { claimsReserver } from './claims-adapter.ts';
 import { startMigrationLinker } from './migration-linker.ts';
-import { informerVmiLookup } from './vmi-lookup.ts';
+import { informerNodeNames, informerVmiLookup } from './vmi-lookup.ts';
 import { createVmimAdmission, DEFAULT_DECISION_BUDGET_MS } from './vmim-admission.ts';
 import { ANNOTATION_MIGRATION } from '../api/v1alpha1/constants.ts';
 import type { WebhookConfigRef } from './tls/ca-bundle-publisher.ts';
@@ -30,11 +30,11 @@ export const ALWAYS_EXEMPT_NAMESPACES = ['kube-system'] as const;
 
 export interface AdmissionHandlersOptions {
   kc: KubeConfig;
-  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims'> & Partial<Pick<ControllerCaches, 'migrations' | 'currency' | 'mdevNodes'>>;
+  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims' | 'mdevNodes' | 'nodes'> & Partial<Pick<ControllerCaches, 'migrations' | 'currency'>>;
   decision: Pick<DecisionService, 'decide'>;
   mode: AdmissionMode;
   budgetMs?: number;
-  /** Default: the controller's Reservations over the device cache (MdevDevice status, resourceVersion CAS). */
+  /** Default: the controller's capacity claims (MdevNode status.claims, resourceVersion CAS). */
   reserver?: Reserver;
   /** Link recorded MdevMigrations to their VMIMs from the VMIM cache (default true; one replica suffices but all may). */
   link?: boolean;
@@ -48,11 +48,12 @@ export function admissionHandlers(o: AdmissionHandlersOptions): Record<string, A
     mode: o.mode,
     vmis: informerVmiLookup(o.caches.vmis, o.caches.devices, {
       fetchVmi: (namespace, name) => getVmi(o.kc, namespace, name),
-      ...(o.caches.mdevNodes ? { mdevNodes: o.caches.mdevNodes } : {}),
+      mdevNodes: o.caches.mdevNodes,
       ...(o.caches.currency ? { behind: () => o.caches.currency?.().behind ?? [] } : {}),
     }),
+    nodes: informerNodeNames(o.caches.nodes),
     decider: decisionServiceDecider(o.decision),
-    reserver: o.reserver ?? reservationsReserver(new Reservations({ kc: o.kc, devices: o.caches.devices, log: loggerFor('webhook-reservations') })),
+    reserver: o.reserver ?? claimsReserver(new CapacityClaims({ kc: o.kc, mdevNodes: o.caches.mdevNodes, devices: o.caches.devices, log: loggerFor('webhook-claims') })),
     recorder: kubeRecorder(o.kc, { ...(o.caches.migrations ? { migrations: (key: string) => o.caches.migrations?.get(key) } : {}), ttlSecondsAfterFinished: o.recordTtlSeconds }),
     budgetMs: o.budgetMs ?? DEFAULT_DECISION_BUDGET_MS,
   });
@@ -109,7 +110,7 @@ function webhookEntry(o: WebhookConfigOptions, name: string, path: string): Reco
     },
     failurePolicy: o.failurePolicy ?? 'Fail',
     matchPolicy: 'Equivalent',
-    // Reservations and MdevMigrations are written only for real requests; dry runs are side-effect free.
+    // Capacity claims and MdevMigrations are written only for real requests; dry runs are side-effect free.
     sideEffects: 'NoneOnDryRun',
     admissionReviewVersions: ['v1'],
     timeoutSeconds: o.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS,

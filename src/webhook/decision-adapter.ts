@@ -17,9 +17,9 @@ export function toAdmissionDecision(r: DecisionResult, probed: boolean, budgetMs
     decisionMillis: r.decisionMillis,
   };
   if (!r.chosen) return { ...base, reason: r.reason };
-  const chosen = { node: r.chosen.node, devices: r.chosen.pairs.flatMap((p) => (p.target.kind === 'device' ? [{ source: p.source, target: p.target.name }] : [])) };
+  const chosen = { node: r.chosen.node, devices: r.chosen.pairs.map((p) => ({ source: p.source, pool: p.target.pool, typeId: p.target.typeId })) };
   if (r.needsConfirmation && probed) {
-    return { ...base, reason: `the agent of ${r.chosen.node} did not confirm the chosen target devices within ${budgetMs} ms; retry the migration` };
+    return { ...base, reason: `the agent of ${r.chosen.node} did not confirm the version classes of its free devices within ${budgetMs} ms; retry the migration` };
   }
   return { ...base, chosen, reason: '', ...(r.needsConfirmation ? { unconfirmed: true } : {}) };
 }

@@ -3,7 +3,7 @@
 // is written to the cluster; with it, unknown classes are probed through real MdevProbes (the
 // agents answer), which needs a short-lived probe informer.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parseFromWire, type MdevDevice, type MdevProbe } from '../api/v1alpha1/index.ts';
+import { API_VERSION, parseFromWire, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { DecisionService, MDEV_PROBES, ProbeClient, type ClusterView, type ProbeSender } from '../controller/services.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -21,8 +21,15 @@ export interface LiveDeciderOptions {
   probe: boolean;
   log: Logger;
   probeTimeoutMs?: number;
-  /** Devices treated as reserved (plan-drain: targets already promised to earlier VMIs of the plan). */
-  planned?: () => ReadonlySet<string>;
+  /** Units treated as claimed (plan-drain: capacity already promised to earlier VMIs of the plan). */
+  planned?: () => readonly PlannedClaim[];
+}
+
+/** A unit of a node's pool that an earlier VMI of a drain plan would claim. */
+export interface PlannedClaim {
+  node: string;
+  pool: string;
+  units: number;
 }
 
 export interface LiveDecider {
@@ -34,13 +41,22 @@ export interface LiveDecider {
 
 const PLAN_MIGRATION = { namespace: 'plan', name: 'plan', uid: 'plan-drain' };
 
-function withPlanned(view: ClusterView, planned: ReadonlySet<string>): ClusterView {
-  if (planned.size === 0) return view;
-  const far = new Date(Date.now() + 3_600_000).toISOString();
-  const devices = view.devices.map((d): MdevDevice =>
-    planned.has(d.metadata.name) && d.status ? { ...d, status: { ...d.status, reservation: { migration: PLAN_MIGRATION, targetNode: d.spec.nodeName, reservedAt: far, expiresAt: far } } } : d,
-  );
-  return { ...view, devices };
+function withPlanned(view: ClusterView, planned: readonly PlannedClaim[]): ClusterView {
+  if (planned.length === 0) return view;
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const far = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const claimsOn = (node: string) =>
+    planned.filter((p) => p.node === node).map((p, i) => ({ migration: { ...PLAN_MIGRATION, uid: `${PLAN_MIGRATION.uid}-${i}` }, pool: p.pool, typeId: p.pool, units: p.units, claimedAt: now, expiresAt: far }));
+  const mdevNodes = view.mdevNodes.map((n): MdevNode => {
+    const mine = claimsOn(n.metadata.name);
+    return mine.length === 0 ? n : { ...n, status: { ...n.status, claims: [...(n.status?.claims ?? []), ...mine] } };
+  });
+  // A node whose agent has not published an MdevNode yet still holds the plan's claims.
+  for (const node of new Set(planned.map((p) => p.node))) {
+    if (mdevNodes.some((n) => n.metadata.name === node)) continue;
+    mdevNodes.push({ apiVersion: API_VERSION, kind: 'MdevNode', metadata: { name: node }, spec: { nodeName: node, backend: 'simulated' }, status: { claims: claimsOn(node) } });
+  }
+  return { ...view, mdevNodes };
 }
 
 export async function liveDecider(o: LiveDeciderOptions): Promise<LiveDecider> {
@@ -54,6 +70,6 @@ export async function liveDecider(o: LiveDeciderOptions): Promise<LiveDecider> {
     await probes.waitForSync();
     sender = new ProbeClient({ kc: o.kc, probes, log: o.log });
   }
-  const service = new DecisionService({ view: () => withPlanned(o.state.view, o.planned?.() ?? new Set()), cache, prober: sender, probeTimeoutMs: o.probeTimeoutMs ?? 10_000, log: o.log });
+  const service = new DecisionService({ view: () => withPlanned(o.state.view, o.planned?.() ?? []), cache, prober: sender, probeTimeoutMs: o.probeTimeoutMs ?? 10_000, log: o.log });
   return { decider: decisionServiceDecider(service), seeded, stop: async () => void (await probes?.stop()) };
 }

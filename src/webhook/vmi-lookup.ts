@@ -5,8 +5,9 @@
 import type { MdevDevice, MdevNode } from '../api/v1alpha1/index.ts';
 import type { Informer } from '../kube/informer.ts';
 import { objectKey } from '../kube/resource.ts';
-import { vmiDeviceRequests, type Vmi } from '../kubevirt/types.ts';
-import type { VmiFacts, VmiLookup } from './admission-ports.ts';
+import { LABEL_HOSTNAME, vmiDeviceRequests, type Vmi } from '../kubevirt/types.ts';
+import type { NodeObject } from '../controller/services.ts';
+import type { NodeNames, VmiFacts, VmiLookup } from './admission-ports.ts';
 
 export class CacheNotSyncedError extends Error {
   constructor() {
@@ -112,7 +113,8 @@ export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<MdevDev
     deviceNames: index.devicesOf(vmi.metadata.uid),
     mdevRequests: vmiDeviceRequests(vmi)
       .map((r, i, all) => ({ ...r, at: all.slice(0, i).filter((x) => x.kind === r.kind).length }))
-      .filter((r) => types.isMdevResource(r.deviceName))
+      // A DRA entry (claimName) names no device-plugin resource: nothing to match.
+      .filter((r) => r.deviceName !== undefined && types.isMdevResource(r.deviceName))
       .map((r) => `${r.kind === 'gpu' ? 'gpus' : 'hostDevices'}[${r.at}] ${r.name} (${r.deviceName})`),
   });
   const { fetchVmi, behind } = opts;
@@ -131,5 +133,16 @@ export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<MdevDev
         }
       : {}),
     ...(behind ? { behind } : {}),
+  };
+}
+
+/** Node names and their `kubernetes.io/hostname` label values, from the Node cache. */
+export function informerNodeNames(nodes: Informer<NodeObject>): NodeNames {
+  return {
+    hostnameOf: (node) => nodes.get(node)?.labels[LABEL_HOSTNAME],
+    nodeOf: (value) => {
+      if (nodes.get(value)?.labels[LABEL_HOSTNAME] === value) return value;
+      return nodes.list().find((n) => n.labels[LABEL_HOSTNAME] === value)?.name;
+    },
   };
 }

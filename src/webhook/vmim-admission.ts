@@ -5,13 +5,17 @@
 //  - fail closed (issue 18): refuse while this replica's caches may be behind the API server, and
 //    refuse a VMI that requests a mediated device type the cluster knows but whose devices no
 //    agent has published (nothing could verify a target);
+//  - VMI that KubeVirt reports not live-migratable, or whose placement fields cannot be read:
+//    deny with KubeVirt's reason or the unreadable field (never admit it unpinned);
 //  - a VMIM our controller created (owned by an MdevMigration): admit untouched once the owner
 //    reference checks out against that MdevMigration (exists, same uid, this VMI, the VMIM name
 //    and node of its current attempt); a forged owner is refused;
-//  - VMIM that pins a node (addedNodeSelector hostname): verify that node with the engine;
+//  - VMIM that pins a node (addedNodeSelector kubernetes.io/hostname, a label value that need not
+//    equal the node's name): verify that node with the engine;
 //  - otherwise: choose a verified target within a time budget;
-//  then reserve the target devices, record the decision as an MdevMigration, and pin the node
-//  (mutating) — or deny with every node's reason. Dry-run requests decide but write nothing.
+//  then claim the target's pool capacity, record the decision as an MdevMigration, and pin the node
+//  by its hostname label value (mutating) — or deny with every node's reason. Dry-run requests
+//  decide but write nothing.
 // The I/O sits behind the ports in admission-ports.ts; this module only sequences them.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -20,7 +24,9 @@ import { ANNOTATION_MIGRATION, LIMITS, type MdevMigrationStatus } from '../api/v
 import { vmimName } from '../api/v1alpha1/names.ts';
 import { isObjectName } from '../api/validation.ts';
 import { jsonPointerSegment } from '../kube/apply.ts';
-import { LABEL_HOSTNAME } from '../kubevirt/types.ts';
+import { LABEL_HOSTNAME, unreadablePlacementField } from '../kubevirt/types.ts';
+import { notLiveMigratable } from '../kubevirt/live-migratable.ts';
+import { describeUnreadable } from '../kube/lenient-decode.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { allow, allowWithPatch, deny, type AdmissionHandler, type AdmissionRequest, type AdmissionVerdict, type JsonPatchOperation } from './server.ts';
 import { noTargetMessage } from './denial-message.ts';
@@ -32,6 +38,7 @@ import {
   type MigrationFacts,
   type MigrationRecorder,
   type MigrationRef,
+  type NodeNames,
   type Reserver,
   type VmiFacts,
   type VmiLookup,
@@ -60,6 +67,7 @@ type IncomingVmim = z.infer<typeof incomingVmim>;
 export interface VmimAdmissionDeps {
   mode: AdmissionMode;
   vmis: VmiLookup;
+  nodes: NodeNames;
   decider: Decider;
   reserver: Reserver;
   recorder: MigrationRecorder;
@@ -83,17 +91,22 @@ export function migrationNameFor(vmimName: string, generateName: string | undefi
   return `${stem}-${hash}`;
 }
 
-/** The JSON patch that pins `node` and links the VMIM to its MdevMigration. */
-export function pinPatch(vmim: IncomingVmim, node: string, migrationName: string | undefined): JsonPatchOperation[] {
+/** The JSON patch that pins the node whose hostname label is `hostname` and links the VMIM to its MdevMigration. */
+export function pinPatch(vmim: IncomingVmim, hostname: string, migrationName: string | undefined): JsonPatchOperation[] {
   const ops: JsonPatchOperation[] = [];
   const selector = vmim.spec.addedNodeSelector;
-  if (selector === undefined) ops.push({ op: 'add', path: '/spec/addedNodeSelector', value: { [LABEL_HOSTNAME]: node } });
-  else if (selector[LABEL_HOSTNAME] !== node) ops.push({ op: 'add', path: `/spec/addedNodeSelector/${jsonPointerSegment(LABEL_HOSTNAME)}`, value: node });
+  if (selector === undefined) ops.push({ op: 'add', path: '/spec/addedNodeSelector', value: { [LABEL_HOSTNAME]: hostname } });
+  else if (selector[LABEL_HOSTNAME] !== hostname) ops.push({ op: 'add', path: `/spec/addedNodeSelector/${jsonPointerSegment(LABEL_HOSTNAME)}`, value: hostname });
   if (migrationName !== undefined) {
     if (vmim.metadata.annotations === undefined) ops.push({ op: 'add', path: '/metadata/annotations', value: { [ANNOTATION_MIGRATION]: migrationName } });
     else ops.push({ op: 'add', path: `/metadata/annotations/${jsonPointerSegment(ANNOTATION_MIGRATION)}`, value: migrationName });
   }
   return ops;
+}
+
+export function unreadableVmiMessage(vmiRef: string, devices: readonly string[], field: string): string {
+  const shown = devices.slice(0, 3).join(', ') + (devices.length > 3 ? ` (+${devices.length - 3} more)` : '');
+  return `mdev-operator: VMI ${vmiRef} holds mediated devices (MdevDevice ${shown}), but its ${field} could not be read, so no target node can be verified for it; refusing the VMIM instead of admitting it unpinned — fix that field of the VMI, or upgrade mdev-operator if KubeVirt changed its shape`;
 }
 
 /** The MdevMigration owner reference a VMIM claims, if any. */
@@ -124,14 +137,15 @@ export function forgedOwnerMessage(vmimRef: string, owner: string, problem: stri
 }
 
 /** Why `owner` is not the MdevMigration that created this VMIM, or undefined when it is. */
-function ownerProblem(m: MigrationFacts | undefined, owner: { name: string; uid?: string }, vmim: IncomingVmim, name: string): string | undefined {
+function ownerProblem(m: MigrationFacts | undefined, owner: { name: string; uid?: string }, vmim: IncomingVmim, name: string, nodes: NodeNames): string | undefined {
   if (!m) return 'no such MdevMigration exists in this namespace';
   if (owner.uid !== m.uid) return `the ownerReference names uid ${owner.uid ?? '(none)'} while that MdevMigration has uid ${m.uid}`;
   if (m.admission) return 'that MdevMigration records an admitted VMIM; the controller creates none for it';
   if (m.vmiName !== vmim.spec.vmiName) return `that MdevMigration moves VMI ${m.vmiName}, not ${vmim.spec.vmiName}`;
   const attempt = m.attempts ?? 0;
-  if (attempt < 1 || name !== vmimName(owner.name, attempt)) return attempt < 1 ? 'that MdevMigration has reserved no target yet' : `the VMIM of its attempt ${attempt} is named ${vmimName(owner.name, attempt)}, not ${name || '(generated)'}`;
-  const pinned = vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
+  if (attempt < 1 || name !== vmimName(owner.name, attempt)) return attempt < 1 ? 'that MdevMigration has claimed no target yet' : `the VMIM of its attempt ${attempt} is named ${vmimName(owner.name, attempt)}, not ${name || '(generated)'}`;
+  const hostname = vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
+  const pinned = hostname === undefined ? undefined : (nodes.nodeOf(hostname) ?? hostname);
   if (pinned !== m.targetNode) return `its target is ${m.targetNode ?? '(none)'} while this VMIM pins ${pinned ?? 'no node'}`;
   return undefined;
 }
@@ -142,7 +156,7 @@ export function decisionStatus(d: AdmissionDecision, vmimName: string): MdevMigr
   return {
     phase: 'Migrating',
     ...(d.sourceNode ? { sourceNode: d.sourceNode } : {}),
-    ...(chosen ? { targetNode: chosen.node, devices: chosen.devices.map((p) => ({ source: p.source, target: p.target })) } : {}),
+    ...(chosen ? { targetNode: chosen.node, devices: chosen.devices.map((p) => ({ source: p.source, pool: p.pool })) } : {}),
     candidates: boundedCandidates(d.explanations, LIMITS.candidates).map((e) => ({ node: e.node, verdict: e.verdict, message: e.message.slice(0, LIMITS.message) })),
     verdictTotals: { ...d.totals },
     probes: d.probes,
@@ -180,13 +194,22 @@ export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
       if (facts.mdevRequests.length > 0) return { verdict: refuse(unpublishedDevicesMessage(vmiRef, facts.vmi.status?.nodeName, facts.mdevRequests)) };
       return { verdict: allow() };
     }
+    // Fail closed: a VMI holding mediated devices whose placement fields could not be decoded can
+    // have no verified target, so its VMIM is refused rather than admitted unpinned.
+    const unreadable = unreadablePlacementField(facts.vmi);
+    if (unreadable) return { verdict: refuse(unreadableVmiMessage(vmiRef, facts.deviceNames, describeUnreadable(unreadable))) };
     const owner = mdevMigrationOwner(vmim);
     if (owner) {
       const name = vmim.metadata.name ?? request.name ?? '';
       // The cache may lag the controller's status write (Planned, then the VMIM): ask the API server before refusing.
-      const problem = ownerProblem(await deps.recorder.migration(namespace, owner.name, false), owner, vmim, name) && ownerProblem(await deps.recorder.migration(namespace, owner.name, true), owner, vmim, name);
+      const problem =
+        ownerProblem(await deps.recorder.migration(namespace, owner.name, false), owner, vmim, name, deps.nodes) &&
+        ownerProblem(await deps.recorder.migration(namespace, owner.name, true), owner, vmim, name, deps.nodes);
       return { verdict: problem ? refuse(forgedOwnerMessage(`${namespace}/${name || '(generated)'}`, `${namespace}/${owner.name}`, problem)) : allow() };
     }
+    // KubeVirt's own admitter refuses it too; refusing here first claims nothing for it.
+    const notMigratable = notLiveMigratable(facts.vmi);
+    if (notMigratable) return { verdict: refuse(`mdev-operator: ${notMigratable}`) };
     return { vmim, facts, namespace };
   };
 
@@ -195,7 +218,8 @@ export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
     if ('verdict' in t) return t.verdict;
     const { vmim, facts, namespace } = t;
     const vmiRef = `${namespace}/${facts.vmi.metadata.name}`;
-    const pinned = vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
+    const pinnedHostname = vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
+    const pinned = pinnedHostname === undefined ? undefined : (deps.nodes.nodeOf(pinnedHostname) ?? pinnedHostname);
     const vmimName = vmim.metadata.name ?? request.name ?? '';
     const migrationName = migrationNameFor(vmimName, vmim.metadata.generateName, request.uid);
 
@@ -211,12 +235,15 @@ export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
       if (!chosen) {
         return refuse(noTargetMessage({ vmiRef, sourceNode: decision.sourceNode, explanations: decision.explanations, totals: decision.totals, reason: decision.reason, ...(pinned !== undefined ? { pinnedNode: pinned } : {}) }));
       }
-      if (request.dryRun === true) return allowWithPatch(pinPatch(vmim, chosen.node, undefined));
+      // The engine excludes nodes without the label; a node that lost it since is refused, never pinned by name.
+      const hostname = deps.nodes.hostnameOf(chosen.node);
+      if (hostname === undefined) return refuse(`mdev-operator: node ${chosen.node} has no ${LABEL_HOSTNAME} label to pin VMI ${vmiRef}'s migration with; retry the migration`);
+      if (request.dryRun === true) return allowWithPatch(pinPatch(vmim, hostname, undefined));
       const outcome = await reserveAndRecord(deps, { namespace, migrationName, vmiName: facts.vmi.metadata.name, vmimName, pinned, decision, chosen });
-      if (outcome === 'lost' && attempt < RESERVE_ATTEMPTS) continue;
-      if (outcome === 'lost') return refuse(`mdev-operator: the target devices chosen for VMI ${vmiRef} were reserved by a concurrent migration ${RESERVE_ATTEMPTS} times; retry the migration`);
-      log.info('Admitted VMIM', { namespace, vmim: vmimName || vmim.metadata.generateName, vmi: facts.vmi.metadata.name, target: chosen.node, migration: migrationName, probes: decision.probes, millis: Math.round(decision.decisionMillis) });
-      return allowWithPatch(pinPatch(vmim, chosen.node, migrationName));
+      if (outcome !== 'ok' && attempt < RESERVE_ATTEMPTS) continue;
+      if (outcome !== 'ok') return refuse(`mdev-operator: could not claim capacity on ${chosen.node} for VMI ${vmiRef} ${RESERVE_ATTEMPTS} times (concurrent migrations claimed the last free units first); the last: ${outcome.lost}; retry the migration`);
+      log.info('Admitted VMIM', { namespace, vmim: vmimName || vmim.metadata.generateName, vmi: facts.vmi.metadata.name, target: chosen.node, hostname, migration: migrationName, probes: decision.probes, millis: Math.round(decision.decisionMillis) });
+      return allowWithPatch(pinPatch(vmim, hostname, migrationName));
     }
   };
 
@@ -225,10 +252,11 @@ export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
     if ('verdict' in t) return t.verdict;
     const { vmim, facts, namespace } = t;
     const vmiRef = `${namespace}/${facts.vmi.metadata.name}`;
-    const pinned = vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
-    if (pinned === undefined) {
+    const pinnedHostname = vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
+    if (pinnedHostname === undefined) {
       return refuse(`mdev-operator: VMI ${vmiRef} has mediated devices, but this VMIM pins no verified target node (spec.addedNodeSelector[${LABEL_HOSTNAME}]); the mutating webhook mdev-operator did not run — check its configuration, or create an MdevMigration instead`);
     }
+    const pinned = deps.nodes.nodeOf(pinnedHostname) ?? pinnedHostname;
     const recordName = vmim.metadata.annotations?.[ANNOTATION_MIGRATION];
     if (recordName !== undefined && request.dryRun !== true) {
       const record = await deps.recorder.targetNodeOf(namespace, recordName);
@@ -258,7 +286,7 @@ interface ReserveInput {
  * writes the decision. Anything failing after a write undoes the writes before the error reaches
  * the API server, so a refused VMIM never leaves a reservation or a record behind.
  */
-async function reserveAndRecord(deps: VmimAdmissionDeps, r: ReserveInput): Promise<'ok' | 'lost'> {
+async function reserveAndRecord(deps: VmimAdmissionDeps, r: ReserveInput): Promise<'ok' | { lost: string }> {
   const ref: MigrationRef = await deps.recorder.create({
     namespace: r.namespace,
     name: r.migrationName,
@@ -266,29 +294,28 @@ async function reserveAndRecord(deps: VmimAdmissionDeps, r: ReserveInput): Promi
     vmimName: r.vmimName,
     ...(r.pinned !== undefined ? { targetNodes: [r.pinned] } : {}),
   });
-  const targets = r.chosen.devices.map((d) => d.target);
   try {
     // Independent writes, issued together: either failing rolls both back.
-    const results = await Promise.allSettled([deps.reserver.reserve(ref, r.chosen.node, targets), deps.recorder.recordDecision(ref, decisionStatus(r.decision, r.vmimName))]);
+    const results = await Promise.allSettled([deps.reserver.reserve(ref, r.chosen.node, r.chosen.devices), deps.recorder.recordDecision(ref, decisionStatus(r.decision, r.vmimName))]);
     const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
     if (failed) throw failed.reason;
     return 'ok';
   } catch (err) {
-    await rollback(deps, ref, targets);
+    await rollback(deps, ref, r.chosen.node);
     if (err instanceof ReservationLostError) {
-      log.info('Lost a target device to a concurrent migration; deciding again', { migration: r.migrationName, device: err.device });
-      return 'lost';
+      log.info('Lost the last unit of a pool to a concurrent migration; deciding again', { migration: r.migrationName, pool: err.pool, reason: err.message });
+      return { lost: err.message };
     }
     throw err;
   }
 }
 
-async function rollback(deps: VmimAdmissionDeps, ref: MigrationRef, devices: readonly string[]): Promise<void> {
+async function rollback(deps: VmimAdmissionDeps, ref: MigrationRef, node: string): Promise<void> {
   try {
-    if (devices.length > 0) await deps.reserver.release(ref, devices);
+    await deps.reserver.release(ref, node);
   } catch (err) {
-    // The reservation names the deleted migration's uid, so the controller's sweeper frees it.
-    log.error('Failed to release reservations after a refused admission; the reservation sweeper will free them', { migration: ref.name, error: (err as Error).message });
+    // The claim names the deleted migration's uid, so the controller's sweeper frees it.
+    log.error('Failed to release the capacity claim of a refused admission; the claim sweeper will free it', { migration: ref.name, error: (err as Error).message });
   }
   try {
     await deps.recorder.remove(ref);

@@ -1,10 +1,11 @@
 // STAND-IN fleet: N simulated nodes in one process, for tests, the demo and benchmarks. Each node
-// gets a Node object, its own fake sysfs tree with simulated vendor drivers, and the REAL agent
-// (`startAgent`) over the simulated backend, or, with `nvidiaBackend: 'nvml'`, NVIDIA nodes run
-// the REAL nvml backend: the NVML helper over go-nvml's mock, whose fixture NvmlHost keeps in step
-// with the VMs on the node (nvml-host.ts); a kubelet stand-in reports PodResources from the
-// virt-launcher pods; the KubeVirt simulator advances VMIMs and, like a device plugin honouring
-// the operator's reservation, allocates the MdevMigration's reserved target devices.
+// gets a Node object (labelled as virt-handler labels a KubeVirt node), its own fake sysfs tree with
+// simulated vendor drivers, and the REAL agent (`startAgent`) over the simulated backend, or, with
+// `nvidiaBackend: 'nvml'`, NVIDIA nodes run the REAL nvml backend: the NVML helper over go-nvml's
+// mock, whose fixture NvmlHost keeps in step with the VMs on the node (nvml-host.ts); a kubelet
+// stand-in reports PodResources from the virt-launcher pods; the KubeVirt simulator advances VMIMs,
+// and a device-plugin stand-in gives each target pod ANY free device of the resources it requests
+// (seeded random), as KubeVirt's plugin does: it knows nothing of the operator's claims.
 import { withUserAgent } from '../../../src/kube/user-agent.ts';
 import { STANDIN_USER_AGENTS } from '../user-agents.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -21,12 +22,15 @@ import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
 import { LEASES, toMicroTime } from '../../../src/kube/lease-store.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
-import { LABEL_HOSTNAME, type Vmi, type Vmim } from '../../../src/kubevirt/types.ts';
+import { LABEL_HOSTNAME, type Toleration, type Vmi } from '../../../src/kubevirt/types.ts';
+import { mdevPoolKey } from '../../../src/kubevirt/device-plugin.ts';
+import { LABEL_SCHEDULABLE } from '../../../src/kubevirt/target-constraints.ts';
+import { allocate, seededRandom } from '../kubevirt/device-plugin.ts';
 import { installKubevirtStandins } from '../../standins/kubevirt-crds.ts';
 import { loggerFor, type Logger } from '../../../src/observability/logger.ts';
 import { FakeSysfs } from '../../fakes/sysfs/fake-sysfs.ts';
 import type { FakeTree } from '../../fakes/sysfs/fake-tree.ts';
-import { MDEV_DEVICES, MDEV_MIGRATIONS, NODES } from '../../../src/controller/resources.ts';
+import { MDEV_DEVICES, NODES } from '../../../src/controller/resources.ts';
 import { startKubevirtSimulator, type FailWhen, type KubevirtSimulator } from '../kubevirt/simulator.ts';
 import { createRunningVmi } from '../kubevirt/vmi-factory.ts';
 import { nvmlHelperBinaries } from '../../nvml/helper-binaries.ts';
@@ -40,6 +44,8 @@ export interface FleetKubevirtOptions {
   namespace?: string;
   stepDelayMs?: number;
   failWhen?: FailWhen;
+  /** How long a target pod may stay unschedulable before KubeVirt gives up (default KubeVirt's 5 minutes). */
+  unschedulableTimeoutMs?: number;
 }
 
 export interface FleetOptions {
@@ -61,6 +67,8 @@ export interface FleetOptions {
   leaseDurationMs?: number;
   leaseRenewMs?: number;
   resyncIntervalMs?: number;
+  /** Seed of the device-plugin stand-in's random picks (default 1), so a run can be replayed. */
+  allocationSeed?: number;
   /**
    * Backend of the nodes whose parents are all NVIDIA GPUs: `simulated` (the nvidia-branch policy,
    * default) or `nvml` (the real nvml backend: the NVML helper over go-nvml's mock, built on first
@@ -78,6 +86,14 @@ export interface StartVmSpec {
   devices?: number;
   /** Device type (default: the type of the node's first free device). */
   typeId?: string;
+  /** Only devices of this parent (a PCI address, `gpuAddress(i)` for the node's i-th GPU). */
+  parent?: string;
+  /** Request the devices through DRA (GPUsWithDRA): gpus entries with claimName/requestName, no deviceName. */
+  dra?: boolean;
+  /** false: KubeVirt reports the VMI not live-migratable (LiveMigratable=False). */
+  liveMigratable?: boolean;
+  tolerations?: Toleration[];
+  nodeSelector?: Record<string, string>;
 }
 
 export interface StartedVm {
@@ -135,6 +151,7 @@ class Fleet {
   readonly #trees = new Map<string, FakeTree>();
   readonly #backends = new Map<string, HoldableBackend>();
   readonly #kubelet: FleetKubelet;
+  readonly #random: () => number;
   readonly #nvmlHosts = new Map<string, NvmlHost>();
   readonly #guests: GuestBook = new Map();
   #nvmlHelper: string | undefined;
@@ -147,6 +164,8 @@ class Fleet {
     this.#namespace = opts.namespace ?? DEFAULT_NAMESPACE;
     this.#specs = fleetSpecs(opts);
     this.#kubelet = new FleetKubelet(this.#o.kc, this.#log);
+    this.#random = seededRandom(opts.allocationSeed ?? 1);
+    this.#kubelet.onNodeChange((node) => void this.#agents.get(node)?.rediscover());
     this.#kubelet.onNodeChange((node) => {
       // The stand-in vGPU Manager learns of the VM before the agent's next read.
       this.#nvmlHosts.get(node)?.update(this.#kubelet.heldDevices(node));
@@ -170,12 +189,13 @@ class Fleet {
     await Promise.all(workers);
     if (this.#o.kubevirt !== false) {
       const kv = this.#o.kubevirt ?? {};
-      this.#kubevirt = startKubevirtSimulator({
+      this.#kubevirt = await startKubevirtSimulator({
         kc,
         namespace: kv.namespace,
         stepDelayMs: kv.stepDelayMs ?? 100,
         failWhen: kv.failWhen,
-        allocateDevices: (vmi, target, vmim) => this.#allocate(vmi, target, vmim),
+        ...(kv.unschedulableTimeoutMs !== undefined ? { unschedulableTimeoutMs: kv.unschedulableTimeoutMs } : {}),
+        allocateDevices: (vmi, target) => this.#allocate(vmi, target),
         log: this.#log.child({ part: 'kubevirt-simulator' }),
       });
     }
@@ -271,19 +291,25 @@ class Fleet {
   async #startVm(spec: StartVmSpec): Promise<StartedVm> {
     const { kc } = this.#o;
     const want = spec.devices ?? 1;
+    const held = new Set(this.#kubelet.podDevices(spec.node).flatMap((p) => p.deviceIds));
     const free = (await listNodeDevices(kc, spec.node, this.#log)).filter(
-      (d) => !d.status?.consumer && !d.status?.reservation && d.status?.migratable && (spec.typeId === undefined || d.spec.type.id === spec.typeId),
+      (d) =>
+        !d.status?.consumer && !held.has(d.spec.id) && d.status?.migratable &&
+        (spec.typeId === undefined || d.spec.type.id === spec.typeId) && (spec.parent === undefined || d.spec.parent.address === spec.parent),
     );
     const typeId = spec.typeId ?? free[0]?.spec.type.id;
     const chosen = free.filter((d) => d.spec.type.id === typeId).slice(0, want);
     if (chosen.length < want) throw new Error(`node ${spec.node} has ${chosen.length} free ${typeId ?? 'migratable'} device(s), ${want} needed for VMI ${spec.namespace}/${spec.name}`);
-    const resource = (d: MdevDevice): string => `nvidia.com/${(d.spec.type.name ?? d.spec.type.id).replace(/[^A-Za-z0-9_.-]+/g, '_')}`;
     const { vmi } = await createRunningVmi(kc, {
       namespace: spec.namespace,
       name: spec.name,
       nodeName: spec.node,
-      gpus: chosen.map((d, i) => ({ name: `gpu${i}`, deviceName: resource(d) })),
+      gpus: chosen.map((d, i) => (spec.dra ? { name: `gpu${i}`, claimName: 'vgpu', requestName: `gpu${i}` } : { name: `gpu${i}`, deviceName: resourceOf(d) })),
+      ...(spec.dra ? { resourceClaims: [{ name: 'vgpu', resourceClaimName: `${spec.name}-vgpu` }] } : {}),
       deviceIds: chosen.map((d) => d.spec.id),
+      ...(spec.liveMigratable === false ? { liveMigratable: false } : {}),
+      ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
     });
     const names = chosen.map((d) => d.metadata.name).sort();
     await this.#waitForConsumers(spec.node, names, vmi.metadata.uid);
@@ -305,36 +331,32 @@ class Fleet {
   }
 
   /**
-   * Device-plugin stand-in: the target devices the MdevMigration owning the VMIM reserved; for a
-   * VMIM the operator did not create, free devices of the VMI's types on the target node.
+   * Device-plugin stand-in at kubelet admission on `target`: for each device the VMI holds on its
+   * source, one free device of the same resource, picked at random (the fleet's seed) among the
+   * target's devices that no pod holds — what the kubelet does for KubeVirt's mediated-device
+   * plugin, which advertises the mdevs of one type name as interchangeable. DRA entries are
+   * allocated the same way (a DRA driver's allocator also takes any device matching the claim).
    */
-  async #allocate(vmi: Vmi, target: string, vmim: Vmim): Promise<string[]> {
+  async #allocate(vmi: Vmi, target: string): Promise<string[]> {
     const { kc } = this.#o;
-    const owned = ((vmim.metadata as { ownerReferences?: { kind?: string; name?: string }[] }).ownerReferences ?? []).find((r) => r.kind === 'MdevMigration');
-    const recorded = vmim.metadata.annotations?.['mdev-operator.io/migration'];
-    const owner = owned ?? (recorded ? { name: recorded } : undefined);
-    const devices = await listNodeDevices(kc, target, this.#log);
-    if (owner?.name) {
-      const mig = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: vmim.metadata.namespace, name: owner.name }) })) as {
-        status?: { devices?: { target: string }[] };
-      };
-      const targets = (mig.status?.devices ?? []).map((p) => p.target);
-      if (targets.length === 0) throw new Error(`MdevMigration ${vmim.metadata.namespace}/${owner.name} reserved no target devices`);
-      return targets.map((name) => {
-        const d = devices.find((x) => x.metadata.name === name);
-        if (!d) throw new Error(`reserved device ${name} is not on node ${target}`);
-        return d.spec.id;
-      });
+    const sources = (await listAllDevices(kc, this.#log)).filter((d) => d.status?.consumer?.uid === vmi.metadata.uid);
+    const requests = new Map<string, number>();
+    for (const d of sources) requests.set(resourceOf(d), (requests.get(resourceOf(d)) ?? 0) + 1);
+    const held = new Set(this.#kubelet.podDevices(target).flatMap((p) => p.deviceIds));
+    const free = new Map<string, string[]>();
+    for (const d of await listNodeDevices(kc, target, this.#log)) {
+      if (d.status?.consumer || held.has(d.spec.id)) continue;
+      free.set(resourceOf(d), [...(free.get(resourceOf(d)) ?? []), d.spec.id]);
     }
-    const own = (await listAllDevices(kc, this.#log)).filter((d) => d.status?.consumer?.uid === vmi.metadata.uid);
-    const picked: string[] = [];
-    for (const src of own) {
-      const d = devices.find((x) => x.spec.type.id === src.spec.type.id && !x.status?.consumer && !x.status?.reservation && !picked.includes(x.spec.id));
-      if (!d) throw new Error(`no free ${src.spec.type.id} device on node ${target}`);
-      picked.push(d.spec.id);
-    }
-    return picked;
+    const picked = allocate({ requests, free }, this.#random);
+    if (!picked.ok) throw new Error(picked.reason);
+    return picked.deviceIds;
   }
+}
+
+/** The device-plugin resource a fleet device is advertised under (as NVIDIA's plugin names them). */
+function resourceOf(d: MdevDevice): string {
+  return `nvidia.com/${mdevPoolKey(d.spec.type).replace(/[^A-Za-z0-9_.-]+/g, '_')}`;
 }
 
 async function listNodeDevices(kc: KubeConfig, node: string, log: Logger): Promise<MdevDevice[]> {
@@ -359,9 +381,13 @@ export async function ensureNamespace(kc: KubeConfig, name: string): Promise<voi
   }
 }
 
-/** Creates the Node (or updates labels, taints and cordon of an existing one). */
+/**
+ * Creates the Node (or updates labels, taints and cordon of an existing one), labelled as a KubeVirt
+ * node is: `kubevirt.io/schedulable=true` (virt-handler's; a spec may override it, and the
+ * hostname label too, whose value need not be the node's name).
+ */
 export async function ensureNode(kc: KubeConfig, spec: FleetNodeSpec): Promise<void> {
-  const labels = { [LABEL_HOSTNAME]: spec.name, 'kubernetes.io/os': 'linux', ...spec.labels };
+  const labels = { [LABEL_HOSTNAME]: spec.name, 'kubernetes.io/os': 'linux', [LABEL_SCHEDULABLE]: 'true', ...spec.labels };
   const nodeSpec = { unschedulable: spec.unschedulable, taints: spec.taints };
   try {
     await kubeRequest(kc, { method: 'POST', path: resourcePath(NODES), body: { apiVersion: 'v1', kind: 'Node', metadata: { name: spec.name, labels }, spec: nodeSpec } });

@@ -7,7 +7,7 @@ import { mergePatch } from '../../../src/kube/apply.ts';
 import { realClock, sleep } from '../../../src/kube/clock.ts';
 import { isAlreadyExists, isNotFound } from '../../../src/kube/errors.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
-import { APP_VIRT_LAUNCHER, LABEL_APP, LABEL_CREATED_BY } from '../../../src/kubevirt/types.ts';
+import { APP_VIRT_LAUNCHER, LABEL_APP, LABEL_CREATED_BY, LABEL_MIGRATION_JOB_UID } from '../../../src/kubevirt/types.ts';
 import type { Logger } from '../../../src/observability/logger.ts';
 import type { SchedNode } from './node-fit.ts';
 
@@ -21,7 +21,12 @@ const nodeSchema = z.looseObject({
       taints: z.array(z.looseObject({ key: z.string(), value: z.string().optional(), effect: z.string() })).optional(),
     })
     .optional(),
-  status: z.looseObject({ conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional() }).optional(),
+  status: z
+    .looseObject({
+      conditions: z.array(z.looseObject({ type: z.string(), status: z.string() })).optional(),
+      allocatable: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+    })
+    .optional(),
 });
 
 const podSchema = z.looseObject({
@@ -31,9 +36,24 @@ const podSchema = z.looseObject({
     uid: z.string().optional(),
     labels: z.record(z.string(), z.string()).optional(),
     annotations: z.record(z.string(), z.string()).optional(),
+    creationTimestamp: z.string().optional(),
     deletionTimestamp: z.string().optional(),
   }),
-  spec: z.looseObject({ nodeName: z.string().optional() }),
+  spec: z.looseObject({
+    nodeName: z.string().optional(),
+    nodeSelector: z.record(z.string(), z.string()).optional(),
+    containers: z
+      .array(
+        z.looseObject({
+          name: z.string(),
+          resources: z.looseObject({ limits: z.record(z.string(), z.unknown()).optional(), requests: z.record(z.string(), z.unknown()).optional() }).optional(),
+        }),
+      )
+      .optional(),
+  }),
+  status: z
+    .looseObject({ phase: z.string().optional(), conditions: z.array(z.looseObject({ type: z.string(), status: z.string(), reason: z.string().optional(), message: z.string().optional() })).optional() })
+    .optional(),
 });
 
 export type LauncherPod = z.infer<typeof podSchema>;
@@ -57,6 +77,7 @@ export function toSchedNode(raw: unknown): SchedNode | string {
     unschedulable: n.spec?.unschedulable === true,
     taints: taints.map((t) => ({ key: t.key, value: t.value, effect: t.effect })),
     notReady: ready !== undefined && ready.status !== 'True',
+    allocatable: Object.fromEntries(Object.entries(n.status?.allocatable ?? {}).map(([k, v]) => [k, String(v)])),
   };
 }
 
@@ -72,9 +93,13 @@ export async function listSchedNodes(kc: KubeConfig, log: Logger): Promise<Sched
   return nodes;
 }
 
-/** virt-launcher pods, of one VMI (by uid) or of every VMI, in `namespace` or all namespaces. */
-export async function listLauncherPods(kc: KubeConfig, opts: { namespace?: string; vmiUid?: string }): Promise<LauncherPod[]> {
-  const selector = [`${LABEL_APP}=${APP_VIRT_LAUNCHER}`, ...(opts.vmiUid ? [`${LABEL_CREATED_BY}=${opts.vmiUid}`] : [])].join(',');
+/** virt-launcher pods, of one VMI (by uid), of one migration (VMIM uid) or of every VMI, in `namespace` or all namespaces. */
+export async function listLauncherPods(kc: KubeConfig, opts: { namespace?: string; vmiUid?: string; migrationUid?: string }): Promise<LauncherPod[]> {
+  const selector = [
+    `${LABEL_APP}=${APP_VIRT_LAUNCHER}`,
+    ...(opts.vmiUid ? [`${LABEL_CREATED_BY}=${opts.vmiUid}`] : []),
+    ...(opts.migrationUid ? [`${LABEL_MIGRATION_JOB_UID}=${opts.migrationUid}`] : []),
+  ].join(',');
   const path = opts.namespace ? `/api/v1/namespaces/${encodeURIComponent(opts.namespace)}/pods` : '/api/v1/pods';
   const res = (await kubeRequest(kc, { method: 'GET', path, query: { labelSelector: selector } })) as { items?: unknown[] };
   return (res.items ?? []).flatMap((item) => {
@@ -100,6 +125,62 @@ export async function markPodRunning(kc: KubeConfig, namespace: string, name: st
   await mergePatch(kc, POD_RESOURCE, { namespace, name }, {
     status: { phase: 'Running', startTime: now, conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }] },
   }, { subresource: 'status' });
+}
+
+/** STAND-IN for kube-scheduler binding a pod (the Binding subresource, as the scheduler does). */
+export async function bindPod(kc: KubeConfig, namespace: string, name: string, nodeName: string): Promise<void> {
+  await kubeRequest(kc, {
+    method: 'POST',
+    path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}/binding`,
+    body: { apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace }, target: { apiVersion: 'v1', kind: 'Node', name: nodeName } },
+  });
+}
+
+export async function annotatePod(kc: KubeConfig, namespace: string, name: string, annotations: Record<string, string>): Promise<void> {
+  await mergePatch(kc, POD_RESOURCE, { namespace, name }, { metadata: { annotations } });
+}
+
+/** STAND-IN for kube-scheduler's verdict on a pod it cannot place: PodScheduled=False, Unschedulable. */
+export async function markPodUnschedulable(kc: KubeConfig, namespace: string, name: string, message: string): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  await mergePatch(kc, POD_RESOURCE, { namespace, name }, {
+    status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastTransitionTime: now }] },
+  }, { subresource: 'status' });
+}
+
+/** STAND-IN for the kubelet refusing a pod at admission (e.g. no free device of a resource): the pod fails. */
+export async function markPodFailed(kc: KubeConfig, namespace: string, name: string, reason: string, message: string): Promise<void> {
+  await mergePatch(kc, POD_RESOURCE, { namespace, name }, { status: { phase: 'Failed', reason, message } }, { subresource: 'status' });
+}
+
+export interface EventSubject {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** A core/v1 Event about `subject`, as `component` would record it (best effort). */
+export async function recordEvent(kc: KubeConfig, subject: EventSubject, type: 'Normal' | 'Warning', reason: string, message: string, component: string): Promise<void> {
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  await kubeRequest(kc, {
+    method: 'POST',
+    path: `/api/v1/namespaces/${encodeURIComponent(subject.namespace)}/events`,
+    body: {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${subject.name}.`, namespace: subject.namespace },
+      involvedObject: subject,
+      type,
+      reason,
+      message,
+      source: { component },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    },
+  }).catch(() => undefined);
 }
 
 /** Deletes a pod immediately (no kubelet will ever confirm a graceful stop); absent is fine. */

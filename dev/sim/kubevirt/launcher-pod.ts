@@ -16,6 +16,8 @@ import {
 
 /** Stand-in for the kubelet's device-plugin allocation: comma-separated device ids. */
 export const ANNOTATION_ALLOCATED_DEVICES = 'sim.mdev-operator.io/allocated-devices';
+/** On a migration target pod: the VMIM's name (api/core/v1 MigrationJobNameAnnotation). */
+export const ANNOTATION_MIGRATION_JOB_NAME = 'kubevirt.io/migrationJobName';
 /** Failure injection on a VMIM: the phase at which the simulated migration fails. */
 export const ANNOTATION_FAIL_AT = 'sim.mdev-operator.io/fail-at';
 
@@ -45,13 +47,18 @@ export function parseAllocatedDevices(annotations: Readonly<Record<string, strin
 export interface LauncherPodInput {
   namespace: string;
   podName: string;
-  nodeName: string;
+  /** The node for a pod created bound (a VMI's own pod); absent for a migration target the scheduler binds. */
+  nodeName?: string;
   vmi: { name: string; uid: string };
   /** Device-plugin resource names the VMI requests (gpus[] and hostDevices[] deviceName), repeats counted. */
   resourceNames: readonly string[];
   allocatedDevices: readonly string[];
-  /** Set on a migration target pod: the VMIM's uid. */
-  migrationUid?: string;
+  /** Set on a migration target pod: the VMIM's uid and name. */
+  migration?: { uid: string; name: string };
+  /** The target pod's node selector, as KubeVirt renders it (see target-pod.ts). */
+  nodeSelector?: Record<string, string>;
+  /** The compute container's memory request (the VMI's guest memory; KubeVirt adds its overhead). */
+  memory?: string;
 }
 
 /** Extended-resource limits: one unit per requested device, as virt-launcher's compute container asks. */
@@ -73,18 +80,25 @@ export function buildLauncherPod(p: LauncherPodInput): Record<string, unknown> {
         [LABEL_APP]: APP_VIRT_LAUNCHER,
         [LABEL_CREATED_BY]: p.vmi.uid,
         [LABEL_VM_NAME]: p.vmi.name,
-        ...(p.migrationUid ? { [LABEL_MIGRATION_JOB_UID]: p.migrationUid } : {}),
+        ...(p.migration ? { [LABEL_MIGRATION_JOB_UID]: p.migration.uid } : {}),
       },
       annotations: {
         [ANNOTATION_DOMAIN]: p.vmi.name,
         [ANNOTATION_ALLOCATED_DEVICES]: formatAllocatedDevices(p.allocatedDevices),
+        ...(p.migration ? { [ANNOTATION_MIGRATION_JOB_NAME]: p.migration.name } : {}),
       },
       ownerReferences: [
         { apiVersion: KUBEVIRT_API_VERSION, kind: VMI_KIND, name: p.vmi.name, uid: p.vmi.uid, controller: true, blockOwnerDeletion: true },
       ],
     },
     spec: {
-      nodeName: p.nodeName,
+      ...(p.nodeName ? { nodeName: p.nodeName } : {}),
+      ...(p.nodeSelector ? { nodeSelector: p.nodeSelector } : {}),
+      // KubeVirt keeps a migration target off the source node with pod anti-affinity on the VMI
+      // (createMigrationPodAntiAffinityRule in pkg/virt-controller/watch/migration/migration.go).
+      ...(p.migration
+        ? { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { [LABEL_CREATED_BY]: p.vmi.uid } }, topologyKey: 'kubernetes.io/hostname' }] } } }
+        : {}),
       serviceAccountName: 'default',
       // KubeVirt's launcher pods do not mount the service-account token.
       automountServiceAccountToken: false,
@@ -93,7 +107,9 @@ export function buildLauncherPod(p: LauncherPodInput): Record<string, unknown> {
         {
           name: LAUNCHER_CONTAINER,
           image: LAUNCHER_IMAGE,
-          ...(Object.keys(limits).length > 0 ? { resources: { limits } } : {}),
+          ...(Object.keys(limits).length > 0 || p.memory
+            ? { resources: { ...(p.memory ? { requests: { memory: p.memory } } : {}), ...(Object.keys(limits).length > 0 ? { limits } : {}) } }
+            : {}),
         },
       ],
     },

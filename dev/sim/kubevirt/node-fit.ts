@@ -17,6 +17,8 @@ export interface SchedNode {
   taints: readonly SchedTaint[];
   /** The node reports Ready other than True. Nodes without a Ready condition count as ready. */
   notReady: boolean;
+  /** `status.allocatable`; a resource the node does not list is not checked (nodes created as data list none). */
+  allocatable?: Readonly<Record<string, string>>;
 }
 
 export interface FitInput {
@@ -29,6 +31,8 @@ export interface FitInput {
   tolerations: readonly Toleration[];
   /** virt-launcher pods per node, to spread like the scheduler's least-allocated scoring. */
   launcherPods: ReadonlyMap<string, number>;
+  /** The pod's resource requests (quantities), checked against each node's allocatable. */
+  requests?: Readonly<Record<string, string>>;
 }
 
 export type FitResult = { ok: true; node: string } | { ok: false; reason: string };
@@ -53,6 +57,8 @@ function matchesRequirement(req: Requirement, value: string | undefined): boolea
       if (Number.isNaN(n) || Number.isNaN(bound)) return false;
       return req.operator === 'Gt' ? n > bound : n < bound;
     }
+    default:
+      return false;
   }
 }
 
@@ -69,15 +75,23 @@ export function matchesNodeSelectorTerms(terms: readonly NodeSelectorTerm[], nod
   });
 }
 
+/** kube-scheduler's view of one toleration (k8s.io/api core/v1 toleration.go, with Lt/Gt of 1.35). */
 function tolerates(t: Toleration, taint: SchedTaint): boolean {
   if (t.effect && t.effect !== taint.effect) return false;
-  if ((t.operator ?? 'Equal') === 'Exists') return !t.key || t.key === taint.key;
-  return t.key === taint.key && (t.value ?? '') === (taint.value ?? '');
+  if (t.key && t.key !== taint.key) return false;
+  const op = t.operator ?? '';
+  if (op === 'Exists') return true;
+  if (op === '' || op === 'Equal') return (t.value ?? '') === (taint.value ?? '');
+  if (op !== 'Lt' && op !== 'Gt') return false;
+  const int = /^-?(0|[1-9][0-9]*)$/;
+  if (!int.test(t.value ?? '') || !int.test(taint.value ?? '')) return false;
+  const [mine, theirs] = [BigInt(t.value as string), BigInt(taint.value as string)];
+  return op === 'Lt' ? theirs < mine : theirs > mine;
 }
 
-/** The first NoSchedule/NoExecute taint no toleration covers (PreferNoSchedule never blocks). */
+/** The first NoSchedule/NoExecute taint no toleration covers (other effects never block). */
 export function untoleratedTaint(taints: readonly SchedTaint[], tolerations: readonly Toleration[]): SchedTaint | undefined {
-  return taints.find((taint) => taint.effect !== 'PreferNoSchedule' && !tolerations.some((t) => tolerates(t, taint)));
+  return taints.find((taint) => (taint.effect === 'NoSchedule' || taint.effect === 'NoExecute') && !tolerations.some((t) => tolerates(t, taint)));
 }
 
 /** Why `node` cannot take the target pod, in kube-scheduler's words, or undefined when it fits. */
@@ -93,7 +107,24 @@ export function misfit(node: SchedNode, input: FitInput): string | undefined {
   }
   const taint = untoleratedTaint(node.taints, input.tolerations);
   if (taint) return `node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`;
+  // NodeResourcesFit, simplified: the pod's requests against allocatable, other pods' not summed.
+  for (const [resource, quantity] of Object.entries(input.requests ?? {})) {
+    const allocatable = node.allocatable?.[resource];
+    if (allocatable === undefined) continue;
+    const [want, have] = [parseQuantity(quantity), parseQuantity(allocatable)];
+    if (want !== undefined && have !== undefined && want > have) return `Insufficient ${resource}`;
+  }
   return undefined;
+}
+
+const QUANTITY_SUFFIX: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/** A Kubernetes quantity (`512Mi`, `1Gi`, `2`, `1500M`) as a number; undefined when not one of these forms. */
+export function parseQuantity(q: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)([kMGT]i?|Ki)?$/.exec(q.trim());
+  if (!m) return undefined;
+  const factor = QUANTITY_SUFFIX[m[2] ?? ''];
+  return factor === undefined ? undefined : Number(m[1]) * factor;
 }
 
 /**

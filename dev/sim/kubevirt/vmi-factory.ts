@@ -38,6 +38,8 @@ export interface RunningVmiSpec {
   labels?: Record<string, string>;
   /** Default true; false sets the LiveMigratable condition to False (KubeVirt then refuses migrations). */
   liveMigratable?: boolean;
+  /** `spec.resourceClaims[]` the DRA entries of gpus/hostDevices name by `claimName` (GPUsWithDRA). */
+  resourceClaims?: { name: string; resourceClaimName: string }[];
 }
 
 export interface RunningVmi {
@@ -61,6 +63,7 @@ export function buildVmi(s: RunningVmiSpec): Record<string, unknown> {
       ...(s.nodeSelector ? { nodeSelector: s.nodeSelector } : {}),
       ...(s.requiredNodeTerms ? { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: s.requiredNodeTerms } } } } : {}),
       ...(s.tolerations ? { tolerations: s.tolerations } : {}),
+      ...(s.resourceClaims ? { resourceClaims: s.resourceClaims } : {}),
     },
   };
 }
@@ -76,7 +79,8 @@ function runningStatus(s: RunningVmiSpec): Record<string, unknown> {
       { type: CONDITION_READY, status: 'True', lastProbeTime: null, lastTransitionTime: now },
       migratable
         ? { type: CONDITION_LIVE_MIGRATABLE, status: 'True', lastProbeTime: null, lastTransitionTime: null }
-        : { type: CONDITION_LIVE_MIGRATABLE, status: 'False', reason: 'DisksNotLiveMigratable', message: 'stand-in VMI created as not live migratable', lastProbeTime: null, lastTransitionTime: null },
+        : // What virt-handler reports for a VMI with more than one GPU (pkg/virt-handler/vm.go).
+          { type: CONDITION_LIVE_MIGRATABLE, status: 'False', reason: 'HostDeviceNotLiveMigratable', message: 'VMI specifies too many GPUs', lastProbeTime: null, lastTransitionTime: null },
     ],
   };
 }
@@ -95,7 +99,7 @@ export async function createRunningVmi(kc: KubeConfig, s: RunningVmiSpec): Promi
     podName,
     nodeName: s.nodeName,
     vmi: { name: s.name, uid: created.metadata.uid },
-    resourceNames: [...(s.gpus ?? []), ...(s.hostDevices ?? [])].map((d) => d.deviceName),
+    resourceNames: [...(s.gpus ?? []), ...(s.hostDevices ?? [])].flatMap((d) => (d.deviceName ? [d.deviceName] : [])),
     allocatedDevices: s.deviceIds ?? [],
   }), s.namespace);
   await markPodRunning(kc, s.namespace, podName);

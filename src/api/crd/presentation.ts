@@ -45,13 +45,6 @@ export const PRESENTATION: Record<KindName, Presentation> = {
         description: 'Instance (a running device\'s own state) or Class (a free device\'s class key), where the backend tells them apart.',
         priority: 1,
       },
-      {
-        name: 'Reserved-By',
-        type: 'string',
-        jsonPath: '.status.reservation.migration.name',
-        description: 'MdevMigration holding a reservation on the device.',
-        priority: 1,
-      },
       AGE,
     ],
     selectableFields: ['.spec.nodeName'],

@@ -41,6 +41,11 @@ export const DEFAULT_NAMESPACE = 'mdev-operator-system';
 export const ANNOTATION_MIGRATION = `${GROUP}/migration`;
 export const ANNOTATION_VMIM = `${GROUP}/vmim`;
 export const LABEL_ORIGIN = `${GROUP}/origin`;
+/**
+ * On every VMIM the operator pins: the target Node's name. addedNodeSelector holds the node's
+ * `kubernetes.io/hostname` label value, which need not equal its name.
+ */
+export const ANNOTATION_TARGET_NODE = `${GROUP}/target-node`;
 export const ORIGIN_ADMISSION = 'admission';
 
 /** Server-side-apply field managers, so each writer owns (and only changes) its own fields. */
@@ -60,6 +65,13 @@ export const PHASES = ['Pending', 'Probing', 'Planned', 'Migrating', 'Succeeded'
 export const VERDICTS = ['Compatible', 'Incompatible', 'NoCapacity', 'TypeMismatch', 'AgentUnavailable', 'Excluded'] as const;
 export const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
 
+/**
+ * MdevMigration condition types besides Ready and Progressing: TargetDeviceVerified tells whether
+ * the device the VMI got on the target (KubeVirt's device plugin picked it) is in a version class
+ * that accepted the source.
+ */
+export const CONDITION_TARGET_DEVICE_VERIFIED = 'TargetDeviceVerified';
+
 export type DeviceKind = (typeof DEVICE_KINDS)[number];
 export type Backend = (typeof BACKENDS)[number];
 export type VersionKind = (typeof VERSION_KINDS)[number];
@@ -76,9 +88,14 @@ export const LIMITS = {
    */
   candidates: 20,
   devicesPerVmi: 16,
+  /** Targets an MdevMigration remembers as failed (maxAttempts is far lower). */
+  failedTargets: 16,
+  verifiedTargets: 16,
   probeDevices: 256,
   probeParents: 64,
   capacityEntries: 512,
+  /** Capacity claims on one MdevNode: in-flight migrations targeting that node. */
+  claims: 128,
   targetNodes: 256,
   creationParams: 32,
   conditions: 16,

@@ -78,7 +78,7 @@ export const reservation = z
     expiresAt: timestamp.describe('When the reservation lapses if its migration has not renewed or released it (RFC 3339).'),
   })
   .describe(
-    'Set by the controller, with a resourceVersion precondition, to reserve this device as a migration target; exactly one of racing migrations wins.',
+    'Deprecated: written by controllers before capacity claims (MdevNode status.claims) replaced per-device reservations, because KubeVirt\'s device plugin, not the operator, picks the target device. Never written now; the controller clears one it finds.',
   );
 
 const statusFields = z.object({
@@ -109,7 +109,7 @@ export const mdevDeviceStatus = withCel(
     fieldPath: '.migrationVersion',
   },
   (s) => !s.migratable || s.migrationVersion !== undefined,
-).describe('What the agent observed about the device, plus the controller\'s reservation.');
+).describe('What the agent observed about the device.');
 
 export const mdevDevice = kindObject('MdevDevice', mdevDeviceSpec, mdevDeviceStatus);
 

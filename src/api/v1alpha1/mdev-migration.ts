@@ -1,7 +1,7 @@
 // MdevMigration: a namespaced request to move one VMI to a verified-compatible node (DESIGN §3).
 import { z } from 'zod';
 import { DEADLINE_SECONDS, LIMITS, PHASES, TTL_SECONDS, VERDICTS } from './constants.ts';
-import { conditions, dnsLabel, nonNegativeInt, objectName, timestamp } from './fields.ts';
+import { conditions, dnsLabel, nonNegativeInt, objectName, printableString, timestamp } from './fields.ts';
 import { kindObject } from './object.ts';
 
 export const mdevMigrationSpec = z
@@ -37,9 +37,24 @@ export const mdevMigrationSpec = z
 export const devicePair = z
   .object({
     source: objectName.describe('MdevDevice the VMI uses on the source node.'),
-    target: objectName.describe('MdevDevice reserved for it on the target node.'),
+    pool: printableString(256, 'a pool name').describe(
+      'The device pool (device-plugin resource) the target pod requests for it on the target node; KubeVirt\'s device plugin picks which free device of it the VMI gets.',
+    ),
+    created: objectName.optional().describe('MdevDevice the target\'s agent created for it (allowCreateTarget).'),
+    verified: z
+      .array(objectName.describe('An MdevDevice name.'))
+      .max(LIMITS.verifiedTargets)
+      .optional()
+      .describe(
+        'Free MdevDevices of the pool on the target whose version class accepted the source when the target was claimed (at most 16): the device plugin hands out one of them unless the pool changed meanwhile.',
+      ),
+    target: objectName.optional().describe('MdevDevice the VMI actually got on the target node, recorded after the migration.'),
+    targetAccepted: z
+      .boolean()
+      .optional()
+      .describe('Whether the version class of the device the VMI got accepted the source version (see the TargetDeviceVerified condition).'),
   })
-  .describe('A source device and the target device chosen for it.');
+  .describe('A source device, the pool it moves into, and the device the VMI got there.');
 
 export const candidate = z
   .object({
@@ -50,6 +65,14 @@ export const candidate = z
     message: z.string().max(LIMITS.message).optional().describe('Why the node got this verdict, e.g. the driver\'s errno.'),
   })
   .describe('One node considered for the migration and why it was or was not chosen.');
+
+export const failedTarget = z
+  .object({
+    node: objectName.describe('The node that was tried.'),
+    migrationName: objectName.optional().describe('The VirtualMachineInstanceMigration of that attempt, if one was created.'),
+    reason: z.string().max(LIMITS.message).describe('Why it failed: KubeVirt\'s failure reason, its conditions or Events, or the agent\'s refusal.'),
+  })
+  .describe('A target tried and given up; later plans exclude the node.');
 
 const verdictCount = (verdict: string) => nonNegativeInt.optional().describe(`Number of candidate nodes with verdict ${verdict}.`);
 
@@ -73,7 +96,7 @@ export const mdevMigrationStatus = z
       .array(devicePair)
       .max(LIMITS.devicesPerVmi)
       .optional()
-      .describe('Source devices of the VMI and the target device chosen for each.'),
+      .describe('Source devices of the VMI, the pool each claims on the target node, and (after the migration) the device the VMI got.'),
     candidates: z
       .array(candidate)
       .max(LIMITS.candidates)
@@ -84,6 +107,13 @@ export const mdevMigrationStatus = z
     decisionMillis: nonNegativeInt.optional().describe('Milliseconds the placement decision took.'),
     migrationName: objectName.optional().describe('Name of the VirtualMachineInstanceMigration created for this request.'),
     attempts: nonNegativeInt.optional().describe('Number of target nodes tried so far.'),
+    failedTargets: z
+      .array(failedTarget)
+      .max(LIMITS.failedTargets)
+      .optional()
+      .describe(
+        'Targets tried and given up, with why; counted here (not from VMIMs, which KubeVirt garbage-collects beyond 5 per VMI) and excluded from later plans.',
+      ),
     observedGeneration: nonNegativeInt.optional().describe('The metadata.generation this status reflects.'),
     completionTime: timestamp
       .optional()
@@ -101,3 +131,4 @@ export type MdevMigrationStatus = z.infer<typeof mdevMigrationStatus>;
 export type Candidate = z.infer<typeof candidate>;
 export type DevicePair = z.infer<typeof devicePair>;
 export type VerdictTotals = z.infer<typeof verdictTotals>;
+export type FailedTarget = z.infer<typeof failedTarget>;

@@ -3,7 +3,9 @@
 // replace-with-resourceVersion (a 409 means another replica rotated first: re-read and adopt).
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import { namesOwner, withOwnerReference, type ReleaseOwner } from '../../kube/release-owner.ts';
 import { apiClient } from '../../kube/transport.ts';
+import { loggerFor } from '../../observability/logger.ts';
 import type { TlsMaterial } from './rotation.ts';
 
 /** Data keys: the `kubernetes.io/tls` pair plus the CA bundle and the signing CA's key. */
@@ -39,6 +41,7 @@ export interface StoredTls {
 }
 
 const MAX_ATTEMPTS = 5;
+const log = loggerFor('webhook-tls');
 
 export function materialToSecretData(m: TlsMaterial): Record<string, string> {
   return {
@@ -106,22 +109,43 @@ function stored(record: SecretRecord): StoredTls {
 /**
  * {@link TlsSecretApi} over the Kubernetes API. `labels` mark a created Secret as ours. Renewals
  * are merge patches carrying the read resourceVersion (the API server rejects a stale one with
- * 409), so labels and annotations that others added survive.
+ * 409), so labels and annotations that others added survive. With `owner`, the Secret carries an
+ * owner reference to it, so it is deleted with the release; a read that finds the reference
+ * missing (a Secret from an older release) adds it, and an owner that cannot be read never fails
+ * a read or a create.
  */
-export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<string, string> = {}): TlsSecretApi {
+export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<string, string> = {}, owner?: ReleaseOwner): TlsSecretApi {
   const core = apiClient(kc, CoreV1Api);
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  /** Adds the owner reference to a Secret without it; on any failure the Secret is served as read and the next pass tries again. */
+  const adopt = async (secret: V1Secret): Promise<V1Secret> => {
+    if (!owner || namesOwner(secret.metadata?.ownerReferences, owner)) return secret;
+    const ownerRef = await owner.reference();
+    if (!ownerRef) return secret;
+    const metadata = { resourceVersion: secret.metadata?.resourceVersion, ownerReferences: withOwnerReference(secret.metadata?.ownerReferences, ownerRef) };
+    try {
+      return await core.patchNamespacedSecret({ ...ref, body: { metadata } }, mergePatch);
+    } catch (err) {
+      // 409: another replica wrote first (adopted or rotated); its Secret is read on the next pass.
+      if (statusOf(err) !== 409) log.warn('Could not add the owner reference to the webhook TLS Secret; retrying on the next pass', { secret: `${ref.namespace}/${ref.name}`, error: (err as Error).message });
+      return secret;
+    }
+  };
   return {
     async read() {
+      let secret: V1Secret;
       try {
-        return record(await core.readNamespacedSecret(ref));
+        secret = await core.readNamespacedSecret(ref);
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw describe(err, 'read', ref);
       }
+      return record(await adopt(secret));
     },
     async create(data) {
-      const body: V1Secret = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { ...ref, labels }, data: encode(data) };
+      const ownerRef = await owner?.reference();
+      const metadata = { ...ref, labels, ...(ownerRef ? { ownerReferences: [ownerRef] } : {}) };
+      const body: V1Secret = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata, data: encode(data) };
       try {
         return record(await core.createNamespacedSecret({ namespace: ref.namespace, body }));
       } catch (err) {

@@ -153,7 +153,7 @@ describe('API CRDs on the real API server', function () {
     await replaceStatus('MdevMigration', obj, obj.status);
     const [header, row] = (await ok(['get', 'mdevmig', meta(obj).name, '-n', namespace])).trim().split('\n');
     expect(header!.split(/\s+/)).to.deep.equal(['NAME', 'VMI', 'PHASE', 'SOURCE', 'TARGET', 'AGE']);
-    expect(row!.split(/\s+/).slice(0, 5)).to.deep.equal([meta(obj).name, 'vm-a', 'Migrating', 'worker-1', 'worker-7']);
+    expect(row!.split(/\s+/).slice(0, 5)).to.deep.equal([meta(obj).name, 'vm-a', 'Succeeded', 'worker-1', 'worker-7']);
   });
 
   it('selects MdevProbes by spec.nodeName with a field selector', async () => {

@@ -19,6 +19,7 @@ import { explainCommand } from '../../../src/cli/explain-command.ts';
 import { planDrainCommand, type DrainPlan } from '../../../src/cli/plan-drain-command.ts';
 import { planDrain } from '../../../src/cli/plan-drain.ts';
 import { testKubeconfigPath, testKubeConfig, uniqueName } from '../../support/cluster.ts';
+import { listClaims } from '../controller/helpers.ts';
 import { createNodeWithAgent, deleteQuietly, GPU_TYPE, gpuVmi, installCrds, publishDevice, REJECT_REASON, VERSION_535, VERSION_550 } from '../webhook/fleet-fixture.ts';
 import { apiClient } from '../../../src/kube/transport.ts';
 
@@ -44,37 +45,42 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
   const ns = uniqueName('drain');
   const opNs = uniqueName('mdev-op');
   const id = ns.slice(-8);
-  const [src, t1, t2, bad] = [`drain-src-${id}`, `tgt1-${id}`, `tgt2-${id}`, `bad-${id}`];
+  const [src, t1, t2, bad, mixed] = [`drain-src-${id}`, `tgt1-${id}`, `tgt2-${id}`, `bad-${id}`, `mixed-${id}`];
   const devices: string[] = [];
   const probes: string[] = [];
   const common = ['--kubeconfig', testKubeconfigPath(), '--namespace', opNs];
 
-  /** STAND-IN for an agent's earlier answer: an MdevProbe with results for `device`. */
-  async function answeredProbe(node: string, device: string, accepted: boolean): Promise<void> {
+  /** STAND-IN for an agent's earlier answer: an MdevProbe with a result for each device. */
+  async function answeredProbe(node: string, answers: readonly (readonly [string, boolean])[]): Promise<void> {
     const name = probeObjectName(node, GPU_TYPE, VERSION_550);
-    await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_PROBES), body: { apiVersion: API_VERSION, kind: 'MdevProbe', metadata: { name, labels: { [LABEL_NODE]: node } }, spec: { nodeName: node, typeId: GPU_TYPE, sourceVersion: VERSION_550, devices: [device] } } });
+    const spec = { nodeName: node, typeId: GPU_TYPE, sourceVersion: VERSION_550, devices: answers.map(([d]) => d) };
+    await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_PROBES), body: { apiVersion: API_VERSION, kind: 'MdevProbe', metadata: { name, labels: { [LABEL_NODE]: node } }, spec } });
     probes.push(name);
-    const result = accepted ? { device, accepted: true, reason: 'accepted' } : { device, accepted: false, errno: 'EINVAL', reason: REJECT_REASON };
-    await mergePatch(kc, MDEV_PROBES, { name }, { status: { results: [result], observedGeneration: 1 } }, { subresource: 'status' });
+    const results = answers.map(([device, accepted]) => (accepted ? { device, accepted: true, reason: 'accepted' } : { device, accepted: false, errno: 'EINVAL', reason: REJECT_REASON }));
+    await mergePatch(kc, MDEV_PROBES, { name }, { status: { results, observedGeneration: 1 } }, { subresource: 'status' });
   }
 
   before(async () => {
     await installCrds(kc);
     await core.createNamespace({ body: { metadata: { name: ns } } });
     await core.createNamespace({ body: { metadata: { name: opNs } } });
-    for (const n of [src, t1, t2, bad]) await createNodeWithAgent(kc, n, opNs);
+    for (const n of [src, t1, t2, bad, mixed]) await createNodeWithAgent(kc, n, opNs);
     for (const vm of ['vm-a', 'vm-b', 'vm-c']) devices.push((await gpuVmi(kc, ns, vm, src)).device);
     for (const [node, version, accepted] of [[t1, VERSION_550, true], [t2, VERSION_550, true], [bad, VERSION_535, false]] as const) {
       const device = await publishDevice(kc, { node, version });
       devices.push(device);
-      await answeredProbe(node, device, accepted);
+      await answeredProbe(node, [[device, accepted]]);
     }
+    // A mixed pool: one free device accepts, one rejects; KubeVirt's device plugin could hand out either.
+    const [good, rejecting] = [await publishDevice(kc, { node: mixed, version: VERSION_550 }), await publishDevice(kc, { node: mixed, version: VERSION_535, parent: '0000:42:00.4' })];
+    devices.push(good, rejecting);
+    await answeredProbe(mixed, [[good, true], [rejecting, false]]);
   });
 
   after(async () => {
     for (const p of probes) await deleteQuietly(kc, resourcePath(MDEV_PROBES, { name: p }));
     for (const d of devices) await deleteQuietly(kc, resourcePath(MDEV_DEVICES, { name: d }));
-    for (const n of [src, t1, t2, bad]) await deleteQuietly(kc, resourcePath(NODES, { name: n }));
+    for (const n of [src, t1, t2, bad, mixed]) await deleteQuietly(kc, resourcePath(NODES, { name: n }));
     await core.deleteNamespace({ name: ns }).catch(() => undefined);
     await core.deleteNamespace({ name: opNs }).catch(() => undefined);
   });
@@ -88,7 +94,10 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
     expect(plan.vmis.slice(0, 2).map((v) => v.target).sort()).to.deep.equal([t1, t2].sort());
     const blocked = plan.vmis[2]!;
     expect(blocked.target).to.equal(null);
-    expect(blocked.reason).to.include(`${bad}: Incompatible (${REJECT_REASON})`);
+    expect(blocked.reason).to.include(`${bad}: Incompatible (1 of 1 free nvidia-1012 devices incompatible; ${REJECT_REASON})`);
+    expect(blocked.reason).to.include(`${mixed}: Incompatible (1 of 2 free nvidia-1012 devices incompatible: pool mixed; ${REJECT_REASON})`);
+    // Each planned VMI claims a unit of its target's pool for the next: one free device per target.
+    expect(plan.vmis.slice(0, 2).map((v) => v.targetPools)).to.deep.equal([['GRID_H100-4C'], ['GRID_H100-4C']]);
     expect(blocked.reason).to.include(`${t1}: NoCapacity`);
     expect(plan.probes).to.equal(0);
   });
@@ -100,13 +109,10 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
     expect(plan.vmis.map((v) => v.target === null)).to.deep.equal([false, false, true]);
   });
 
-  it('plan-drain is read only: no device is reserved and no probe was created', async () => {
-    for (const d of devices) {
-      const obj = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES, { name: d }) })) as { status?: { reservation?: unknown } };
-      expect(obj.status?.reservation, d).to.equal(undefined);
-    }
+  it('plan-drain is read only: no capacity is claimed and no probe was created', async () => {
+    expect((await listClaims(kc)).filter((c) => [src, t1, t2, bad, mixed].includes(c.node))).to.deep.equal([]);
     const all = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_PROBES) })) as { items: { metadata: { name: string } }[] };
-    expect(all.items.map((p) => p.metadata.name).filter((n) => [src, t1, t2, bad].some((node) => n.startsWith(node))).sort()).to.deep.equal([...probes].sort());
+    expect(all.items.map((p) => p.metadata.name).filter((n) => [src, t1, t2, bad, mixed].some((node) => n.startsWith(node))).sort()).to.deep.equal([...probes].sort());
   });
 
   it('plan-drain renders an aligned table with a summary', async () => {
@@ -135,6 +141,7 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
     const byNode = new Map(r.nodes.map((n) => [n.node, n]));
     expect(byNode.get(bad)).to.deep.include({ verdict: 'Incompatible' });
     expect(byNode.get(bad)!.message).to.include(REJECT_REASON);
+    expect(byNode.get(mixed)).to.deep.include({ verdict: 'Incompatible', message: `1 of 2 free nvidia-1012 devices incompatible: pool mixed; ${REJECT_REASON}` });
     expect(byNode.get(t1)!.verdict).to.equal('Compatible');
     expect(byNode.has(src)).to.equal(false);
   });

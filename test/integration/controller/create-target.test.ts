@@ -25,7 +25,7 @@ import { gpuAddress, type FleetNodeSpec, type GpuSpec } from '../../../dev/sim/f
 import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { SUPPORTED_TYPES } from '../../../src/sysfs/layout.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { createNamespace, deleteNamespace, getDevice, installCrds, listEvents, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
+import { claimsOf, createNamespace, deleteNamespace, getDevice, getMigration, installCrds, listEvents, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
 
 const TYPE = 'nvidia-1012';
 const ACCEL = 'hisi_acc-qm';
@@ -87,10 +87,6 @@ async function eventsOf(kc: KubeConfig, m: MdevMigration): Promise<{ reason: str
 }
 
 /** Devices anywhere in the cluster still reserved for the migration of this uid. */
-async function reservedFor(kc: KubeConfig, uid: string): Promise<string[]> {
-  const res = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES) })) as { items?: { metadata: { name: string }; status?: { reservation?: { migration?: { uid?: string } } } }[] };
-  return (res.items ?? []).filter((d) => d.status?.reservation?.migration?.uid === uid).map((d) => d.metadata.name);
-}
 
 /** MdevDevice names the agent of `nodeName` publishes. */
 async function devicesOn(kc: KubeConfig, nodeName: string): Promise<string[]> {
@@ -176,7 +172,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
     const uuid = duplicateUuid(m.metadata.uid ?? '', source);
     expect(m.status?.devices).to.have.length(1);
     expect(m.status?.devices?.[0]?.source).to.equal(source);
-    const targetName = m.status?.devices?.[0]?.target as string;
+    const targetName = m.status?.devices?.[0]?.created as string;
     const target = await getDevice(kc, targetName);
     expect(target?.spec.nodeName).to.equal(tgtA);
     expect(target?.spec.id).to.equal(uuid);
@@ -197,13 +193,17 @@ describe('controller: allowCreateTarget creates the target device through the ag
     const vmims = await vmimsOf(kc, ns, m);
     expect(vmims).to.have.length(1);
     expect(vmims[0]?.spec.addedNodeSelector).to.deep.equal({ [LABEL_HOSTNAME]: tgtA });
-    expect((await listEvents(kc, ns, 'grow')).map((e) => e.reason)).to.include.members(['Reserved', 'Migrating', 'Succeeded']);
+    expect((await listEvents(kc, ns, 'grow')).map((e) => e.reason)).to.include.members(['Claimed', 'Migrating', 'Succeeded']);
 
-    // Once the target's agent shows the VMI on the new device, the sweeper drops the reservation.
-    await waitFor('the reservation on the created device to be released after consumption', async () => {
-      const d = await getDevice(kc, targetName);
-      return d?.status?.consumer?.name === 'vm-a' && !d.status.reservation ? d : undefined;
+    // The created device was the pool's only free one, so the device plugin stand-in gave the VMI
+    // that one; the controller records it and releases the claim.
+    const settled = await waitFor('the device the VMI got to be recorded', async () => {
+      const cur = await getMigration(kc, ns, 'grow');
+      return cur?.status?.devices?.[0]?.target ? cur : undefined;
     });
+    expect(settled.status?.devices?.[0]).to.deep.include({ target: targetName, targetAccepted: true });
+    expect((await getDevice(kc, targetName))?.status?.consumer?.name).to.equal('vm-a');
+    await waitFor('no claim left for the migration', async () => ((await claimsOf(kc, ns, 'grow')).length === 0 ? true : undefined), 20_000);
   });
 
   it('without allowCreateTarget, the same target is NoCapacity, the migration fails and nothing is created', async () => {
@@ -266,9 +266,10 @@ describe('controller: allowCreateTarget creates the target device through the ag
     expect(await devicesOn(kc, refuseR)).to.deep.equal(devicesBefore);
     const uuid = duplicateUuid(m.metadata.uid ?? '', m.status?.devices?.[0]?.source ?? '');
     expect(treeOf(createR).hasMdev(uuid)).to.equal(true);
-    expect((await getDevice(kc, m.status?.devices?.[0]?.target ?? ''))?.spec).to.deep.include({ nodeName: createR, id: uuid });
+    expect((await getDevice(kc, m.status?.devices?.[0]?.created ?? ''))?.spec).to.deep.include({ nodeName: createR, id: uuid });
     expect(await vmimsOf(kc, ns, m)).to.have.length(1);
-    await waitFor('no reservation left for the migration', async () => ((await reservedFor(kc, m.metadata.uid ?? '')).length === 0 ? true : undefined), 20_000);
+    expect(m.status?.failedTargets).to.deep.equal([{ node: refuseR, reason: refusal }]);
+    await waitFor('no claim left for the migration', async () => ((await claimsOf(kc, ns, 'refused-next')).length === 0 ? true : undefined), 20_000);
   });
 
   it('a refusal on the only candidate (accel stand-in, creation parameters) fails the migration at once with the node Excluded', async () => {
@@ -287,8 +288,8 @@ describe('controller: allowCreateTarget creates the target device through the ag
     // The source carries the creation parameters the agent refused to apply.
     expect((await getDevice(kc, source))?.spec.creationParams).to.deep.equal([{ key: 'qp', value: '64' }]);
 
-    // One refusal, one failure: the refused node is not asked a second time (no restart here; a
-    // restarted controller would ask once more, the exclusion being in memory).
+    // One refusal, one failure: the refused node is not asked a second time (the refusal is kept in
+    // status.failedTargets, so a restarted controller would not ask again either).
     await waitFor('the NoCompatibleNode event', async () => ((await eventsOf(kc, m)).some((e) => e.reason === 'NoCompatibleNode') ? true : undefined), 30_000);
     const events = await eventsOf(kc, m);
     expect(events.filter((e) => e.reason === 'TargetCreationFailed').map((e) => e.message)).to.deep.equal([refusal]);
@@ -297,7 +298,8 @@ describe('controller: allowCreateTarget creates the target device through the ag
     expect(treeOf(accNeedsY).mdevs().sort()).to.deep.equal(treeBefore);
     expect(await devicesOn(kc, accNeedsY)).to.deep.equal(devicesBefore);
     expect(await vmimsOf(kc, ns, m)).to.have.length(0);
-    expect(await reservedFor(kc, m.metadata.uid ?? '')).to.deep.equal([]);
+    expect(await claimsOf(kc, ns, 'refused-only')).to.deep.equal([]);
+    expect(m.status?.failedTargets?.map((t) => t.node)).to.deep.equal([accNeedsY]);
     expect((await getVmi(kc, ns, 'vm-y'))?.status?.nodeName).to.equal(accSrcY);
   });
 

@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { LEADER_LEASE_NAME, LEASES, MDEV_DEVICES } from '../../../src/controller/resources.ts';
+import { LEADER_LEASE_NAME, LEASES } from '../../../src/controller/resources.ts';
 import { vmimName } from '../../../src/controller/vmim-driver.ts';
 import { informerFor, type Informer } from '../../../src/kube/informer.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
@@ -23,7 +23,7 @@ import { startFleet, type FleetHandle } from '../../../dev/sim/fleet/fleet.ts';
 import type { FleetNodeSpec, GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { testKubeconfigPath, testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { poll } from '../../support/poll.ts';
-import { createMigration, createNamespace, deleteNamespace, installCrds, listEvents, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
+import { claimsOf, createMigration, createNamespace, deleteNamespace, installCrds, listEvents, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
 
 const H100: GpuSpec = {
   vendor: 'nvidia',
@@ -133,14 +133,6 @@ interface Takeover {
   taken: LeaseView;
 }
 
-/** MdevDevices whose reservation names the MdevMigration `namespace/name`. */
-async function reservedBy(kc: KubeConfig, namespace: string, name: string): Promise<string[]> {
-  const res = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES) })) as {
-    items: { metadata: { name: string }; status?: { reservation?: { migration: { namespace: string; name: string } } } }[];
-  };
-  return res.items.filter((d) => d.status?.reservation?.migration.namespace === namespace && d.status.reservation.migration.name === name).map((d) => d.metadata.name);
-}
-
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -237,7 +229,7 @@ describe('controller failover across two OS processes (stand-in fleet running th
     await deleteNamespace(kc, opNs);
   });
 
-  it('after SIGKILL of the leader mid-migration the other process takes the Lease once it expired and finishes with the one VMIM, then the reservation goes', async () => {
+  it('after SIGKILL of the leader mid-migration the other process takes the Lease once it expired and finishes with the one VMIM, then the claim goes', async () => {
     // 1. One leader: the Lease names one of the two processes, and only its metric says so.
     const first = await waitFor('a controller to hold the leader Lease', async () => {
       const l = await readLease(kc, opNs);
@@ -256,9 +248,8 @@ describe('controller failover across two OS processes (stand-in fleet running th
     const inFlight = await vmimsOf(kc, ns, migrating);
     expect(inFlight.map((v) => v.metadata.name)).to.deep.equal([vmimName('move-f', 1)]);
     expect(isVmimFinal(inFlight[0] as Vmim), 'the VMIM must still be in flight when the leader dies').to.equal(false);
-    const targets = (migrating.status?.devices ?? []).map((d) => d.target);
-    expect(targets).to.have.length(1);
-    expect(await reservedBy(kc, ns, 'move-f'), 'the target device is reserved while migrating').to.deep.equal(targets);
+    expect(migrating.status?.devices).to.have.length(1);
+    expect((await claimsOf(kc, ns, 'move-f')).map((c) => [c.node, c.units]), 'one unit is claimed on the target while migrating').to.deep.equal([[dst, 1]]);
 
     // 3. SIGKILL: no graceful stop, no Lease release.
     const since = takeovers.length;
@@ -294,8 +285,8 @@ describe('controller failover across two OS processes (stand-in fleet running th
     const succeeded = await eventsWithReason(ns, 'move-f', 'Succeeded');
     expect(succeeded.map((e) => e.source?.host), 'the Succeeded event comes from the new leader').to.deep.equal([follower.identity]);
 
-    // 6. No reservation is left: the new leader's sweeper releases it once the target shows the VMI.
-    await waitFor('no reservation left by move-f', async () => ((await reservedBy(kc, ns, 'move-f')).length === 0 ? true : undefined), 30_000);
+    // 6. No claim is left: the new leader settles the migration once the target shows the VMI.
+    await waitFor('no claim left by move-f', async () => ((await claimsOf(kc, ns, 'move-f')).length === 0 ? true : undefined), 30_000);
     expect(follower.child.exitCode, 'the new leader is still running').to.equal(null);
   });
 

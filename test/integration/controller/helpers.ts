@@ -4,12 +4,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, parseFromWire, type MdevDevice, type MdevMigration } from '../../../src/api/v1alpha1/index.ts';
-import { MDEV_DEVICES, MDEV_MIGRATIONS } from '../../../src/controller/resources.ts';
+import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES } from '../../../src/controller/resources.ts';
 import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { listVmims } from '../../../src/kubevirt/client.ts';
 import type { Vmim } from '../../../src/kubevirt/types.ts';
+import type { GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { kubectl } from '../../support/cluster.ts';
 import { poll } from '../../support/poll.ts';
@@ -81,4 +82,29 @@ export async function listEvents(kc: KubeConfig, ns: string, name: string): Prom
     items?: { reason: string; message: string; type: string }[];
   };
   return res.items ?? [];
+}
+
+export interface ClaimOnNode {
+  node: string;
+  pool: string;
+  units: number;
+  migration: { namespace: string; name: string; uid: string };
+}
+
+/** Every capacity claim on every MdevNode (MdevNode status.claims), read from the API server. */
+export async function listClaims(kc: KubeConfig): Promise<ClaimOnNode[]> {
+  const res = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_NODES) })) as {
+    items?: { metadata: { name: string }; status?: { claims?: { pool: string; units: number; migration: ClaimOnNode['migration'] }[] } }[];
+  };
+  return (res.items ?? []).flatMap((n) => (n.status?.claims ?? []).map((c) => ({ node: n.metadata.name, pool: c.pool, units: c.units, migration: c.migration })));
+}
+
+/** The capacity claims held by MdevMigration `namespace/name`. */
+export async function claimsOf(kc: KubeConfig, namespace: string, name: string): Promise<ClaimOnNode[]> {
+  return (await listClaims(kc)).filter((c) => c.migration.namespace === namespace && c.migration.name === name);
+}
+
+/** A STAND-IN NVIDIA H100 for fleet node specs: one nvidia-1012 device on host driver `hostDriver`. */
+export function h100(hostDriver: string, extra: Partial<GpuSpec> = {}): GpuSpec {
+  return { vendor: 'nvidia', board: 'H100-PCIE-80GB', hostDriver, vgpuVersion: 0x12, vgpuRange: [0x10, 0x13], typeId: 'nvidia-1012', devices: 1, spare: 0, ...extra };
 }

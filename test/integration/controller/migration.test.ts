@@ -2,7 +2,7 @@
 // simulator: fake sysfs trees with simulated vendor drivers, the real agent code, a kubelet
 // stand-in) and the KubeVirt STAND-IN simulator that advances VMIMs.
 import { expect } from 'chai';
-import { LABEL_HOSTNAME, vmimPinnedNode } from '../../../src/kubevirt/types.ts';
+import { LABEL_HOSTNAME, vmimPinnedHostname } from '../../../src/kubevirt/types.ts';
 import { startManager, type ManagerHandle } from '../../../src/controller/manager.ts';
 import { startFleet, type FleetHandle } from '../../../dev/sim/fleet/fleet.ts';
 import type { FleetNodeSpec, GpuSpec } from '../../../dev/sim/fleet/profile.ts';
@@ -11,6 +11,7 @@ import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts'
 import type { FailWhen } from '../../../dev/sim/kubevirt/simulator.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import {
+  claimsOf,
   createMigration,
   createNamespace,
   deleteNamespace,
@@ -85,7 +86,8 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
         node(n(2), [H100('550.90.07')]), // same branch, newer: accepts
         node(n(3), [H100('535.161.08')]), // other branch: EINVAL
         node(n(4), [H100('550.54.15', { board: 'L40S-48GB', typeId: 'nvidia-1013' })]), // other type
-        node(n(5), [H100('550.54.15', { vgpuRange: [0x10, 0x11] })]), // vGPU 0x12 out of range
+        // An older vGPU manager: its own string differs (vgpu=0x11), and 0x12 is out of its range.
+        node(n(5), [H100('550.54.15', { vgpuVersion: 0x11, vgpuRange: [0x10, 0x11] })]),
         node(n(6), [{ ...H100('550.54.15'), vendor: 'intel-gvt', typeId: 'i915-GVTg_V5_4' }]),
       ]));
     });
@@ -112,23 +114,30 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
       expect(vmims).to.have.length(1);
       expect(vmims[0]?.spec.addedNodeSelector).to.deep.equal({ [LABEL_HOSTNAME]: n(2) });
       expect((await getVmi(kc, ns, 'vm-a'))?.status?.nodeName).to.equal(n(2));
-      const reasons = (await listEvents(kc, ns, 'move-a')).map((e) => e.reason);
-      expect(reasons).to.include.members(['Probing', 'Reserved', 'Migrating', 'Succeeded']);
-      // Once the agent of the target shows the VMI as consumer, the sweeper drops the reservation.
-      const target = m.status?.devices?.[0]?.target as string;
-      await waitFor('the target reservation to be released after consumption', async () => {
-        const d = await getDevice(kc, target);
-        return d?.status?.consumer?.name === 'vm-a' && !d.status.reservation ? d : undefined;
+      expect(m.status?.devices?.[0]?.pool).to.equal('nvidia-1012');
+      // The device plugin stand-in picked the device; once the target's agent shows it, the
+      // controller records it, checks its class accepted the source, and releases the claim.
+      const settled = await waitFor('the device the VMI got to be recorded', async () => {
+        const cur = await getMigration(kc, ns, 'move-a');
+        return cur?.status?.devices?.[0]?.target ? cur : undefined;
       });
+      const got = settled.status?.devices?.[0];
+      expect(got?.targetAccepted).to.equal(true);
+      expect((await getDevice(kc, got?.target as string))?.status?.consumer?.name).to.equal('vm-a');
+      expect(settled.status?.conditions?.find((c) => c.type === 'TargetDeviceVerified')).to.deep.include({ status: 'True', reason: 'InAcceptedClass' });
+      expect(await claimsOf(kc, ns, 'move-a')).to.deep.equal([]);
+      const reasons = (await listEvents(kc, ns, 'move-a')).map((e) => e.reason);
+      expect(reasons).to.include.members(['Probing', 'Claimed', 'Migrating', 'Succeeded', 'TargetDeviceRecorded']);
     });
 
-    it('a dry run stops at Planned with the decision and creates no VMIM and no reservation', async () => {
+    it('a dry run stops at Planned with the decision and creates no VMIM and no claim', async () => {
       await f.startVm({ namespace: ns, name: 'vm-dry', node: n(1) });
       await createMigration(kc, ns, 'dry', { vmiName: 'vm-dry', dryRun: true, targetNodes: f.nodeNames });
       const m = await waitForPhase(kc, ns, 'dry', ['Planned', 'Failed']);
       expect(m.status?.phase, m.status?.message).to.equal('Planned');
       expect(m.status?.targetNode).to.equal(n(2));
       expect(m.status?.verdictTotals?.Compatible).to.equal(1);
+      expect(m.status?.devices?.map((d) => d.pool)).to.deep.equal(['nvidia-1012']);
       // Nothing follows a Planned dry run: once the controller's cache holds it, a reconcile of it
       // returns without a requeue and writes nothing (waiting a while could only show "not yet").
       const key = `${ns}/dry`;
@@ -137,8 +146,7 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
       const after = await getMigration(kc, ns, 'dry');
       expect(after?.metadata.resourceVersion, 'the reconcile wrote nothing').to.equal(m.metadata.resourceVersion);
       expect(await vmimsOf(kc, ns, m)).to.have.length(0);
-      const target = m.status?.devices?.[0]?.target as string;
-      expect((await getDevice(kc, target))?.status?.reservation).to.equal(undefined);
+      expect(await claimsOf(kc, ns, 'dry')).to.deep.equal([]);
     });
 
     it('fails with every node\'s reason and no VMIM when no node accepts', async () => {
@@ -175,7 +183,7 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
     expect(verdictOf(m, `${p}-3`)?.verdict).to.equal('AgentUnavailable');
   });
 
-  it('gives the last free device to exactly one of two racing migrations', async () => {
+  it('gives the last free unit of a pool to exactly one of two racing migrations', async () => {
     const p = uniqueName('race');
     const { f, ns } = await fleet('race', [node(`${p}-1`, [H100('550.54.15')]), node(`${p}-2`, [H100('550.54.15', { devices: 1 })])]);
     await f.startVm({ namespace: ns, name: 'vm-1', node: `${p}-1` });
@@ -190,11 +198,11 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
     expect(vmims).to.have.length(1);
   });
 
-  it('after a failed VMIM releases the reservation and uses the next candidate', async () => {
+  it('after a failed VMIM releases the claim, remembers the node in status and uses the next candidate', async () => {
     const p = uniqueName('retry');
     const first = `${p}-2`;
     const { f, ns } = await fleet('retry', [node(`${p}-1`, [H100('550.54.15')]), node(first, [H100('550.54.15')]), node(`${p}-3`, [H100('550.54.15')])], (vmim, next) =>
-      vmimPinnedNode(vmim) === first && next === 'Scheduled' ? 'injected failure (stand-in): target pod could not start' : undefined,
+      vmimPinnedHostname(vmim) === first && next === 'Scheduled' ? 'injected failure (stand-in): target pod could not start' : undefined,
     );
     await f.startVm({ namespace: ns, name: 'vm-r', node: `${p}-1` });
     await createMigration(kc, ns, 'retry', { vmiName: 'vm-r', targetNodes: f.nodeNames });
@@ -204,11 +212,10 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
     expect(m.status?.attempts).to.equal(2);
     expect(verdictOf(m, first)?.verdict).to.equal('Excluded');
     const vmims = await vmimsOf(kc, ns, m);
-    expect(vmims.map((v) => [vmimPinnedNode(v), v.status?.phase]).sort()).to.deep.equal([[first, 'Failed'], [`${p}-3`, 'Succeeded']]);
-    await waitFor('no reservation left on the failed node', async () => {
-      const res = await kcDevicesOn(first);
-      return res.every((d) => !d.status?.reservation) ? true : undefined;
-    });
+    expect(vmims.map((v) => [vmimPinnedHostname(v), v.status?.phase]).sort()).to.deep.equal([[first, 'Failed'], [`${p}-3`, 'Succeeded']]);
+    expect(m.status?.failedTargets?.map((t) => [t.node, t.migrationName])).to.deep.equal([[first, 'retry-1']]);
+    expect(m.status?.failedTargets?.[0]?.reason).to.include('injected failure (stand-in)');
+    await waitFor('no claim left by the migration', async () => ((await claimsOf(kc, ns, 'retry')).length === 0 ? true : undefined));
     expect((await listEvents(kc, ns, 'retry')).map((e) => e.reason)).to.include('AttemptFailed');
   });
 
@@ -226,12 +233,4 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
     expect(m.status?.attempts).to.equal(1);
     expect(await vmimsOf(kc, ns, m)).to.have.length(1);
   });
-
-  async function kcDevicesOn(nodeName: string) {
-    const { kubeRequest } = await import('../../../src/kube/request.ts');
-    const res = (await kubeRequest(kc, { method: 'GET', path: '/apis/mdev-operator.io/v1alpha1/mdevdevices', query: { labelSelector: `mdev-operator.io/node=${nodeName}` } })) as {
-      items: { status?: { reservation?: unknown } }[];
-    };
-    return res.items;
-  }
 });

@@ -5,25 +5,22 @@
 // devices the operator reserved (named by the VMIM's MdevMigration, owner or annotation).
 import https from 'node:https';
 import { expect } from 'chai';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { MdevMigration } from '../../../src/api/v1alpha1/index.ts';
 import type { EventSink } from '../../../src/controller/events.ts';
 import { startManager, type ManagerHandle } from '../../../src/controller/manager.ts';
-import { MDEV_DEVICES } from '../../../src/controller/resources.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { getVmi, listVmims } from '../../../src/kubevirt/client.ts';
 import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
-import { isVmimFinal, VMIM_RESOURCE, type Vmi, type Vmim } from '../../../src/kubevirt/types.ts';
+import { isVmimFinal, VMIM_RESOURCE, type Vmim } from '../../../src/kubevirt/types.ts';
 import { startFleet, type FleetHandle } from '../../../dev/sim/fleet/fleet.ts';
 import type { FleetNodeSpec, GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { ANNOTATION_FAIL_AT } from '../../../dev/sim/kubevirt/launcher-pod.ts';
-import { startKubevirtSimulator, type KubevirtSimulator } from '../../../dev/sim/kubevirt/simulator.ts';
 import { deleteWebhookConfigurations } from '../../../src/webhook/admission-service.ts';
 import { admissionWebhookStarter } from '../../../src/webhook/admission-webhook.ts';
 import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { createMigration, createNamespace, deleteNamespace, getMigration, installCrds, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
+import { claimsOf, createMigration, createNamespace, deleteNamespace, getMigration, installCrds, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
 
 const H100 = (hostDriver: string, devices: number): GpuSpec => ({
   vendor: 'nvidia',
@@ -50,19 +47,6 @@ function eventLog(): EventSink & { reasons: (migration?: string) => string[] } {
 }
 
 /** Device-plugin STAND-IN: the target devices recorded by the VMIM's MdevMigration (owner reference or annotation). */
-function reservedDevices(kc: KubeConfig) {
-  return async (_vmi: Vmi, _target: string, vmim: Vmim): Promise<string[]> => {
-    const refs = (vmim.metadata as { ownerReferences?: { kind: string; name: string }[] }).ownerReferences ?? [];
-    const owner = refs.find((r) => r.kind === 'MdevMigration')?.name;
-    const name = owner ?? vmim.metadata.annotations?.[ANNOTATION_MIGRATION];
-    if (!name) throw new Error(`VMIM ${vmim.metadata.name} was not admitted by the operator`);
-    const m = await getMigration(kc, vmim.metadata.namespace, name);
-    const targets = (m?.status?.devices ?? []).map((p) => p.target);
-    if (targets.length === 0) throw new Error(`MdevMigration ${name} records no target devices`);
-    return Promise.all(targets.map(async (t) => ((await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES, { name: t }) })) as { spec: { id: string } }).spec.id));
-  };
-}
-
 describe('controller + admission webhook: two replicas on the real kube-apiserver (fleet and KubeVirt stand-ins)', function () {
   this.timeout(180_000);
   const kc = testKubeConfig();
@@ -72,7 +56,6 @@ describe('controller + admission webhook: two replicas on the real kube-apiserve
   const [src, good, bad] = [`${p}-1`, `${p}-2`, `${p}-3`];
   const configName = uniqueName('mdev-vmim-ctl');
   let fleet: FleetHandle | undefined;
-  let kubevirt: KubevirtSimulator | undefined;
   const replicas: { manager: ManagerHandle; events: ReturnType<typeof eventLog> }[] = [];
   let caPem = '';
 
@@ -118,11 +101,6 @@ describe('controller + admission webhook: two replicas on the real kube-apiserve
 
   const vmimsFor = async (vmiName: string): Promise<Vmim[]> => (await listVmims(kc, { namespace: ns })).filter((v) => v.spec.vmiName === vmiName);
 
-  const reservedBy = async (migration: string): Promise<string[]> => {
-    const res = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES) })) as { items: { metadata: { name: string }; status?: { reservation?: { migration: { namespace: string; name: string } } } }[] };
-    return res.items.filter((d) => d.status?.reservation?.migration.namespace === ns && d.status.reservation.migration.name === migration).map((d) => d.metadata.name);
-  };
-
   /** One AdmissionReview straight to a replica's HTTPS server (as the API server would send it). */
   const review = (port: number, vmiName: string): Promise<{ allowed: boolean; patch?: unknown[] }> => {
     const body = JSON.stringify({
@@ -163,10 +141,10 @@ describe('controller + admission webhook: two replicas on the real kube-apiserve
       kc,
       namespace: opNs,
       specs: [node(src, [H100('550.54.15', 6)]), node(good, [H100('550.90.07', 4)]), node(bad, [H100('535.161.08', 2)])],
-      kubevirt: false,
+      // KubeVirt stand-in with its device-plugin stand-in: any free device of the resource.
+      kubevirt: { namespace: ns, stepDelayMs: 250 },
       resyncIntervalMs: 2_000,
     });
-    kubevirt = startKubevirtSimulator({ kc, namespace: ns, stepDelayMs: 250, allocateDevices: reservedDevices(kc) });
     for (const vm of ['vm-a', 'vm-b', 'vm-c', 'vm-d', 'vm-e']) await fleet.startVm({ namespace: ns, name: vm, node: src });
     // Replica A first, so it leads; B registers its URL in the configurations last.
     const a = await startReplica('replica-a');
@@ -190,7 +168,6 @@ describe('controller + admission webhook: two replicas on the real kube-apiserve
   after(async () => {
     for (const r of replicas) await r.manager.stop().catch(() => undefined);
     await deleteWebhookConfigurations(kc, configName);
-    await kubevirt?.stop();
     await fleet?.stop({ deleteNodes: true });
     await deleteNamespace(kc, ns);
     await deleteNamespace(kc, opNs);
@@ -213,7 +190,7 @@ describe('controller + admission webhook: two replicas on the real kube-apiserve
     expect(text).to.include('webhook TLS loaded').and.to.include('caches synced');
   });
 
-  it('a drain-style VMIM is steered to the compatible node and its record ends Succeeded, with one VMIM and no reservation left', async () => {
+  it('a drain-style VMIM is steered to the compatible node and its record ends Succeeded, with one VMIM and no claim left', async () => {
     const vmim = await createVmim('drain-a', 'vm-a');
     expect(vmim.spec.addedNodeSelector).to.deep.equal({ 'kubernetes.io/hostname': good });
     expect(vmim.metadata.annotations?.[ANNOTATION_MIGRATION]).to.equal('vmim-drain-a');
@@ -222,33 +199,35 @@ describe('controller + admission webhook: two replicas on the real kube-apiserve
     expect(m.status?.targetNode).to.equal(good);
     expect((await getVmi(kc, ns, 'vm-a'))?.status?.nodeName).to.equal(good);
     expect((await vmimsFor('vm-a')).map((v) => v.metadata.name)).to.deep.equal(['drain-a']);
-    await waitFor('the reservation to be released once the target device shows vm-a', async () => ((await reservedBy('vmim-drain-a')).length === 0 ? true : undefined));
+    await waitFor('the claim to be released once the target device shows vm-a', async () => ((await claimsOf(kc, ns, 'vmim-drain-a')).length === 0 ? true : undefined));
+    const settled = await getMigration(kc, ns, 'vmim-drain-a');
+    expect(settled?.status?.devices?.[0]?.target, 'the device the VMI got is recorded').to.be.a('string');
     expect(replicas[0]?.events.reasons('vmim-drain-a')).to.include('Succeeded');
   });
 
-  it('a VMIM that KubeVirt fails ends its record Failed, releases the reservation and is not retried', async () => {
+  it('a VMIM that KubeVirt fails ends its record Failed, releases the claim and is not retried', async () => {
     await createVmim('drain-b', 'vm-b', { annotations: { [ANNOTATION_FAIL_AT]: 'Scheduled' } });
     const m = await waitForPhase(kc, ns, 'vmim-drain-b', ['Succeeded', 'Failed']);
     expect(m.status?.phase).to.equal('Failed');
     expect(m.status?.conditions?.find((c) => c.type === 'Ready')?.reason).to.equal('MigrationFailed');
     expect(m.status?.message).to.match(/injected failure at phase Scheduled/);
-    await waitFor('the reservation of the failed migration to be released', async () => ((await reservedBy('vmim-drain-b')).length === 0 ? true : undefined));
+    await waitFor('the claim of the failed migration to be released', async () => ((await claimsOf(kc, ns, 'vmim-drain-b')).length === 0 ? true : undefined));
     expect((await vmimsFor('vm-b')).map((v) => [v.metadata.name, v.status?.phase])).to.deep.equal([['drain-b', 'Failed']]);
     expect((await getVmi(kc, ns, 'vm-b'))?.status?.nodeName).to.equal(src);
   });
 
-  it('a VMIM refused after the webhook admitted it leaves a record that fails after the grace period, releasing its reservation', async () => {
+  it('a VMIM refused after the webhook admitted it leaves a record that fails after the grace period, releasing its claim', async () => {
     // An invalid label passes the mutating webhook, then object validation refuses the VMIM.
     const err = await createVmim('drain-c', 'vm-c', { labels: { broken: 'not a valid label value!' } }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
     expect(err?.message).to.match(/Invalid value|invalid/i);
-    expect(await reservedBy('vmim-drain-c')).to.have.length(1);
+    expect(await claimsOf(kc, ns, 'vmim-drain-c')).to.have.length(1);
     const m = await waitForPhase(kc, ns, 'vmim-drain-c', ['Succeeded', 'Failed']);
     expect(m.status?.phase).to.equal('Failed');
     expect(m.status?.conditions?.find((c) => c.type === 'Ready')?.reason).to.equal('VMIMNotCreated');
-    await waitFor('the reservation of the never-created VMIM to be released', async () => ((await reservedBy('vmim-drain-c')).length === 0 ? true : undefined));
+    await waitFor('the claim of the never-created VMIM to be released', async () => ((await claimsOf(kc, ns, 'vmim-drain-c')).length === 0 ? true : undefined));
     expect(await vmimsFor('vm-c')).to.have.length(0);
   });
 

@@ -150,7 +150,7 @@ describe('faults: control-plane restarts (real kube-apiserver and etcd)', functi
     expect(m.status?.phase, m.status?.message).to.equal('Succeeded');
     const after = await world.devicesOf(world.node('dst'));
     // The restart itself must not make the agent republish anything it had (no churn).
-    const untouched = after.filter((d) => !d.status?.consumer && !d.status?.reservation).map((d) => [d.metadata.name, d.metadata.resourceVersion]);
+    const untouched = after.filter((d) => !d.status?.consumer).map((d) => [d.metadata.name, d.metadata.resourceVersion]);
     for (const [name, rv] of untouched) expect(before.find((d) => d.metadata.name === name)?.metadata.resourceVersion, name).to.equal(rv);
     await expectInvariants(world.scope());
   });

@@ -3,13 +3,14 @@
 // each step of a migration, leader failover, agents that stop answering, and contention for
 // scarce devices. The invariant checker runs after every scenario.
 import { expect } from 'chai';
-import type { MdevMigration } from '../../../src/api/v1alpha1/index.ts';
+import { CONDITION_TARGET_DEVICE_VERIFIED, type MdevDevice, type MdevMigration } from '../../../src/api/v1alpha1/index.ts';
 import type { EventSink } from '../../../src/controller/events.ts';
 import type { ManagerHandle } from '../../../src/controller/manager.ts';
-import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_PROBES } from '../../../src/controller/resources.ts';
+import { MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES } from '../../../src/controller/resources.ts';
 import { ownerReferenceTo, vmimName } from '../../../src/controller/vmim-driver.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { createVmim } from '../../../src/kubevirt/client.ts';
+import { mdevPoolKey } from '../../../src/kubevirt/device-plugin.ts';
 import { LABEL_HOSTNAME } from '../../../src/kubevirt/types.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
@@ -49,8 +50,8 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
     });
     after(async () => world?.stop());
 
-    for (const [step, reason] of [['while Probing', 'Probing'], ['right after reserving', 'Reserved'], ['while Migrating', 'Migrating']] as const) {
-      it(`${step}: a restarted controller resumes without a duplicate VMIM or a leaked reservation`, async () => {
+    for (const [step, reason] of [['while Probing', 'Probing'], ['right after claiming', 'Claimed'], ['while Migrating', 'Migrating']] as const) {
+      it(`${step}: a restarted controller resumes without a duplicate VMIM or a leaked claim`, async () => {
         const vm = `vm-${reason.toLowerCase()}`;
         await world.fleet.startVm({ namespace: world.ns, name: vm, node: world.node('src') });
         const seen: string[] = [];
@@ -86,32 +87,38 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
     });
     after(async () => world?.stop());
 
-    it('the controller adopts it and ends Succeeded with its Planned devices, instead of re-reserving a target its own VMI now holds', async () => {
+    it('the controller adopts it and ends Succeeded with the device the VMI got, instead of claiming again a pool its own VMI now holds', async () => {
       const [src, dst] = [world.node('src'), world.node('dst')];
       const { devices: [source] } = await world.fleet.startVm({ namespace: world.ns, name: 'vm-done', node: src });
-      const target = (await world.devicesOf(dst))[0]?.metadata.name as string;
+      const [target] = await world.devicesOf(dst);
+      const pool = mdevPoolKey((target as MdevDevice).spec.type);
       // What a leader leaves behind when it loses the API server right after creating the VMIM of
-      // attempt 1: status Planned with the devices, the target reserved, the VMIM created.
+      // attempt 1: status Planned with the devices, the target's pool claimed, the VMIM created.
       const m = await world.createMigration('done', { vmiName: 'vm-done', targetNodes: [dst] });
       const ref = { namespace: world.ns, name: 'done' };
-      const status = { phase: 'Planned', targetNode: dst, devices: [{ source, target }], attempts: 1, message: 'Reserved 1 device(s) for attempt 1' };
+      const status = { phase: 'Planned', targetNode: dst, devices: [{ source, pool }], attempts: 1, message: 'Claimed 1 device of pool for attempt 1' };
       await mergePatch(kc, MDEV_MIGRATIONS, ref, { status }, { subresource: 'status' });
       const at = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-      const reservation = { migration: { ...ref, uid: m.metadata.uid }, targetNode: dst, reservedAt: at(Date.now()), expiresAt: at(Date.now() + 600_000) };
-      await mergePatch(kc, MDEV_DEVICES, { name: target }, { status: { reservation } }, { subresource: 'status' });
+      const claim = { migration: { ...ref, uid: m.metadata.uid }, pool, typeId: (target as MdevDevice).spec.type.id, units: 1, claimedAt: at(Date.now()), expiresAt: at(Date.now() + 600_000) };
+      await mergePatch(kc, MDEV_NODES, { name: dst }, { status: { claims: [claim] } }, { subresource: 'status' });
       await createVmim(kc, { namespace: world.ns, name: vmimName('done', 1), vmiName: 'vm-done', addedNodeSelector: { [LABEL_HOSTNAME]: dst }, ownerReferences: [ownerReferenceTo(m)] });
-      // KubeVirt finishes meanwhile, and the target's agent publishes the VMI as its consumer.
+      // KubeVirt finishes meanwhile, and the target's agent publishes the VMI as its consumer: the pool has no free unit left.
       await eventually('the VMI to run on the target, its agent publishing it', async () => {
-        const d = (await world.devicesOf(dst)).find((x) => x.metadata.name === target);
+        const d = (await world.devicesOf(dst)).find((x) => x.metadata.name === target?.metadata.name);
         return d?.status?.consumer?.name === 'vm-done' ? d : undefined;
       }, 60_000);
 
       await world.startController();
-      const done = await world.waitForPhase('done', ['Succeeded', 'Failed'], 60_000);
+      await world.waitForPhase('done', ['Succeeded', 'Failed'], 60_000);
+      const done = await eventually('the migration to settle (the device the VMI got recorded)', async () => {
+        const x = await world.migration('done');
+        return x?.status?.phase !== 'Succeeded' || x.status.conditions?.some((c) => c.type === CONDITION_TARGET_DEVICE_VERIFIED) ? x : undefined;
+      }, 90_000);
       expect(done.status?.phase, done.status?.message).to.equal('Succeeded');
-      expect(done.status?.devices, 'the Planned devices are kept').to.deep.equal([{ source, target }]);
+      expect(done.status?.devices?.map((d) => [d.source, d.pool, d.target]), 'the Planned device, and the one the VMI got').to.deep.equal([[source, pool, target?.metadata.name]]);
       expect(done.status?.targetNode).to.equal(dst);
       expect((await world.vmimsOf(done)).map((v) => v.metadata.name)).to.deep.equal([vmimName('done', 1)]);
+      expect(await world.claimsOn(dst), 'the claim is released once settled').to.deep.equal([]);
       await expectInvariants(world.scope());
     });
   });
@@ -188,7 +195,7 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
       expect(await probesOn(world.node('expired')), 'a node with an expired lease is never probed').to.have.length(0);
       expect((await probesOn(world.node('silent'))).every((p) => p.status === undefined), 'the silent node answered nothing').to.equal(true);
       for (const node of ['silent', 'expired']) {
-        expect((await world.devicesOf(world.node(node))).every((d) => !d.status?.reservation), node).to.equal(true);
+        expect(await world.claimsOn(world.node(node)), node).to.deep.equal([]);
       }
       await expectInvariants({ ...world.scope(), expectedDevices: (n) => (n === world.node('ok') || n === world.node('src') ? world.scope().expectedDevices?.(n) : undefined) });
     });

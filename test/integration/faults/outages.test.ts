@@ -7,13 +7,14 @@
 //    backend), so they are waiting for it when the kill comes; it is released during the outage,
 //    so they can only be Planned after the API server is back.
 // Afterwards every migration must have Succeeded with exactly one VMIM, no target device may serve
-// two migrations, the invariants hold, and the first Planned (Reserved) after the kill must come
+// two migrations, the invariants hold, and the first Planned (Claimed) after the kill must come
 // within 5 s of the moment this process saw /readyz answer ok: both times are read from this
 // process's clock, which the controller under test (in this process) reads too.
 //
 // Durations: MDEV_OUTAGE_SECONDS, comma-separated (default 5: the suite's case). The 17 s and 45 s
 // cases run with `npm run test:outages` (.ci/run runs it after `npm test`).
 import { expect } from 'chai';
+import { CONDITION_TARGET_DEVICE_VERIFIED } from '../../../src/api/v1alpha1/index.ts';
 import type { EventSink } from '../../../src/controller/events.ts';
 import type { ManagerHandle } from '../../../src/controller/manager.ts';
 import type { RestartableComponent } from '../../../dev/localcluster/index.ts';
@@ -106,27 +107,36 @@ for (const seconds of OUTAGE_SECONDS) {
         const done = await Promise.all(all.map((n) => w.waitForPhase(n, ['Succeeded', 'Failed'], 240_000)));
         for (const m of done) expect(m.status?.phase, `${m.metadata.name}: ${m.status?.message}`).to.equal('Succeeded');
         for (const m of done) expect((await w.vmimsOf(m)).map((v) => v.status?.phase), `${m.metadata.name}: one VMIM, and it succeeded`).to.deep.equal(['Succeeded']);
+        // Which device each VMI got is recorded once its target agent publishes it (settling).
+        const settled = await Promise.all(all.map((n) => eventually(`${n} to settle`, async () => {
+          const m = await w.migration(n);
+          return m?.status?.conditions?.some((c) => c.type === CONDITION_TARGET_DEVICE_VERIFIED) ? m : undefined;
+        }, 120_000)));
+        for (const m of settled) {
+          const verified = m.status?.conditions?.find((c) => c.type === CONDITION_TARGET_DEVICE_VERIFIED);
+          expect(verified?.status, `${m.metadata.name}: ${verified?.reason} ${verified?.message}`).to.equal('True');
+        }
         const story = (name: string) => events.events.filter((e) => e.migration === name).map((e) => e.reason).join('>');
-        const described = done.map((m) => `${m.metadata.name}: ${m.status?.phase} on ${m.status?.targetNode} devices=[${(m.status?.devices ?? []).map((d) => d.target).join(',')}] events ${story(m.metadata.name)}`).join('\n');
-        const targets = done.flatMap((m) => (m.status?.devices ?? []).map((d) => d.target));
+        const described = settled.map((m) => `${m.metadata.name}: ${m.status?.phase} on ${m.status?.targetNode} devices=[${(m.status?.devices ?? []).map((d) => d.target).join(',')}] events ${story(m.metadata.name)}`).join('\n');
+        const targets = settled.flatMap((m) => (m.status?.devices ?? []).map((d) => d.target));
         expect(targets, `one target device per migration:\n${described}`).to.have.length(all.length);
         expect(new Set(targets).size, `no device serves two migrations: ${targets.join(', ')}`).to.equal(targets.length);
-        for (const m of done.filter((x) => wave2.includes(x.metadata.name))) expect(m.status?.targetNode).to.equal(held);
+        for (const m of settled.filter((x) => wave2.includes(x.metadata.name))) expect(m.status?.targetNode).to.equal(held);
 
         // Wave 2 could not be planned before the API server was back (its agent's answer was not
         // written yet): its first Planned is the first that needed recovery, measured against /readyz.
         // (A wave-1 write already in flight at the kill may land later; that says nothing about recovery.)
-        const planned = events.events.filter((e) => e.reason === 'Reserved' && e.at >= killedAt).sort((a, b) => a.at - b.at);
+        const planned = events.events.filter((e) => e.reason === 'Claimed' && e.at >= killedAt).sort((a, b) => a.at - b.at);
         const plannedWave2 = planned.filter((e) => wave2.includes(e.migration));
         expect(plannedWave2.map((e) => e.migration), 'wave 2 was planned after the outage').to.include.members(wave2);
         const first = plannedWave2[0] as Recorded;
         const afterReady = first.at - readyAt;
         const firstAny = planned.find((e) => e.at >= readyAt);
-        const lost = events.events.filter((e) => e.reason === 'ReservationLost').length;
+        const lost = events.events.filter((e) => e.reason === 'ClaimLost').length;
         process.stderr.write(
           `      [outage] ${component} down ${seconds} s (killed→/readyz ${((readyAt - killedAt) / 1000).toFixed(1)} s); at the kill: ${atKill.join(' ')}; ` +
             `first Planned after /readyz +${firstAny ? firstAny.at - readyAt : '?'} ms (${firstAny?.migration ?? 'none'}), of the held wave +${afterReady} ms (${first.migration}); ` +
-            `leader terms ${controller.terms()}; reservation losses ${lost}\n`,
+            `leader terms ${controller.terms()}; claim losses ${lost}\n`,
         );
         expect(afterReady, `first Planned of the held wave ${afterReady} ms after /readyz`).to.be.at.most(FIRST_PLANNED_BOUND_MS);
         expect(controller.isLeader(), 'the controller leads again after the outage (it never exited)').to.equal(true);

@@ -12,7 +12,7 @@ import { startFleet, type FleetHandle } from '../../../dev/sim/fleet/fleet.ts';
 import type { FleetNodeSpec, GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { createMigration, createNamespace, deleteNamespace, getDevice, installCrds, verdictOf, waitFor, waitForPhase } from '../controller/helpers.ts';
+import { createMigration, createNamespace, deleteNamespace, getDevice, getMigration, installCrds, verdictOf, waitFor, waitForPhase } from '../controller/helpers.ts';
 
 const TYPE = 'nvidia-1012';
 
@@ -93,9 +93,17 @@ describe('nvml backend end to end: agents run the NVML helper over go-nvml\'s mo
     expect((await getVmi(kc, ns, 'vm-a'))?.status?.nodeName).to.equal(n('newer'));
 
     // The VM runs on the target now: its vGPU there is an instance, carrying the guest it had; the source's device is free again.
-    const [pair] = m.status?.devices ?? [];
+    // The device the plugin stand-in handed out is recorded, and verified by name: its string now
+    // describes the running vGPU, so only the free devices' class answer from before can vouch for it.
+    const settled = await waitFor('the device vm-a got to be recorded', async () => {
+      const cur = await getMigration(kc, ns, 'move-a');
+      return cur?.status?.devices?.[0]?.target ? cur : undefined;
+    });
+    const pair = settled.status?.devices?.[0];
+    expect(pair?.targetAccepted).to.equal(true);
+    expect(settled.status?.conditions?.find((c) => c.type === 'TargetDeviceVerified')).to.deep.include({ status: 'True', reason: 'InAcceptedClass' });
     const target = await waitFor('the target device to show the running vGPU', async () => {
-      const d = await getDevice(kc, pair!.target);
+      const d = await getDevice(kc, pair!.target!);
       return d?.status?.versionKind === 'Instance' && d.status.consumer?.name === 'vm-a' ? d : undefined;
     });
     expect(target.status?.migrationVersion).to.match(/^nvml-vgpu\.1\./);

@@ -63,9 +63,13 @@ const UNEXERCISED: Record<string, string> = {
   'mdev-operator.io/mdevmigrations:delete': 'the webhook removes its admission record when the VMIM it admitted is refused later in admission',
   'mdev-operator.io/mdevmigrations:get': 'the webhook re-reads an admission record that already exists (retried admission)',
   'core/secrets:patch': 'the TLS keeper renews the serving certificate (90 days) or rotates the CA',
-  'mdev-operator.io/mdevdevices:get': 'Reservations reads a device its cache does not hold yet, or again after a resourceVersion conflict (409)',
+  'mdev-operator.io/mdevdevices/status:patch': 'clears the deprecated status.reservation a controller from before capacity claims left on a device',
+  'mdev-operator.io/mdevnodes:get': 'CapacityClaims reads an MdevNode its cache does not hold yet, or again after a resourceVersion conflict (409)',
+  'core/pods:list': 'a migration whose target pod stays Pending past --target-pending-timeout is given up after reading that pod',
+  'core/events:list': 'the cause of a VMIM that failed without failureReason is read from its Warning Events',
   'mdev-operator.io/mdevprobes:get': 'ProbeClient reads a probe another writer created first (409 AlreadyExists) or widened concurrently',
-  'kubevirt.io/virtualmachineinstances:get': 'the webhook reads a VMI its cache does not hold yet before admitting a VMIM for it (vmi-lookup fetch)',
+  'kubevirt.io/virtualmachineinstances:get':
+    'the webhook reads a VMI its cache does not hold yet before admitting a VMIM for it (vmi-lookup fetch); the reconciler reads a failure cause from the VMI KubeVirt has not copied to the VMIM yet',
 };
 
 /**
@@ -129,7 +133,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
     trees.push(tree);
     const io = new FakeSysfs(tree);
     const config: AgentConfig = {
-      nodeName: spec.name, sysfsRoot: tree.layout.sysRoot, mdevctlRoot: tree.layout.mdevctlRoot, backend: 'simulated', namespace: ids.namespace,
+      nodeName: spec.name, sysfsRoot: tree.layout.sysRoot, mdevctlRoot: tree.layout.mdevctlRoot, backend: 'simulated', namespace: ids.namespace, ownerConfigMap: ids.ownerConfigMap,
       resyncIntervalMs: 1_000, leaseDurationMs: 40_000, leaseRenewMs: 5_000, metricsPort: 0, healthPort: 0, logLevel: 'info',
     };
     const agent = await startAgent(config, {
@@ -182,6 +186,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 1_000,
+      ownerConfigMap: ids.ownerConfigMap,
       webhook: {
         port: 0,
         start: admissionWebhookStarter({
@@ -189,6 +194,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
           configName: ids.fullname,
           secretName: `${ids.fullname}-webhook-tls`,
           serviceName: `${ids.fullname}-webhook`,
+          ownerConfigMap: ids.ownerConfigMap,
           urlHost: '127.0.0.1',
           // Only this test's namespace: the API server is shared with other tests.
           extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [vmNs] }],
@@ -218,8 +224,9 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
 
   it('leads through its Lease and serves /healthz, /readyz and /metrics', async () => {
     expect(manager?.isLeader()).to.equal(true);
-    const lease = (await kubeRequest(admin, { method: 'GET', path: resourcePath(LEASES, { namespace: ids.namespace, name: LEADER_LEASE_NAME }) })) as { spec: { holderIdentity: string } };
+    const lease = (await kubeRequest(admin, { method: 'GET', path: resourcePath(LEASES, { namespace: ids.namespace, name: LEADER_LEASE_NAME }) })) as { metadata: { ownerReferences?: { kind: string; name: string }[] }; spec: { holderIdentity: string } };
     expect(lease.spec.holderIdentity).to.equal('controller-0');
+    expect(lease.metadata.ownerReferences?.map((r) => `${r.kind}/${r.name}`), 'deleted with the release').to.deep.equal([`ConfigMap/${ids.ownerConfigMap}`]);
     const port = manager?.healthPort as number;
     expect(await httpStatus(port, '/healthz')).to.equal(200);
     await waitFor('/readyz to pass (caches synced, webhook TLS loaded)', async () => ((await httpStatus(port, '/readyz')) === 200 ? true : undefined));
@@ -227,8 +234,9 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
   });
 
   it('keeps the webhook TLS Secret and patches its CA into caBundle when a configuration lacks it (as the chart renders them)', async () => {
-    const secret = (await kubeRequest(admin, { method: 'GET', path: `/api/v1/namespaces/${ids.namespace}/secrets/${ids.fullname}-webhook-tls` })) as { type: string; data: Record<string, string> };
+    const secret = (await kubeRequest(admin, { method: 'GET', path: `/api/v1/namespaces/${ids.namespace}/secrets/${ids.fullname}-webhook-tls` })) as { metadata: { ownerReferences?: { kind: string; name: string }[] }; type: string; data: Record<string, string> };
     expect(secret.type).to.equal('kubernetes.io/tls');
+    expect(secret.metadata.ownerReferences?.map((r) => `${r.kind}/${r.name}`), 'deleted with the release').to.deep.equal([`ConfigMap/${ids.ownerConfigMap}`]);
     const ca = Buffer.from(secret.data['ca.crt'] as string, 'base64').toString('utf8').trim();
     for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
       const path = `/apis/admissionregistration.k8s.io/v1/${kind}/${ids.fullname}`;
@@ -244,7 +252,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
     expect(controllerCalls.matching('PATCH', /webhookconfigurations\//).map((c) => c.status)).to.include(200);
   });
 
-  it('moves a VMI for a requested MdevMigration: probes, reservation, VMIM, Events, Succeeded', async () => {
+  it('moves a VMI for a requested MdevMigration: probes, capacity claim, VMIM, Events, Succeeded, the device it got recorded', async () => {
     await fleet!.startVm({ namespace: vmNs, name: 'vm-a', node: n(1) });
     await createMigration(admin, vmNs, 'move-a', { vmiName: 'vm-a', targetNodes: nodes });
     const m = await waitForPhase(admin, vmNs, 'move-a', ['Succeeded', 'Failed'], 60_000);
@@ -253,8 +261,9 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
     expect(m.status?.candidates?.find((c) => c.node === n(3))?.verdict).to.equal('Incompatible');
     expect(await vmimsOf(admin, vmNs, m)).to.have.length(1);
     expect((await getVmi(admin, vmNs, 'vm-a'))?.status?.nodeName).to.equal(n(2));
+    await waitFor('the device the VMI got to be recorded', async () => ((await listEvents(admin, vmNs, 'move-a')).some((e) => e.reason === 'TargetDeviceRecorded') ? true : undefined));
     const reasons = (await listEvents(admin, vmNs, 'move-a')).map((e) => e.reason);
-    expect(reasons).to.include.members(['Probing', 'Reserved', 'Migrating', 'Succeeded']);
+    expect(reasons).to.include.members(['Probing', 'Claimed', 'Migrating', 'Succeeded', 'TargetDeviceRecorded']);
   });
 
   it('admits a VMIM created directly (as by kubectl drain): pins the compatible node, records an MdevMigration, follows it to Succeeded', async () => {

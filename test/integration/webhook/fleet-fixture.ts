@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, deviceObjectName, LABEL_NODE, LABEL_TYPE } from '../../../src/api/v1alpha1/index.ts';
-import { MDEV_DEVICES, NODES } from '../../../src/controller/resources.ts';
+import { MDEV_DEVICES, MDEV_NODES, NODES } from '../../../src/controller/resources.ts';
 import type { ProbeSender } from '../../../src/controller/decision.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../../../src/kube/errors.ts';
@@ -38,8 +38,12 @@ async function create(kc: KubeConfig, path: string, body: unknown): Promise<void
   }
 }
 
+/**
+ * A stand-in Node as a KubeVirt node with a running agent looks: hostname and virt-handler's
+ * schedulable label, a fresh agent Lease, and the agent's MdevNode (where capacity claims go).
+ */
 export async function createNodeWithAgent(kc: KubeConfig, node: string, leaseNamespace: string, opts: { unschedulable?: boolean } = {}): Promise<void> {
-  await create(kc, resourcePath(NODES), { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'kubernetes.io/hostname': node } }, spec: { unschedulable: opts.unschedulable ?? false } });
+  await create(kc, resourcePath(NODES), { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'kubernetes.io/hostname': node, 'kubevirt.io/schedulable': 'true' } }, spec: { unschedulable: opts.unschedulable ?? false } });
   await create(kc, `/apis/coordination.k8s.io/v1/namespaces/${leaseNamespace}/leases`, {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
@@ -47,6 +51,7 @@ export async function createNodeWithAgent(kc: KubeConfig, node: string, leaseNam
     // Long duration: nothing renews it during the test.
     spec: { holderIdentity: node, leaseDurationSeconds: 3600, renewTime: toMicroTime(Date.now()) },
   });
+  await create(kc, resourcePath(MDEV_NODES), { apiVersion: API_VERSION, kind: 'MdevNode', metadata: { name: node, labels: { [LABEL_NODE]: node } }, spec: { nodeName: node, backend: 'simulated' } });
 }
 
 export interface DeviceSpec {
@@ -89,10 +94,6 @@ export async function gpuVmi(kc: KubeConfig, namespace: string, name: string, no
   const { vmi } = await createRunningVmi(kc, { namespace, name, nodeName: node, gpus: [{ name: 'gpu1', deviceName: 'nvidia.com/NVIDIA_H100-4C' }], tolerations: STANDIN_NODE_TOLERATIONS });
   const device = await publishDevice(kc, { node, version, consumer: { namespace, name, uid: vmi.metadata.uid } });
   return { uid: vmi.metadata.uid, device };
-}
-
-export async function readDevice(kc: KubeConfig, name: string): Promise<{ status?: { reservation?: { migration: { name: string; uid: string } } } }> {
-  return (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_DEVICES, { name }) })) as never;
 }
 
 export async function deleteQuietly(kc: KubeConfig, path: string): Promise<void> {

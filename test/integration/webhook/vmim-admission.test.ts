@@ -10,7 +10,8 @@ import { ControllerCaches } from '../../../src/controller/caches.ts';
 import { DecisionService } from '../../../src/controller/decision.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
-import { VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
+import { unreadablePlacementField, VMI_RESOURCE, VMIM_RESOURCE } from '../../../src/kubevirt/types.ts';
+import { mergePatch } from '../../../src/kube/apply.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { metricValue } from '../../../src/observability/metrics.ts';
 import { VerdictCache } from '../../../src/placement/index.ts';
@@ -18,7 +19,8 @@ import { createRunningVmi } from '../../../dev/sim/kubevirt/vmi-factory.ts';
 import { startLocalAdmission, type LocalAdmission } from '../../../src/webhook/local-admission.ts';
 import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, readDevice, REJECT_REASON, STANDIN_NODE_TOLERATIONS, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
+import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, REJECT_REASON, STANDIN_NODE_TOLERATIONS, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
+import { listClaims } from '../controller/helpers.ts';
 import { poll } from '../../support/poll.ts';
 import { apiClient } from '../../../src/kube/transport.ts';
 
@@ -56,14 +58,9 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
     throw new Error(`VMIM ${name} was admitted`);
   };
 
-  const reservations = async (): Promise<string[]> => {
-    const out: string[] = [];
-    for (const d of devices) {
-      const r = (await readDevice(kc, d)).status?.reservation;
-      if (r) out.push(`${d}:${r.migration.name}`);
-    }
-    return out;
-  };
+  /** Capacity claims on this test's nodes, as `node:pool:migration`. */
+  const reservations = async (): Promise<string[]> =>
+    (await listClaims(kc)).filter((c) => [src, good, bad].includes(c.node)).map((c) => `${c.node}:${c.pool}:${c.migration.name}`);
 
   before(async () => {
     await installCrds(kc);
@@ -127,7 +124,7 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
     expect(migrations.items).to.have.length(0);
   });
 
-  it('a VMIM for a vGPU VMI gets addedNodeSelector of the compatible node, an MdevMigration and a reservation', async () => {
+  it('a VMIM for a vGPU VMI gets addedNodeSelector of the compatible node, an MdevMigration and a capacity claim', async () => {
     const vmim = await createVmim('move-gpu-vm', 'gpu-vm');
     expect(vmim.spec.addedNodeSelector).to.deep.equal({ 'kubernetes.io/hostname': good });
     expect(vmim.metadata.annotations?.[ANNOTATION_MIGRATION]).to.equal('vmim-move-gpu-vm');
@@ -139,8 +136,8 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
     expect(mig.spec.vmiName).to.equal('gpu-vm');
     expect(mig.status).to.include({ phase: 'Migrating', targetNode: good, sourceNode: src, migrationName: 'move-gpu-vm' });
     expect(mig.status.candidates.find((c) => c.node === bad)).to.deep.include({ verdict: 'Incompatible' });
-    const reservation = (await readDevice(kc, goodDevice)).status?.reservation;
-    expect(reservation?.migration).to.deep.include({ name: 'vmim-move-gpu-vm', uid: mig.metadata.uid });
+    const claims = (await listClaims(kc)).filter((c) => c.node === good);
+    expect(claims.map((c) => [c.pool, c.units, c.migration.name, c.migration.uid])).to.deep.equal([['GRID_H100-4C', 1, 'vmim-move-gpu-vm', mig.metadata.uid]]);
     // The linker adds the owner reference once the VMIM exists.
     const owned = await eventually(async () => {
       const m = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns, name: 'vmim-move-gpu-vm' }) })) as typeof mig;
@@ -149,7 +146,7 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
     expect(owned.uid).to.equal(vmim.metadata.uid);
   });
 
-  it('a VMIM that pins an incompatible node is denied with the driver\'s reason and leaves no reservation', async () => {
+  it('a VMIM that pins an incompatible node is denied with the driver\'s reason and leaves no claim', async () => {
     const before = await reservations();
     const message = await refusal('pin-bad', 'gpu-vm-2', bad);
     expect(message).to.include('denied the request');
@@ -160,15 +157,31 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
     expect(migrations.items.map((m) => m.metadata.name)).to.deep.equal(['vmim-move-gpu-vm']);
   });
 
-  it('a VMIM with no compatible target left is denied listing every node and why (totals included), leaving no reservation', async () => {
-    // The only compatible free device is reserved by the first VMIM.
+  it('a VMIM with no compatible target left is denied listing every node and why (totals included), leaving no claim', async () => {
+    // The only compatible free device is claimed by the first VMIM.
     const before = await reservations();
     const message = await refusal('move-gpu-vm-2', 'gpu-vm-2');
     expect(message).to.include('no node is a verified-compatible target');
     expect(message).to.match(new RegExp(`${good}: NoCapacity`));
-    expect(message).to.include(`${bad}: Incompatible (${REJECT_REASON})`);
+    expect(message).to.include(`${bad}: Incompatible (2 of 2 free nvidia-1012 devices incompatible; ${REJECT_REASON})`);
     expect(message).to.match(/\d+ nodes considered \(1 Incompatible, 1 NoCapacity/);
     expect(await reservations()).to.deep.equal(before);
+  });
+
+  it('a VMI holding mediated devices whose tolerations cannot be read is refused, naming the field, never admitted unpinned', async () => {
+    const { device } = await gpuVmi(kc, ns, 'odd-vm', src);
+    devices.push(device);
+    // The KubeVirt stand-in CRD keeps any shape; a newer KubeVirt might send one we cannot read.
+    await mergePatch(kc, VMI_RESOURCE, { namespace: ns, name: 'odd-vm' }, { spec: { tolerations: 'all' } });
+    await eventually(async () => {
+      const vmi = caches.vmis.get(`${ns}/odd-vm`);
+      return vmi && unreadablePlacementField(vmi) && caches.devices.get(device)?.status?.consumer ? true : undefined;
+    });
+    const message = await refusal('move-odd', 'odd-vm');
+    expect(message).to.include(`VMI ${ns}/odd-vm holds mediated devices (MdevDevice ${device})`);
+    expect(message).to.match(/its spec\.tolerations \(.*\) could not be read/);
+    // A pinned VMIM cannot be verified either.
+    expect(await refusal('move-odd-pinned', 'odd-vm', good)).to.match(/spec\.tolerations/);
   });
 
   it('a VMIM for a VMI without mediated devices passes unchanged, through the mutating webhook only', async () => {
@@ -230,7 +243,7 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
     expect(await refused(owned('forged-1', { name: 'no-such-migration', uid: created.metadata.uid }))).to.include('no such MdevMigration exists in this namespace');
     expect(await refused(owned('forged-2', { name: 'owner-m', uid: '00000000-0000-4000-8000-00000000dead' }))).to.include(`names uid 00000000-0000-4000-8000-00000000dead while that MdevMigration has uid ${created.metadata.uid}`);
     const early = await refused(owned('owner-m-1', { name: 'owner-m', uid: created.metadata.uid }, good));
-    expect(early).to.include(`VMIM ${ns}/owner-m-1 claims MdevMigration ${ns}/owner-m as its owner, but that MdevMigration has reserved no target yet`);
+    expect(early).to.include(`VMIM ${ns}/owner-m-1 claims MdevMigration ${ns}/owner-m as its owner, but that MdevMigration has claimed no target yet`);
     expect(early).to.include('Remove the ownerReference to have this VMIM verified like any other');
     // What the controller writes before it creates the VMIM of attempt 1 (the cache may lag it: the webhook asks the API server).
     await kubeRequest(kc, { method: 'PATCH', path: `${resourcePath(MDEV_MIGRATIONS, { namespace: ns, name: 'owner-m' })}/status`, contentType: 'application/merge-patch+json', body: { status: { phase: 'Planned', attempts: 1, targetNode: good } } });

@@ -2,15 +2,15 @@
 // server holds, scoped to the namespaces and nodes a scenario owns so test files sharing one
 // cluster never see each other's objects:
 //   1. every VMI runs on exactly one node (one live launcher pod, there; its devices there),
-//   2. no device is reserved by a finished or vanished migration,
+//   2. no capacity claim (MdevNode status.claims) is held by a vanished, failed or settled migration,
 //   3. no MdevDevice is missing or stale once its agent is back,
 //   4. no duplicate VMIM (one per attempt; never two live or two successful ones),
 //   5. every MdevMigration ends in a terminal phase with a reason.
 // The system converges asynchronously (the sweeper, agents' passes), so `expectInvariants` polls
 // until no violation is left or its deadline passes, then fails listing every violation.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { LABEL_NODE, LABEL_VERSION_HASH, versionHash, type MdevDevice, type MdevMigration } from '../../../src/api/v1alpha1/index.ts';
-import { MDEV_DEVICES, MDEV_MIGRATIONS, NODES } from '../../../src/controller/resources.ts';
+import { CONDITION_TARGET_DEVICE_VERIFIED, LABEL_NODE, LABEL_VERSION_HASH, versionHash, type MdevDevice, type MdevMigration, type MdevNode } from '../../../src/api/v1alpha1/index.ts';
+import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, NODES } from '../../../src/controller/resources.ts';
 import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
@@ -41,6 +41,7 @@ interface World {
   vmims: Vmim[];
   migrations: MdevMigration[];
   devices: MdevDevice[];
+  mdevNodes: MdevNode[];
   pods: Map<string, RawPod[]>;
   nodeNames: Set<string>;
 }
@@ -51,7 +52,7 @@ async function items<T>(kc: KubeConfig, path: string, query: Record<string, stri
 
 async function readWorld(scope: InvariantScope): Promise<World> {
   const { kc } = scope;
-  const world: World = { vmis: [], vmims: [], migrations: [], devices: [], pods: new Map(), nodeNames: new Set() };
+  const world: World = { vmis: [], vmims: [], migrations: [], devices: [], mdevNodes: [], pods: new Map(), nodeNames: new Set() };
   for (const ns of scope.namespaces) {
     world.vmis.push(...(await listVmis(kc, { namespace: ns })));
     world.vmims.push(...(await listVmims(kc, { namespace: ns })));
@@ -63,6 +64,8 @@ async function readWorld(scope: InvariantScope): Promise<World> {
   }
   for (const node of scope.nodes) {
     world.devices.push(...(await items<MdevDevice>(kc, resourcePath(MDEV_DEVICES), { labelSelector: `${LABEL_NODE}=${node}` })));
+    const n = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_NODES, { name: node }) }).catch(() => undefined)) as MdevNode | undefined;
+    if (n) world.mdevNodes.push(n);
   }
   for (const n of await items<{ metadata: { name: string } }>(kc, resourcePath(NODES))) world.nodeNames.add(n.metadata.name);
   return world;
@@ -86,17 +89,18 @@ function vmiOnOneNode(w: World): string[] {
   return out;
 }
 
-function noLeakedReservation(w: World, allMigrations: Map<string, MdevMigration>): string[] {
+function noLeakedClaim(w: World, allMigrations: Map<string, MdevMigration>): string[] {
   const out: string[] = [];
-  for (const d of w.devices) {
-    const r = d.status?.reservation;
-    if (!r) continue;
-    const m = allMigrations.get(`${r.migration.namespace}/${r.migration.name}`);
-    const id = `MdevDevice ${d.metadata.name} reserved by ${r.migration.namespace}/${r.migration.name}`;
-    if (!m || m.metadata.uid !== r.migration.uid) out.push(`${id}: that migration is gone`);
-    else if (m.status?.phase === 'Failed') out.push(`${id}: that migration Failed`);
-    else if (m.status?.phase === 'Succeeded') out.push(`${id}: that migration Succeeded and the reservation was not released`);
-    else if (m.spec.dryRun) out.push(`${id}: a dry run must not reserve`);
+  for (const n of w.mdevNodes) {
+    for (const c of n.status?.claims ?? []) {
+      const m = allMigrations.get(`${c.migration.namespace}/${c.migration.name}`);
+      const id = `capacity claim on ${n.metadata.name} (pool ${c.pool}) by ${c.migration.namespace}/${c.migration.name}`;
+      if (!m || m.metadata.uid !== c.migration.uid) out.push(`${id}: that migration is gone`);
+      else if (m.status?.phase === 'Failed') out.push(`${id}: that migration Failed`);
+      else if (m.status?.phase === 'Succeeded' && m.status.conditions?.some((x) => x.type === CONDITION_TARGET_DEVICE_VERIFIED)) out.push(`${id}: that migration Succeeded and settled, and the claim was not released`);
+      else if (m.spec.dryRun) out.push(`${id}: a dry run must not claim`);
+      else if (m.status?.targetNode && m.status.targetNode !== n.metadata.name && m.status.phase !== 'Probing') out.push(`${id}: that migration targets ${m.status.targetNode} now`);
+    }
   }
   return out;
 }
@@ -160,18 +164,18 @@ function terminalWithReason(w: World): string[] {
 /** Every invariant violation now, as sentences naming the object. Empty = all hold. */
 export async function findViolations(scope: InvariantScope): Promise<string[]> {
   const w = await readWorld(scope);
-  // Reservations may name migrations of any namespace; look those up individually.
+  // Claims may name migrations of any namespace; look those up individually.
   const all = new Map(w.migrations.map((m) => [`${m.metadata.namespace}/${m.metadata.name}`, m]));
-  for (const d of w.devices) {
-    const r = d.status?.reservation?.migration;
-    if (!r || all.has(`${r.namespace}/${r.name}`)) continue;
+  for (const c of w.mdevNodes.flatMap((n) => n.status?.claims ?? [])) {
+    const r = c.migration;
+    if (all.has(`${r.namespace}/${r.name}`)) continue;
     try {
       all.set(`${r.namespace}/${r.name}`, (await kubeRequest(scope.kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: r.namespace, name: r.name }) })) as MdevMigration);
     } catch {
       /* gone: reported below */
     }
   }
-  return [...vmiOnOneNode(w), ...noLeakedReservation(w, all), ...devicesFresh(w, scope), ...noDuplicateVmim(w), ...terminalWithReason(w)];
+  return [...vmiOnOneNode(w), ...noLeakedClaim(w, all), ...devicesFresh(w, scope), ...noDuplicateVmim(w), ...terminalWithReason(w)];
 }
 
 /** Polls until every invariant holds; throws listing the violations left at the deadline. */

@@ -6,9 +6,9 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, LABEL_NODE, probeObjectName, type MdevDevice, type MdevMigration, type MdevProbe } from '../../../src/api/v1alpha1/index.ts';
+import { API_VERSION, LABEL_NODE, probeObjectName, type MdevDevice, type MdevMigration, type MdevNode, type MdevProbe } from '../../../src/api/v1alpha1/index.ts';
 import { startManager, type ManagerHandle, type ManagerOptions } from '../../../src/controller/manager.ts';
-import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_PROBES } from '../../../src/controller/resources.ts';
+import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES } from '../../../src/controller/resources.ts';
 import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { listVmims } from '../../../src/kubevirt/client.ts';
@@ -141,6 +141,12 @@ export class FaultWorld {
   async devicesOf(node: string): Promise<MdevDevice[]> {
     const res = (await kubeRequest(this.kc, { method: 'GET', path: resourcePath(MDEV_DEVICES), query: { labelSelector: `${LABEL_NODE}=${node}` } })) as { items: MdevDevice[] };
     return res.items.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+  }
+
+  /** The capacity claims on `node` (its MdevNode's status.claims). */
+  async claimsOn(node: string): Promise<{ pool: string; units: number; migration: { namespace: string; name: string } }[]> {
+    const n = (await kubeRequest(this.kc, { method: 'GET', path: resourcePath(MDEV_NODES, { name: node }) }).catch(() => undefined)) as MdevNode | undefined;
+    return n?.status?.claims ?? [];
   }
 
   /** Creates a probe as the controller would (deterministic name), asking every device of the type. */

@@ -15,7 +15,7 @@ describe('bench: controller started as the chart starts it', () => {
       const { args, env } = chartControllerCommand({ kubeconfig: '/k', namespace: 'ns1', healthPort: 1234 }, container);
       expect(env.NODE_OPTIONS, 'the chart’s, not the caller’s').to.equal('--max-semi-space-size=8');
       expect(args[0]).to.match(/dist\/cli\/main\.js$/);
-      expect(args).to.include.members(['controller', '--leader-elect=true', '--migration-history-limit=5', '--log-level=info', '--kubeconfig=/k', '--namespace=ns1', '--webhook-port=0', '--health-port=1234']);
+      expect(args).to.include.members(['controller', '--leader-elect=true', '--migration-history-limit=5', '--target-pending-timeout=120s', '--log-level=info', '--kubeconfig=/k', '--namespace=ns1', '--webhook-port=0', '--health-port=1234']);
       expect(args.filter((a) => a.startsWith('--namespace='))).to.deep.equal(['--namespace=ns1']);
       expect(args.some((a) => a === '--webhook-port=9443')).to.equal(false);
     } finally {

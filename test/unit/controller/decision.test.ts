@@ -10,7 +10,7 @@ import type { ProbeRound } from '../../../src/controller/probe-client.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { targetId, VerdictCache, type ProbeRequest } from '../../../src/placement/index.ts';
 import type { ClusterView } from '../../../src/controller/snapshot.ts';
-import { device, lease, NOW, nodeObj, view, vmi } from './fixtures.ts';
+import { device, lease, mdevNode, NOW, nodeObj, view, vmi } from './fixtures.ts';
 
 const log = loggerFor('test');
 
@@ -152,19 +152,20 @@ describe('controller decision service (simulated prober, no server)', () => {
     expect(d.chosen?.node).to.equal('new1');
   });
 
-  it('sees a lease lapse and a reservation expire at their time, with no event from the caches', async () => {
-    const devices = [device('src', 1, 'b550;a', { consumer: 'vm' }), device('new1', 3, 'b550;b', { reservedBy: 'other', expiresAt: new Date(NOW + 5_000).toISOString() }), device('new2', 4, 'b550;b')];
+  it('sees a lease lapse and a capacity claim expire at their time, with no event from the caches', async () => {
+    const devices = [device('src', 1, 'b550;a', { consumer: 'vm' }), device('new1', 3, 'b550;b'), device('new2', 4, 'b550;b')];
+    const claims = [mdevNode('new1', [['other', 'nvidia-1012', 1, new Date(NOW + 5_000).toISOString()]])];
     const nodes = ['src', 'new1', 'new2'].map((n) => nodeObj(n));
     // new2's lease (40 s) was renewed 30 s ago: it lapses 10 s from now.
     const leases = [lease('src'), lease('new1'), lease('new2', 30_000)];
     let now = NOW;
-    const svc = new DecisionService({ view: () => view(nodes, leases, devices), viewRevision: () => ({ nodes: 'same', devices: 'same' }), cache: new VerdictCache(), prober: simulatedProber(), probeTimeoutMs: 1000, log, now: () => now });
+    const svc = new DecisionService({ view: () => view(nodes, leases, devices, claims), viewRevision: () => ({ nodes: 'same', devices: 'same' }), cache: new VerdictCache(), prober: simulatedProber(), probeTimeoutMs: 1000, log, now: () => now });
     const request = { migrationUid: 'uid-m', allowCreateTarget: false };
     const verdictOf = (d: { candidates: { explanations: { node: string; verdict: string }[] } }, node: string) => d.candidates.explanations.find((e) => e.node === node)?.verdict;
     const first = await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true });
     expect(first.chosen?.node).to.equal('new2');
     expect(verdictOf(first, 'new1')).to.equal('NoCapacity');
-    now = NOW + 5_000; // the reservation on new1 has expired
+    now = NOW + 5_000; // the claim on new1 has expired
     const second = await svc.decide({ vmi: vmi('vm', 'src'), request, probe: true });
     expect(second.chosen?.node).to.equal('new1');
     now = NOW + 10_000; // new2's lease has lapsed

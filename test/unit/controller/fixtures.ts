@@ -1,38 +1,53 @@
 // Plain API objects for the controller's unit tests (no server).
-import type { MdevDevice, MdevMigration } from '../../../src/api/v1alpha1/index.ts';
+import type { MdevDevice, MdevMigration, MdevNode } from '../../../src/api/v1alpha1/index.ts';
 import type { AgentLease, ClusterView, NodeObject } from '../../../src/controller/snapshot.ts';
 import type { Vmi } from '../../../src/kubevirt/types.ts';
 
 export const NOW = Date.parse('2026-01-01T00:00:00Z');
 
-export function device(node: string, index: number, version: string, extra: { consumer?: string; reservedBy?: string; expiresAt?: string; typeId?: string } = {}): MdevDevice {
+export function device(node: string, index: number, version: string, extra: { consumer?: string; typeId?: string; typeName?: string } = {}): MdevDevice {
   const id = `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`;
   return {
     apiVersion: 'mdev-operator.io/v1alpha1',
     kind: 'MdevDevice',
     metadata: { name: `${node}.${id}`, resourceVersion: '1' },
-    spec: { nodeName: node, id, kind: 'mdev', type: { id: extra.typeId ?? 'nvidia-1012' }, parent: { address: '0000:41:00.0' } },
+    spec: { nodeName: node, id, kind: 'mdev', type: { id: extra.typeId ?? 'nvidia-1012', ...(extra.typeName ? { name: extra.typeName } : {}) }, parent: { address: '0000:41:00.0' } },
     status: {
       migratable: true,
       migrationVersion: version,
       backend: 'simulated',
       ...(extra.consumer ? { consumer: { kind: 'VirtualMachineInstance', namespace: 'vms', name: extra.consumer, uid: `uid-${extra.consumer}` } } : {}),
-      ...(extra.reservedBy
-        ? {
-            reservation: {
-              migration: { namespace: 'vms', name: extra.reservedBy, uid: `uid-${extra.reservedBy}` },
-              targetNode: node,
-              reservedAt: '2025-12-31T23:50:00Z',
-              expiresAt: extra.expiresAt ?? '2026-01-01T01:00:00Z',
-            },
-          }
-        : {}),
     },
   };
 }
 
+/** An MdevNode with capacity claims: `[migration name, pool, units, expiresAt?]`. */
+export function mdevNode(name: string, claims: [string, string, number, string?][] = []): MdevNode {
+  return {
+    apiVersion: 'mdev-operator.io/v1alpha1',
+    kind: 'MdevNode',
+    metadata: { name, resourceVersion: '1' },
+    spec: { nodeName: name, backend: 'simulated' },
+    ...(claims.length > 0
+      ? {
+          status: {
+            claims: claims.map(([m, pool, units, expiresAt]) => ({
+              migration: { namespace: 'vms', name: m, uid: `uid-${m}` },
+              pool,
+              typeId: 'nvidia-1012',
+              units,
+              claimedAt: '2025-12-31T23:50:00Z',
+              expiresAt: expiresAt ?? '2026-01-01T01:00:00Z',
+            })),
+          },
+        }
+      : {}),
+  };
+}
+
+/** A Node as KubeVirt would run VMIs on it: hostname label and virt-handler's schedulable label. */
 export function nodeObj(name: string, extra: Partial<NodeObject> = {}): NodeObject {
-  return { name, labels: { 'kubernetes.io/hostname': name }, unschedulable: false, taints: [], ...extra };
+  return { name, labels: { 'kubernetes.io/hostname': name, 'kubevirt.io/schedulable': 'true' }, unschedulable: false, taints: [], ...extra };
 }
 
 export function lease(node: string, renewedAgoMs = 1000): AgentLease {
@@ -55,10 +70,10 @@ export function migration(name: string, phase?: MdevMigration['status'] extends 
     kind: 'MdevMigration',
     metadata: { name, namespace: 'vms', uid: `uid-${name}`, generation: 1 },
     spec: { vmiName: 'vm', allowCreateTarget: false, dryRun: false, deadlineSeconds: 900 },
-    ...(phase ? { status: { phase, devices: targets.map((t) => ({ source: 'src', target: t })) } } : {}),
+    ...(phase ? { status: { phase, devices: targets.map((t) => ({ source: 'src', pool: 'nvidia-1012', target: t })) } } : {}),
   };
 }
 
-export function view(nodes: NodeObject[], leases: AgentLease[], devices: MdevDevice[]): ClusterView {
-  return { nodes, leases, devices, mdevNodes: [] };
+export function view(nodes: NodeObject[], leases: AgentLease[], devices: MdevDevice[], mdevNodes: MdevNode[] = []): ClusterView {
+  return { nodes, leases, devices, mdevNodes };
 }

@@ -69,6 +69,10 @@ describe('controller status, config and events (pure parts)', () => {
       configuration: 'r1',
     });
     expect(() => parseControllerConfig(['--webhook-mode', 'audit'], {})).to.throw(UsageError, /--webhook-mode must be one of enforce, warn, off/);
+    // The chart's owner ConfigMap of the leader Lease and the TLS Secret; none unless named.
+    expect(parseControllerConfig(['--owner-configmap', 'r1-owner'], {}).ownerConfigMap).to.equal('r1-owner');
+    expect(parseControllerConfig([], {})).to.not.have.property('ownerConfigMap');
+    expect(() => parseControllerConfig(['--owner-configmap', 'Owner_CM'], {})).to.throw(UsageError, /--owner-configmap must be a ConfigMap name/);
     expect(() => parseControllerConfig(['--webhook-url-host', 'https://x'], {})).to.throw(UsageError, /--webhook-url-host/);
     expect(() => parseControllerConfig([], { MDEV_WEBHOOK_SECRET: 'Bad_Name' })).to.throw(UsageError, /MDEV_WEBHOOK_SECRET/);
   });
@@ -84,6 +88,12 @@ describe('controller status, config and events (pure parts)', () => {
     expect(parseControllerConfig(['--migration-history-limit=0', '--admission-record-ttl=30m'], {})).to.include({ historyLimit: 0, admissionRecordTtlSeconds: 1800 });
     expect(() => parseControllerConfig(['--migration-history-limit=-1'], {})).to.throw(UsageError, /--migration-history-limit/);
     expect(() => parseControllerConfig(['--admission-record-ttl=721h'], {})).to.throw(UsageError, /--admission-record-ttl/);
+  });
+
+  it('parses --target-pending-timeout: 120 s by default, below KubeVirt\'s own 5 minutes', () => {
+    expect(parseControllerConfig([], {})).to.include({ targetPendingTimeoutMs: 120_000 });
+    expect(parseControllerConfig(['--target-pending-timeout=45s'], {})).to.include({ targetPendingTimeoutMs: 45_000 });
+    expect(() => parseControllerConfig(['--target-pending-timeout=5m'], {})).to.throw(UsageError, /--target-pending-timeout/);
   });
 
   it('the webhook’s record carries the configured ttlSecondsAfterFinished, and none when not configured', () => {

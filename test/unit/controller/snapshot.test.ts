@@ -1,16 +1,23 @@
 import { expect } from 'chai';
-import { agentLeaseFresh, agentState, buildNodeHalf, buildSnapshot, parseAgentLease, parseNode, toCapacity, toDevice, toSourceVm } from '../../../src/controller/snapshot.ts';
+import { agentLeaseFresh, agentState, buildDeviceHalf, buildNodeHalf, buildSnapshot, parseAgentLease, parseNode, toCapacity, toDevice, toSourceVm } from '../../../src/controller/snapshot.ts';
 import type { MdevNode } from '../../../src/api/v1alpha1/index.ts';
-import { device, lease, NOW, nodeObj, view, vmi } from './fixtures.ts';
+import { device, lease, mdevNode, NOW, nodeObj, view, vmi } from './fixtures.ts';
 
 describe('controller snapshot adapters', () => {
-  it('reads a Node: labels, cordon and taints (unknown taint effects dropped)', () => {
+  it('reads a Node: labels, cordon and taints (a taint effect it does not know is kept)', () => {
     const n = parseNode({
       metadata: { name: 'w1', labels: { a: 'b' } },
       spec: { unschedulable: true, taints: [{ key: 'gpu', value: 'x', effect: 'NoSchedule' }, { key: 'odd', effect: 'Sometimes' }] },
     });
-    expect(n).to.deep.equal({ name: 'w1', labels: { a: 'b' }, unschedulable: true, taints: [{ key: 'gpu', value: 'x', effect: 'NoSchedule' }] });
+    expect(n).to.deep.equal({ name: 'w1', labels: { a: 'b' }, unschedulable: true, taints: [{ key: 'gpu', value: 'x', effect: 'NoSchedule' }, { key: 'odd', effect: 'Sometimes' }] });
     expect(parseNode({ metadata: {} })).to.equal(undefined);
+  });
+
+  it('keeps a Node whose taints cannot be read, naming the field (placement then excludes it)', () => {
+    const n = parseNode({ metadata: { name: 'w1', labels: { a: 'b' } }, spec: { taints: 'gpu=x:NoSchedule' } });
+    expect(n?.name).to.equal('w1');
+    expect(n?.taints).to.deep.equal([]);
+    expect(n?.unreadable).to.match(/^spec\.taints \(spec\.taints: .*expected array/);
   });
 
   it('accepts only mdev-agent.<node> Leases and judges freshness by renewTime + duration', () => {
@@ -22,12 +29,18 @@ describe('controller snapshot adapters', () => {
     expect(agentLeaseFresh(undefined, NOW)).to.equal(false);
   });
 
-  it('maps an MdevDevice and ignores a lapsed reservation', () => {
-    const active = toDevice(device('w1', 1, 'v1', { reservedBy: 'm1' }), NOW);
-    expect(active).to.include({ name: 'w1.00000000-0000-4000-8000-000000000001', nodeName: 'w1', typeId: 'nvidia-1012', version: 'v1', migratable: true, reservedBy: 'uid-m1' });
-    const lapsed = toDevice(device('w1', 1, 'v1', { reservedBy: 'm1', expiresAt: '2025-12-31T23:59:00Z' }), NOW);
-    expect(lapsed.reservedBy).to.equal(undefined);
-    expect(toDevice(device('w1', 2, 'v1', { consumer: 'vm' }), NOW).consumerUid).to.equal('uid-vm');
+  it('maps an MdevDevice into its pool: the type name with spaces as "_", as KubeVirt\'s device plugin names the resource', () => {
+    expect(toDevice(device('w1', 1, 'v1'))).to.include({ name: 'w1.00000000-0000-4000-8000-000000000001', nodeName: 'w1', typeId: 'nvidia-1012', pool: 'nvidia-1012', version: 'v1', migratable: true });
+    expect(toDevice(device('w1', 1, 'v1', { typeName: 'GRID H100-4C' })).pool).to.equal('GRID_H100-4C');
+    expect(toDevice(device('w1', 2, 'v1', { consumer: 'vm' })).consumerUid).to.equal('uid-vm');
+  });
+
+  it('reads the capacity claims of MdevNodes, leaving out lapsed ones, and holds the device half until the first lapses', () => {
+    const nodes = [mdevNode('w1', [['m1', 'GRID_H100-4C', 2], ['m2', 'GRID_H100-4C', 1, '2025-12-31T23:59:00Z']]), mdevNode('w2', [['m3', 'x', 1, '2026-01-01T00:10:00Z']])];
+    const half = buildDeviceHalf({ devices: [], mdevNodes: nodes }, NOW);
+    expect(half.index.claimsByNode.get('w1')).to.deep.equal([{ nodeName: 'w1', pool: 'GRID_H100-4C', migrationUid: 'uid-m1', units: 2 }]);
+    expect(half.index.claimsByNode.get('w2')).to.have.length(1);
+    expect(half.validUntil).to.equal(Date.parse('2026-01-01T00:10:00Z'));
   });
 
   it('reports spare capacity minus promised creations, leaving out unmigratable and exhausted entries', () => {
@@ -46,12 +59,20 @@ describe('controller snapshot adapters', () => {
       },
     };
     const caps = toCapacity(n, new Map([['0000:43:00.0/t', 1], ['0000:41:00.0/t', 1]]));
-    expect(caps).to.deep.equal([{ nodeName: 'w1', parentAddress: '0000:41:00.0', typeId: 't', availableInstances: 2, version: 'v' }]);
+    expect(caps).to.deep.equal([{ nodeName: 'w1', parentAddress: '0000:41:00.0', typeId: 't', pool: 't', availableInstances: 2, version: 'v' }]);
   });
 
   it('maps a VMI: a VMI that is not Running has no node', () => {
     expect(toSourceVm(vmi('vm', 'w1')).nodeName).to.equal('w1');
     expect(toSourceVm(vmi('vm', 'w1', 'Scheduling')).nodeName).to.equal('');
+  });
+
+  it('adds KubeVirt\'s target constraints: the hostname pin label, kubevirt.io/schedulable, the source\'s CPU vendor, the KubeVirt CR', () => {
+    const source = nodeObj('w1', { labels: { 'kubernetes.io/hostname': 'w1', 'cpu-vendor.node.kubevirt.io/AMD': 'true' } });
+    const vm = toSourceVm(vmi('vm', 'w1'), { sourceNode: source, cluster: { nodeSelectors: { pool: 'gpu' }, workloadPlacement: { nodeSelector: { infra: 'kv' }, tolerations: [] } } });
+    expect(vm.pinLabel).to.equal('kubernetes.io/hostname');
+    expect(vm.kubevirtLabels?.map((r) => `${r.key}=${r.value}`)).to.deep.equal(['cpu-vendor.node.kubevirt.io/AMD=true', 'kubevirt.io/schedulable=true', 'pool=gpu']);
+    expect(vm.kubevirtPlacement?.nodeSelector).to.deep.equal({ infra: 'kv' });
   });
 
   it('builds the fleet: omitted nodes vanish, unresponsive ones lose agent freshness', () => {

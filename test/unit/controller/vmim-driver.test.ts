@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { failedAttempts, isOwnedBy, vmimName, VMIM_NAME_MAX } from '../../../src/controller/vmim-driver.ts';
+import { isOwnedBy, vmimName, vmimTargetNode, VMIM_NAME_MAX } from '../../../src/controller/vmim-driver.ts';
 import { duplicateUuid, newerByVersion, versionAtLeast } from '../../../src/controller/migration-reconciler.ts';
 import { isUuid } from '../../../src/api/validation.ts';
 import type { Vmim } from '../../../src/kubevirt/types.ts';
@@ -25,10 +25,17 @@ describe('controller VMIM driver (pure parts)', () => {
     expect(vmimName(`${'y'.repeat(60)}-z`, 3)).to.match(/^y+-[0-9a-f]{8}-3$/);
   });
 
-  it('lists the failed attempts of its own migration only, with node and reason', () => {
-    const list = [vmim('m-1', 'uid', 'Failed', 'w2', 'boom'), vmim('m-2', 'uid', 'Running', 'w3'), vmim('x-1', 'other', 'Failed', 'w4')];
-    expect(failedAttempts(list, 'uid')).to.deep.equal([{ vmim: 'm-1', node: 'w2', reason: 'boom' }]);
-    expect(isOwnedBy(list[2] as Vmim, 'uid')).to.equal(false);
+  it('tells its own VMIMs by the controller owner reference', () => {
+    expect(isOwnedBy(vmim('m-1', 'uid', 'Failed', 'w2', 'boom'), 'uid')).to.equal(true);
+    expect(isOwnedBy(vmim('x-1', 'other', 'Failed', 'w4'), 'uid')).to.equal(false);
+  });
+
+  it('maps a VMIM back to its target Node: the annotation, else the node whose hostname label is pinned', () => {
+    const pinned = vmim('m-1', 'uid', 'Running', 'host-7.example');
+    expect(vmimTargetNode(pinned, (v) => (v === 'host-7.example' ? 'worker-7' : undefined))).to.equal('worker-7');
+    expect(vmimTargetNode(pinned, () => undefined)).to.equal('host-7.example');
+    const annotated = { ...pinned, metadata: { ...pinned.metadata, annotations: { 'mdev-operator.io/target-node': 'worker-8' } } };
+    expect(vmimTargetNode(annotated, () => 'worker-7')).to.equal('worker-8');
   });
 
   it('derives a stable canonical UUID for a duplicate device, and picks the newer object version', () => {

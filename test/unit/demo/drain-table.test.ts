@@ -7,8 +7,8 @@ import type { DrainPlan } from '../../../src/cli/plan-drain.ts';
 const PLAN: DrainPlan = {
   node: 'h100-a',
   vmis: [
-    { vmi: 'ns/vm-d', devices: ['d1'], target: 'h100-b', targetDevices: ['t1'], verifiedBy: 'cache', reason: '' },
-    { vmi: 'ns/vm-f', devices: ['d2'], target: null, targetDevices: [], verifiedBy: null, reason: 'no target (2 Incompatible): h100-c: Incompatible (EINVAL: branch differs)' },
+    { vmi: 'ns/vm-d', devices: ['d1'], target: 'h100-b', targetPools: ['p1'], verifiedBy: 'cache', reason: '' },
+    { vmi: 'ns/vm-f', devices: ['d2'], target: null, targetPools: [], verifiedBy: null, reason: 'no target (2 Incompatible): h100-c: Incompatible (EINVAL: branch differs)' },
   ],
   summary: { withTarget: 1, blocked: 1 },
   probes: 0,

@@ -17,7 +17,7 @@ function candidates(verdicts: Record<string, string>): MigrationOutcome['candida
 function goodResult(s: Scenario = demoScenario({ prefix: P })): StoryResult {
   const drain: DrainPlan = {
     node: s.drain.node,
-    vmis: Object.entries(s.drain.expected).map(([vmi, target]) => ({ vmi: `${s.namespace}/${vmi}`, devices: ['d'], target, targetDevices: target ? ['t'] : [], verifiedBy: target ? 'cache' : null, reason: target ? '' : 'no target' })),
+    vmis: Object.entries(s.drain.expected).map(([vmi, target]) => ({ vmi: `${s.namespace}/${vmi}`, devices: ['d'], target, targetPools: target ? ['p'] : [], verifiedBy: target ? 'cache' : null, reason: target ? '' : 'no target' })),
     summary: { withTarget: 2, blocked: 1 },
     probes: 0,
   };

@@ -26,7 +26,7 @@ describe('KubeVirt stand-in: virt-launcher pod builder', () => {
       vmi: { name: 'vm-a', uid: 'uid-1' },
       resourceNames: ['nvidia.com/NVIDIA_H100-4C', 'nvidia.com/NVIDIA_H100-4C', 'intel.com/qat'],
       allocatedDevices: ['6f1c2a0e-1b7d-4c55-9a43-2f4c1f0c9e11', '0000:41:00.4'],
-      migrationUid: 'mig-uid',
+      migration: { uid: 'mig-uid', name: 'mig-1' },
     }) as unknown as PodShape;
     expect(pod.metadata.labels).to.deep.equal({
       'kubevirt.io': 'virt-launcher',

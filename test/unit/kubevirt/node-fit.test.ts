@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { toSchedNode } from '../../../dev/sim/kubevirt/core-objects.ts';
-import { chooseTargetNode, matchesNodeSelectorTerms, misfit, type FitInput, type SchedNode } from '../../../dev/sim/kubevirt/node-fit.ts';
+import { chooseTargetNode, matchesNodeSelectorTerms, misfit, parseQuantity, type FitInput, type SchedNode } from '../../../dev/sim/kubevirt/node-fit.ts';
 
 function node(name: string, extra: Partial<SchedNode> = {}): SchedNode {
   return { name, labels: { 'kubernetes.io/hostname': name, ...extra.labels }, unschedulable: false, taints: [], notReady: false, ...extra };
@@ -92,12 +92,34 @@ describe('KubeVirt stand-in scheduler: target node choice', () => {
   });
 });
 
+describe('KubeVirt stand-in scheduler: resource requests', () => {
+  it('leaves a pod whose memory request exceeds the allocatable unscheduled, in kube-scheduler\'s words', () => {
+    const small = node('node-b', { allocatable: { memory: '512Mi' } });
+    expect(misfit(small, input({ requests: { memory: '1Gi' } }))).to.equal('Insufficient memory');
+    expect(misfit(small, input({ requests: { memory: '256Mi' } }))).to.equal(undefined);
+    expect(chooseTargetNode([node('node-a'), small], input({ requests: { memory: '1Gi' } }))).to.deep.equal({ ok: false, reason: '0/2 nodes are available: 1 Insufficient memory, 1 node(s) were the migration source.' });
+  });
+
+  it('does not check a resource the node lists no allocatable for (nodes created as data)', () => {
+    expect(misfit(node('node-b'), input({ requests: { memory: '1Gi' } }))).to.equal(undefined);
+  });
+
+  it('reads binary and decimal quantities', () => {
+    expect([parseQuantity('1Gi'), parseQuantity('512Mi'), parseQuantity('2'), parseQuantity('1.5G'), parseQuantity('4Ki'), parseQuantity('x')]).to.deep.equal([2 ** 30, 512 * 2 ** 20, 2, 1.5e9, 4096, undefined]);
+  });
+
+  it('reads allocatable from the Node status', () => {
+    const n = toSchedNode({ metadata: { name: 'w3' }, status: { allocatable: { memory: '512Mi', cpu: 4 } } });
+    expect(typeof n !== 'string' && n.allocatable).to.deep.equal({ memory: '512Mi', cpu: '4' });
+  });
+});
+
 describe('KubeVirt stand-in scheduler: Node objects without a kubelet', () => {
   const notReadyTaint = { key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' };
 
   it('ignores the not-ready taint admission adds to a Node that never reported Ready', () => {
     const n = toSchedNode({ metadata: { name: 'w1', labels: { a: 'b' } }, spec: { taints: [notReadyTaint, { key: 'maint', effect: 'NoExecute' }] } });
-    expect(n).to.deep.equal({ name: 'w1', labels: { a: 'b' }, unschedulable: false, taints: [{ key: 'maint', value: undefined, effect: 'NoExecute' }], notReady: false });
+    expect(n).to.deep.equal({ name: 'w1', labels: { a: 'b' }, unschedulable: false, taints: [{ key: 'maint', value: undefined, effect: 'NoExecute' }], notReady: false, allocatable: {} });
   });
 
   it('judges a Node whose kubelet reports Ready by its condition and every taint', () => {

@@ -4,19 +4,20 @@ import { parseAllDocuments } from 'yaml';
 import { kubevirtStandinCrds, renderKubevirtStandinCrdsYaml, STANDIN_CRDS_YAML_PATH } from '../../../dev/standins/kubevirt-crds.ts';
 
 describe('KubeVirt stand-in CRDs', () => {
-  it('use KubeVirt real group, version, kinds, plurals and short names, namespaced, with status', () => {
+  it('use KubeVirt real group, version, kinds, plurals and short names, namespaced; only the VMI has no status subresource, as in KubeVirt', () => {
     const crds = kubevirtStandinCrds();
-    expect(crds.map((c) => c.metadata.name)).to.deep.equal(['virtualmachineinstances.kubevirt.io', 'virtualmachineinstancemigrations.kubevirt.io']);
+    expect(crds.map((c) => c.metadata.name)).to.deep.equal(['virtualmachineinstances.kubevirt.io', 'virtualmachineinstancemigrations.kubevirt.io', 'kubevirts.kubevirt.io']);
     expect(crds.map((c) => [c.spec.names.kind, c.spec.names.plural, c.spec.names.shortNames])).to.deep.equal([
       ['VirtualMachineInstance', 'virtualmachineinstances', ['vmi', 'vmis']],
       ['VirtualMachineInstanceMigration', 'virtualmachineinstancemigrations', ['vmim', 'vmims']],
+      ['KubeVirt', 'kubevirts', ['kv', 'kvs']],
     ]);
+    expect(crds.map((c) => c.spec.versions[0]?.subresources)).to.deep.equal([undefined, { status: {} }, { status: {} }]);
     for (const crd of crds) {
       expect(crd.spec.group).to.equal('kubevirt.io');
       expect(crd.spec.scope).to.equal('Namespaced');
       const v = crd.spec.versions[0];
       expect(v?.name).to.equal('v1');
-      expect(v?.subresources).to.deep.equal({ status: {} });
       expect(v?.schema.openAPIV3Schema.properties.spec).to.deep.equal({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
       expect(v?.schema.openAPIV3Schema.properties.status).to.deep.equal({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
     }

@@ -13,8 +13,8 @@ import {
   resolveSource,
   targetId,
 } from '../../../src/placement/index.ts';
-import type { Capacity, Device, NodeInfo, PlaceOutcome, Request, SourceVm } from '../../../src/placement/index.ts';
-import { MIGRATION_UID, VM_UID, capacity, device, node, nv, nvidiaLikeAccepts, request, ruleProber, vm } from './fixtures.ts';
+import type { Capacity, Claim, Device, NodeInfo, PlaceOutcome, Request, SourceVm } from '../../../src/placement/index.ts';
+import { MIGRATION_UID, VM_UID, capacity, claim, device, node, nv, nvidiaLikeAccepts, request, ruleProber, vm } from './fixtures.ts';
 
 const T = 'nvidia-1012';
 const SRC = nv('550.54.15');
@@ -29,13 +29,14 @@ interface Scenario {
   nodes: NodeInfo[];
   devices: Device[];
   capacity?: Capacity[];
+  claims?: Claim[];
   request?: Request;
 }
 
 async function run(s: Scenario, cache = new VerdictCache(), rule = nvidiaLikeAccepts) {
   const prober = ruleProber(rule);
   const outcome = await place(
-    { vm: s.vm ?? vm('w0'), fleet: indexFleet(s.nodes, s.devices, s.capacity ?? []), devices: s.devices, request: s.request ?? request() },
+    { vm: s.vm ?? vm('w0'), fleet: indexFleet(s.nodes, s.devices, s.capacity ?? [], s.claims ?? []), devices: s.devices, request: s.request ?? request() },
     cache,
     prober,
   );
@@ -81,6 +82,11 @@ describe('placement engine: examples', () => {
       expect(!r.ok && r.reason).to.match(/MdevDevice w0\.b \(nvidia-1012\) of VMI vms\/vm-a is not migratable/);
     });
 
+    it('refuses a VMI whose placement fields could not be read, naming the field (fail closed)', () => {
+      const r = resolveSource(vm('w0', { unreadable: 'spec.tolerations (spec.tolerations: expected array)' }), [srcDevice()]);
+      expect(!r.ok && r.reason).to.match(/^VMI vms\/vm-a: spec\.tolerations \(spec\.tolerations: expected array\) could not be read/);
+    });
+
     it('fails when the VMI is not running', () => {
       const r = resolveSource(vm(''), [srcDevice()]);
       expect(!r.ok && r.reason).to.match(/not running on any node/);
@@ -98,7 +104,7 @@ describe('placement engine: examples', () => {
     expect(out.decision.chosen?.pairs).to.have.length(1);
     expect(out.decision.chosen?.pairs[0]?.target).to.include({ kind: 'device', nodeName: 'w4' });
     for (const n of ['w1', 'w2', 'w3', 'w5', 'w6']) {
-      expect(verdictOf(out, n)).to.deep.include({ verdict: 'Incompatible', message: 'EINVAL: host driver branch differs' });
+      expect(verdictOf(out, n)).to.deep.include({ verdict: 'Incompatible', message: '2 of 2 free nvidia-1012 devices incompatible; EINVAL: host driver branch differs' });
     }
     expect(out.decision.explanations[0]?.node).to.equal('w4');
     expect(out.decision.explanations.map((e) => e.node)).to.not.include('w0');
@@ -174,10 +180,51 @@ describe('placement engine: examples', () => {
     expect(out.decision.chosen?.node).to.equal('w2');
   });
 
-  describe('multi-device VMIs', () => {
-    const twoSource = [srcDevice('w0.a'), srcDevice('w0.b')];
+  describe('pools: the device plugin picks any free device of the resource', () => {
+    it('a node whose free pool is mixed (one accepting, one rejecting device) is Incompatible, and Compatible once the rejecting one is held', async () => {
+      const mixed = await run({
+        nodes: [node('w0'), node('w1')],
+        devices: [srcDevice(), device('w1.a', 'w1', T, nv('550.90.07')), device('w1.b', 'w1', T, OLD)],
+      });
+      expect(verdictOf(mixed, 'w1')).to.deep.include({ verdict: 'Incompatible', message: '1 of 2 free nvidia-1012 devices incompatible: pool mixed; EINVAL: host driver branch differs' });
+      expect(mixed.decision.chosen).to.equal(null);
+      const held = await run({
+        nodes: [node('w0'), node('w1')],
+        devices: [srcDevice(), device('w1.a', 'w1', T, nv('550.90.07')), device('w1.b', 'w1', T, OLD, { consumerUid: 'another-vm' })],
+      });
+      expect(held.decision.chosen?.node).to.equal('w1');
+      expect(held.decision.chosen?.pairs.map((p) => targetId(p.target))).to.deep.equal(['w1.a']);
+    });
 
-    it('needs a distinct free device per source device', async () => {
+    it('probes one representative per version class of a pool, however many devices share it', async () => {
+      const out = await run({
+        nodes: [node('w0'), node('w1')],
+        devices: [srcDevice(), ...['a', 'b', 'c'].map((x) => device(`w1.${x}`, 'w1', T, SRC)), device('w1.d', 'w1', T, nv('550.90.07'))],
+      });
+      expect(out.decision.chosen?.node).to.equal('w1');
+      expect(out.sent).to.have.length(1);
+      expect(out.sent[0]?.targets.map(targetId)).to.deep.equal(['w1.a', 'w1.d']);
+      expect(out.decision.needsConfirmation).to.equal(false);
+    });
+
+    it('a free device without a version, or of another type in the same pool, makes the pool unusable before any probe', async () => {
+      const out = await run({
+        nodes: [node('w0'), node('w1'), node('w2')],
+        devices: [
+          srcDevice(),
+          device('w1.a', 'w1', T, SRC),
+          device('w1.b', 'w1', T, undefined),
+          device('w2.a', 'w2', T, SRC),
+          device('w2.b', 'w2', 'nvidia-1013', SRC, { pool: T }),
+        ],
+      });
+      expect(verdictOf(out, 'w1')).to.deep.include({ verdict: 'Incompatible', message: '1 of 2 free nvidia-1012 devices incompatible: pool mixed (1 not migratable (no migration version))' });
+      expect(verdictOf(out, 'w2')).to.deep.include({ verdict: 'Incompatible', message: '1 of 2 free nvidia-1012 devices incompatible: pool mixed (1 of type nvidia-1013)' });
+      expect(out.sent).to.deep.equal([]);
+    });
+
+    it('counts units claimed by other migrations; its own claim counts as free', async () => {
+      const twoSource = [srcDevice('w0.a'), srcDevice('w0.b')];
       const out = await run({
         nodes: [node('w0'), node('w1'), node('w2'), node('w3')],
         devices: [
@@ -185,13 +232,14 @@ describe('placement engine: examples', () => {
           device('w1.a', 'w1', T, SRC),
           device('w1.b', 'w1', T, SRC, { consumerUid: 'other-vm' }),
           device('w2.a', 'w2', T, SRC),
-          device('w2.b', 'w2', T, SRC, { reservedBy: 'other-migration' }),
+          device('w2.b', 'w2', T, SRC),
           device('w3.a', 'w3', T, SRC),
-          device('w3.b', 'w3', T, SRC, { reservedBy: MIGRATION_UID }),
+          device('w3.b', 'w3', T, SRC),
         ],
+        claims: [claim('w2', T, 'other-migration'), claim('w3', T, MIGRATION_UID, 2)],
       });
       expect(verdictOf(out, 'w1')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 2 free nvidia-1012, has 1 (1 in use)' });
-      expect(verdictOf(out, 'w2')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 2 free nvidia-1012, has 1 (1 reserved by another migration)' });
+      expect(verdictOf(out, 'w2')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 2 free nvidia-1012, has 1 (1 claimed by other migrations)' });
       expect(out.decision.chosen?.node).to.equal('w3');
       expect(out.decision.chosen?.pairs.map((p) => [p.source, targetId(p.target)])).to.deep.equal([
         ['w0.a', 'w3.a'],
@@ -199,32 +247,25 @@ describe('placement engine: examples', () => {
       ]);
     });
 
-    it('finds the matching a greedy pass misses when the VMI carries two versions of one type', async () => {
-      // Target class "y" accepts both source versions, class "q" only "x". Greedy would give "y" to x.
+    it('a VMI with two versions in one pool needs every free class to accept both', async () => {
+      // Class "y" accepts both source versions, class "q" only "x": the plugin could hand "q" to "y".
       const rule = (_t: string, s: string, t: string) => t === 'y' || (t === 'q' && s === 'x');
-      const out = await run(
-        {
-          nodes: [node('w0'), node('w1')],
-          devices: [srcDevice('w0.s1', 'x'), srcDevice('w0.s2', 'y'), device('w1.p', 'w1', T, 'y'), device('w1.q', 'w1', T, 'q')],
-        },
-        new VerdictCache(),
-        rule,
-      );
-      expect(out.decision.chosen?.pairs.map((p) => [p.source, targetId(p.target)])).to.deep.equal([
-        ['w0.s1', 'w1.q'],
-        ['w0.s2', 'w1.p'],
-      ]);
+      const both = { nodes: [node('w0'), node('w1'), node('w2')], devices: [srcDevice('w0.s1', 'x'), srcDevice('w0.s2', 'y'), device('w1.p', 'w1', T, 'y'), device('w1.q', 'w1', T, 'q'), device('w2.p', 'w2', T, 'y'), device('w2.r', 'w2', T, 'y')] };
+      const out = await run(both, new VerdictCache(), rule);
+      expect(verdictOf(out, 'w1').verdict).to.equal('Incompatible');
+      expect(verdictOf(out, 'w1').message).to.match(/^1 of 2 free nvidia-1012 devices incompatible: pool mixed/);
+      expect(out.decision.chosen?.node).to.equal('w2');
     });
 
-    it('reports a partial match with the rejection reason', async () => {
+    it('with claims beyond the free devices, creating more cannot rescue the pool', async () => {
       const out = await run({
         nodes: [node('w0'), node('w1')],
-        devices: [...twoSource, device('w1.a', 'w1', T, SRC), device('w1.b', 'w1', T, OLD)],
+        devices: [srcDevice(), device('w1.a', 'w1', T, SRC)],
+        capacity: [capacity('w1', '0000:41:00.4', T, 4, SRC)],
+        claims: [claim('w1', T, 'other-1'), claim('w1', T, 'other-2')],
+        request: request({ allowCreateTarget: true }),
       });
-      expect(verdictOf(out, 'w1')).to.deep.include({
-        verdict: 'Incompatible',
-        message: 'only 1 of 2 devices have an accepting target; EINVAL: host driver branch differs',
-      });
+      expect(verdictOf(out, 'w1')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 1 free nvidia-1012, has 1 (2 claimed by other migrations, 1 creatable)' });
     });
   });
 
@@ -246,7 +287,7 @@ describe('placement engine: examples', () => {
     it('counts spare slots on a parent of the type and assigns a slot to create', async () => {
       const out = await run({ ...scenario, request: request({ allowCreateTarget: true }) });
       expect(out.decision.chosen?.node).to.equal('w1');
-      expect(out.decision.chosen?.pairs[0]?.target).to.deep.equal({ kind: 'slot', nodeName: 'w1', parentAddress: '0000:41:00.4', typeId: T, version: SRC });
+      expect(out.decision.chosen?.pairs[0]?.target).to.deep.equal({ kind: 'slot', nodeName: 'w1', parentAddress: '0000:41:00.4', typeId: T, pool: T, version: SRC });
       expect(out.decision.chosen?.score.creates).to.equal(1);
       expect(verdictOf(out, 'w2').verdict).to.equal('Incompatible');
     });
@@ -319,12 +360,12 @@ describe('placement engine: examples', () => {
     const names = Array.from({ length: 301 }, (_, i) => `n${String(i).padStart(3, '0')}`);
     const devices = [device('n000.src', 'n000', T, nv('510.9'), { consumerUid: VM_UID })];
     names.slice(1).forEach((n, i) => {
-      for (let d = 0; d < 4; d++) devices.push(device(`${n}.${d}`, n, T, nv(`${500 + ((i + d) % 20)}.1`)));
+      for (let d = 0; d < 4; d++) devices.push(device(`${n}.${d}`, n, T, nv(`${500 + (i % 20)}.${d}`)));
     });
     const out = await run({ vm: vm('n000'), nodes: names.map((n) => node(n)), devices });
-    expect(out.plan.classes).to.have.length(20);
-    expect(out.plan.probes.length).to.be.at.most(20);
-    expect(out.probes).to.be.at.most(21);
+    expect(out.plan.classes).to.have.length(80);
+    expect(out.plan.probes.length).to.be.at.most(80);
+    expect(out.probes).to.be.at.most(81);
     expect(exhaustiveProbeCount(out.source, out.filter)).to.equal(1200);
     expect(out.decision.chosen).to.not.equal(null);
   });
@@ -349,7 +390,7 @@ describe('placement engine: examples', () => {
     const plan = planProbes(r.source, buildClasses(filter.candidates), new VerdictCache());
     const probe = plan.probes.find((p) => p.nodeName === 'w4');
     if (!probe) throw new Error('expected a probe on w4');
-    const w4 = { ...probe, targets: [...probe.targets, { kind: 'device' as const, nodeName: 'w4', name: 'w4.b', typeId: T, parentAddress: '0000:41:00.4', version: nv('550.90.07') }] };
+    const w4 = { ...probe, targets: [...probe.targets, { kind: 'device' as const, nodeName: 'w4', name: 'w4.b', typeId: T, pool: T, parentAddress: '0000:41:00.4', version: nv('550.90.07') }] };
     const verdicts = applyProbeAnswers(plan.verdicts, [
       { request: w4, results: [{ target: 'w4.a', accepted: true }, { target: 'w4.b', accepted: false, reason: 'EINVAL' }] },
     ]);

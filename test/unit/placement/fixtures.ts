@@ -2,7 +2,7 @@
 // probes the way agents would.
 
 import { targetId } from '../../../src/placement/index.ts';
-import type { Capacity, Device, NodeInfo, ProbeAnswer, ProbeRequest, Prober, Request, SourceVm } from '../../../src/placement/index.ts';
+import type { Capacity, Claim, Device, NodeInfo, ProbeAnswer, ProbeRequest, Prober, Request, SourceVm } from '../../../src/placement/index.ts';
 
 export const VM_UID = '11111111-2222-3333-4444-555555555555';
 export const MIGRATION_UID = 'mig-1';
@@ -11,16 +11,22 @@ export function node(name: string, over: Partial<NodeInfo> = {}): NodeInfo {
   return { name, labels: { 'kubernetes.io/hostname': name }, taints: [], unschedulable: false, agentFresh: true, ...over };
 }
 
+/** A device; its pool defaults to its type (the device plugin's resource for the type name). */
 export function device(name: string, nodeName: string, typeId: string, version: string | undefined, over: Partial<Device> = {}): Device {
-  const d: Device = { name, nodeName, typeId, parentAddress: '0000:41:00.4', migratable: version !== undefined, ...over };
+  const d: Device = { name, nodeName, typeId, pool: typeId, parentAddress: '0000:41:00.4', migratable: version !== undefined, ...over };
   if (version !== undefined) d.version = version;
   return d;
 }
 
 export function capacity(nodeName: string, parentAddress: string, typeId: string, availableInstances: number, version?: string): Capacity {
-  const c: Capacity = { nodeName, parentAddress, typeId, availableInstances };
+  const c: Capacity = { nodeName, parentAddress, typeId, pool: typeId, availableInstances };
   if (version !== undefined) c.version = version;
   return c;
+}
+
+/** `units` of `pool` on `nodeName` claimed by migration `migrationUid`. */
+export function claim(nodeName: string, pool: string, migrationUid: string, units = 1): Claim {
+  return { nodeName, pool, migrationUid, units };
 }
 
 export function vm(nodeName: string, over: Partial<SourceVm> = {}): SourceVm {

@@ -1,14 +1,14 @@
 // The engine's optimized steps against the simple reference path (./reference.ts) on random
-// fleets: identical filters, matchings, decisions and whole outcomes, cold and with a (possibly
+// fleets: identical filters (pools, classes, claims), decisions and whole outcomes, cold and with a (possibly
 // stale) warm cache, with lossy probers and with a hand-built fleet whose nodes are not in name
 // order. The vendor driver is a stand-in: a random acceptance table.
 
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { assignTargets, decide, filterCandidates, indexFleet, place, resolveSource, VerdictCache } from '../../../src/placement/index.ts';
-import type { Capacity, Device, Fleet, NodeInfo, PlaceInput, Prober, ProbeRequest, Request, SourceDevice, SourceVm, TargetPool, VerdictMap } from '../../../src/placement/index.ts';
+import { decide, filterCandidates, indexFleet, place, resolveSource, VerdictCache } from '../../../src/placement/index.ts';
+import type { Capacity, Claim, Device, Fleet, NodeInfo, PlaceInput, Prober, ProbeRequest, Request, SourceVm, VerdictMap } from '../../../src/placement/index.ts';
 import { MIGRATION_UID, VM_UID, ruleProber } from './fixtures.ts';
-import { referenceAssign, referenceDecide, referenceFilter, referencePlace } from './reference.ts';
+import { referenceDecide, referenceFilter, referencePlace } from './reference.ts';
 
 const TYPES = ['A', 'B'] as const;
 const VERSIONS = ['v1', 'v2', 'v3', 'v4'] as const;
@@ -17,9 +17,11 @@ const TABLE_SIZE = TYPES.length * VERSIONS.length ** 2;
 const deviceArb = fc.record({
   type: fc.constantFrom(...TYPES),
   version: fc.constantFrom(...VERSIONS),
-  state: fc.constantFrom('free', 'free', 'free', 'used', 'reservedOther', 'reservedMine', 'unmigratable'),
+  state: fc.constantFrom('free', 'free', 'free', 'free', 'used', 'unmigratable', 'foreign'),
   parent: fc.constantFrom('p0', 'p1'),
 });
+
+const claimArb = fc.record({ pool: fc.constantFrom(...TYPES), units: fc.integer({ min: 1, max: 2 }), mine: fc.boolean() });
 
 const nodeArb = fc.record({
   fresh: fc.oneof({ weight: 6, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
@@ -27,6 +29,7 @@ const nodeArb = fc.record({
   tainted: fc.oneof({ weight: 6, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
   zone: fc.constantFrom('a', 'a', 'b'),
   devices: fc.array(deviceArb, { maxLength: 8 }),
+  claims: fc.oneof({ weight: 3, arbitrary: fc.constant<{ pool: string; units: number; mine: boolean }[]>([]) }, { weight: 1, arbitrary: fc.array(claimArb, { maxLength: 2 }) }),
   capacity: fc.uniqueArray(
     fc.record({ type: fc.constantFrom(...TYPES), version: fc.option(fc.constantFrom(...VERSIONS), { freq: 5 }), avail: fc.integer({ min: 0, max: 3 }), parent: fc.constantFrom('p0', 'p1') }),
     { maxLength: 2, selector: (c) => `${c.parent}/${c.type}` },
@@ -66,27 +69,29 @@ const worldArb: fc.Arbitrary<World> = fc
         agentFresh: n?.fresh ?? true,
       };
     });
-    const devices: Device[] = g.sources.map((s, i) => ({ name: `n0.src${i}`, nodeName: 'n0', typeId: s.type, parentAddress: 'p0', version: s.version, migratable: true, consumerUid: VM_UID }));
+    const devices: Device[] = g.sources.map((s, i) => ({ name: `n0.src${i}`, nodeName: 'n0', typeId: s.type, pool: s.type, parentAddress: 'p0', version: s.version, migratable: true, consumerUid: VM_UID }));
     const capacity: Capacity[] = [];
+    const claims: Claim[] = [];
     g.nodes.forEach((n, i) => {
       const nodeName = names[i + 1] as string;
       n.devices.forEach((d, j) => devices.push(makeDevice(`${nodeName}.d${j}`, nodeName, d)));
-      for (const c of n.capacity) capacity.push({ nodeName, parentAddress: c.parent, typeId: c.type, availableInstances: c.avail, ...(c.version ? { version: c.version } : {}) });
+      for (const c of n.capacity) capacity.push({ nodeName, parentAddress: c.parent, typeId: c.type, pool: c.type, availableInstances: c.avail, ...(c.version ? { version: c.version } : {}) });
+      n.claims.forEach((c, k) => claims.push({ nodeName, pool: c.pool, units: c.units, migrationUid: c.mine ? MIGRATION_UID : `other-${k}` }));
     });
     const request: Request = { migrationUid: MIGRATION_UID, allowCreateTarget: g.allowCreateTarget };
     if (g.targetNodes) request.targetNodes = g.targetNodes.map((i) => `n${i}`);
     const vm: SourceVm = { namespace: 'vms', name: 'vm', uid: VM_UID, nodeName: 'n0', nodeSelector: g.zoneSelector ? { zone: 'a' } : {}, tolerations: [] };
-    const fleet: Fleet = indexFleet(nodes, devices, capacity);
+    const fleet: Fleet = indexFleet(nodes, devices, capacity, claims);
     if (g.shuffleSeed !== null) fleet.nodes = shuffled(fleet.nodes, g.shuffleSeed);
     return { input: { vm, fleet, devices, request }, table: g.table, stale: g.stale, dropNode: g.dropNode, shuffleSeed: g.shuffleSeed };
   });
 
+/** `foreign`: a device of the other type advertised in this type's pool (same type name). */
 function makeDevice(name: string, nodeName: string, d: { type: string; version: string; state: string; parent: string }): Device {
-  const dev: Device = { name, nodeName, typeId: d.type, parentAddress: d.parent, migratable: d.state !== 'unmigratable' };
+  const typeId = d.state === 'foreign' ? (d.type === 'A' ? 'B' : 'A') : d.type;
+  const dev: Device = { name, nodeName, typeId, pool: d.type, parentAddress: d.parent, migratable: d.state !== 'unmigratable' };
   if (d.state !== 'unmigratable') dev.version = d.version;
   if (d.state === 'used') dev.consumerUid = 'someone-else';
-  if (d.state === 'reservedOther') dev.reservedBy = 'other-migration';
-  if (d.state === 'reservedMine') dev.reservedBy = MIGRATION_UID;
   return dev;
 }
 
@@ -161,24 +166,6 @@ describe('placement engine: optimized path equals the simple reference path', ()
     );
   });
 
-  it('matches source devices to the same targets as the plain augmenting-path matching', () => {
-    const sourceArb = fc.array(fc.record({ type: fc.constantFrom(...TYPES), version: fc.constantFrom(...VERSIONS) }), { minLength: 1, maxLength: 5 });
-    const poolArb = fc.array(fc.record({ type: fc.constantFrom(...TYPES), version: fc.constantFrom(...VERSIONS), size: fc.integer({ min: 0, max: 3 }) }), { maxLength: 5 });
-    fc.assert(
-      fc.property(sourceArb, poolArb, fc.array(fc.boolean(), { minLength: TABLE_SIZE, maxLength: TABLE_SIZE }), (srcs, ps, table) => {
-        const sources: SourceDevice[] = srcs.map((s, i) => ({ name: `s${i}`, typeId: s.type, parentAddress: 'p0', version: s.version }));
-        const pools: TargetPool[] = ps.map((p, j) => ({
-          typeId: p.type,
-          version: p.version,
-          targets: Array.from({ length: p.size }, (_, k) => ({ kind: 'device' as const, nodeName: 'n1', name: `t${j}.${k}`, typeId: p.type, parentAddress: 'p0', version: p.version })),
-        }));
-        const accepts = (t: string, s: string, v: string) => table[at(t, s, v)] === true;
-        expect(assignTargets(sources, pools, accepts)).to.deep.equal(referenceAssign(sources, pools, accepts));
-      }),
-      { numRuns: 1000 },
-    );
-  });
-
   it('places identically, cold and with a stale warm cache, including lossy probers and confirmation rounds', async () => {
     let confirmed = 0;
     await fc.assert(
@@ -194,7 +181,8 @@ describe('placement engine: optimized path equals the simple reference path', ()
       }),
       RUNS,
     );
-    // The warm runs must actually exercise confirmation rounds, where decisions are reused.
-    expect(confirmed).to.be.greaterThan(20);
+    // The warm runs must actually exercise confirmation rounds, where decisions are reused. Measured
+    // with the pool rule over 8 sets of 400 runs: 23 to 32 (mean 28, sd 3.5); the floor sits 5 sd below.
+    expect(confirmed).to.be.at.least(10);
   });
 });

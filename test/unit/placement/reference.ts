@@ -1,14 +1,15 @@
 // A simple reference path for the engine's steps that were restructured for speed: the candidate
-// filter, the matching and `decide`, written the plain way (maps per node, a full Kuhn matching,
-// one sort of all explanations, a full decide after every confirmation round). The equivalence
-// test holds the engine to exactly these results. It reuses only the engine's untouched parts:
-// ordering, keys, scheduling predicates, the class/probe steps and the score.
+// filter, the pool fit and `decide`, written the plain way (maps per node and pool, one sort of all
+// explanations, a full decide after every confirmation round). The equivalence test holds the
+// engine to exactly these results. It reuses only the engine's untouched parts: ordering, keys,
+// scheduling predicates, the class/probe steps, the score and the message wording.
 
 import { applyProbeAnswers, buildClasses, planProbes, resolveSource, scoreAssignment, targetId, verdictKey, VERDICT_ORDER } from '../../../src/placement/index.ts';
 import type {
-  Capacity,
   CandidateFilter,
   CandidateNode,
+  Capacity,
+  Claim,
   Decision,
   Device,
   DevicePair,
@@ -19,6 +20,7 @@ import type {
   Prober,
   ProbeRequest,
   RankedNode,
+  ResourcePool,
   Source,
   SourceDevice,
   TargetPool,
@@ -38,6 +40,7 @@ type Accepts = (typeId: string, sourceVersion: string, targetVersion: string) =>
 
 function excluded(source: Source, node: Fleet['nodes'][number], allow: Set<string> | undefined): string | undefined {
   if (allow && !allow.has(node.name)) return 'not in spec.targetNodes';
+  if (node.unreadable) return `the Node object could not be read: ${node.unreadable}`;
   if (node.unschedulable) return 'cordoned';
   const taint = untoleratedTaint(node.taints, source.vm.tolerations);
   if (taint) return `taint ${formatTaint(taint)} not tolerated`;
@@ -48,19 +51,44 @@ function excluded(source: Source, node: Fleet['nodes'][number], allow: Set<strin
 }
 
 interface Stock {
+  pool: string;
+  typeId: string;
+  wanted: number;
+  versions: string[];
+  present: boolean;
   free: Device[];
   inUse: number;
-  reserved: number;
-  unusable: number;
+  claimed: number;
   slots: { capacity: Capacity; count: number }[];
-  slotTotal: number;
   notAllowed: number;
+}
+
+function stocksOf(source: Source, node: string, fleet: Fleet, request: PlaceInput['request']): Stock[] {
+  const pools = [...new Set(source.devices.map((d) => d.pool))].sort(compareStrings);
+  return pools.map((pool) => {
+    const mine = source.devices.filter((d) => d.pool === pool);
+    const typeId = (mine[0] as SourceDevice).typeId;
+    const devices = (fleet.devicesByNode.get(node) ?? []).filter((d) => d.pool === pool);
+    const caps = (fleet.capacityByNode.get(node) ?? []).filter((c) => c.pool === pool && c.typeId === typeId);
+    const usable = caps.filter((c) => c.version !== undefined && c.availableInstances > 0).map((capacity) => ({ capacity, count: Math.min(capacity.availableInstances, mine.length) }));
+    const claims: Claim[] = (fleet.claimsByNode.get(node) ?? []).filter((c) => c.pool === pool && c.migrationUid !== request.migrationUid);
+    return {
+      pool,
+      typeId,
+      wanted: mine.length,
+      versions: [...new Set(mine.map((d) => d.version))].sort(compareStrings),
+      present: devices.length > 0 || caps.length > 0,
+      free: devices.filter((d) => !d.consumerUid),
+      inUse: devices.filter((d) => d.consumerUid).length,
+      claimed: claims.reduce((n, c) => n + c.units, 0),
+      slots: request.allowCreateTarget ? usable : [],
+      notAllowed: request.allowCreateTarget ? 0 : usable.reduce((n, s) => n + s.count, 0),
+    };
+  });
 }
 
 export function referenceFilter(source: Source, fleet: Fleet, request: PlaceInput['request']): CandidateFilter {
   const allow = request.targetNodes && request.targetNodes.length > 0 ? new Set(request.targetNodes) : undefined;
-  const need = new Map<string, number>();
-  for (const d of source.devices) need.set(d.typeId, (need.get(d.typeId) ?? 0) + 1);
   const candidates: CandidateNode[] = [];
   const rejected: NodeExplanation[] = [];
   for (const node of fleet.nodes) {
@@ -75,122 +103,121 @@ export function referenceFilter(source: Source, fleet: Fleet, request: PlaceInpu
       reject('Excluded', why);
       continue;
     }
-    const stocks = new Map<string, Stock>([...need.keys()].map((t) => [t, { free: [], inUse: 0, reserved: 0, unusable: 0, slots: [], slotTotal: 0, notAllowed: 0 }]));
-    const present = new Set<string>();
-    let consumed = 0;
-    for (const d of fleet.devicesByNode.get(node.name) ?? []) {
-      if (d.consumerUid) consumed++;
-      const stock = stocks.get(d.typeId);
-      if (!stock) continue;
-      present.add(d.typeId);
-      if (d.consumerUid) stock.inUse++;
-      else if (d.reservedBy && d.reservedBy !== request.migrationUid) stock.reserved++;
-      else if (!d.migratable || d.version === undefined) stock.unusable++;
-      else stock.free.push(d);
-    }
-    for (const c of fleet.capacityByNode.get(node.name) ?? []) {
-      const stock = stocks.get(c.typeId);
-      if (!stock) continue;
-      present.add(c.typeId);
-      if (c.version === undefined || c.availableInstances <= 0) continue;
-      const count = Math.min(c.availableInstances, need.get(c.typeId) as number);
-      if (!request.allowCreateTarget) {
-        stock.notAllowed += count;
-        continue;
-      }
-      stock.slots.push({ capacity: c, count });
-      stock.slotTotal += count;
-    }
-    const missing = [...need.keys()].filter((t) => !present.has(t)).sort(compareStrings);
+    const stocks = stocksOf(source, node.name, fleet, request);
+    const missing = stocks.filter((s) => !s.present).map((s) => s.typeId);
     if (missing.length > 0) {
       reject('TypeMismatch', `no ${missing.join(' or ')} device${request.allowCreateTarget ? ' and no spare capacity for one' : ''}`);
       continue;
     }
-    const shortages = [...stocks]
-      .sort((a, b) => compareStrings(a[0], b[0]))
-      .filter(([t, s]) => s.free.length + s.slotTotal < (need.get(t) as number))
-      .map(([t, s]) => shortageText(t, need.get(t) as number, s));
+    const shortages = stocks.filter((s) => !enough(s)).map(shortageText);
     if (shortages.length > 0) {
       reject('NoCapacity', shortages.join('; '));
       continue;
     }
-    const freeDevices = [...stocks.values()].reduce((n, s) => n + s.free.length, 0);
-    const pools = referencePools(node.name, source, stocks);
-    const { pairs } = referenceAssign(source.devices, pools, () => true);
-    candidates.push({ name: node.name, pools, freeDevices, consumed, optimistic: { pairs, score: scoreAssignment(pairs, freeDevices, consumed) } });
+    const mixed = stocks.map(mixedText).filter(Boolean);
+    if (mixed.length > 0) {
+      reject('Incompatible', mixed.join('; '));
+      continue;
+    }
+    const { pools, resources } = referencePools(node.name, stocks);
+    const freeDevices = stocks.reduce((n, s) => n + Math.max(0, s.free.length - s.claimed), 0);
+    const consumed = (fleet.devicesByNode.get(node.name) ?? []).filter((d) => d.consumerUid).length;
+    const { pairs } = referenceAssign(source.devices, { pools, resources }, () => true);
+    candidates.push({ name: node.name, pools, resources, freeDevices, consumed, optimistic: { pairs, score: scoreAssignment(pairs, freeDevices, consumed) } });
   }
   candidates.sort((a, b) => compareScores(a.optimistic.score, b.optimistic.score) || compareStrings(a.name, b.name));
   return { candidates, rejected };
 }
 
-function shortageText(typeId: string, wanted: number, s: Stock): string {
-  const detail = [
-    s.inUse > 0 ? `${s.inUse} in use` : '',
-    s.reserved > 0 ? `${s.reserved} reserved by another migration` : '',
-    s.unusable > 0 ? `${s.unusable} not migratable` : '',
-    s.slotTotal > 0 ? `${s.slotTotal} creatable` : '',
-    s.notAllowed > 0 ? `${s.notAllowed} creatable with allowCreateTarget` : '',
-  ].filter(Boolean);
-  return `needs ${wanted} free ${typeId}, has ${s.free.length + s.slotTotal}${detail.length > 0 ? ` (${detail.join(', ')})` : ''}`;
+function enough(s: Stock): boolean {
+  const unclaimed = s.free.length - s.claimed;
+  const creatable = s.slots.reduce((n, x) => n + x.count, 0);
+  return unclaimed >= s.wanted || (unclaimed >= 0 && unclaimed + creatable >= s.wanted);
 }
 
-function referencePools(nodeName: string, source: Source, stocks: Map<string, Stock>): TargetPool[] {
+function shortageText(s: Stock): string {
+  const creatable = s.slots.reduce((n, x) => n + x.count, 0);
+  const detail = [
+    s.inUse > 0 ? `${s.inUse} in use` : '',
+    s.claimed > 0 ? `${s.claimed} claimed by other migrations` : '',
+    creatable > 0 ? `${creatable} creatable` : '',
+    s.notAllowed > 0 ? `${s.notAllowed} creatable with allowCreateTarget` : '',
+  ].filter(Boolean);
+  return `needs ${s.wanted} free ${s.typeId}, has ${Math.max(0, s.free.length - s.claimed) + creatable}${detail.length > 0 ? ` (${detail.join(', ')})` : ''}`;
+}
+
+function mixedText(s: Stock): string {
+  const unmigratable = s.free.filter((d) => d.typeId === s.typeId && (!d.migratable || d.version === undefined)).length;
+  const foreign = new Map<string, number>();
+  for (const d of s.free) if (d.typeId !== s.typeId) foreign.set(d.typeId, (foreign.get(d.typeId) ?? 0) + 1);
+  const foreignCount = [...foreign.values()].reduce((a, b) => a + b, 0);
+  if (unmigratable + foreignCount === 0) return '';
+  const detail = [
+    unmigratable > 0 ? `${unmigratable} not migratable (no migration version)` : '',
+    ...[...foreign].sort(([a], [b]) => compareStrings(a, b)).map(([t, n]) => `${n} of type ${t}`),
+  ].filter(Boolean);
+  return `${unmigratable + foreignCount} of ${s.free.length} free ${s.typeId} devices incompatible: pool mixed (${detail.join(', ')})`;
+}
+
+function referencePools(nodeName: string, stocks: Stock[]): { pools: TargetPool[]; resources: ResourcePool[] } {
   const group = (refs: TargetRef[]) => {
     const byVersion = new Map<string, TargetRef[]>();
     for (const r of refs) byVersion.set(r.version, [...(byVersion.get(r.version) ?? []), r]);
-    return [...byVersion].map(([version, targets]) => ({ typeId: refs[0]?.typeId as string, version, targets }));
+    return [...byVersion].map(([version, targets]) => ({ typeId: (refs[0] as TargetRef).typeId, pool: (refs[0] as TargetRef).pool, version, targets }));
   };
   const devicePools: TargetPool[] = [];
   const slotPools: TargetPool[] = [];
-  for (const [typeId, s] of stocks) {
-    devicePools.push(...group(s.free.map((d) => ({ kind: 'device' as const, nodeName, name: d.name, typeId, parentAddress: d.parentAddress, version: d.version as string }))));
+  for (const s of stocks) {
+    devicePools.push(...group(s.free.map((d) => ({ kind: 'device' as const, nodeName, name: d.name, typeId: s.typeId, pool: s.pool, parentAddress: d.parentAddress, version: d.version as string }))));
     const slots = s.slots.flatMap(({ capacity, count }) => {
-      const ref: TargetRef = { kind: 'slot', nodeName, parentAddress: capacity.parentAddress, typeId, version: capacity.version as string };
+      const ref: TargetRef = { kind: 'slot', nodeName, parentAddress: capacity.parentAddress, typeId: s.typeId, pool: s.pool, version: capacity.version as string };
       return Array.from({ length: count }, () => ref);
     });
     slotPools.push(...group(slots));
   }
+  const versionsOf = new Map(stocks.map((s) => [s.pool, s.versions]));
   const order = (pools: TargetPool[]) =>
     pools
-      .map((pool) => ({ pool, exact: (source.versionsByType.get(pool.typeId) ?? []).includes(pool.version) ? 0 : 1 }))
-      .sort((a, b) => compareStrings(a.pool.typeId, b.pool.typeId) || a.exact - b.exact || compareStrings(a.pool.version, b.pool.version))
+      .map((pool) => ({ pool, exact: (versionsOf.get(pool.pool) ?? []).includes(pool.version) ? 0 : 1 }))
+      .sort((a, b) => compareStrings(a.pool.pool, b.pool.pool) || compareStrings(a.pool.typeId, b.pool.typeId) || a.exact - b.exact || compareStrings(a.pool.version, b.pool.version))
       .map((k) => k.pool);
-  return [...order(devicePools), ...order(slotPools)];
+  const pools = [...order(devicePools), ...order(slotPools)];
+  const resources = stocks.map((s) => ({
+    pool: s.pool,
+    typeId: s.typeId,
+    wanted: s.wanted,
+    free: s.free.length,
+    available: s.free.length - s.claimed,
+    deviceClasses: pools.flatMap((c, j) => (c.pool === s.pool && c.targets[0]?.kind === 'device' ? [j] : [])),
+    slotClasses: pools.flatMap((c, j) => (c.pool === s.pool && c.targets[0]?.kind === 'slot' ? [j] : [])),
+  }));
+  return { pools, resources };
 }
 
-/** Kuhn's augmenting paths over capacitated pools, for every VMI size. */
-export function referenceAssign(sources: readonly SourceDevice[], pools: readonly TargetPool[], accepts: Accepts): { pairs: DevicePair[]; complete: boolean } {
-  const poolOf = sources.map(() => -1);
-  const holders: number[][] = pools.map(() => []);
-  const usable = sources.map((s) => pools.map((p) => p.typeId === s.typeId && p.targets.length > 0 && accepts(p.typeId, s.version, p.version)));
-  const augment = (i: number, visited: boolean[]): boolean => {
-    for (let j = 0; j < pools.length; j++) {
-      if (!usable[i]?.[j] || visited[j]) continue;
-      visited[j] = true;
-      const held = holders[j] as number[];
-      if (held.length < (pools[j] as TargetPool).targets.length) {
-        held.push(i);
-        poolOf[i] = j;
-        return true;
-      }
-      for (let h = 0; h < held.length; h++) {
-        if (augment(held[h] as number, visited)) {
-          held[h] = i;
-          poolOf[i] = j;
-          return true;
-        }
-      }
+/** The pool rule stated plainly: every free class accepts every source version of its pool; units from devices, then slots. */
+export function referenceAssign(sources: readonly SourceDevice[], node: Pick<CandidateNode, 'pools' | 'resources'>, accepts: Accepts): { pairs: DevicePair[]; complete: boolean } {
+  const chosen = new Map<string, TargetRef>();
+  let complete = true;
+  for (const r of node.resources) {
+    const mine = sources.filter((s) => s.pool === r.pool);
+    const ok = (c: TargetPool) => mine.every((s) => c.typeId === s.typeId && accepts(c.typeId, s.version, c.version));
+    const deviceClasses = r.deviceClasses.map((j) => node.pools[j] as TargetPool);
+    if (!deviceClasses.every(ok)) {
+      complete = false;
+      continue;
     }
-    return false;
-  };
-  const matched = sources.filter((_, i) => augment(i, pools.map(() => false))).length;
-  const next = pools.map(() => 0);
-  const pairs: DevicePair[] = [];
-  sources.forEach((s, i) => {
-    const j = poolOf[i] as number;
-    if (j >= 0) pairs.push({ source: s.name, target: (pools[j] as TargetPool).targets[(next[j] = (next[j] as number) + 1) - 1] as TargetRef });
-  });
-  return { pairs, complete: matched === sources.length };
+    const fromDevices = deviceClasses.flatMap((c) => c.targets).slice(0, Math.max(0, Math.min(r.available, mine.length)));
+    const rest = mine.length - fromDevices.length;
+    const slots = rest > 0 && r.available >= 0 ? r.slotClasses.map((j) => node.pools[j] as TargetPool).filter(ok).flatMap((c) => c.targets).slice(0, rest) : [];
+    if (fromDevices.length + slots.length < mine.length) {
+      complete = false;
+      continue;
+    }
+    const units = [...fromDevices, ...slots];
+    mine.forEach((s, i) => chosen.set(s.name, units[i] as TargetRef));
+  }
+  const pairs = sources.flatMap((s) => (chosen.has(s.name) ? [{ source: s.name, target: chosen.get(s.name) as TargetRef }] : []));
+  return { pairs, complete: complete && pairs.length === sources.length };
 }
 
 export function referenceDecide(source: Source, filter: CandidateFilter, verdicts: VerdictMap): Decision {
@@ -198,13 +225,14 @@ export function referenceDecide(source: Source, filter: CandidateFilter, verdict
   const ranking: RankedNode[] = [];
   const incompatible: NodeExplanation[] = [];
   for (const node of filter.candidates) {
-    const { pairs, complete } = referenceAssign(source.devices, node.pools, (t, s, v) => get(t, s, v)?.accepted === true);
+    const { pairs, complete } = referenceAssign(source.devices, node, (t, s, v) => get(t, s, v)?.accepted === true);
     if (complete) ranking.push({ node: node.name, score: scoreAssignment(pairs, node.freeDevices, node.consumed), pairs });
-    else incompatible.push({ node: node.name, verdict: 'Incompatible', message: explainIncompatible(source, node, get, pairs.length) });
+    else incompatible.push({ node: node.name, verdict: 'Incompatible', message: explainIncompatible(source, node, get) });
   }
   ranking.sort(compareRanked);
   const chosen = ranking[0] ?? null;
-  const confirmationProbes = chosen ? referenceConfirmations(source, chosen, verdicts) : [];
+  const chosenNode = chosen ? filter.candidates.find((c) => c.name === chosen.node) : undefined;
+  const confirmationProbes = chosen && chosenNode ? referenceConfirmations(source, chosen, chosenNode, verdicts) : [];
   const compatible = ranking.map((r, i) => {
     const fit = `${r.pairs.length} device${r.pairs.length === 1 ? '' : 's'} matched, ${r.score.creates} to create, ${r.score.leftover} free left, ${r.score.consumed} in use`;
     return { node: r.node, verdict: 'Compatible' as const, message: i === 0 ? `chosen: ${fit}` : fit };
@@ -222,18 +250,29 @@ export function referenceDecide(source: Source, filter: CandidateFilter, verdict
   return { ranking, chosen, needsConfirmation: confirmationProbes.length > 0, confirmationProbes, explanations, totals, reason };
 }
 
-
-function referenceConfirmations(source: Source, chosen: RankedNode, verdicts: VerdictMap): ProbeRequest[] {
-  const versionOf = new Map(source.devices.map((d) => [d.name, d.version]));
-  const batches = new Map<string, ProbeRequest>();
+/** Every free class of the chosen node's pools, and every slot class it uses, needs an answer about one of its own targets. */
+function referenceConfirmations(source: Source, chosen: RankedNode, node: CandidateNode, verdicts: VerdictMap): ProbeRequest[] {
+  const classes: { cls: TargetPool; rep: TargetRef }[] = [];
+  const add = (cls: TargetPool, rep: TargetRef) => {
+    if (!classes.some((c) => c.cls === cls)) classes.push({ cls, rep });
+  };
   for (const pair of chosen.pairs) {
-    const sourceVersion = versionOf.get(pair.source) as string;
-    const v = verdicts.get(verdictKey(pair.target.typeId, sourceVersion, pair.target.version));
-    if (v && v.origin === 'probe' && v.probedTargets.includes(targetId(pair.target))) continue;
-    const key = `${pair.target.typeId}\u0000${sourceVersion}`;
-    const probe = batches.get(key) ?? { nodeName: chosen.node, typeId: pair.target.typeId, sourceVersion, targets: [] };
-    batches.set(key, probe);
-    probe.targets.push(pair.target);
+    const cls = node.pools.find((c) => c.version === pair.target.version && c.pool === pair.target.pool && c.targets[0]?.kind === pair.target.kind);
+    if (cls) add(cls, pair.target);
+  }
+  for (const r of node.resources) for (const j of r.deviceClasses) add(node.pools[j] as TargetPool, (node.pools[j] as TargetPool).targets[0] as TargetRef);
+  const batches = new Map<string, ProbeRequest>();
+  for (const { cls, rep } of classes) {
+    const ids = cls.targets.map(targetId);
+    const versions = [...new Set(source.devices.filter((d) => d.pool === cls.pool).map((d) => d.version))];
+    for (const sourceVersion of versions) {
+      const v = verdicts.get(verdictKey(cls.typeId, sourceVersion, cls.version));
+      if (v && v.origin === 'probe' && v.probedTargets.some((id) => ids.includes(id))) continue;
+      const key = `${cls.typeId}\u0000${sourceVersion}`;
+      const probe = batches.get(key) ?? { nodeName: chosen.node, typeId: cls.typeId, sourceVersion, targets: [] };
+      batches.set(key, probe);
+      probe.targets.push(rep);
+    }
   }
   return [...batches.values()].map(normalizeProbe).sort(compareProbes);
 }

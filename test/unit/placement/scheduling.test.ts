@@ -22,11 +22,32 @@ describe('placement scheduling rules (Kubernetes semantics)', () => {
       expect(tolerates({ key: '', operator: 'Exists', effect: '' }, { key: 'x', effect: 'NoExecute' })).to.equal(true);
     });
 
+    it('Lt and Gt compare decimal integers: Lt tolerates a smaller taint value, Gt a larger one', () => {
+      const rate = (value: string): Taint => ({ key: 'failure-rate', value, effect: 'NoSchedule' });
+      expect(tolerates({ key: 'failure-rate', operator: 'Lt', value: '50' }, rate('49'))).to.equal(true);
+      expect(tolerates({ key: 'failure-rate', operator: 'Lt', value: '50' }, rate('50'))).to.equal(false);
+      expect(tolerates({ key: 'failure-rate', operator: 'Gt', value: '50' }, rate('51'))).to.equal(true);
+      expect(tolerates({ key: 'failure-rate', operator: 'Gt', value: '50' }, rate('-3'))).to.equal(false);
+      expect(tolerates({ key: 'failure-rate', operator: 'Lt', value: '50' }, rate('010'))).to.equal(false); // not canonical
+      expect(tolerates({ key: 'failure-rate', operator: 'Lt', value: 'x' }, rate('1'))).to.equal(false);
+      expect(tolerates({ key: 'failure-rate', operator: 'Lt', value: '9223372036854775808' }, rate('1'))).to.equal(false); // beyond int64
+      expect(tolerates({ key: 'other', operator: 'Lt', value: '50' }, rate('1'))).to.equal(false);
+    });
+
+    it('an operator it does not know tolerates nothing; an effect it does not know never blocks', () => {
+      expect(tolerates({ key: 'gpu', operator: 'SemverLt', value: '1' }, maint)).to.equal(false);
+      expect(untoleratedTaint([{ key: 'a', effect: 'NoFuture' }], [])).to.equal(undefined);
+    });
+
     it('PreferNoSchedule never blocks; NoSchedule and NoExecute do', () => {
       expect(untoleratedTaint([{ key: 'a', effect: 'PreferNoSchedule' }], [])).to.equal(undefined);
       expect(untoleratedTaint([{ key: 'a', effect: 'PreferNoSchedule' }, { key: 'b', effect: 'NoExecute' }], [])).to.deep.equal({ key: 'b', effect: 'NoExecute' });
       expect(untoleratedTaint([maint], [{ key: 'gpu', operator: 'Exists' }])).to.equal(undefined);
     });
+  });
+
+  it('excludes a node whose object could not be read, naming why', () => {
+    expect(exclusionReason(vm('w0'), node('w1', { unreadable: 'spec.taints (spec.taints: expected array)' }), undefined)).to.equal('the Node object could not be read: spec.taints (spec.taints: expected array)');
   });
 
   describe('node selector requirements', () => {

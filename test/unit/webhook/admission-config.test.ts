@@ -33,7 +33,7 @@ describe('VMIM webhook configurations', () => {
 
 describe('decision adapter', () => {
   const result = (needsConfirmation: boolean): DecisionResult => ({
-    chosen: { node: 'w7', score: { creates: 0, leftover: 0, consumed: 0 }, pairs: [{ source: 'w1.a', target: { kind: 'device', nodeName: 'w7', name: 'w7.b', typeId: 't', parentAddress: 'p', version: 'v' } }] },
+    chosen: { node: 'w7', score: { creates: 0, leftover: 0, consumed: 0 }, pairs: [{ source: 'w1.a', target: { kind: 'device', nodeName: 'w7', name: 'w7.b', typeId: 't', pool: 'GRID_T4-1Q', parentAddress: 'p', version: 'v' } }] },
     assignment: [],
     candidates: { explanations: [{ node: 'w7', verdict: 'Compatible', message: 'chosen' }, { node: 'w3', verdict: 'Incompatible', message: 'EINVAL' }], totals: TOTALS },
     probes: 2,
@@ -44,9 +44,9 @@ describe('decision adapter', () => {
     sourceNode: 'w1',
   });
 
-  it('maps a confirmed choice to device names', () => {
+  it('maps a confirmed choice to the pool each source device moves into', () => {
     const d = toAdmissionDecision(result(false), true, 3000);
-    expect(d.chosen).to.deep.equal({ node: 'w7', devices: [{ source: 'w1.a', target: 'w7.b' }] });
+    expect(d.chosen).to.deep.equal({ node: 'w7', devices: [{ source: 'w1.a', pool: 'GRID_T4-1Q', typeId: 't' }] });
     expect(d.probes).to.equal(2);
   });
 
@@ -101,7 +101,7 @@ describe('read-only command output', () => {
   });
 
   it('plan-drain summarizes targets and blockers', () => {
-    const plan = { node: 'w1', vmis: [{ vmi: 'vms/a', devices: ['d'], target: 'w7', targetDevices: ['t'], verifiedBy: 'probe' as const, reason: '' }, { vmi: 'vms/b', devices: ['e'], target: null, targetDevices: [], verifiedBy: null, reason: 'no target (1 Incompatible): w3: Incompatible (EINVAL)' }], summary: { withTarget: 1, blocked: 1 }, probes: 1 };
+    const plan = { node: 'w1', vmis: [{ vmi: 'vms/a', devices: ['d'], target: 'w7', targetPools: ['GRID_H100-4C'], verifiedBy: 'probe' as const, reason: '' }, { vmi: 'vms/b', devices: ['e'], target: null, targetPools: [], verifiedBy: null, reason: 'no target (1 Incompatible): w3: Incompatible (EINVAL)' }], summary: { withTarget: 1, blocked: 1 }, probes: 1 };
     const text = renderDrainPlan(plan, 'table');
     expect(text).to.match(/^vms\/b\s+1\s+BLOCKED\s+-\s+no target/m);
     expect(text).to.include('1 with a target, 1 blocked; probes sent: 1');

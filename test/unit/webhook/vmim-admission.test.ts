@@ -2,7 +2,8 @@
 // pinned, reserved and recorded, when and how a VMIM is denied, and that nothing is left behind.
 import { expect } from 'chai';
 import type { MdevMigrationStatus } from '../../../src/api/v1alpha1/index.ts';
-import type { Vmi } from '../../../src/kubevirt/types.ts';
+import { parseVmi, type Vmi } from '../../../src/kubevirt/types.ts';
+import winston from 'winston';
 import type { NodeExplanation, Verdict } from '../../../src/placement/index.ts';
 import { ReservationLostError, type AdmissionDecision, type AdmissionMode, type DecideRequest, type MigrationFacts, type MigrationRecord, type MigrationRef, type VmiFacts } from '../../../src/webhook/admission-ports.ts';
 import { createVmimAdmission, migrationNameFor } from '../../../src/webhook/vmim-admission.ts';
@@ -10,6 +11,7 @@ import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import type { AdmissionRequest, AdmissionVerdict, JsonPatchOperation } from '../../../src/webhook/server.ts';
 
 const NS = 'vms';
+const quietLog = winston.createLogger({ silent: true });
 const HOST = 'kubernetes.io/hostname';
 
 function vmi(name: string, uid: string): Vmi {
@@ -24,7 +26,7 @@ function totals(list: NodeExplanation[]): Record<Verdict, number> {
 
 function chosenDecision(node: string, extra: NodeExplanation[] = []): AdmissionDecision {
   const explanations = [{ node, verdict: 'Compatible' as const, message: 'chosen: 1 device matched' }, ...extra];
-  return { sourceNode: 'worker-1', chosen: { node, devices: [{ source: 'worker-1.gpu-a', target: `${node}.gpu-b` }] }, explanations, totals: totals(explanations), probes: 1, reason: '', decisionMillis: 4 };
+  return { sourceNode: 'worker-1', chosen: { node, devices: [{ source: 'worker-1.gpu-a', pool: 'GRID_H100-4C', typeId: 'nvidia-1012' }] }, explanations, totals: totals(explanations), probes: 1, reason: '', decisionMillis: 4 };
 }
 
 function noTarget(explanations: NodeExplanation[]): AdmissionDecision {
@@ -34,7 +36,7 @@ function noTarget(explanations: NodeExplanation[]): AdmissionDecision {
 class Fakes {
   decisions: AdmissionDecision[] = [];
   decideCalls: DecideRequest[] = [];
-  reserved = new Map<string, string>(); // device -> migration uid
+  reserved = new Map<string, string>(); // node/pool -> migration uid
   loseNext = 0;
   failRecordDecision = false;
   records = new Map<string, { record: MigrationRecord; uid: string; status?: MdevMigrationStatus }>();
@@ -56,10 +58,25 @@ class Fakes {
           if (name === 'plain-vm') return { vmi: vmi(name, 'uid-plain'), deviceNames: [], mdevRequests: [] };
           if (name === 'gpu-vm') return { vmi: vmi(name, 'uid-gpu'), deviceNames: ['worker-1.gpu-a'], mdevRequests: [GPU_REQUEST] };
           if (name === 'unpublished-vm') return { vmi: vmi(name, 'uid-unpub'), deviceNames: [], mdevRequests: [GPU_REQUEST] };
+          if (name === 'stuck-vm') {
+            const v = vmi(name, 'uid-stuck');
+            const conditions = [{ type: 'LiveMigratable', status: 'False', reason: 'HostDeviceNotLiveMigratable', message: 'VMI specifies too many GPUs' }];
+            return { vmi: { ...v, status: { ...v.status, conditions } }, deviceNames: ['worker-1.gpu-d'], mdevRequests: [] };
+          }
+          if (name === 'odd-vm' || name === 'odd-plain-vm') {
+            // A VMI as a newer KubeVirt might send it: a toleration list we cannot read.
+            const decoded = parseVmi({ ...vmi(name, 'uid-odd'), spec: { tolerations: 'all' } }, quietLog);
+            return { vmi: decoded as Vmi, deviceNames: name === 'odd-vm' ? ['worker-1.gpu-c'] : [], mdevRequests: [] };
+          }
           return undefined;
         },
         fetch: async (_ns, name) => this.apiVmis.get(name),
         behind: () => this.behind,
+      },
+      // worker-9's kubernetes.io/hostname label differs from its name, as it may on real clusters.
+      nodes: {
+        hostnameOf: (node) => (node === 'worker-9' ? 'host-9.example' : node),
+        nodeOf: (value) => (value === 'host-9.example' ? 'worker-9' : value),
       },
       decider: {
         decide: async (req) => {
@@ -70,15 +87,15 @@ class Fakes {
         },
       },
       reserver: {
-        reserve: async (m: MigrationRef, _node, devices) => {
+        reserve: async (m: MigrationRef, node, devices) => {
           if (this.loseNext > 0) {
             this.loseNext--;
-            throw new ReservationLostError(devices[0]!, 'taken');
+            throw new ReservationLostError(devices[0]!.pool, 'taken');
           }
-          for (const d of devices) this.reserved.set(d, m.uid);
+          for (const d of devices) this.reserved.set(`${node}/${d.pool}`, m.uid);
         },
-        release: async (m, devices) => {
-          for (const d of devices) if (this.reserved.get(d) === m.uid) this.reserved.delete(d);
+        release: async (m, node) => {
+          for (const [k, uid] of this.reserved) if (k.startsWith(`${node}/`) && uid === m.uid) this.reserved.delete(k);
         },
       },
       recorder: {
@@ -161,13 +178,53 @@ describe('VMIM admission (mutating)', () => {
     expect(f.decideCalls).to.have.length(0);
   });
 
+  it('refuses, naming the field, a VMIM of a VMI that holds mediated devices but whose placement fields cannot be read', async () => {
+    const f = new Fakes();
+    const v = await f.admission().mutate(request('odd-vm'), ctx);
+    expect(v.allowed).to.equal(false);
+    expect(v.status?.message).to.match(/VMI vms\/odd-vm holds mediated devices \(MdevDevice worker-1\.gpu-c\), but its spec\.tolerations \(.*expected array.*\) could not be read/);
+    expect(f.decideCalls).to.have.length(0);
+    // The validating webhook refuses it too (a pinned VMIM cannot be verified either).
+    const pinned = await f.admission().validate(request('odd-vm', { pin: 'worker-2' }), ctx);
+    expect(pinned.allowed).to.equal(false);
+    expect(pinned.status?.message).to.match(/spec\.tolerations/);
+    // Without mediated devices there is nothing of ours to protect: admitted untouched.
+    expect(await f.admission().mutate(request('odd-plain-vm'), ctx)).to.deep.equal({ allowed: true });
+  });
+
   it('admits everything untouched in mode off, without even a lookup', async () => {
     const f = new Fakes();
     expect(await f.admission('off').mutate(request('gpu-vm'), ctx)).to.deep.equal({ allowed: true });
     expect(f.lookups).to.equal(0);
   });
 
-  it('pins the chosen node, links the VMIM to a recorded MdevMigration and reserves the target devices', async () => {
+  it('refuses a VMI KubeVirt reports not live-migratable with KubeVirt\'s reason, deciding and claiming nothing', async () => {
+    const f = new Fakes();
+    const v = await f.admission().mutate(request('stuck-vm'), ctx);
+    expect(v.allowed).to.equal(false);
+    expect(v.status?.message).to.include('LiveMigratable=False, reason HostDeviceNotLiveMigratable: VMI specifies too many GPUs');
+    expect(f.decideCalls).to.have.length(0);
+    expect(f.reserved.size).to.equal(0);
+  });
+
+  it('pins a node by its kubernetes.io/hostname value, which may differ from its name, and maps a pin back to the node', async () => {
+    const f = new Fakes();
+    f.decisions.push(chosenDecision('worker-9'));
+    const v = await f.admission().mutate(request('gpu-vm'), ctx);
+    expect(patchOf(v)[0]).to.deep.equal({ op: 'add', path: '/spec/addedNodeSelector', value: { [HOST]: 'host-9.example' } });
+    expect(f.records.get('vmim-mig-1')!.status!.targetNode).to.equal('worker-9');
+    // A VMIM pinned by the hostname value is verified against the node it names.
+    const g = new Fakes();
+    g.decisions.push(chosenDecision('worker-9'));
+    const pinned = await g.admission().mutate(request('gpu-vm', { pin: 'host-9.example' }), ctx);
+    expect(g.decideCalls[0]!.targetNodes).to.deep.equal(['worker-9']);
+    expect(pinned.allowed).to.equal(true);
+    expect(patchOf(pinned).some((op) => op.path.startsWith('/spec'))).to.equal(false);
+    // The validating webhook accepts the pin its record names, by hostname value.
+    expect(await g.admission().validate(request('gpu-vm', { pin: 'host-9.example', annotations: { [ANNOTATION_MIGRATION]: 'vmim-mig-1' } }), ctx)).to.deep.equal({ allowed: true });
+  });
+
+  it('pins the chosen node, links the VMIM to a recorded MdevMigration and claims the pool on it', async () => {
     const f = new Fakes();
     f.decisions.push(chosenDecision('worker-7'));
     const v = await f.admission().mutate(request('gpu-vm'), ctx);
@@ -180,8 +237,8 @@ describe('VMIM admission (mutating)', () => {
     const rec = f.records.get('vmim-mig-1')!;
     expect(rec.record).to.deep.include({ namespace: NS, vmiName: 'gpu-vm', vmimName: 'mig-1' });
     expect(rec.status).to.deep.include({ phase: 'Migrating', sourceNode: 'worker-1', targetNode: 'worker-7', migrationName: 'mig-1', probes: 1 });
-    expect(rec.status!.devices).to.deep.equal([{ source: 'worker-1.gpu-a', target: 'worker-7.gpu-b' }]);
-    expect([...f.reserved]).to.deep.equal([['worker-7.gpu-b', rec.uid]]);
+    expect(rec.status!.devices).to.deep.equal([{ source: 'worker-1.gpu-a', pool: 'GRID_H100-4C' }]);
+    expect([...f.reserved]).to.deep.equal([['worker-7/GRID_H100-4C', rec.uid]]);
   });
 
   it('verifies a pinned node only, and denies with the node\'s reason when it is not compatible', async () => {
@@ -236,13 +293,13 @@ describe('VMIM admission (mutating)', () => {
     expect(f.records.size).to.equal(0);
   });
 
-  it('decides again when a concurrent migration takes a chosen device, and uses the second target', async () => {
+  it('decides again when a concurrent migration claims the last unit first, and uses the second target', async () => {
     const f = new Fakes();
     f.loseNext = 1;
     f.decisions.push(chosenDecision('worker-7'), chosenDecision('worker-8'));
     const v = await f.admission().mutate(request('gpu-vm'), ctx);
     expect(patchOf(v)[0]).to.deep.equal({ op: 'add', path: '/spec/addedNodeSelector', value: { [HOST]: 'worker-8' } });
-    expect([...f.reserved.keys()]).to.deep.equal(['worker-8.gpu-b']);
+    expect([...f.reserved.keys()]).to.deep.equal(['worker-8/GRID_H100-4C']);
     expect(f.records.get('vmim-mig-1')!.status!.targetNode).to.equal('worker-8');
   });
 
@@ -252,7 +309,7 @@ describe('VMIM admission (mutating)', () => {
     f.decisions.push(chosenDecision('worker-7'), chosenDecision('worker-7'));
     const v = await f.admission().mutate(request('gpu-vm'), ctx);
     expect(v.allowed).to.equal(false);
-    expect(v.status!.message).to.include('concurrent migration');
+    expect(v.status!.message).to.include('concurrent migrations');
     expect(f.records.size).to.equal(0);
     expect(f.reserved.size).to.equal(0);
   });
@@ -354,7 +411,7 @@ describe('VMIM admission fails closed (issue 18)', () => {
       ['it moves another VMI', { vmiName: 'other-vm' }, {}, /moves VMI other-vm, not gpu-vm/],
       ['the VMIM is not the one of its attempt', {}, { name: 'm-1' }, /attempt 2 is named m-2, not m-1/],
       ['it pins another node', {}, { pin: 'worker-9' }, /target is worker-2 while this VMIM pins worker-9/],
-      ['it reserved nothing yet', { attempts: 0 }, {}, /reserved no target yet/],
+      ['it reserved nothing yet', { attempts: 0 }, {}, /claimed no target yet/],
     ];
     for (const [what, facts, vmimOver, message] of cases) {
       it(`refuses the VMIM when ${what}`, async () => {
