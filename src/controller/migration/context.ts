@@ -1,11 +1,13 @@
 // What every step of the MdevMigration reconciler receives: its dependencies, the status writer,
 // the clock, Events, and the few derived facts several steps need (deadline, owned VMIMs, claim
-// demands, a node's hostname label). Steps are plain functions over this context (plan.ts,
+// demands, a node's hostname label), and what a migration waits on in memory (recoveries of the
+// caches, a lost claim showing in the cache). Steps are plain functions over this context (plan.ts,
 // claim.ts, start.ts, follow.ts, settle.ts, admitted.ts, outcome.ts).
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { MdevMigration } from '../../api/v1alpha1/index.ts';
 import { listObjectEvents, type ObjectEvent } from '../../kube/object-events.ts';
 import { objectKey } from '../../kube/resource.ts';
+import type { ReconcileResult } from '../../kube/workqueue.ts';
 import { listTargetPods, type TargetPod } from '../../kubevirt/launcher-pods.ts';
 import { LABEL_HOSTNAME, type Vmim } from '../../kubevirt/types.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -16,7 +18,6 @@ import type { EventSink, EventType } from '../events.ts';
 import { claimDemands } from '../migration-status.ts';
 import type { ProbeClient } from '../probe-client.ts';
 import { isOwnedBy, type VmimDriver } from '../vmim-driver.ts';
-import type { ReconcileResult } from '../../kube/workqueue.ts';
 import { versionAtLeast, type StatusWriter } from './status-writer.ts';
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
