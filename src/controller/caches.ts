@@ -31,6 +31,8 @@ export interface CacheCurrency {
   behind: string[];
   /** Since when the agent Lease cache has been current with the API server ready; undefined while behind. */
   leasesSince: number | undefined;
+  /** Since when the MdevDevice cache has been current with the API server ready (what agents report, e.g. consumers); undefined while behind. */
+  devicesSince: number | undefined;
 }
 
 /**
@@ -104,8 +106,11 @@ export class ControllerCaches {
     const behind = this.all().filter((i) => i.currentSince() === undefined).map((i) => i.name);
     const ready = this.readiness.readySince();
     if (ready === undefined) behind.push('apiserver');
-    const leases = this.leases.currentSince();
-    return { behind, leasesSince: ready === undefined || leases === undefined ? undefined : Math.max(ready, leases) };
+    const since = (i: Informer<unknown>): number | undefined => {
+      const current = i.currentSince();
+      return ready === undefined || current === undefined ? undefined : Math.max(ready, current);
+    };
+    return { behind, leasesSince: since(this.leases as Informer<unknown>), devicesSince: since(this.devices as Informer<unknown>) };
   }
 
   /** Calls `fn` whenever an informer or the API server's readiness recovers (the caches may be current again). Returns its removal. */
