@@ -152,6 +152,9 @@ class Fleet {
   readonly #backends = new Map<string, HoldableBackend>();
   readonly #kubelet: FleetKubelet;
   readonly #random: () => number;
+  /** Device-plugin stand-in allocations by VMIM uid, kept until the kubelet's pod cache shows them (a kubelet's checkpoint). */
+  readonly #allocations = new Map<string, { node: string; deviceIds: string[] }>();
+  #admitting: Promise<unknown> = Promise.resolve();
   readonly #nvmlHosts = new Map<string, NvmlHost>();
   readonly #guests: GuestBook = new Map();
   #nvmlHelper: string | undefined;
@@ -195,7 +198,7 @@ class Fleet {
         stepDelayMs: kv.stepDelayMs ?? 100,
         failWhen: kv.failWhen,
         ...(kv.unschedulableTimeoutMs !== undefined ? { unschedulableTimeoutMs: kv.unschedulableTimeoutMs } : {}),
-        allocateDevices: (vmi, target) => this.#allocate(vmi, target),
+        allocateDevices: (vmi, target, vmim) => this.#allocate(vmi, target, vmim.metadata.uid),
         log: this.#log.child({ part: 'kubevirt-simulator' }),
       });
     }
@@ -337,12 +340,26 @@ class Fleet {
    * plugin, which advertises the mdevs of one type name as interchangeable. DRA entries are
    * allocated the same way (a DRA driver's allocator also takes any device matching the claim).
    */
-  async #allocate(vmi: Vmi, target: string): Promise<string[]> {
+  #allocate(vmi: Vmi, target: string, migrationJobUid: string): Promise<string[]> {
+    // One admission at a time, as the kubelet's device manager allocates under its lock: two target
+    // pods admitted together would otherwise both see the same device free.
+    const run = this.#admitting.then(() => this.#allocateNow(vmi, target, migrationJobUid));
+    this.#admitting = run.catch(() => undefined);
+    return run;
+  }
+
+  async #allocateNow(vmi: Vmi, target: string, migrationJobUid: string): Promise<string[]> {
     const { kc } = this.#o;
     const sources = (await listAllDevices(kc, this.#log)).filter((d) => d.status?.consumer?.uid === vmi.metadata.uid);
     const requests = new Map<string, number>();
     for (const d of sources) requests.set(resourceOf(d), (requests.get(resourceOf(d)) ?? 0) + 1);
-    const held = new Set(this.#kubelet.podDevices(target).flatMap((p) => p.deviceIds));
+    // The kubelet's device manager knows its allocations from its own checkpoint, never from a
+    // pod watch that may lag (after an API server outage it did, and two target pods got one
+    // device). Ours: what it handed out, until its pod cache shows that pod bound with them.
+    const bound = this.#kubelet.boundMigrationJobs(target);
+    for (const uid of [...this.#allocations.keys()]) if (bound.has(uid) || uid === migrationJobUid) this.#allocations.delete(uid);
+    const pending = [...this.#allocations.values()].filter((a) => a.node === target).flatMap((a) => a.deviceIds);
+    const held = new Set([...this.#kubelet.podDevices(target).flatMap((p) => p.deviceIds), ...pending]);
     const free = new Map<string, string[]>();
     for (const d of await listNodeDevices(kc, target, this.#log)) {
       if (d.status?.consumer || held.has(d.spec.id)) continue;
@@ -350,6 +367,7 @@ class Fleet {
     }
     const picked = allocate({ requests, free }, this.#random);
     if (!picked.ok) throw new Error(picked.reason);
+    this.#allocations.set(migrationJobUid, { node: target, deviceIds: picked.deviceIds });
     return picked.deviceIds;
   }
 }

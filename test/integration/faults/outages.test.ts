@@ -18,6 +18,8 @@ import { CONDITION_TARGET_DEVICE_VERIFIED } from '../../../src/api/v1alpha1/inde
 import type { EventSink } from '../../../src/controller/events.ts';
 import type { ManagerHandle } from '../../../src/controller/manager.ts';
 import type { RestartableComponent } from '../../../dev/localcluster/index.ts';
+import { getVmi } from '../../../src/kubevirt/client.ts';
+import { listLauncherPods } from '../../../dev/sim/kubevirt/core-objects.ts';
 import { testKubeConfig } from '../../support/cluster.ts';
 import { crashComponent, readyzOkAt, restartableClusterName, reviveComponent, waitReady } from '../../support/faults/control-plane.ts';
 import { expectInvariants } from '../../support/faults/invariants.ts';
@@ -114,7 +116,13 @@ for (const seconds of OUTAGE_SECONDS) {
         }, 120_000)));
         for (const m of settled) {
           const verified = m.status?.conditions?.find((c) => c.type === CONDITION_TARGET_DEVICE_VERIFIED);
-          expect(verified?.status, `${m.metadata.name}: ${verified?.reason} ${verified?.message}`).to.equal('True');
+          if (verified?.status === 'True') continue;
+          // What the target's agent published, and the VMI it should name.
+          const node = m.status?.targetNode ?? '';
+          const published = (await w.devicesOf(node)).map((d) => `${d.metadata.name}=${d.status?.consumer ? `${d.status.consumer.name}/${d.status.consumer.uid}` : 'free'}`);
+          const vmi = await getVmi(kc, w.ns, m.spec.vmiName);
+          const pods = (await listLauncherPods(kc, { namespace: w.ns })).filter((p) => p.spec.nodeName === node).map((p) => `${p.metadata.name}(${p.status?.phase}, ${p.metadata.labels?.['kubevirt.io/created-by']})=${p.metadata.annotations?.['sim.mdev-operator.io/allocated-devices'] ?? '-'}`);
+          expect(verified?.status, `${m.metadata.name}: ${verified?.reason} ${verified?.message}; VMI ${m.spec.vmiName} uid ${vmi?.metadata.uid} on ${vmi?.status?.nodeName}; ${node} publishes ${published.join(' ')}; pods there ${pods.join(' ')}; events ${events.events.filter((e) => e.migration === m.metadata.name).map((e) => e.reason).join('>')}`).to.equal('True');
         }
         const story = (name: string) => events.events.filter((e) => e.migration === name).map((e) => e.reason).join('>');
         const described = settled.map((m) => `${m.metadata.name}: ${m.status?.phase} on ${m.status?.targetNode} devices=[${(m.status?.devices ?? []).map((d) => d.target).join(',')}] events ${story(m.metadata.name)}`).join('\n');
