@@ -12,8 +12,6 @@ export interface ObjectEvent {
   message: string;
   /** lastTimestamp, eventTime or firstTimestamp (RFC 3339), for ordering. */
   time: string;
-  /** The Event's resourceVersion: orders Events of the same second (their timestamps have 1 s resolution). */
-  resourceVersion?: string;
 }
 
 const eventSchema = z.looseObject({
@@ -23,10 +21,9 @@ const eventSchema = z.looseObject({
   lastTimestamp: z.string().nullable().optional(),
   eventTime: z.string().nullable().optional(),
   firstTimestamp: z.string().nullable().optional(),
-  metadata: z.looseObject({ resourceVersion: z.string().optional() }).optional(),
 });
 
-/** Events whose involvedObject.uid is `uid`, newest first (by time, then by resourceVersion within a second). */
+/** Events whose involvedObject.uid is `uid`, newest first. */
 export async function listObjectEvents(kc: KubeConfig, namespace: string, uid: string, signal?: AbortSignal): Promise<ObjectEvent[]> {
   const res = (await kubeRequest(kc, {
     method: 'GET',
@@ -39,15 +36,7 @@ export async function listObjectEvents(kc: KubeConfig, namespace: string, uid: s
     const r = eventSchema.safeParse(item);
     if (!r.success) continue;
     const e = r.data;
-    const rv = e.metadata?.resourceVersion;
-    out.push({ type: e.type ?? 'Normal', reason: e.reason ?? '', message: e.message ?? '', time: e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? '', ...(rv ? { resourceVersion: rv } : {}) });
+    out.push({ type: e.type ?? 'Normal', reason: e.reason ?? '', message: e.message ?? '', time: e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? '' });
   }
-  return out.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : -compareVersions(a.resourceVersion, b.resourceVersion)));
-}
-
-/** etcd revisions compared as numbers; an absent or opaque one sorts as equal. */
-function compareVersions(a: string | undefined, b: string | undefined): number {
-  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return 0;
-  const [x, y] = [BigInt(a), BigInt(b)];
-  return x < y ? -1 : x > y ? 1 : 0;
+  return out.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0));
 }

@@ -11,9 +11,7 @@ const MAX_PARTS = 3;
 
 /**
  * `vmiState` is the VMI's status.migrationState: KubeVirt copies it to the VMIM only after the VMIM
- * turned final, so right after a failure the reason may still be only on the VMI. `events` come
- * newest first; the newest Warning Events are told in the order they happened (the cause, e.g.
- * migrationTargetPodUnschedulable, before its effect, FailedMigration).
+ * turned final, so right after a failure the reason may still be only on the VMI.
  */
 export function vmimFailureCause(vmim: Vmim, events: readonly ObjectEvent[], vmiState?: MigrationState | null): string {
   const reason = vmim.status?.migrationState?.failureReason ?? (vmiState?.migrationUid === vmim.metadata.uid ? vmiState.failureReason : undefined);
@@ -23,14 +21,11 @@ export function vmimFailureCause(vmim: Vmim, events: readonly ObjectEvent[], vmi
     if (c.status !== 'True') continue;
     parts.push(`condition ${c.type}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${c.message}` : ''}`);
   }
-  const warnings: string[] = [];
   for (const e of events) {
     if (e.type !== 'Warning' || !e.message) continue;
     const text = `${e.reason ? `${e.reason}: ` : ''}${e.message}`;
-    if (!parts.includes(text) && !warnings.includes(text)) warnings.push(text);
+    if (!parts.includes(text)) parts.push(text);
   }
-  const shown = Math.max(0, MAX_PARTS - parts.length);
-  parts.push(...warnings.slice(0, shown).reverse(), ...warnings.slice(shown));
   if (parts.length === 0) return 'KubeVirt recorded no reason (no failureReason, condition or Warning Event on the VMIM)';
   return parts.slice(0, MAX_PARTS).join('; ') + (parts.length > MAX_PARTS ? ` (+${parts.length - MAX_PARTS} more)` : '');
 }

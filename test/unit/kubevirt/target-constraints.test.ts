@@ -65,11 +65,6 @@ describe('KubeVirt refusals and failure causes', () => {
     expect(vmimFailureCause({ ...vmim, status: { phase: 'Failed', migrationState: { failureReason: 'boom' } } }, events)).to.equal('boom');
     expect(vmimFailureCause(vmim, events, { migrationUid: 'mu', failureReason: 'from the VMI' })).to.equal('from the VMI');
     expect(vmimFailureCause(vmim, events, { migrationUid: 'other', failureReason: 'not this one' })).to.equal('FailedMigration: Migration target pod was removed during active migration.');
-    // Newest first, as listed; told in the order they happened (cause before effect).
-    const unschedulable = { type: 'Warning', reason: 'migrationTargetPodUnschedulable', message: 'Migration target pod for VMI [vms/vm] is currently unschedulable.', time: '2026-01-01T00:00:01Z' };
-    expect(vmimFailureCause(vmim, [events[1]!, events[0]!, unschedulable])).to.equal(
-      'migrationTargetPodUnschedulable: Migration target pod for VMI [vms/vm] is currently unschedulable.; FailedMigration: Migration target pod was removed during active migration.',
-    );
     const aborted = { ...vmim, status: { phase: 'Failed', conditions: [{ type: 'AbortRequested', status: 'True' }] } };
     expect(vmimFailureCause(aborted, [])).to.equal('condition AbortRequested');
     expect(vmimFailureCause(vmim, [])).to.match(/recorded no reason/);
