@@ -279,7 +279,8 @@ describe('controller under KubeVirt v1.9 rules (stand-in fleet running the real 
     expect(m.status?.failedTargets?.[0]).to.deep.include({
       node: small,
       migrationName: `${m.metadata.name}-1`,
-      reason: `migrationTargetPodUnschedulable: Migration target pod for VMI [${ns}/vm-e] is currently unschedulable.; FailedMigration: Migration target pod was removed during active migration.`,
+      // Newest first: KubeVirt's last word (the pod removed) before the first (unschedulable).
+      reason: `FailedMigration: Migration target pod was removed during active migration.; migrationTargetPodUnschedulable: Migration target pod for VMI [${ns}/vm-e] is currently unschedulable.`,
     });
   });
 
