@@ -17,6 +17,8 @@ export interface KubeRequest {
   /** Defaults to application/json when there is a body. */
   contentType?: string;
   signal?: AbortSignal;
+  /** `text` returns the body as a string (health endpoints such as /readyz answer `ok`). Default json. */
+  responseType?: 'json' | 'text';
 }
 
 /** A non-2xx answer. `code` and `body` mirror client-node's ApiException so errors.ts reads both. */
@@ -73,5 +75,6 @@ async function kubeRequestOnce(kc: KubeConfig, req: KubeRequest): Promise<unknow
   if (res.httpStatusCode < 200 || res.httpStatusCode > 299) {
     throw new KubeApiError(req.method, req.path, res.httpStatusCode, text, res.headers['retry-after']);
   }
+  if (req.responseType === 'text') return text;
   return text === '' ? undefined : (JSON.parse(text) as unknown);
 }

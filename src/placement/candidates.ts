@@ -27,7 +27,7 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
   for (const node of fleet.nodes) {
     if (node.name === source.nodeName) continue;
     if (!node.agentFresh) {
-      rejected.push({ node: node.name, verdict: 'AgentUnavailable', message: `agent lease mdev-agent.${node.name} is expired or missing` });
+      rejected.push({ node: node.name, verdict: 'AgentUnavailable', message: node.agentUnknown ?? `agent lease mdev-agent.${node.name} is expired or missing` });
       continue;
     }
     const exclusion = excluded(node);

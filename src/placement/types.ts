@@ -131,6 +131,8 @@ export interface NodeInfo {
   unschedulable: boolean;
   /** Whether the node's agent Lease `mdev-agent.<node>` is current. */
   agentFresh: boolean;
+  /** Set (with why) when the agent is not known to be fresh but not known to be gone either: not a target, and not a final verdict. */
+  agentUnknown?: string;
   /** Node fields that could not be decoded, with why: such a node is Excluded (never a verified target). */
   unreadable?: string;
 }

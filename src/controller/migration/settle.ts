@@ -31,8 +31,14 @@ export async function settle(ctx: StepContext, m: MdevMigration): Promise<Reconc
   const got = vmi && node ? ctx.caches.devices.list().filter((d) => d.spec.nodeName === node && d.status?.consumer?.uid === vmi.metadata.uid) : [];
   const assigned = assign(pairs, got);
   if (assigned.some((p) => !p.target)) {
-    const since = Date.parse(m.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '');
-    const waited = Number.isFinite(since) ? ctx.now() - since : 0;
+    // A consumer missing from caches that may be behind the API server proves nothing yet, and the
+    // agent gets its grace counted from success or from when the caches caught up (an outage right
+    // after success kept it from writing), whichever is later.
+    const currency = ctx.caches.currency();
+    if (currency.behind.length > 0) return ctx.wait(m, `caches behind the API server: ${currency.behind.join(', ')}`);
+    const succeeded = Date.parse(m.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '');
+    const since = Math.max(Number.isFinite(succeeded) ? succeeded : ctx.now(), currency.devicesSince ?? Number.NEGATIVE_INFINITY);
+    const waited = ctx.now() - since;
     if (waited < (ctx.o.settleGraceMs ?? DEFAULT_SETTLE_GRACE_MS)) return { requeueAfter: 1000 };
     await ctx.status.patch(m, {
       conditions: setCondition(m.status?.conditions ?? [], { type: CONDITION_TARGET_DEVICE_VERIFIED, status: 'Unknown', reason: 'NotReported', message: `the agent of ${node} did not report which device VMI ${m.spec.vmiName} got`, observedGeneration: m.metadata.generation ?? 1 }, ctx.now()),
