@@ -68,8 +68,9 @@ export async function plan(ctx: StepContext, m: MdevMigration, vmi: Vmi): Promis
     // VMs at once; failing now would fail a migration that fits once a sibling settles).
     const claimed = decision.candidates.explanations.filter((e) => e.claimBound);
     if (claimed.length > 0 && ctx.now() + CLAIM_RETRY_DELAY_MS < ctx.deadlineAt(m)) {
-      await ctx.status.patch(m, { ...decisionStatus(decision), message: `${decision.reason}; waiting for other migrations' claims on ${claimed.map((e) => e.node).join(', ')} to be released` });
-      return { requeueAfter: CLAIM_RETRY_DELAY_MS };
+      const message = `${decision.reason}; waiting for other migrations' claims on ${claimed.map((e) => e.node).join(', ')} to be released`;
+      if (m.status?.message !== message) await ctx.status.patch(m, { ...decisionStatus(decision), message });
+      return ctx.wait(m, message, CLAIM_RETRY_DELAY_MS);
     }
     return fail(ctx, m, 'NoCompatibleNode', decision.reason, decisionStatus(decision));
   }
