@@ -154,8 +154,10 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
       for (const vm of vms) {
         const m = await world.waitForPhase(vm, ['Succeeded', 'Failed'], 90_000);
         expect(m.status?.phase, `${vm}: ${m.status?.message} ${JSON.stringify(m.status?.candidates)}`).to.equal('Succeeded');
-        expect(await world.vmimsOf(m), vm).to.have.length(1);
-        expect(m.status?.attempts, vm).to.equal(1);
+        const vmims = await world.vmimsOf(m);
+        const story = `${vm}: VMIMs ${JSON.stringify(vmims.map((v) => [v.metadata.name, v.status?.phase, v.metadata.creationTimestamp]))}, attempts ${m.status?.attempts}, failedTargets ${JSON.stringify(m.status?.failedTargets)}`;
+        expect(vmims, story).to.have.length(1);
+        expect(m.status?.attempts, story).to.equal(1);
       }
       await expectInvariants(world.scope());
     });
