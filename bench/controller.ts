@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/kubeconfig.ts';
 import { AgentMetrics } from '../src/agent/agent-metrics.ts';
 import type { ProbeInventory } from '../src/agent/probe-plan.ts';
 import { ProbeResponder } from '../src/agent/probe-responder.ts';
@@ -449,10 +449,12 @@ function spawnNullController(kubeconfig: string, ns: string, healthPort: number)
   return spawn(process.execPath, [script, '--kubeconfig', kubeconfig, '--namespace', ns, '--health-port', String(healthPort)], { stdio: ['ignore', 'ignore', 'inherit'], env });
 }
 
-/** The harness hands over a KubeConfig object; the child process needs a file (JSON is valid YAML). */
+/** The harness hands over a KubeConfig object (client-node's); the child process needs a file (JSON is valid YAML). */
 function kcPath(kc: KubeConfig): string {
+  const exportable = kc as Partial<{ exportConfig(): string }>;
+  if (!exportable.exportConfig) throw new Error('bench controller: pass kubeconfigPath, this KubeConfig cannot be written to a file');
   const path = join(tmpdir(), `mdev-bench-kubeconfig-${process.pid}.yaml`);
-  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  writeFileSync(path, exportable.exportConfig(), { mode: 0o600 });
   return path;
 }
 

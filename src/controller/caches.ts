@@ -2,7 +2,7 @@
 // agent Leases (operator namespace), VMIs and VMIMs, plus the KubeVirt CR's target constraints
 // (polled: the CR may not exist). Started together, synced together, and read through `view()` as
 // the plain lists the snapshot adapters take.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { parseFromWire, type MdevDevice, type MdevMigration, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
 import { parseVmi, parseVmim, type Vmi, type Vmim } from '../kubevirt/types.ts';

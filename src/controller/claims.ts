@@ -6,7 +6,7 @@
 // server accepts exactly one write and the other gets 409, re-reads, finds the unit claimed and
 // loses. Claims live in the API server, so they survive a controller restart; each has an expiry
 // and the sweeper releases those whose migration is gone, failed or done.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { FIELD_MANAGER_CONTROLLER, parseFromWire, type CapacityClaim, type MdevDevice, type MdevMigration, type MdevNode } from '../api/v1alpha1/index.ts';
 import { mergePatch } from '../kube/apply.ts';
 import { describeApiError, isConflict, isNotFound } from '../kube/errors.ts';

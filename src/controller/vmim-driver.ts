@@ -5,7 +5,7 @@
 // annotation. AlreadyExists means "adopt": a restarted controller never creates a second VMIM for
 // the same attempt.
 import { createHash } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { ANNOTATION_TARGET_NODE, API_VERSION, type MdevMigration } from '../api/v1alpha1/index.ts';
 import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';

@@ -5,7 +5,7 @@
 //   `watchdogMs`) → tear the watch down and relist, with jittered backoff after failures.
 // Objects reach the cache and the handlers only through `parse`; an object that does not parse is
 // skipped, counted and logged by name and never stops the loop. See docs/adr/0002.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kubeconfig.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { counter, gauge } from '../observability/metrics.ts';
 import { jitter, realClock, sleep, type CancelTimer, type Clock } from './clock.ts';

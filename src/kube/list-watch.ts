@@ -1,7 +1,7 @@
 // The I/O half of an informer: a paginated LIST and a WATCH from a resourceVersion, for one
 // resource/namespace/selector. Kept behind an interface so the informer loop can be tested with
 // scripted lists and watches (410s, silent connections) and wrapped by test hooks.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kubeconfig.ts';
 import { kubeRequest } from './request.ts';
 import { apiVersionOf, resourcePath, type ResourceRef } from './resource.ts';
 import { watchStream } from './watch-stream.ts';

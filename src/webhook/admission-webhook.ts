@@ -7,7 +7,7 @@
 //    so this process creates the `url` configurations itself and, when it stops, deletes them
 //    unless another replica has since registered its own URL in them.
 import { isIP } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import type { WebhookStarter } from '../controller/services.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { admissionHandlers, deleteWebhookConfigurations, ensureWebhookConfigurations, type AdmissionHandlersOptions, type LabelSelectorRequirement } from './admission-service.ts';

@@ -2,7 +2,7 @@
 // DecisionService with a verdict cache warmed from existing probe answers. Without `probe` nothing
 // is written to the cluster; with it, unknown classes are probed through real MdevProbes (the
 // agents answer), which needs a short-lived probe informer.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { API_VERSION, parseFromWire, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { DecisionService, MDEV_PROBES, ProbeClient, type ClusterView, type ProbeSender } from '../controller/services.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';

@@ -1,7 +1,7 @@
 // The cluster as the decision service reads it, listed once from the API server (no informers):
 // what `explain` and `plan-drain` decide on. Verdicts agents already gave in MdevProbe status warm
 // the verdict cache, so a read-only command explains known classes without sending a probe.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { parseFromWire, versionHash, type MdevDevice, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { LEASES, MDEV_DEVICES, MDEV_NODES, MDEV_PROBES, NODES, parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject } from '../controller/services.ts';
 import { kubeRequest } from '../kube/request.ts';

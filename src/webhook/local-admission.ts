@@ -2,7 +2,7 @@
 // runs on this machine, so it calls the webhook by `url` at https://127.0.0.1:<port>. This is the
 // controller's own webhook code path (admission-webhook.ts) with `urlHost` set and test-friendly
 // defaults; `stop()` deletes the configurations first, so nothing is left pointing at a closed port.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { DEFAULT_WEBHOOK_CONFIG_NAME, type AdmissionHandlersOptions, type LabelSelectorRequirement } from './admission-service.ts';
 import { DEFAULT_WEBHOOK_SERVICE, startAdmissionWebhook, type AdmissionWebhook } from './admission-webhook.ts';
 

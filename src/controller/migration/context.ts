@@ -2,7 +2,7 @@
 // the clock, Events, and the few derived facts several steps need (deadline, owned VMIMs, claim
 // demands, a node's hostname label). Steps are plain functions over this context (plan.ts,
 // claim.ts, start.ts, follow.ts, settle.ts, admitted.ts, outcome.ts).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../kube/kubeconfig.ts';
 import type { MdevMigration } from '../../api/v1alpha1/index.ts';
 import { listObjectEvents, type ObjectEvent } from '../../kube/object-events.ts';
 import { objectKey } from '../../kube/resource.ts';

@@ -1,9 +1,10 @@
 // The webhook's TLS material lives in one Secret that all replicas share. Writes are optimistic:
 // CREATE-IF-ABSENT (a racing replica that loses with 409 adopts the winner's Secret) and
 // replace-with-resourceVersion (a 409 means another replica rotated first: re-read and adopt).
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
-import { apiClient } from '../../kube/transport.ts';
+import { MERGE_PATCH } from '../../kube/apply.ts';
+import type { KubeConfig } from '../../kube/kubeconfig.ts';
+import { kubeRequest } from '../../kube/request.ts';
+import { resourcePath, type ResourceRef } from '../../kube/resource.ts';
 import type { TlsMaterial } from './rotation.ts';
 
 /** Data keys: the `kubernetes.io/tls` pair plus the CA bundle and the signing CA's key. */
@@ -103,27 +104,34 @@ function stored(record: SecretRecord): StoredTls {
   return { material: materialFromSecretData(record.data), resourceVersion: record.resourceVersion };
 }
 
+const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets', namespaced: true };
+
+/** The fields of a core/v1 Secret read here. */
+interface SecretObject {
+  data?: Record<string, string>;
+  metadata?: { resourceVersion?: string };
+}
+
 /**
  * {@link TlsSecretApi} over the Kubernetes API. `labels` mark a created Secret as ours. Renewals
  * are merge patches carrying the read resourceVersion (the API server rejects a stale one with
  * 409), so labels and annotations that others added survive.
  */
 export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<string, string> = {}): TlsSecretApi {
-  const core = apiClient(kc, CoreV1Api);
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  const path = resourcePath(SECRETS, ref);
   return {
     async read() {
       try {
-        return record(await core.readNamespacedSecret(ref));
+        return record((await kubeRequest(kc, { method: 'GET', path })) as SecretObject);
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw describe(err, 'read', ref);
       }
     },
     async create(data) {
-      const body: V1Secret = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { ...ref, labels }, data: encode(data) };
+      const body = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { ...ref, labels }, data: encode(data) };
       try {
-        return record(await core.createNamespacedSecret({ namespace: ref.namespace, body }));
+        return record((await kubeRequest(kc, { method: 'POST', path: resourcePath(SECRETS, { namespace: ref.namespace }), body })) as SecretObject);
       } catch (err) {
         if (statusOf(err) === 409) throw new SecretConflictError(`Secret ${ref.namespace}/${ref.name} already exists`);
         throw describe(err, 'create', ref);
@@ -131,7 +139,8 @@ export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<
     },
     async replace(data, resourceVersion) {
       try {
-        return record(await core.patchNamespacedSecret({ ...ref, body: { metadata: { resourceVersion }, data: encode(data) } }, mergePatch));
+        const body = { metadata: { resourceVersion }, data: encode(data) };
+        return record((await kubeRequest(kc, { method: 'PATCH', path, body, contentType: MERGE_PATCH })) as SecretObject);
       } catch (err) {
         const status = statusOf(err);
         if (status === 409 || status === 404) throw new SecretConflictError(`Secret ${ref.namespace}/${ref.name} changed since resourceVersion ${resourceVersion}`);
@@ -145,12 +154,12 @@ function encode(data: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
 }
 
-function record(secret: V1Secret): SecretRecord {
+function record(secret: SecretObject): SecretRecord {
   const data = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
   return { data, resourceVersion: secret.metadata?.resourceVersion ?? '' };
 }
 
-/** HTTP status of a client-node ApiException, if it is one. */
+/** HTTP status of a failed request (KubeApiError), if it is one. */
 export function statusOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;

@@ -6,7 +6,7 @@
 // each with its own token bound to a pod on its node), the kubelet (PodResources from launcher
 // pods) and KubeVirt (the simulator moves VMIs).
 import { expect } from 'chai';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
 import type { AgentConfig } from '../../../src/agent/config.ts';
 import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
