@@ -7,7 +7,8 @@
 // loses. Claims live in the API server, so they survive a controller restart; each has an expiry
 // and the sweeper releases those whose migration is gone, failed or done.
 import type { KubeConfig } from '../kube/kubeconfig.ts';
-import { FIELD_MANAGER_CONTROLLER, parseFromWire, type CapacityClaim, type MdevDevice, type MdevMigration, type MdevNode } from '../api/v1alpha1/index.ts';
+import { FIELD_MANAGER_CONTROLLER, parseFromWire, type CapacityClaim, type MdevMigration, type MdevNode } from '../api/v1alpha1/index.ts';
+import type { CachedDevice, CachedMdevNode } from './cached-objects.ts';
 import { mergePatch } from '../kube/apply.ts';
 import { describeApiError, isConflict, isNotFound } from '../kube/errors.ts';
 import type { Informer } from '../kube/informer.ts';
@@ -54,12 +55,12 @@ export function claimExpiresAt(c: Pick<CapacityClaim, 'expiresAt'>): number {
 }
 
 /** The claims of `node` that still bind at `now`. */
-export function activeClaims(node: MdevNode, now: number): CapacityClaim[] {
+export function activeClaims(node: CachedMdevNode, now: number): CapacityClaim[] {
   return (node.status?.claims ?? []).filter((c) => claimExpiresAt(c) > now);
 }
 
 /** Free devices of `pool` on `nodeName`: no consumer, any type or state (the plugin may hand out each). */
-export function freeInPool(devices: readonly MdevDevice[], nodeName: string, pool: string): number {
+export function freeInPool(devices: readonly CachedDevice[], nodeName: string, pool: string): number {
   let free = 0;
   for (const d of devices) if (d.spec.nodeName === nodeName && !d.status?.consumer && mdevPoolKey(d.spec.type) === pool) free++;
   return free;
@@ -67,9 +68,9 @@ export function freeInPool(devices: readonly MdevDevice[], nodeName: string, poo
 
 export interface ClaimsOptions {
   kc: KubeConfig;
-  mdevNodes: Informer<MdevNode>;
+  mdevNodes: Informer<CachedMdevNode>;
   /** Every MdevDevice (the free devices of a pool are counted from it). */
-  devices: Informer<MdevDevice>;
+  devices: Informer<CachedDevice>;
   log: Logger;
   now?: () => number;
   /** Called before every write; throwing aborts (a killed manager must stop writing). */
@@ -89,7 +90,7 @@ export class CapacityClaims {
    * the owner's claims on the node are replaced by these.
    */
   async claim(owner: ClaimOwner, nodeName: string, demands: readonly ClaimDemand[], expiresAt: number): Promise<ClaimResult> {
-    let node = this.#o.mdevNodes.get(nodeName) ?? (await this.#read(nodeName));
+    let node: CachedMdevNode | undefined = this.#o.mdevNodes.get(nodeName) ?? (await this.#read(nodeName));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!node) return { ...this.#lost(demands[0]?.pool ?? '', `MdevNode ${nodeName} does not exist: the agent of ${nodeName} has not published its node, so no capacity can be claimed there`), unclaimable: true } as ClaimResult;
       const now = this.#now();
@@ -123,7 +124,7 @@ export class CapacityClaims {
 
   /** Removes `ownerUid`'s claims from `nodeName`; true when none is left there. */
   async release(ownerUid: string, nodeName: string): Promise<boolean> {
-    let node = this.#o.mdevNodes.get(nodeName);
+    let node: CachedMdevNode | undefined = this.#o.mdevNodes.get(nodeName);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!node) node = await this.#read(nodeName);
       const claims = node?.status?.claims ?? [];
@@ -215,7 +216,7 @@ export interface StaleClaim {
 }
 
 export interface ClaimSweepInput {
-  mdevNodes: readonly MdevNode[];
+  mdevNodes: readonly CachedMdevNode[];
   /** By `namespace/name`. */
   migration: (key: string) => MdevMigration | undefined;
   now: number;
@@ -258,7 +259,7 @@ function staleReason(nodeName: string, c: CapacityClaim, input: ClaimSweepInput)
 
 export interface ClaimSweeperOptions {
   claims: CapacityClaims;
-  mdevNodes: Informer<MdevNode>;
+  mdevNodes: Informer<CachedMdevNode>;
   migrations: Informer<MdevMigration>;
   log: Logger;
   now?: () => number;
@@ -292,7 +293,7 @@ export async function sweepClaims(opts: ClaimSweeperOptions): Promise<number> {
  * field is deprecated and never written now), so such a device is not mistaken for a reserved one
  * by tools that still read it.
  */
-export async function clearLegacyReservations(kc: KubeConfig, devices: readonly MdevDevice[], log: Logger, guard?: () => void): Promise<number> {
+export async function clearLegacyReservations(kc: KubeConfig, devices: readonly CachedDevice[], log: Logger, guard?: () => void): Promise<number> {
   let cleared = 0;
   for (const d of devices) {
     if (!d.status?.reservation) continue;

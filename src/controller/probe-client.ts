@@ -82,8 +82,8 @@ function covers(probe: MdevProbe, want: { devices: string[]; parents: string[] }
 }
 
 function createdAt(probe: MdevProbe): number {
-  const ts = (probe.metadata as { creationTimestamp?: unknown }).creationTimestamp;
-  return typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+  const ts = probe.metadata.creationTimestamp;
+  return ts === undefined ? Number.NaN : Date.parse(ts);
 }
 
 export class ProbeClient {

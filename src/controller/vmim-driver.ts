@@ -34,7 +34,7 @@ export function ownerReferenceTo(m: MdevMigration): { apiVersion: string; kind: 
 }
 
 export function isOwnedBy(vmim: Vmim, migrationUid: string): boolean {
-  const refs = (vmim.metadata as { ownerReferences?: { uid?: string; controller?: boolean }[] }).ownerReferences ?? [];
+  const refs = vmim.metadata.ownerReferences ?? [];
   return refs.some((r) => r.uid === migrationUid && r.controller === true);
 }
 

@@ -1,7 +1,7 @@
 // The admission fast path: which VMI a VMIM names and which MdevDevices it consumes, from informer
 // caches kept in memory (an index by consumer uid), so a VMIM of a VMI without mediated devices is
 // admitted after two map reads and no API call.
-import type { MdevDevice } from '../api/v1alpha1/index.ts';
+import type { CachedDevice } from '../controller/services.ts';
 import type { Informer } from '../kube/informer.ts';
 import { objectKey } from '../kube/resource.ts';
 import { LABEL_HOSTNAME, type Vmi } from '../kubevirt/types.ts';
@@ -20,8 +20,8 @@ export class ConsumerIndex {
   readonly #byUid = new Map<string, Set<string>>();
   readonly #uidOf = new Map<string, string>();
 
-  constructor(devices: Informer<MdevDevice>) {
-    const put = (d: MdevDevice): void => this.#set(d.metadata.name, d.status?.consumer?.uid);
+  constructor(devices: Informer<CachedDevice>) {
+    const put = (d: CachedDevice): void => this.#set(d.metadata.name, d.status?.consumer?.uid);
     devices.addHandlers({ add: put, update: (_o, n) => put(n), delete: (d) => this.#set(d.metadata.name, undefined) });
     for (const d of devices.list()) put(d);
   }
@@ -49,7 +49,7 @@ export class ConsumerIndex {
   }
 }
 
-export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<MdevDevice>): VmiLookup {
+export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<CachedDevice>): VmiLookup {
   const index = new ConsumerIndex(devices);
   return {
     lookup(namespace: string, name: string): VmiFacts | undefined {

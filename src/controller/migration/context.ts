@@ -85,7 +85,7 @@ export class StepContext {
   }
 
   deadlineAt(m: MdevMigration): number {
-    const created = Date.parse(String((m.metadata as { creationTimestamp?: unknown }).creationTimestamp ?? ''));
+    const created = Date.parse(m.metadata.creationTimestamp ?? '');
     return (Number.isFinite(created) ? created : this.now()) + m.spec.deadlineSeconds * 1000;
   }
 

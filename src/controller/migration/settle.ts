@@ -7,7 +7,8 @@
 // TargetDeviceVerified=False condition and a Warning Event. Then the claims are released: the
 // VMI holds its units now. If the agent does not show the device within the grace period, the
 // claims go anyway and the condition stays Unknown.
-import { CONDITION_TARGET_DEVICE_VERIFIED, type DevicePair, type MdevDevice, type MdevMigration } from '../../api/v1alpha1/index.ts';
+import { CONDITION_TARGET_DEVICE_VERIFIED, type DevicePair, type MdevMigration } from '../../api/v1alpha1/index.ts';
+import type { CachedDevice } from '../cached-objects.ts';
 import { objectKey } from '../../kube/resource.ts';
 import type { ReconcileResult } from '../../kube/workqueue.ts';
 import { mdevPoolKey } from '../../kubevirt/device-plugin.ts';
@@ -65,7 +66,7 @@ export async function settle(ctx: StepContext, m: MdevMigration): Promise<Reconc
 }
 
 /** Each source gets a device the VMI holds in the same pool; its own created device first, then by name. */
-function assign(pairs: readonly DevicePair[], got: readonly MdevDevice[]): DevicePair[] {
+function assign(pairs: readonly DevicePair[], got: readonly CachedDevice[]): DevicePair[] {
   const free = [...got].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
   const take = (p: DevicePair): string | undefined => {
     let j = p.created ? free.findIndex((d) => d.metadata.name === p.created) : -1;
@@ -80,7 +81,7 @@ function assign(pairs: readonly DevicePair[], got: readonly MdevDevice[]): Devic
 }
 
 /** Does the class of `target` accept the source device's version? Cache first, then one probe. */
-async function verify(ctx: StepContext, sourceName: string, target: MdevDevice | undefined): Promise<Verification> {
+async function verify(ctx: StepContext, sourceName: string, target: CachedDevice | undefined): Promise<Verification> {
   const source = ctx.caches.devices.get(sourceName);
   const sourceVersion = source?.status?.migrationVersion;
   const targetVersion = target?.status?.migrationVersion;
