@@ -7,10 +7,17 @@ import { apiVersionOf, resourcePath, type ResourceRef } from './resource.ts';
 import { watchStream } from './watch-stream.ts';
 
 export interface ListResult {
-  /** Raw objects, each with apiVersion and kind filled in (list items omit them). */
+  /** Raw objects, each with apiVersion and kind filled in (list items omit them), or what `decode` made of each. */
   items: unknown[];
   resourceVersion: string;
 }
+
+/**
+ * Turns each raw listed object into what the caller keeps, as its page arrives: a page's raw
+ * objects then become garbage before the next page is read, instead of every raw object of a
+ * large list surviving until the list ends (and into the old generation).
+ */
+export type ListDecoder = (raw: unknown) => unknown;
 
 export interface WatchHandle {
   /** Aborts the watch; `onDone` may or may not be called afterwards. */
@@ -20,7 +27,8 @@ export interface WatchHandle {
 export type WatchEventHandler = (type: string, obj: unknown) => void;
 
 export interface ListWatchSource {
-  list(signal: AbortSignal): Promise<ListResult>;
+  /** A source may ignore `decode` and return raw objects; the caller then decodes them itself. */
+  list(signal: AbortSignal, decode?: ListDecoder): Promise<ListResult>;
   /** Opens a watch from `resourceVersion`; rejects if it cannot be opened. */
   watch(resourceVersion: string, onEvent: WatchEventHandler, onDone: (err?: unknown) => void): Promise<WatchHandle>;
 }
@@ -49,7 +57,7 @@ export function apiListWatch(kc: KubeConfig, opts: ApiListWatchOptions): ListWat
   const path = resourcePath(opts.resource, { namespace: opts.namespace });
   const selectors = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
   return {
-    async list(signal) {
+    async list(signal, decode) {
       const items: unknown[] = [];
       let cont: string | undefined;
       let resourceVersion = '';
@@ -63,7 +71,13 @@ export function apiListWatch(kc: KubeConfig, opts: ApiListWatchOptions): ListWat
         const kind = page.kind?.replace(/List$/, '');
         const apiVersion = page.apiVersion ?? apiVersionOf(opts.resource);
         for (const item of page.items ?? []) {
-          items.push(typeof item === 'object' && item !== null ? { apiVersion, kind, ...item } : item);
+          // In place, not a copy: the page is ours alone and a copy would double what is held.
+          if (typeof item === 'object' && item !== null) {
+            const o = item as { apiVersion?: string; kind?: string };
+            o.apiVersion ??= apiVersion;
+            o.kind ??= kind;
+          }
+          items.push(decode ? decode(item) : item);
         }
         resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
         cont = page.metadata?.continue || undefined;
