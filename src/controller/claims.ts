@@ -16,6 +16,7 @@ import { kubeRequest } from '../kube/request.ts';
 import { objectKey, resourcePath } from '../kube/resource.ts';
 import { mdevPoolKey } from '../kubevirt/device-plugin.ts';
 import type { Logger } from '../observability/logger.ts';
+import { newerByVersion } from './migration/status-writer.ts';
 import { controllerMetrics } from './metrics.ts';
 import { MDEV_DEVICES, MDEV_NODES } from './resources.ts';
 
@@ -79,6 +80,12 @@ export interface ClaimsOptions {
 
 export class CapacityClaims {
   readonly #o: ClaimsOptions;
+  /**
+   * The MdevNode each of our writes returned, until the informer shows that version: a claim
+   * followed at once by its check, or a release followed by the next reconcile's, would otherwise
+   * read the older cached node and spend a conflicting write and a GET to learn what we wrote.
+   */
+  readonly #written = new Map<string, CachedMdevNode>();
 
   constructor(opts: ClaimsOptions) {
     this.#o = opts;
@@ -90,7 +97,7 @@ export class CapacityClaims {
    * the owner's claims on the node are replaced by these.
    */
   async claim(owner: ClaimOwner, nodeName: string, demands: readonly ClaimDemand[], expiresAt: number): Promise<ClaimResult> {
-    let node: CachedMdevNode | undefined = this.#o.mdevNodes.get(nodeName) ?? (await this.#read(nodeName));
+    let node: CachedMdevNode | undefined = this.#cached(nodeName) ?? (await this.#read(nodeName));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!node) return { ...this.#lost(demands[0]?.pool ?? '', `MdevNode ${nodeName} does not exist: the agent of ${nodeName} has not published its node, so no capacity can be claimed there`), unclaimable: true } as ClaimResult;
       const now = this.#now();
@@ -124,7 +131,7 @@ export class CapacityClaims {
 
   /** Removes `ownerUid`'s claims from `nodeName`; true when none is left there. */
   async release(ownerUid: string, nodeName: string): Promise<boolean> {
-    let node: CachedMdevNode | undefined = this.#o.mdevNodes.get(nodeName);
+    let node: CachedMdevNode | undefined = this.#cached(nodeName);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!node) node = await this.#read(nodeName);
       const claims = node?.status?.claims ?? [];
@@ -154,7 +161,8 @@ export class CapacityClaims {
   /** The claims the cache shows for `ownerUid`, by node and pool. */
   heldBy(ownerUid: string): HeldClaim[] {
     const out: HeldClaim[] = [];
-    for (const n of this.#o.mdevNodes.list()) {
+    for (const cached of this.#o.mdevNodes.list()) {
+      const n = this.#cached(cached.metadata.name) ?? cached;
       for (const c of n.status?.claims ?? []) if (c.migration.uid === ownerUid) out.push({ nodeName: n.metadata.name, pool: c.pool, units: c.units });
     }
     return out.sort((a, b) => (a.nodeName < b.nodeName ? -1 : a.nodeName > b.nodeName ? 1 : a.pool < b.pool ? -1 : 1));
@@ -182,7 +190,21 @@ export class CapacityClaims {
     this.#o.guard?.();
     const body: Record<string, unknown> = { status: { claims } };
     if (resourceVersion) body.metadata = { resourceVersion };
-    await mergePatch(this.#o.kc, MDEV_NODES, { name: nodeName }, body, { subresource: 'status', fieldManager: FIELD_MANAGER_CONTROLLER });
+    const stored = parseFromWire('MdevNode', await mergePatch(this.#o.kc, MDEV_NODES, { name: nodeName }, body, { subresource: 'status', fieldManager: FIELD_MANAGER_CONTROLLER }), this.#o.log);
+    if (stored) this.#written.set(nodeName, stored);
+  }
+
+  /** The cached node, or the one our last write returned while the cache has not caught up. */
+  #cached(nodeName: string): CachedMdevNode | undefined {
+    const cached = this.#o.mdevNodes.get(nodeName);
+    const written = this.#written.get(nodeName);
+    if (!written) return cached;
+    if (!cached || newerByVersion(cached, written) === cached) {
+      // Caught up (or the node is gone): the cache speaks for it again.
+      this.#written.delete(nodeName);
+      return cached;
+    }
+    return written;
   }
 
   async #read(nodeName: string): Promise<MdevNode | undefined> {
