@@ -6,7 +6,8 @@
 // migration: a device appeared or was republished with another string) is flagged with the
 // TargetDeviceVerified=False condition and a Warning Event. Then the claims are released: the
 // VMI holds its units now. If the agent does not show the device within the grace period, the
-// claims go anyway and the condition stays Unknown.
+// claims go anyway and the condition stays Unknown. When the agent shows it before the VMIM's
+// success is written, follow.ts writes the settlement with Succeeded (`settlement` below).
 import { CONDITION_TARGET_DEVICE_VERIFIED, type DevicePair, type MdevMigration } from '../../api/v1alpha1/index.ts';
 import type { CachedDevice } from '../cached-objects.ts';
 import { objectKey } from '../../kube/resource.ts';
@@ -27,20 +28,42 @@ export async function settle(ctx: StepContext, m: MdevMigration): Promise<Reconc
     if (ctx.o.claims.heldBy(uid).length > 0) await ctx.o.claims.releaseAll(uid);
     return;
   }
-  const vmi = ctx.caches.vmis.get(objectKey(m.metadata.namespace, m.spec.vmiName));
-  const node = m.status?.targetNode;
-  const got = vmi && node ? ctx.caches.devices.list().filter((d) => d.spec.nodeName === node && d.status?.consumer?.uid === vmi.metadata.uid) : [];
-  const assigned = assign(pairs, got);
-  if (assigned.some((p) => !p.target)) {
+  const settled = await settlement(ctx, m);
+  if (!settled) {
     const since = Date.parse(m.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '');
     const waited = Number.isFinite(since) ? ctx.now() - since : 0;
     if (waited < (ctx.o.settleGraceMs ?? DEFAULT_SETTLE_GRACE_MS)) return { requeueAfter: 1000 };
+    const node = m.status?.targetNode;
     await ctx.status.patch(m, {
       conditions: setCondition(m.status?.conditions ?? [], { type: CONDITION_TARGET_DEVICE_VERIFIED, status: 'Unknown', reason: 'NotReported', message: `the agent of ${node} did not report which device VMI ${m.spec.vmiName} got`, observedGeneration: m.metadata.generation ?? 1 }, ctx.now()),
     });
     await ctx.o.claims.releaseAll(uid);
     return;
   }
+  m = await ctx.status.patch(m, { devices: settled.devices, conditions: setCondition(m.status?.conditions ?? [], settled.condition, ctx.now()) });
+  recordSettled(ctx, m, settled);
+  await ctx.o.claims.releaseAll(uid);
+}
+
+export interface Settlement {
+  /** status.devices with the device each source got and whether its class accepted the source. */
+  devices: DevicePair[];
+  condition: { type: typeof CONDITION_TARGET_DEVICE_VERIFIED; status: 'True' | 'False' | 'Unknown'; reason: string; message: string; observedGeneration: number };
+}
+
+/**
+ * What settling records, once the target's agent shows a device of the VMI for every source
+ * device; undefined until then (or when the migration claimed no devices). Reads only, apart from
+ * a verification probe where neither the claim's verified list nor the verdict cache knows the class.
+ */
+export async function settlement(ctx: StepContext, m: MdevMigration): Promise<Settlement | undefined> {
+  const pairs = m.status?.devices ?? [];
+  if (pairs.length === 0) return undefined;
+  const vmi = ctx.caches.vmis.get(objectKey(m.metadata.namespace, m.spec.vmiName));
+  const node = m.status?.targetNode;
+  const got = vmi && node ? ctx.caches.devices.list().filter((d) => d.spec.nodeName === node && d.status?.consumer?.uid === vmi.metadata.uid) : [];
+  const assigned = assign(pairs, got);
+  if (assigned.some((p) => !p.target)) return undefined;
   const checked: DevicePair[] = [];
   const rejected: string[] = [];
   let unknown = false;
@@ -56,13 +79,13 @@ export async function settle(ctx: StepContext, m: MdevMigration): Promise<Reconc
       : unknown
         ? { status: 'Unknown' as const, reason: 'NoVerdict', message: `no verdict for the version class of ${checked.map((p) => p.target).join(', ')} (its agent did not answer)` }
         : { status: 'True' as const, reason: 'InAcceptedClass', message: `VMI ${m.spec.vmiName} got ${checked.map((p) => p.target).join(', ')}, in version classes that accepted the source` };
-  await ctx.status.patch(m, {
-    devices: checked,
-    conditions: setCondition(m.status?.conditions ?? [], { type: CONDITION_TARGET_DEVICE_VERIFIED, ...condition, observedGeneration: m.metadata.generation ?? 1 }, ctx.now()),
-  });
-  if (condition.status === 'False') ctx.event(m, 'Warning', 'UnverifiedTargetDevice', condition.message);
-  else ctx.event(m, 'Normal', 'TargetDeviceRecorded', condition.message);
-  await ctx.o.claims.releaseAll(uid);
+  return { devices: checked, condition: { type: CONDITION_TARGET_DEVICE_VERIFIED, ...condition, observedGeneration: m.metadata.generation ?? 1 } };
+}
+
+/** The Event of a settlement: a Warning when the device is outside the accepted classes. */
+export function recordSettled(ctx: StepContext, m: MdevMigration, s: Settlement): void {
+  if (s.condition.status === 'False') ctx.event(m, 'Warning', 'UnverifiedTargetDevice', s.condition.message);
+  else ctx.event(m, 'Normal', 'TargetDeviceRecorded', s.condition.message);
 }
 
 /** Each source gets a device the VMI holds in the same pool; its own created device first, then by name. */
