@@ -82,10 +82,12 @@ export async function settlement(ctx: StepContext, m: MdevMigration): Promise<Se
   return { devices: checked, condition: { type: CONDITION_TARGET_DEVICE_VERIFIED, ...condition, observedGeneration: m.metadata.generation ?? 1 } };
 }
 
-/** The Event of a settlement: a Warning when the device is outside the accepted classes. */
+/**
+ * A device outside the accepted classes gets a Warning Event. The expected outcome gets none: the
+ * TargetDeviceVerified condition says it, and an Event would be one more write per migration.
+ */
 export function recordSettled(ctx: StepContext, m: MdevMigration, s: Settlement): void {
   if (s.condition.status === 'False') ctx.event(m, 'Warning', 'UnverifiedTargetDevice', s.condition.message);
-  else ctx.event(m, 'Normal', 'TargetDeviceRecorded', s.condition.message);
 }
 
 /** Each source gets a device the VMI holds in the same pool; its own created device first, then by name. */
