@@ -29,9 +29,10 @@ export async function follow(ctx: StepContext, m: MdevMigration, known?: Vmim): 
     ctx.pendingSince.delete(vmim.metadata.uid);
     const message = `VMI ${ns}/${m.spec.vmiName} now runs on ${target}`;
     const succeeded = phaseStatus(m, { phase: 'Succeeded', reason: 'Succeeded', message }, ctx.now());
-    // Where the target's agent already shows the device the VMI got, the settlement goes with
-    // this write (one status write per migration less); else settling waits for the agent.
-    const settled = await settlement(ctx, m);
+    // Where the target's agent already shows the device the VMI got and no probe is needed to
+    // verify it, the settlement goes with this write (one status write per migration less);
+    // else settling follows, and Succeeded is not held back for it.
+    const settled = await settlement(ctx, m, false);
     const written = await ctx.status.patch(m, settled ? { ...succeeded, devices: settled.devices, conditions: setCondition(succeeded.conditions ?? [], settled.condition, ctx.now()) } : succeeded);
     controllerMetrics.migrations.inc({ result: 'succeeded' });
     ctx.event(written, 'Normal', 'Succeeded', message);

@@ -54,9 +54,10 @@ export interface Settlement {
 /**
  * What settling records, once the target's agent shows a device of the VMI for every source
  * device; undefined until then (or when the migration claimed no devices). Reads only, apart from
- * a verification probe where neither the claim's verified list nor the verdict cache knows the class.
+ * a verification probe where neither the claim's verified list nor the verdict cache knows the
+ * class; without `probe`, such a device makes it undefined too (the caller must not wait).
  */
-export async function settlement(ctx: StepContext, m: MdevMigration): Promise<Settlement | undefined> {
+export async function settlement(ctx: StepContext, m: MdevMigration, probe = true): Promise<Settlement | undefined> {
   const pairs = m.status?.devices ?? [];
   if (pairs.length === 0) return undefined;
   const vmi = ctx.caches.vmis.get(objectKey(m.metadata.namespace, m.spec.vmiName));
@@ -68,7 +69,8 @@ export async function settlement(ctx: StepContext, m: MdevMigration): Promise<Se
   const rejected: string[] = [];
   let unknown = false;
   for (const p of assigned) {
-    const v = p.verified?.includes(p.target as string) ? { accepted: true } : await verify(ctx, p.source, ctx.caches.devices.get(p.target as string));
+    const v = p.verified?.includes(p.target as string) ? { accepted: true } : await verify(ctx, p.source, ctx.caches.devices.get(p.target as string), probe);
+    if (v === 'unprobed') return undefined;
     checked.push(v ? { ...p, targetAccepted: v.accepted } : p);
     if (v === undefined) unknown = true;
     else if (!v.accepted) rejected.push(`${p.target} (${v.reason ?? 'rejected the source version'})`);
@@ -106,7 +108,7 @@ function assign(pairs: readonly DevicePair[], got: readonly CachedDevice[]): Dev
 }
 
 /** Does the class of `target` accept the source device's version? Cache first, then one probe. */
-async function verify(ctx: StepContext, sourceName: string, target: CachedDevice | undefined): Promise<Verification> {
+async function verify(ctx: StepContext, sourceName: string, target: CachedDevice | undefined, probe: boolean): Promise<Verification | 'unprobed'> {
   const source = ctx.caches.devices.get(sourceName);
   const sourceVersion = source?.status?.migrationVersion;
   const targetVersion = target?.status?.migrationVersion;
@@ -118,6 +120,7 @@ async function verify(ctx: StepContext, sourceName: string, target: CachedDevice
   if (source && source.spec.type.id !== typeId) return { accepted: false, reason: `of type ${typeId}, not ${source.spec.type.id}` };
   const cached = ctx.o.decisions.cache.get(typeId, sourceVersion, targetVersion);
   if (cached) return cached;
+  if (!probe) return 'unprobed';
   const ref = { kind: 'device' as const, nodeName: target.spec.nodeName, name: target.metadata.name, typeId, pool: mdevPoolKey(target.spec.type), parentAddress: target.spec.parent.address, version: targetVersion };
   const request: ProbeRequest = { nodeName: target.spec.nodeName, typeId, sourceVersion, targets: [ref] };
   const round = await ctx.o.probes.run([request], VERIFY_PROBE_TIMEOUT_MS);
