@@ -25,6 +25,7 @@ import { realClock, type Clock } from '../kube/clock.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
 import { LeaseHeartbeat } from '../kube/lease-heartbeat.ts';
 import { apiLeaseStore, type LeaseStore } from '../kube/lease-store.ts';
+import { configMapOwner } from '../kube/release-owner.ts';
 import { kubeRequest } from '../kube/request.ts';
 import type { ResourceRef } from '../kube/resource.ts';
 import { HealthServer } from '../observability/health.ts';
@@ -173,7 +174,7 @@ class Agent {
     this.#scheduler = new PassScheduler(() => this.#pass(), config.resyncIntervalMs);
     this.#responder = this.#makeResponder();
     this.#heartbeat = new LeaseHeartbeat({
-      store: deps.leaseStore ?? apiLeaseStore(deps.kc, config.namespace),
+      store: deps.leaseStore ?? apiLeaseStore(deps.kc, config.namespace, config.ownerConfigMap ? configMapOwner(deps.kc, config.namespace, config.ownerConfigMap, { logger: this.#log }) : undefined),
       leaseName: agentLeaseName(config.nodeName),
       holderIdentity: config.nodeName,
       leaseDurationSeconds: Math.round(config.leaseDurationMs / 1000),

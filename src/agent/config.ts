@@ -22,6 +22,8 @@ export interface AgentConfig {
   /** How long PodResources may fail before /readyz fails; default DEFAULT_PODRESOURCES_UNREADY_AFTER_MS. */
   podResourcesUnreadyAfterMs?: number;
   namespace: string;
+  /** ConfigMap in `namespace` that owns the agent's Lease, so it is deleted with the release (src/kube/release-owner.ts). */
+  ownerConfigMap?: string;
   kubeconfig?: string;
   resyncIntervalMs: number;
   leaseDurationMs: number;

@@ -6,7 +6,7 @@ import { BACKENDS, DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { isObjectName } from '../api/validation.ts';
 import { DEFAULT_SYSFS_ROOT, type AgentConfig } from '../agent/config.ts';
 import { NVML_HELPER_PATH } from '../compat/nvml-backend.ts';
-import { durationFlag, logLevelFlag, namespaceFlag, parseFlags, portFlag } from './flags.ts';
+import { durationFlag, logLevelFlag, namespaceFlag, ownerConfigMapFlag, parseFlags, portFlag } from './flags.ts';
 import { UsageError } from './usage-error.ts';
 
 /** Flag name → environment variable consulted when the flag is absent. */
@@ -20,7 +20,7 @@ const ENV_FALLBACK: Record<string, string> = {
 };
 
 const FLAGS = [
-  'node-name', 'sysfs-root', 'mdevctl-root', 'backend', 'exec-command', 'nvml-helper', 'podresources-socket', 'podresources-unready-after', 'namespace',
+  'node-name', 'sysfs-root', 'mdevctl-root', 'backend', 'exec-command', 'nvml-helper', 'podresources-socket', 'podresources-unready-after', 'namespace', 'owner-configmap',
   'kubeconfig', 'resync-interval', 'lease-duration', 'lease-renew', 'metrics-port', 'health-port', 'log-level',
 ] as const;
 
@@ -36,6 +36,7 @@ const schema = z.object({
   'podresources-socket': z.string().min(1).optional(),
   'podresources-unready-after': durationFlag(1000).prefault('180s'),
   namespace: namespaceFlag,
+  'owner-configmap': ownerConfigMapFlag,
   kubeconfig: z.string().min(1).optional(),
   'resync-interval': durationFlag(1000).prefault('60s'),
   'lease-duration': durationFlag(1000).prefault('40s'),
@@ -67,6 +68,7 @@ export function parseAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     podResourcesSocket: v['podresources-socket'],
     podResourcesUnreadyAfterMs: v['podresources-unready-after'],
     namespace: v.namespace,
+    ...(v['owner-configmap'] ? { ownerConfigMap: v['owner-configmap'] } : {}),
     kubeconfig: v.kubeconfig,
     resyncIntervalMs: v['resync-interval'],
     leaseDurationMs: v['lease-duration'],
@@ -90,6 +92,8 @@ export const AGENT_USAGE = `Usage: mdev-operator agent --node-name NODE [flags]
   --podresources-socket PATH  kubelet PodResources socket; absent = consumers unknown
   --podresources-unready-after DUR  /readyz fails once PodResources has failed this long (default 180s)
   --namespace NS              operator namespace for the Lease (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
+  --owner-configmap NAME      ConfigMap in --namespace that owns the Lease, so it is deleted with the
+                              release (the chart passes its own); absent = the Lease has no owner
   --kubeconfig PATH           else KUBECONFIG, else in-cluster
   --resync-interval DUR       rediscovery interval (default 60s)
   --lease-duration DUR        Lease duration (default 40s); --lease-renew DUR (default 10s)

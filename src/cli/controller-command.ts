@@ -19,6 +19,7 @@ export function webhookOption(config: ControllerConfig): ManagerOptions['webhook
       secretName: w.secret,
       serviceName: w.service,
       ...(w.urlHost ? { urlHost: w.urlHost } : {}),
+      ...(config.ownerConfigMap ? { ownerConfigMap: config.ownerConfigMap } : {}),
       recordTtlSeconds: config.admissionRecordTtlSeconds,
     }),
   };
@@ -43,6 +44,7 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     retryPeriodMs: config.retryPeriodMs,
     targetPendingTimeoutMs: config.targetPendingTimeoutMs,
     historyLimit: config.historyLimit,
+    ...(config.ownerConfigMap ? { ownerConfigMap: config.ownerConfigMap } : {}),
   });
   const ended = await Promise.race([untilSignal(), manager.lostLeadership().then(() => 'lost' as const)]);
   // The elector campaigns once; a fresh process campaigns again (client-go exits here too).

@@ -7,10 +7,10 @@ import { DEFAULT_NAMESPACE, TTL_SECONDS } from '../api/v1alpha1/constants.ts';
 import { DEFAULT_HISTORY_LIMIT } from '../controller/finished-migrations.ts';
 import { isObjectName } from '../api/validation.ts';
 import { DEFAULT_ADMISSION_RECORD_TTL_SECONDS, WEBHOOK_DEFAULTS, WEBHOOK_MODES, type ControllerConfig, type WebhookConfig } from '../controller/config.ts';
-import { durationFlag, logLevelFlag, namespaceFlag, parseFlags, portFlag } from './flags.ts';
+import { durationFlag, logLevelFlag, namespaceFlag, ownerConfigMapFlag, parseFlags, portFlag } from './flags.ts';
 import { UsageError } from './usage-error.ts';
 
-const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'migration-history-limit', 'admission-record-ttl', 'target-pending-timeout'] as const;
+const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'migration-history-limit', 'admission-record-ttl', 'target-pending-timeout', 'owner-configmap'] as const;
 
 const WEBHOOK_ENV = { service: 'MDEV_WEBHOOK_SERVICE', secret: 'MDEV_WEBHOOK_SECRET', configuration: 'MDEV_WEBHOOK_CONFIGURATION' } as const;
 
@@ -49,6 +49,7 @@ const schema = z.object({
   'admission-record-ttl': durationFlag(0, TTL_SECONDS.max * 1000).prefault(`${DEFAULT_ADMISSION_RECORD_TTL_SECONDS}s`),
   // Below KubeVirt's own 5 minutes for an unschedulable target pod, so the next candidate gets its turn.
   'target-pending-timeout': durationFlag(1_000, 299_000).prefault('120s'),
+  'owner-configmap': ownerConfigMapFlag,
 });
 
 export function parseControllerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
@@ -85,6 +86,7 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
     historyLimit: v['migration-history-limit'],
     admissionRecordTtlSeconds: Math.floor(v['admission-record-ttl'] / 1000),
     targetPendingTimeoutMs: v['target-pending-timeout'],
+    ...(v['owner-configmap'] ? { ownerConfigMap: v['owner-configmap'] } : {}),
   };
 }
 
@@ -110,6 +112,9 @@ export const CONTROLLER_USAGE = `Usage: mdev-operator controller [flags]
                            A replica that stops leading exits (status 1) so its Deployment restarts it.
   --migration-history-limit N  finished MdevMigrations kept per VMI; older ones are deleted (default ${DEFAULT_HISTORY_LIMIT}, 0-1000)
   --admission-record-ttl DUR   ttlSecondsAfterFinished of the MdevMigrations the webhook records (default ${DEFAULT_ADMISSION_RECORD_TTL_SECONDS / 3600}h, at most 30 days)
+  --owner-configmap NAME   ConfigMap in --namespace that owns the leader Lease and the webhook's TLS
+                           Secret, so they are deleted with the release (the chart passes its own);
+                           absent = they have no owner
   --log-level LEVEL        error|warn|info|debug (default info)
 
 Environment (names depend on the Helm release; the chart sets them):

@@ -7,6 +7,7 @@ import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { UsageError } from './usage-error.ts';
 
 import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
+import { isObjectName } from '../api/validation.ts';
 import { LOG_LEVELS } from '../observability/logger.ts';
 
 /** `60s`, `1m`, `500ms`, `2h`, or a bare number of seconds. */
@@ -40,6 +41,12 @@ export const namespaceFlag = z
   .max(63)
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a valid namespace name (RFC 1123 label)')
   .default(DEFAULT_NAMESPACE);
+
+/** --owner-configmap: the chart's ConfigMap that owns the objects a component creates at run time. */
+export const ownerConfigMapFlag = z
+  .string()
+  .refine(isObjectName, 'must be a ConfigMap name (lowercase letters, digits, "-" and "."), e.g. mdev-operator-owner')
+  .optional();
 
 export const logLevelFlag = z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info');
 

@@ -26,6 +26,8 @@ export interface ControllerConfig {
   admissionRecordTtlSeconds: number;
   /** A migration target pod Pending this long is given up for the next candidate. */
   targetPendingTimeoutMs: number;
+  /** ConfigMap in `namespace` owning the leader Lease and the webhook TLS Secret (deleted with the release). */
+  ownerConfigMap?: string;
 }
 
 /** How long a record of an admitted VMIM stays once finished, unless --admission-record-ttl says otherwise. */

@@ -9,6 +9,7 @@ import { realClock, sleep } from '../kube/clock.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { USER_AGENTS, withUserAgent } from '../kube/user-agent.ts';
 import { apiLeaseStore } from '../kube/lease-store.ts';
+import { configMapOwner } from '../kube/release-owner.ts';
 import { HealthServer } from '../observability/health.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { VerdictCache } from '../placement/index.ts';
@@ -93,6 +94,8 @@ export interface ManagerOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** ConfigMap in `namespace` that owns the leader Lease, so it is deleted with the release (src/kube/release-owner.ts). */
+  ownerConfigMap?: string;
 }
 
 export interface ManagerHandle {
@@ -201,7 +204,7 @@ class Manager {
       return;
     }
     this.#elector = new LeaderElector({
-      store: apiLeaseStore(this.#o.kc, this.#o.namespace),
+      store: apiLeaseStore(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap ? configMapOwner(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap) : undefined),
       leaseName: LEADER_LEASE_NAME,
       identity: this.#identity,
       leaseDurationMs: this.#o.leaseDurationMs,

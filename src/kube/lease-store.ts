@@ -3,6 +3,7 @@
 // in-memory store while the API-backed one is proven in integration tests.
 import type { KubeConfig } from './kubeconfig.ts';
 import { isNotFound } from './errors.ts';
+import { namesOwner, withOwnerReference, type ReleaseOwner } from './release-owner.ts';
 import { kubeRequest } from './request.ts';
 import { resourcePath, type ResourceRef } from './resource.ts';
 
@@ -79,8 +80,12 @@ function stored(obj: unknown): StoredLease {
   return { record: leaseRecordOf(lease.spec), resourceVersion: String(metadata.resourceVersion ?? ''), metadata };
 }
 
-/** Leases in one namespace of the API server. */
-export function apiLeaseStore(kc: KubeConfig, namespace: string): LeaseStore {
+/**
+ * Leases in one namespace of the API server. With `owner`, every Lease written carries an owner
+ * reference to it (added on the next renewal to a Lease written without one), so it is deleted
+ * with the release; an owner that cannot be read never fails the write.
+ */
+export function apiLeaseStore(kc: KubeConfig, namespace: string, owner?: ReleaseOwner): LeaseStore {
   return {
     async get(name, signal) {
       try {
@@ -91,14 +96,18 @@ export function apiLeaseStore(kc: KubeConfig, namespace: string): LeaseStore {
       }
     },
     async create(name, record, signal) {
-      const body = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: specOf(record) };
+      const ref = await owner?.reference(signal);
+      const metadata = { name, namespace, ...(ref ? { ownerReferences: [ref] } : {}) };
+      const body = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata, spec: specOf(record) };
       return stored(await kubeRequest(kc, { method: 'POST', path: resourcePath(LEASES, { namespace }), body, signal }));
     },
     async update(previous, record, signal) {
       const name = String(previous.metadata.name);
       // managedFields omitted: the server then keeps its own bookkeeping.
       const { managedFields: _managedFields, ...kept } = previous.metadata;
-      const metadata = { ...kept, resourceVersion: previous.resourceVersion };
+      const ref = owner && !namesOwner(kept.ownerReferences, owner) ? await owner.reference(signal) : undefined;
+      const adopted = ref ? { ownerReferences: withOwnerReference(kept.ownerReferences as object[] | undefined, ref) } : {};
+      const metadata = { ...kept, ...adopted, resourceVersion: previous.resourceVersion };
       const body = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata, spec: specOf(record) };
       return stored(await kubeRequest(kc, { method: 'PUT', path: resourcePath(LEASES, { namespace, name }), body, signal }));
     },

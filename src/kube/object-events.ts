@@ -12,9 +12,12 @@ export interface ObjectEvent {
   message: string;
   /** lastTimestamp, eventTime or firstTimestamp (RFC 3339), for ordering. */
   time: string;
+  /** metadata.name: client-go names an Event `<object>.<UnixNano hex>`, which orders same-second Events. */
+  name: string;
 }
 
 const eventSchema = z.looseObject({
+  metadata: z.looseObject({ name: z.string().optional() }).optional(),
   type: z.string().optional(),
   reason: z.string().optional(),
   message: z.string().optional(),
@@ -36,7 +39,13 @@ export async function listObjectEvents(kc: KubeConfig, namespace: string, uid: s
     const r = eventSchema.safeParse(item);
     if (!r.success) continue;
     const e = r.data;
-    out.push({ type: e.type ?? 'Normal', reason: e.reason ?? '', message: e.message ?? '', time: e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? '' });
+    out.push({ type: e.type ?? 'Normal', reason: e.reason ?? '', message: e.message ?? '', time: e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? '', name: e.metadata?.name ?? '' });
   }
-  return out.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0));
+  return out.sort(newestFirst);
+}
+
+// Timestamps have second precision, so ties are common (a failure's Events come within one second).
+function newestFirst(a: ObjectEvent, b: ObjectEvent): number {
+  if (a.time !== b.time) return a.time < b.time ? 1 : -1;
+  return a.name < b.name ? 1 : a.name > b.name ? -1 : 0;
 }

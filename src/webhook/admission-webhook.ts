@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import type { KubeConfig } from '../kube/kubeconfig.ts';
 import type { WebhookStarter } from '../controller/services.ts';
+import { configMapOwner } from '../kube/release-owner.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { admissionHandlers, deleteWebhookConfigurations, ensureWebhookConfigurations, type AdmissionHandlersOptions, type LabelSelectorRequirement } from './admission-service.ts';
 import { WebhookServer } from './server.ts';
@@ -35,6 +36,8 @@ export interface AdmissionWebhookOptions extends Omit<AdmissionHandlersOptions, 
   secretName: string;
   /** Service the certificate is valid for (`<service>.<namespace>.svc`). */
   serviceName: string;
+  /** ConfigMap in `namespace` that owns the TLS Secret, so it is deleted with the release (src/kube/release-owner.ts). */
+  ownerConfigMap?: string;
   /** Local control plane: the host the API server calls; this process then owns `url` configurations. */
   urlHost?: string;
   /** Only with urlHost (in-cluster the chart sets them). */
@@ -62,7 +65,8 @@ function urlOf(host: string, port: number): string {
 }
 
 export async function startAdmissionWebhook(o: AdmissionWebhookOptions): Promise<AdmissionWebhook> {
-  const secrets = kubeTlsSecretApi(o.kc, { namespace: o.namespace, name: o.secretName }, { 'app.kubernetes.io/name': 'mdev-operator' });
+  const owner = o.ownerConfigMap ? configMapOwner(o.kc, o.namespace, o.ownerConfigMap) : undefined;
+  const secrets = kubeTlsSecretApi(o.kc, { namespace: o.namespace, name: o.secretName }, { 'app.kubernetes.io/name': 'mdev-operator' }, owner);
   const refs = [{ kind: 'MutatingWebhookConfiguration' as const, name: o.configName }, { kind: 'ValidatingWebhookConfiguration' as const, name: o.configName }];
   const host = o.urlHost;
   const identity = {

@@ -295,8 +295,15 @@ describe('the chart on the real node (helm install, image loaded without a regis
     expect(rolled).to.have.length(2);
   });
 
-  it('helm uninstall leaves nothing of the release; with the namespace (docs/install.md) only the CRDs crds.keep keeps remain', async () => {
-    // The stand-in nodes' agents ran in this process, not in the chart: remove their Leases too.
+  it('helm uninstall leaves nothing of the release but the CRDs crds.keep keeps: the run-time Leases and TLS Secret go with the chart\'s owner ConfigMap', async () => {
+    // What the operator created at run time refers to the chart's ConfigMap; the garbage collector
+    // (kube-controller-manager) deletes it when helm deletes the ConfigMap.
+    const runtimeObjects = [`lease/mdev-agent.${NODE_NAME}`, 'lease/mdev-operator-controller', `secret/${FULL}-webhook-tls`];
+    for (const obj of runtimeObjects) {
+      const o = await json<{ metadata: { ownerReferences?: { kind: string; name: string }[] } }>(['-n', NS, 'get', obj]);
+      expect(o.metadata.ownerReferences?.map((r) => `${r.kind}/${r.name}`), obj).to.deep.equal([`ConfigMap/${FULL}-owner`]);
+    }
+    // The stand-in nodes' agents ran in this process, not in the chart (no owner): remove their Leases.
     const standins = fleet?.nodeNames ?? [];
     await fleet?.stop({ deleteNodes: true });
     fleet = undefined;
@@ -312,13 +319,15 @@ describe('the chart on the real node (helm install, image loaded without a regis
       return names.length === 0 ? names : undefined;
     }, 180_000, 1_000);
     expect(left).to.deep.equal([]);
-    // What the operator creates at run time (not chart objects): the webhook's TLS Secret and the
-    // Leases; install.md says they go with the release namespace. Nothing else may be there.
-    const runtime = await kubectl(['-n', NS, 'get', 'secrets,leases,configmaps,services,deployments,pods,serviceaccounts', '-o', 'name']);
-    expect(runtime.stdout.split('\n').filter(Boolean).sort()).to.deep.equal([
-      'configmap/kube-root-ca.crt', `lease.coordination.k8s.io/mdev-agent.${NODE_NAME}`, 'lease.coordination.k8s.io/mdev-operator-controller',
-      `secret/${FULL}-webhook-tls`, 'serviceaccount/default',
-    ].sort());
+    // The release namespace (helm install --create-namespace makes it, helm never deletes it) holds
+    // only what Kubernetes puts into every namespace once the collector has removed the run-time objects.
+    const kubernetesOwn = ['configmap/kube-root-ca.crt', 'serviceaccount/default'];
+    const remaining = await poll('the garbage collector to remove the Leases and the TLS Secret', async () => {
+      const x = await kubectl(['-n', NS, 'get', 'secrets,leases,configmaps,services,deployments,daemonsets,pods,serviceaccounts,roles,rolebindings', '-o', 'name']);
+      const names = x.stdout.split('\n').filter(Boolean).sort();
+      return names.some((n) => n.startsWith('lease.') || n.startsWith('secret/')) ? undefined : names;
+    }, 120_000, 1_000);
+    expect(remaining).to.deep.equal(kubernetesOwn);
     const d = await kubectl(['delete', 'namespace', NS, '--wait=true', '--timeout=120s']);
     expect(d.code, d.stderr).to.equal(0);
     const crds = await kubectl(['get', 'crd', '-o', 'name']);

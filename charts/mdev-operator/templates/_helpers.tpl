@@ -68,6 +68,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "mdev-operator.fullname" . -}}
 {{- end -}}
 
+{{/* The ConfigMap that owns the Leases and the TLS Secret the operator creates (templates/owner-configmap.yaml). */}}
+{{- define "mdev-operator.ownerConfigMap" -}}
+{{- printf "%s-owner" (include "mdev-operator.fullname" .) -}}
+{{- end -}}
+
 {{/* The agent must not share the controller's namespace when the chart creates it. */}}
 {{- define "mdev-operator.checkNamespaces" -}}
 {{- if and .Values.agent.createNamespace (eq .Values.agent.namespace .Release.Namespace) -}}

@@ -161,6 +161,19 @@ export interface EventSubject {
   uid: string;
 }
 
+let lastEventNanos = 0n;
+
+/**
+ * client-go's recorder names an Event `<object>.<UnixNano in hex>` (tools/record/event.go
+ * makeEvent), so names of one object's Events sort by creation even where their second-precision
+ * timestamps tie; readers rely on that, so the stand-in names them the same way (strictly rising).
+ */
+function eventName(objectName: string): string {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  lastEventNanos = now > lastEventNanos ? now : lastEventNanos + 1n;
+  return `${objectName}.${lastEventNanos.toString(16)}`;
+}
+
 /** A core/v1 Event about `subject`, as `component` would record it (best effort). */
 export async function recordEvent(kc: KubeConfig, subject: EventSubject, type: 'Normal' | 'Warning', reason: string, message: string, component: string): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -170,7 +183,7 @@ export async function recordEvent(kc: KubeConfig, subject: EventSubject, type: '
     body: {
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: { generateName: `${subject.name}.`, namespace: subject.namespace },
+      metadata: { name: eventName(subject.name), namespace: subject.namespace },
       involvedObject: subject,
       type,
       reason,

@@ -3,8 +3,10 @@
 // replace-with-resourceVersion (a 409 means another replica rotated first: re-read and adopt).
 import { MERGE_PATCH } from '../../kube/apply.ts';
 import type { KubeConfig } from '../../kube/kubeconfig.ts';
+import { namesOwner, withOwnerReference, type OwnerReference, type ReleaseOwner } from '../../kube/release-owner.ts';
 import { kubeRequest } from '../../kube/request.ts';
 import { resourcePath, type ResourceRef } from '../../kube/resource.ts';
+import { loggerFor } from '../../observability/logger.ts';
 import type { TlsMaterial } from './rotation.ts';
 
 /** Data keys: the `kubernetes.io/tls` pair plus the CA bundle and the signing CA's key. */
@@ -40,6 +42,7 @@ export interface StoredTls {
 }
 
 const MAX_ATTEMPTS = 5;
+const log = loggerFor('webhook-tls');
 
 export function materialToSecretData(m: TlsMaterial): Record<string, string> {
   return {
@@ -109,27 +112,49 @@ const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets', name
 /** The fields of a core/v1 Secret read here. */
 interface SecretObject {
   data?: Record<string, string>;
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; ownerReferences?: OwnerReference[] };
 }
 
 /**
  * {@link TlsSecretApi} over the Kubernetes API. `labels` mark a created Secret as ours. Renewals
  * are merge patches carrying the read resourceVersion (the API server rejects a stale one with
- * 409), so labels and annotations that others added survive.
+ * 409), so labels and annotations that others added survive. With `owner`, the Secret carries an
+ * owner reference to it, so it is deleted with the release; a read that finds the reference
+ * missing (a Secret from an older release) adds it, and an owner that cannot be read never fails
+ * a read or a create.
  */
-export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<string, string> = {}): TlsSecretApi {
+export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<string, string> = {}, owner?: ReleaseOwner): TlsSecretApi {
   const path = resourcePath(SECRETS, ref);
+  const patch = async (body: Record<string, unknown>): Promise<SecretObject> => (await kubeRequest(kc, { method: 'PATCH', path, body, contentType: MERGE_PATCH })) as SecretObject;
+  /** Adds the owner reference to a Secret without it; on any failure the Secret is served as read and the next pass tries again. */
+  const adopt = async (secret: SecretObject): Promise<SecretObject> => {
+    if (!owner || namesOwner(secret.metadata?.ownerReferences, owner)) return secret;
+    const ownerRef = await owner.reference();
+    if (!ownerRef) return secret;
+    const metadata = { resourceVersion: secret.metadata?.resourceVersion, ownerReferences: withOwnerReference(secret.metadata?.ownerReferences, ownerRef) };
+    try {
+      return await patch({ metadata });
+    } catch (err) {
+      // 409: another replica wrote first (adopted or rotated); its Secret is read on the next pass.
+      if (statusOf(err) !== 409) log.warn('Could not add the owner reference to the webhook TLS Secret; retrying on the next pass', { secret: `${ref.namespace}/${ref.name}`, error: (err as Error).message });
+      return secret;
+    }
+  };
   return {
     async read() {
+      let secret: SecretObject;
       try {
-        return record((await kubeRequest(kc, { method: 'GET', path })) as SecretObject);
+        secret = (await kubeRequest(kc, { method: 'GET', path })) as SecretObject;
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw describe(err, 'read', ref);
       }
+      return record(await adopt(secret));
     },
     async create(data) {
-      const body = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { ...ref, labels }, data: encode(data) };
+      const ownerRef = await owner?.reference();
+      const metadata = { ...ref, labels, ...(ownerRef ? { ownerReferences: [ownerRef] } : {}) };
+      const body = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata, data: encode(data) };
       try {
         return record((await kubeRequest(kc, { method: 'POST', path: resourcePath(SECRETS, { namespace: ref.namespace }), body })) as SecretObject);
       } catch (err) {
@@ -139,8 +164,7 @@ export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<
     },
     async replace(data, resourceVersion) {
       try {
-        const body = { metadata: { resourceVersion }, data: encode(data) };
-        return record((await kubeRequest(kc, { method: 'PATCH', path, body, contentType: MERGE_PATCH })) as SecretObject);
+        return record(await patch({ metadata: { resourceVersion }, data: encode(data) }));
       } catch (err) {
         const status = statusOf(err);
         if (status === 409 || status === 404) throw new SecretConflictError(`Secret ${ref.namespace}/${ref.name} changed since resourceVersion ${resourceVersion}`);

@@ -90,6 +90,14 @@ describe('chart with the real helm', function () {
       expect(r.stderr).to.match(/\/webhook\/timeoutSeconds.*got string, want integer/);
     });
 
+    it('refuses an agent.podResourcesUnreadyAfter that is not a duration of at least 1s, naming the key', async () => {
+      for (const bad of ['soon', '500ms', '0s', '3']) {
+        const r = await runHelm(['template', 'x', CHART_DIR, '--set', `agent.podResourcesUnreadyAfter=${bad}`]);
+        expect(r.code, bad).to.not.equal(0);
+        expect(r.stderr, bad).to.contain('/agent/podResourcesUnreadyAfter');
+      }
+    });
+
     it('refuses a webhook mode outside enforce|warn|off', async () => {
       const r = await runHelm(['template', 'x', CHART_DIR, '--set', 'webhook.mode=audit']);
       expect(r.code).to.not.equal(0);
@@ -114,7 +122,7 @@ describe('chart with the real helm', function () {
       const pod = d.spec.template.spec;
       expect(pod.securityContext).to.deep.include({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       const c = pod.containers[0];
-      expect(c.args).to.include.members(['controller', '--leader-elect=true', `--namespace=${NS}`, '--webhook-port=9443', '--webhook-mode=enforce', '--metrics-port=8080', '--health-port=8081', '--log-level=info']);
+      expect(c.args).to.include.members(['controller', '--leader-elect=true', `--namespace=${NS}`, '--owner-configmap=mdev-operator-owner', '--webhook-port=9443', '--webhook-mode=enforce', '--metrics-port=8080', '--health-port=8081', '--log-level=info']);
       // client-go's leader-election timings, passed through so they can be tuned per cluster.
       expect(c.args).to.include.members(['--leader-elect-lease-duration=15s', '--leader-elect-renew-deadline=10s', '--leader-elect-retry-period=2s']);
       expect(c.securityContext).to.deep.equal({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
@@ -127,6 +135,16 @@ describe('chart with the real helm', function () {
       expect(c.env).to.deep.include({ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
       expect(c.volumeMounts).to.deep.include({ name: 'tmp', mountPath: '/tmp' });
       expect(pod.volumes.find((v: Any) => v.name === 'tmp').emptyDir).to.be.an('object');
+    });
+
+    it('renders the ConfigMap that owns the run-time Leases and TLS Secret in the release namespace, named to both components', () => {
+      const owner = find(objs, 'ConfigMap', 'mdev-operator-owner');
+      expect(owner.metadata.namespace).to.equal(NS);
+      expect(owner.metadata.annotations?.['helm.sh/resource-policy'], 'helm uninstall must delete it').to.equal(undefined);
+      expect(objs.filter((o) => o.kind === 'ConfigMap'), 'the only ConfigMap').to.have.length(1);
+      const args = (kind: string): string[] => (find(objs, kind) as Any).spec.template.spec.containers[0].args;
+      expect(args('Deployment')).to.include('--owner-configmap=mdev-operator-owner');
+      expect(args('DaemonSet')).to.include('--owner-configmap=mdev-operator-owner');
     });
 
     it('protects the controller with a PodDisruptionBudget of minAvailable 1', () => {
@@ -143,6 +161,7 @@ describe('chart with the real helm', function () {
       const pod = ds.spec.template.spec;
       const c = pod.containers[0];
       expect(c.args).to.include.members(['agent', '--node-name=$(NODE_NAME)', '--sysfs-root=/host/sys', '--backend=sysfs', `--namespace=${NS}`, '--podresources-socket=/var/lib/kubelet/pod-resources/kubelet.sock']);
+      expect(c.args).to.include.members(['--owner-configmap=mdev-operator-owner', '--podresources-unready-after=180s']);
       expect(c.env).to.deep.include({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
       expect(c.securityContext.privileged).to.equal(true);
       expect(pod.volumes).to.deep.include({ name: 'host-sys', hostPath: { path: '/sys', type: 'Directory' } });
@@ -178,6 +197,7 @@ describe('chart with the real helm', function () {
       expect(role.metadata.namespace).to.equal(NS);
       expect(permissions(role.rules)).to.deep.equal({
         'coordination.k8s.io/leases': sorted('get', 'list', 'watch', 'create', 'update'),
+        'core/configmaps[mdev-operator-owner]': ['get'],
         'core/secrets': ['create'],
         'core/secrets[mdev-operator-webhook-tls]': sorted('get', 'patch'),
       });
@@ -197,7 +217,7 @@ describe('chart with the real helm', function () {
       });
       const role = find(objs, 'Role', 'mdev-operator-agent') as Any;
       expect(role.metadata.namespace).to.equal(NS);
-      expect(permissions(role.rules)).to.deep.equal({ 'coordination.k8s.io/leases': sorted('get', 'create', 'update') });
+      expect(permissions(role.rules)).to.deep.equal({ 'coordination.k8s.io/leases': sorted('get', 'create', 'update'), 'core/configmaps[mdev-operator-owner]': ['get'] });
       const binding = find(objs, 'RoleBinding', 'mdev-operator-agent') as Any;
       expect(binding.subjects).to.deep.equal([{ kind: 'ServiceAccount', name: 'mdev-operator-agent', namespace: 'mdev-operator-agent' }]);
     });
@@ -333,6 +353,13 @@ describe('chart with the real helm', function () {
         { matchExpressions: [notIn('nvidia.com/gpu.workload.config', 'vm-vgpu'), notIn('gvt', 'yes')] },
         { matchExpressions: [notIn('nvidia.com/gpu.workload.config', 'vm-vgpu'), notIn('vendor', 'intel')] },
       ]);
+    });
+
+    it('passes agent.podResourcesUnreadyAfter and the owner ConfigMap to every agent DaemonSet, pools included', async () => {
+      const objs = await render(['-f', join(FIXTURES, 'values-nvml-pools.yaml'), '--set', 'agent.podResourcesUnreadyAfter=5m']);
+      const ds = objs.filter((o) => o.kind === 'DaemonSet') as Any[];
+      expect(ds).to.have.length(3);
+      for (const d of ds) expect(d.spec.template.spec.containers[0].args, d.metadata.name).to.include.members(['--podresources-unready-after=5m', '--owner-configmap=mdev-operator-owner']);
     });
 
     it('refuses a pool without a node selector or backend, and pools next to a required node affinity of the default agent', async () => {

@@ -250,6 +250,8 @@ describe('KubeVirt stand-in (CRDs + simulator standing in for virt-api, virt-con
     const events = await listObjectEvents(kc, ns, done.metadata.uid);
     const reasons = events.map((e) => e.reason);
     expect(reasons).to.include.members(['migrationTargetPodUnschedulable', 'SuccessfulDelete', 'FailedMigration']);
+    // Newest first, also within one second: the stand-in names Events as client-go does (<object>.<UnixNano hex>).
+    expect(reasons.indexOf('FailedMigration')).to.be.lessThan(reasons.indexOf('migrationTargetPodUnschedulable'));
     expect(events.find((e) => e.reason === 'FailedMigration')?.message).to.equal('Migration target pod was removed during active migration.');
     expect((await getVmi(kc, ns, 'vm-nowhere'))?.status?.nodeName).to.equal(node('a'));
     expect((await listLauncherPods(kc, { namespace: ns, vmiUid: vmi.metadata.uid })).map((p) => p.metadata.name)).to.deep.equal([podName]);

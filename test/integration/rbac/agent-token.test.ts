@@ -147,7 +147,7 @@ describe('agent with a real token bound to a Pod on node-a (Pending pod: no kube
     vanishing = [...built.devices.values()][0]?.[0];
     const io = new FakeSysfs(tree);
     const config: AgentConfig = {
-      nodeName: nodeA, sysfsRoot: tree.layout.sysRoot, mdevctlRoot: tree.layout.mdevctlRoot, backend: 'simulated', namespace: ids.namespace,
+      nodeName: nodeA, sysfsRoot: tree.layout.sysRoot, mdevctlRoot: tree.layout.mdevctlRoot, backend: 'simulated', namespace: ids.namespace, ownerConfigMap: ids.ownerConfigMap,
       resyncIntervalMs: 2_000, leaseDurationMs: 10_000, leaseRenewMs: 500, metricsPort: 0, healthPort: 0, logLevel: 'info',
     };
     // One DRA claim device on the node (kubelet stand-in data), so the agent watches its node's ResourceSlices too.
@@ -161,8 +161,9 @@ describe('agent with a real token bound to a Pod on node-a (Pending pod: no kube
     expect(mdevNode.spec.nodeName).to.equal(nodeA);
     // Renewed, not only created: an update of the Lease went through the policy too.
     await waitFor('a renewal of the agent Lease', async () => (calls.matching('PUT', /\/leases\//).some((c) => c.status === 200) ? true : undefined), 30_000);
-    const lease = (await kubeRequest(admin, { method: 'GET', path: resourcePath(LEASES, { namespace: ids.namespace, name: agentLeaseName(nodeA) }) })) as { spec: { holderIdentity: string } };
+    const lease = (await kubeRequest(admin, { method: 'GET', path: resourcePath(LEASES, { namespace: ids.namespace, name: agentLeaseName(nodeA) }) })) as { metadata: { ownerReferences?: { kind: string; name: string }[] }; spec: { holderIdentity: string } };
     expect(lease.spec.holderIdentity).to.equal(nodeA);
+    expect(lease.metadata.ownerReferences?.map((r) => `${r.kind}/${r.name}`), 'deleted with the release').to.deep.equal([`ConfigMap/${ids.ownerConfigMap}`]);
 
     const probeName = `${nodeA}.${uniqueName('p').slice(2)}`;
     await kubeRequest(admin, { method: 'POST', path: resourcePath(MDEV_PROBE_RESOURCE), body: probe(probeName, nodeA, devices.items.map((d) => d.metadata.name)) });
@@ -223,10 +224,12 @@ describe('agent with a real token bound to a Pod on node-a (Pending pod: no kube
     expect((await refusedByPolicy(create('mdev-operator-controller'))).message).to.contain('belongs to no node (agent leases are named mdev-agent.<node>)');
   });
 
-  it('cannot read Secrets or create MdevMigrations (RBAC 403)', async () => {
+  it('cannot read Secrets, ConfigMaps other than the owner, or create MdevMigrations (RBAC 403)', async () => {
     const secrets = await refusal(() => kubeRequest(asAgentOnA(), { method: 'GET', path: `/api/v1/namespaces/${ids.namespace}/secrets` }));
     expect(secrets.code).to.equal(403);
     expect(secrets.message).to.contain('cannot list resource "secrets"');
+    const configMap = await refusal(() => kubeRequest(asAgentOnA(), { method: 'GET', path: `/api/v1/namespaces/${ids.namespace}/configmaps/kube-root-ca.crt` }));
+    expect(configMap.code, 'get is granted by resourceNames on the owner only').to.equal(403);
     const body = { apiVersion: API_VERSION, kind: 'MdevMigration', metadata: { name: 'forged', namespace: ids.namespace }, spec: { vmiName: 'vm' } };
     const migration = await refusal(() => kubeRequest(asAgentOnA(), { method: 'POST', path: resourcePath(MDEV_MIGRATIONS, { namespace: ids.namespace }), body }));
     expect(migration.code).to.equal(403);

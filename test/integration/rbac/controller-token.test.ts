@@ -131,7 +131,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
     trees.push(tree);
     const io = new FakeSysfs(tree);
     const config: AgentConfig = {
-      nodeName: spec.name, sysfsRoot: tree.layout.sysRoot, mdevctlRoot: tree.layout.mdevctlRoot, backend: 'simulated', namespace: ids.namespace,
+      nodeName: spec.name, sysfsRoot: tree.layout.sysRoot, mdevctlRoot: tree.layout.mdevctlRoot, backend: 'simulated', namespace: ids.namespace, ownerConfigMap: ids.ownerConfigMap,
       resyncIntervalMs: 1_000, leaseDurationMs: 40_000, leaseRenewMs: 5_000, metricsPort: 0, healthPort: 0, logLevel: 'info',
     };
     const agent = await startAgent(config, {
@@ -184,6 +184,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 1_000,
+      ownerConfigMap: ids.ownerConfigMap,
       webhook: {
         port: 0,
         start: admissionWebhookStarter({
@@ -191,6 +192,7 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
           configName: ids.fullname,
           secretName: `${ids.fullname}-webhook-tls`,
           serviceName: `${ids.fullname}-webhook`,
+          ownerConfigMap: ids.ownerConfigMap,
           urlHost: '127.0.0.1',
           // Only this test's namespace: the API server is shared with other tests.
           extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [vmNs] }],
@@ -218,8 +220,9 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
 
   it('leads through its Lease and serves /healthz, /readyz and /metrics', async () => {
     expect(manager?.isLeader()).to.equal(true);
-    const lease = (await kubeRequest(admin, { method: 'GET', path: resourcePath(LEASES, { namespace: ids.namespace, name: LEADER_LEASE_NAME }) })) as { spec: { holderIdentity: string } };
+    const lease = (await kubeRequest(admin, { method: 'GET', path: resourcePath(LEASES, { namespace: ids.namespace, name: LEADER_LEASE_NAME }) })) as { metadata: { ownerReferences?: { kind: string; name: string }[] }; spec: { holderIdentity: string } };
     expect(lease.spec.holderIdentity).to.equal('controller-0');
+    expect(lease.metadata.ownerReferences?.map((r) => `${r.kind}/${r.name}`), 'deleted with the release').to.deep.equal([`ConfigMap/${ids.ownerConfigMap}`]);
     const port = manager?.healthPort as number;
     expect(await httpStatus(port, '/healthz')).to.equal(200);
     await waitFor('/readyz to pass (caches synced, webhook TLS loaded)', async () => ((await httpStatus(port, '/readyz')) === 200 ? true : undefined));
@@ -227,8 +230,9 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
   });
 
   it('keeps the webhook TLS Secret and patches its CA into caBundle when a configuration lacks it (as the chart renders them)', async () => {
-    const secret = (await kubeRequest(admin, { method: 'GET', path: `/api/v1/namespaces/${ids.namespace}/secrets/${ids.fullname}-webhook-tls` })) as { type: string; data: Record<string, string> };
+    const secret = (await kubeRequest(admin, { method: 'GET', path: `/api/v1/namespaces/${ids.namespace}/secrets/${ids.fullname}-webhook-tls` })) as { metadata: { ownerReferences?: { kind: string; name: string }[] }; type: string; data: Record<string, string> };
     expect(secret.type).to.equal('kubernetes.io/tls');
+    expect(secret.metadata.ownerReferences?.map((r) => `${r.kind}/${r.name}`), 'deleted with the release').to.deep.equal([`ConfigMap/${ids.ownerConfigMap}`]);
     const ca = Buffer.from(secret.data['ca.crt'] as string, 'base64').toString('utf8').trim();
     for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
       const path = `/apis/admissionregistration.k8s.io/v1/${kind}/${ids.fullname}`;

@@ -10,10 +10,13 @@ import { kubeRequest } from '../../../src/kube/request.ts';
 import { interceptRequests } from '../../../src/kube/transport.ts';
 import { kubectl } from '../../support/cluster.ts';
 
-/** The kinds that decide what a component may do; Deployments, Services and webhooks are left out. */
+/**
+ * The kinds that decide what a component may do, plus the owner ConfigMap its run-time objects
+ * reference; Deployments, Services and webhooks are left out.
+ */
 const IDENTITY_KINDS = new Set([
   'Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding',
-  'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
+  'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ConfigMap',
 ]);
 
 export interface ChartIdentities {
@@ -23,6 +26,8 @@ export interface ChartIdentities {
   fullname: string;
   controllerServiceAccount: string;
   agentServiceAccount: string;
+  /** The chart's ConfigMap that owns the Leases and the TLS Secret (--owner-configmap). */
+  ownerConfigMap: string;
   /** The applied YAML (for the cleanup). */
   yaml: string;
 }
@@ -43,7 +48,7 @@ export async function installChartIdentities(release: string, webhookMode: 'enfo
   const applied = await kubectl(['apply', '-f', '-'], { input: yaml });
   if (applied.code !== 0) throw new Error(`applying the chart's RBAC failed: ${applied.stderr}`);
   const fullname = `${release}-mdev-operator`;
-  return { release, namespace, agentNamespace, fullname, controllerServiceAccount: `${fullname}-controller`, agentServiceAccount: `${fullname}-agent`, yaml };
+  return { release, namespace, agentNamespace, fullname, controllerServiceAccount: `${fullname}-controller`, agentServiceAccount: `${fullname}-agent`, ownerConfigMap: `${fullname}-owner`, yaml };
 }
 
 /** Deletes what installChartIdentities applied; bound pods go first (no kubelet finishes their deletion). */

@@ -30,6 +30,7 @@ describe('agent configuration (flags and env, validated at start)', () => {
       podResourcesUnreadyAfterMs: 180_000,
     });
     expect(c.podResourcesSocket).to.equal(undefined);
+    expect(c, 'no owner unless the chart names one').to.not.have.property('ownerConfigMap');
   });
 
   it('takes the node name and namespace from NODE_NAME and POD_NAMESPACE; flags win', () => {
@@ -42,11 +43,11 @@ describe('agent configuration (flags and env, validated at start)', () => {
       '--node-name', 'n', '--sysfs-root', '/s', '--mdevctl-root', '/m', '--backend', 'exec', '--exec-command', '/bin/v',
       '--podresources-socket', '/k.sock', '--namespace', 'x', '--kubeconfig', '/kc', '--resync-interval', '2m',
       '--lease-duration', '30s', '--lease-renew', '500ms', '--metrics-port', '0', '--health-port', '9000', '--log-level', 'debug',
-      '--podresources-unready-after', '5m',
+      '--podresources-unready-after', '5m', '--owner-configmap', 'rel-mdev-operator-owner',
     ], {});
     expect(c).to.deep.equal({
       nodeName: 'n', sysfsRoot: '/s', mdevctlRoot: '/m', backend: 'exec', execCommand: '/bin/v', nvmlHelper: undefined, podResourcesSocket: '/k.sock',
-      podResourcesUnreadyAfterMs: 300_000, namespace: 'x', kubeconfig: '/kc', resyncIntervalMs: 120_000, leaseDurationMs: 30_000, leaseRenewMs: 500,
+      podResourcesUnreadyAfterMs: 300_000, namespace: 'x', ownerConfigMap: 'rel-mdev-operator-owner', kubeconfig: '/kc', resyncIntervalMs: 120_000, leaseDurationMs: 30_000, leaseRenewMs: 500,
       metricsPort: 0, healthPort: 9000, logLevel: 'debug',
     });
   });
@@ -64,6 +65,7 @@ describe('agent configuration (flags and env, validated at start)', () => {
     expect(usageError(['--node-name', 'n', '--nvml-helper', '/h'])).to.match(/^--nvml-helper is only used with --backend nvml \(the backend is sysfs\)/);
     expect(usageError(['--node-name', 'n', '--resync-interval', 'soon'])).to.match(/^--resync-interval must be a duration/);
     expect(usageError(['--node-name', 'n', '--podresources-unready-after', '10ms'])).to.match(/^--podresources-unready-after must be a duration of at least 1000 ms/);
+    expect(usageError(['--node-name', 'n', '--owner-configmap', 'Owner_CM'])).to.match(/^--owner-configmap must be a ConfigMap name/);
     expect(usageError(['--node-name', 'n', '--metrics-port', '70000'])).to.match(/^--metrics-port must be a port number/);
     expect(usageError(['--node-name', 'n', '--log-level', 'loud'])).to.match(/^--log-level must be one of/);
     expect(usageError(['--node-name', 'n', '--backend', 'exec'])).to.match(/^--exec-command is required with --backend exec/);

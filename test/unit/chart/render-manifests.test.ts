@@ -26,7 +26,11 @@ describe('render-manifests groupByKind', () => {
   });
 
   it('refuses a kind without a file, naming it', () => {
-    expect(() => groupByKind(doc('ConfigMap', 'x'))).to.throw(/kind ConfigMap/);
+    expect(() => groupByKind(doc('Job', 'x'))).to.throw(/kind Job/);
+  });
+
+  it('files the owner ConfigMap after the namespaces and before everything that runs', () => {
+    expect([...groupByKind(doc('ConfigMap', 'owner')).keys()]).to.deep.equal(['05-owner.yaml']);
   });
 
   it('skips empty documents', () => {

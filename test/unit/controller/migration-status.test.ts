@@ -69,6 +69,10 @@ describe('controller status, config and events (pure parts)', () => {
       configuration: 'r1',
     });
     expect(() => parseControllerConfig(['--webhook-mode', 'audit'], {})).to.throw(UsageError, /--webhook-mode must be one of enforce, warn, off/);
+    // The chart's owner ConfigMap of the leader Lease and the TLS Secret; none unless named.
+    expect(parseControllerConfig(['--owner-configmap', 'r1-owner'], {}).ownerConfigMap).to.equal('r1-owner');
+    expect(parseControllerConfig([], {})).to.not.have.property('ownerConfigMap');
+    expect(() => parseControllerConfig(['--owner-configmap', 'Owner_CM'], {})).to.throw(UsageError, /--owner-configmap must be a ConfigMap name/);
     expect(() => parseControllerConfig(['--webhook-url-host', 'https://x'], {})).to.throw(UsageError, /--webhook-url-host/);
     expect(() => parseControllerConfig([], { MDEV_WEBHOOK_SECRET: 'Bad_Name' })).to.throw(UsageError, /MDEV_WEBHOOK_SECRET/);
   });

@@ -1,5 +1,6 @@
 // Test doubles for the kube runtime: a manual clock and an in-memory Lease store with the API
 // server's optimistic-concurrency behaviour (resourceVersion checks, AlreadyExists, Conflict).
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { CancelTimer, Clock } from '../../../src/kube/clock.ts';
 import type { LeaseRecord, LeaseStore, StoredLease } from '../../../src/kube/lease-store.ts';
@@ -123,3 +124,15 @@ export class PartitionableStore implements LeaseStore {
 
 /** For tests that provoke error logs on purpose. */
 export const silentLogger = winston.createLogger({ silent: true });
+
+/** A debug-level logger whose JSON lines the test reads back. */
+export function capturingLogger(): { log: winston.Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  return { log: winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] }), lines };
+}

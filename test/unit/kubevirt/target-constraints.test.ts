@@ -59,8 +59,8 @@ describe('KubeVirt refusals and failure causes', () => {
   it('reads a failure cause from failureReason, the VMI state, then conditions and Warning Events', () => {
     const vmim: Vmim = { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration', metadata: { name: 'm', namespace: 'vms', uid: 'mu' }, spec: { vmiName: 'vm' }, status: { phase: 'Failed' } };
     const events = [
-      { type: 'Normal', reason: 'SuccessfulDelete', message: 'unschedulable pod vms/p timeout period exceeded', time: '2026-01-01T00:00:02Z' },
-      { type: 'Warning', reason: 'FailedMigration', message: 'Migration target pod was removed during active migration.', time: '2026-01-01T00:00:03Z' },
+      { type: 'Normal', reason: 'SuccessfulDelete', message: 'unschedulable pod vms/p timeout period exceeded', time: '2026-01-01T00:00:02Z', name: 'm.1' },
+      { type: 'Warning', reason: 'FailedMigration', message: 'Migration target pod was removed during active migration.', time: '2026-01-01T00:00:03Z', name: 'm.2' },
     ];
     expect(vmimFailureCause({ ...vmim, status: { phase: 'Failed', migrationState: { failureReason: 'boom' } } }, events)).to.equal('boom');
     expect(vmimFailureCause(vmim, events, { migrationUid: 'mu', failureReason: 'from the VMI' })).to.equal('from the VMI');

@@ -1,6 +1,4 @@
 import { expect } from 'chai';
-import winston from 'winston';
-import { Writable } from 'node:stream';
 import {
   isVmimFinal,
   parseVmi,
@@ -13,17 +11,7 @@ import {
   vmimPinnedHostname,
   vmiRequiredNodeTerms,
 } from '../../../src/kubevirt/types.ts';
-
-function capturingLogger(): { log: winston.Logger; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      lines.push(String(chunk));
-      done();
-    },
-  });
-  return { log: winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] }), lines };
-}
+import { capturingLogger } from '../kube/fakes.ts';
 
 const vmi = {
   apiVersion: 'kubevirt.io/v1',
