@@ -156,24 +156,50 @@ function recordPid(p: ClusterPaths, state: State, c: Component, pid: number): vo
 }
 
 
-/** Returns the running cluster if it is healthy; stops and clears a stale one. */
-async function reuseOrClear(p: ClusterPaths, log: (l: string) => void, nodes: number): Promise<LocalCluster | undefined> {
+/**
+ * Returns the running cluster if it is healthy. A cluster whose control-plane component crashed
+ * (its process is gone, its data and kubeconfig are there) gets that component started again in
+ * place: same data, same ports, so the kubeconfig and every client keep working. Only a cluster
+ * that cannot be repaired so (no data, a dead real node) is stopped and started fresh.
+ */
+async function reuseOrRepair(p: ClusterPaths, log: (l: string) => void, nodes: number): Promise<LocalCluster | undefined> {
   const state = await readState(p);
   if (!state) return undefined;
   const alive = aliveComponents(state);
   const server = serverOf(state);
   const nodeAlive = state.node ? aliveNodeComponents(state.node).length === NODE_COMPONENTS.length : true;
-  if (alive.length === COMPONENTS.length && nodeAlive && existsSync(p.kubeconfig)) {
-    const pki = await ensurePki(p.pki);
-    if ((await probe(`${server}/readyz`, pki)) === 200) {
-      if (nodes > 0 && !state.node) {
-        throw new ClusterError(`the local cluster in ${p.root} already runs without a node`,
-          `stop it first (\`${npmClusterCommand(p, 'down')}\`), then ask for the node again`);
-      }
-      return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids, ...(state.auditLog ? { auditLog: state.auditLog } : {}) };
+  const existing = (): LocalCluster => {
+    if (nodes > 0 && !state.node) {
+      throw new ClusterError(`the local cluster in ${p.root} already runs without a node`,
+        `stop it first (\`${npmClusterCommand(p, 'down')}\`), then ask for the node again`);
     }
+    return { name: p.root, kubeconfig: p.kubeconfig, server, paths: p, pids: state.pids, ...(state.auditLog ? { auditLog: state.auditLog } : {}) };
+  };
+  const repairable = nodeAlive && existsSync(p.kubeconfig) && existsSync(join(p.data, 'etcd'));
+  if (alive.length === COMPONENTS.length && repairable) {
+    const pki = await ensurePki(p.pki);
+    if ((await probe(`${server}/readyz`, pki)) === 200) return existing();
+    // Every process runs but the API server is not ready (yet): wait as a start would, never wipe.
+    const pid = state.pids['kube-apiserver'] as number;
+    await waitFor('kube-apiserver', async () => (await probe(`${server}/readyz`, pki)) === 200, pid, p, 120_000);
+    return existing();
   }
-  log(`[cluster] found a stale cluster in ${p.root} (running: ${alive.join(', ') || 'none'}); stopping it and starting fresh`);
+  const missing = COMPONENTS.filter((c) => !alive.includes(c));
+  if (repairable) {
+    log(`[cluster] ${missing.join(', ')} of the cluster in ${p.root} ${missing.length === 1 ? 'is' : 'are'} not running; starting ${missing.length === 1 ? 'it' : 'them'} again in place (same data and ports)`);
+    const pki = await ensurePki(p.pki);
+    const start = { etcd: () => startEtcd(p, state), 'kube-apiserver': () => startApiserver(p, pki, state, server), 'kube-controller-manager': () => startKcm(p, pki, state, server) };
+    for (const c of missing) {
+      delete state.pids[c];
+      await start[c]();
+    }
+    // kube-apiserver may have been running without etcd: it is ready only once etcd is back.
+    if (!missing.includes('kube-apiserver')) await waitFor('kube-apiserver', async () => (await probe(`${server}/readyz`, pki)) === 200, state.pids['kube-apiserver'] as number, p, 120_000);
+    writeFileSync(p.state, JSON.stringify(state, null, 2));
+    return existing();
+  }
+  const why = !nodeAlive ? 'its real node is not running' : 'its data or kubeconfig is gone';
+  log(`[cluster] the cluster in ${p.root} cannot be restarted in place (${why}; running: ${alive.join(', ') || 'none'}); stopping it and starting fresh`);
   // Its data is discarded next, so a graceful shutdown buys nothing; kube-apiserver without
   // etcd would otherwise sit out the whole grace period.
   await stopState(state, 1_000, p.root);
@@ -201,7 +227,7 @@ export async function up(opts: UpOptions = {}): Promise<LocalCluster> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const p = clusterPaths(opts.name);
   const nodes = opts.nodes ?? 0;
-  const existing = await reuseOrClear(p, log, nodes);
+  const existing = await reuseOrRepair(p, log, nodes);
   if (existing) return existing;
   // Checked before anything is built or generated: a taken fixed port fails at once.
   if (opts.apiserverPort !== undefined && (await portInUse(opts.apiserverPort))) {
@@ -317,8 +343,22 @@ export async function down(opts: { name?: string; purge?: boolean } = {}): Promi
     stopped.push(...(await stopNode(p.root, undefined)));
   }
   await rm(p.data, { recursive: true, force: true });
-  if (opts.purge) await rm(p.root, { recursive: true, force: true });
+  if (opts.purge) await purgeClusterFiles(p);
   return stopped;
+}
+
+/**
+ * Removes what belongs to this cluster and nothing else. A named cluster owns its directory; the
+ * default one lives in `.localcluster/` itself, next to the named clusters' directories, so it
+ * removes only its own files there (a named cluster's processes would otherwise run on untracked).
+ */
+export async function purgeClusterFiles(p: ClusterPaths): Promise<void> {
+  if (basename(p.root) !== '.localcluster') {
+    await rm(p.root, { recursive: true, force: true });
+    return;
+  }
+  const own = [p.pki, p.data, p.logs, p.kubeconfig, p.state, p.tokens, join(p.root, 'audit-policy.yaml'), nodePaths(p.root).dir];
+  for (const path of own) await rm(path, { recursive: true, force: true });
 }
 
 export interface Status {

@@ -33,10 +33,11 @@ export function isOurs(pid: number, bin: string): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** SIGTERM, then SIGKILL after `graceMs`; `graceMs` 0 is a crash: SIGKILL at once, no SIGTERM to drain on. */
 export async function stopProcess(pid: number, bin: string, graceMs = 10_000): Promise<void> {
   if (!isOurs(pid, bin)) return;
   try {
-    process.kill(pid, 'SIGTERM');
+    process.kill(pid, graceMs <= 0 ? 'SIGKILL' : 'SIGTERM');
   } catch {
     return;
   }

@@ -308,6 +308,11 @@ class Agent {
       parse: (raw) => parseFromWire('MdevProbe', raw, this.#log),
     });
     informer.addHandlers({ add: (p) => this.#responder.enqueue(p), update: (_old, p) => this.#responder.enqueue(p) });
+    // After an outage, offer every unanswered probe again: one whose answer could not be written
+    // then would otherwise wait until the controller changes it.
+    informer.onCurrent(() => {
+      for (const p of informer.list()) this.#responder.enqueue(p);
+    });
     this.#informers.push(informer as Informer<unknown>);
     informer.start();
     await informer.waitForSync();

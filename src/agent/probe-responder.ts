@@ -2,6 +2,8 @@
 // compatibility backend, optionally creates the requested duplicate mdev, and writes one result
 // per target with observedGeneration. A bounded number of probes run at once and pending probes
 // are kept once per name (latest version wins), so a flood of probes costs bounded memory.
+import { Backoff, type BackoffPolicy } from '../kube/backoff.ts';
+import { realClock, sleep } from '../kube/clock.ts';
 import {
   LIMITS,
   deviceObjectName,
@@ -31,8 +33,14 @@ export interface ProbeResponderOptions {
   log: Logger;
   /** Probes handled at once (default 4). */
   concurrency?: number;
-  /** Attempts at writing a probe's status before giving up until the probe changes (default 3). */
-  writeAttempts?: number;
+  /**
+   * How long a failed status write is retried (200 ms doubling, at most 2 s apart for the first
+   * minute) before giving up until the probe changes; default 5 min, a probe's lifetime. An answer
+   * found during an API server outage is written when it returns, not lost (issue 18).
+   */
+  writeGiveUpMs?: number;
+  /** Retry delays of failed status writes (default DEFAULT_BACKOFF). */
+  writeBackoff?: Partial<BackoffPolicy>;
   now?: () => Date;
 }
 
@@ -131,8 +139,9 @@ export class ProbeResponder {
       this.#opts.log.error('Failed to answer probe', { probe: name, error: errorText(err) });
       return;
     }
-    const attempts = this.#opts.writeAttempts ?? 3;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
+    const giveUpAt = Date.now() + (this.#opts.writeGiveUpMs ?? 300_000);
+    const backoff = new Backoff(this.#opts.writeBackoff);
+    for (;;) {
       try {
         await this.#opts.writeStatus(name, status);
         this.#opts.metrics.wrote('MdevProbe', 'patch-status');
@@ -140,12 +149,14 @@ export class ProbeResponder {
         this.#opts.log.debug('Answered probe', { probe: name, results: status.results?.length ?? 0 });
         return;
       } catch (err) {
-        if (attempt === attempts || isGoneProbe(err) || this.#stopped) {
+        const delay = backoff.failed(Date.now());
+        if (isGoneProbe(err) || this.#stopped || Date.now() + delay > giveUpAt) {
           this.#opts.metrics.probes.inc({ result: 'failed' });
-          this.#opts.log.warn('Failed to write probe status', { probe: name, error: errorText(err) });
+          this.#opts.log.warn('Failed to write probe status', { probe: name, attempts: backoff.failures, error: errorText(err) });
           return;
         }
-        await new Promise((r) => setTimeout(r, 200 * attempt));
+        if (backoff.failures === 1) this.#opts.log.info('Writing probe status failed; retrying until the API server answers', { probe: name, error: errorText(err) });
+        await sleep(realClock, delay);
       }
     }
   }

@@ -46,10 +46,10 @@ export async function controllerCommand(argv: string[]): Promise<number> {
     historyLimit: config.historyLimit,
     ...(config.ownerConfigMap ? { ownerConfigMap: config.ownerConfigMap } : {}),
   });
-  const ended = await Promise.race([untilSignal(), manager.lostLeadership().then(() => 'lost' as const)]);
-  // The elector campaigns once; a fresh process campaigns again (client-go exits here too).
-  const lost = ended === 'lost';
-  process.stderr.write(lost ? 'mdev-operator controller: lost leadership, exiting so that this replica restarts\n' : `mdev-operator controller: ${ended} received, stopping\n`);
+  // A lost leader Lease does not end the process (client-go's controllers exit): the manager stops
+  // reconciling, keeps serving the webhook and campaigns again (docs/adr/0009).
+  const ended = await untilSignal();
+  process.stderr.write(`mdev-operator controller: ${ended} received, stopping\n`);
   await manager.stop();
-  return lost ? 1 : 0;
+  return 0;
 }

@@ -98,7 +98,8 @@ export const CONTROLLER_USAGE = `Usage: mdev-operator controller [flags]
   --webhook-port N         admission webhook HTTPS port, served by every replica (default 9443; 0 disables)
   --webhook-mode MODE      enforce (default): deny unsafe VMIMs; warn: admit them with a warning; off: admit all
   --webhook-url-host HOST  local control plane only: serve on HOST and create url webhook configurations
-                           (in-cluster the chart creates them and the controller only patches caBundle)
+                           (in-cluster the chart creates them and the controller only patches caBundle);
+                           they stay when the controller stops, so VMIMs are refused, not unchecked
   --metrics-port N         /metrics (default 8080)
   --health-port N          /healthz, /readyz (default 8081)
   --probe-timeout DUR      how long to wait for an agent's probe answer (default 10s)

@@ -1,9 +1,12 @@
 // The controller's informer caches: MdevDevices, MdevNodes, MdevProbes, MdevMigrations, Nodes,
 // agent Leases (operator namespace), VMIs and VMIMs, plus the KubeVirt CR's target constraints
 // (polled: the CR may not exist). Started together, synced together, and read through `view()` as
-// the plain lists the snapshot adapters take.
+// the plain lists the snapshot adapters take. `currency()` says whether the informers may be behind
+// the API server (one relisting or in backoff, or /readyz failing): nothing is decided from them
+// then, and a Lease is judged against how long they have been current.
 import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { parseFromWire, SCHEMAS, type MdevMigration, type MdevProbe } from '../api/v1alpha1/index.ts';
+import { ApiReadiness, readyzProbe } from '../kube/api-readiness.ts';
 import { declaredFieldsOnly } from '../kube/lenient-decode.ts';
 import { cachedDevice, cachedMdevNode, StringPool, type CachedDevice, type CachedMdevNode } from './cached-objects.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
@@ -20,6 +23,18 @@ export interface CachesOptions {
   log: Logger;
   /** Server-side watch timeout per informer (seconds); default 60. */
   watchTimeoutSeconds?: number;
+  /** The API server's own readiness (default: /readyz polled every second). */
+  readiness?: ApiReadiness;
+}
+
+/** Whether the caches can be decided from. */
+export interface CacheCurrency {
+  /** Informers that may be behind (relisting or in backoff), and `apiserver` while /readyz fails; empty = current. */
+  behind: string[];
+  /** Since when the agent Lease cache has been current with the API server ready; undefined while behind. */
+  leasesSince: number | undefined;
+  /** Since when the MdevDevice cache has been current with the API server ready (what agents report, e.g. consumers); undefined while behind. */
+  devicesSince: number | undefined;
 }
 
 /**
@@ -47,6 +62,7 @@ export class ControllerCaches {
   readonly leases: Informer<AgentLease>;
   readonly vmis: Informer<Vmi>;
   readonly vmims: Informer<Vmim>;
+  readonly readiness: ApiReadiness;
   /** The KubeVirt CR's nodeSelectors and workloads nodePlacement (undefined without a readable CR). */
   readonly kubevirt: KubevirtConfigSource;
 
@@ -64,6 +80,11 @@ export class ControllerCaches {
     this.leases = informerFor(kc, { ...common, resource: LEASES, namespace: opts.namespace, fieldSelector: `metadata.name!=${LEADER_LEASE_NAME}`, name: 'controller-agent-leases', parse: parseAgentLease });
     this.vmis = informerFor(kc, { ...common, resource: VMIS, name: 'controller-vmis', parse: (o) => project(parseVmi(o, log), cachedVmi) });
     this.vmims = informerFor(kc, { ...common, resource: VMIMS, name: 'controller-vmims', parse: (o) => project(parseVmim(o, log), cachedVmim) });
+    this.readiness = opts.readiness ?? new ApiReadiness({ probe: readyzProbe(kc), logger: log.child({ part: 'api-readiness' }) });
+    // The API server is back: informers in backoff relist now instead of when their timer fires.
+    this.readiness.onReady(() => {
+      for (const i of this.all()) i.retryNow();
+    });
     this.kubevirt = new KubevirtConfigSource({ kc, log });
   }
 
@@ -72,6 +93,7 @@ export class ControllerCaches {
   }
 
   start(): void {
+    this.readiness.start();
     for (const i of this.all()) i.start();
     this.kubevirt.start();
   }
@@ -85,7 +107,26 @@ export class ControllerCaches {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.all().map((i) => i.stop()), this.kubevirt.stop()]);
+    await Promise.all([...this.all().map((i) => i.stop()), this.readiness.stop(), this.kubevirt.stop()]);
+  }
+
+  currency(): CacheCurrency {
+    const behind = this.all().filter((i) => i.currentSince() === undefined).map((i) => i.name);
+    const ready = this.readiness.readySince();
+    if (ready === undefined) behind.push('apiserver');
+    const since = (i: Informer<unknown>): number | undefined => {
+      const current = i.currentSince();
+      return ready === undefined || current === undefined ? undefined : Math.max(ready, current);
+    };
+    return { behind, leasesSince: since(this.leases as Informer<unknown>), devicesSince: since(this.devices as Informer<unknown>) };
+  }
+
+  /** Calls `fn` whenever an informer or the API server's readiness recovers (the caches may be current again). Returns its removal. */
+  onRecovered(fn: () => void): () => void {
+    const removals = [...this.all().map((i) => i.onCurrent(fn)), this.readiness.onReady(fn)];
+    return () => {
+      for (const remove of removals) remove();
+    };
   }
 
   /**
@@ -93,11 +134,13 @@ export class ControllerCaches {
    * from it): `nodes` covers Nodes and agent Leases, `devices` covers MdevDevices and MdevNodes.
    */
   viewRevision(): ViewRevision {
-    return { nodes: `${this.nodes.revision()}/${this.leases.revision()}`, devices: `${this.devices.revision()}/${this.mdevNodes.revision()}` };
+    const since = this.currency().leasesSince ?? 'behind';
+    return { nodes: `${this.nodes.revision()}/${this.leases.revision()}/${since}`, devices: `${this.devices.revision()}/${this.mdevNodes.revision()}` };
   }
 
   /** The cluster as the snapshot adapters read it. */
   view(): ClusterView {
-    return { nodes: this.nodes.list(), leases: this.leases.list(), devices: this.devices.list(), mdevNodes: this.mdevNodes.list() };
+    const currentSince = this.currency().leasesSince ?? Number.POSITIVE_INFINITY;
+    return { nodes: this.nodes.list(), leases: this.leases.list(), devices: this.devices.list(), mdevNodes: this.mdevNodes.list(), currentSince };
   }
 }

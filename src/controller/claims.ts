@@ -33,8 +33,12 @@ export interface ClaimDemand {
   units: number;
 }
 
-/** `unclaimable`: the node has no MdevNode to claim on (its agent never published one); retrying cannot help. */
-export type ClaimResult = { ok: true } | { ok: false; pool: string; reason: string; unclaimable?: true };
+/**
+ * `unclaimable`: the node has no MdevNode to claim on (its agent never published one); retrying cannot help.
+ * `seenVersion`: the MdevNode's resourceVersion that showed the loss. The next decision must read an
+ * MdevNode cache at least that new, or it would pick the same node again (issue 18).
+ */
+export type ClaimResult = { ok: true } | { ok: false; pool: string; reason: string; unclaimable?: true; seenVersion?: string };
 
 /** A claim as the caches show it: which node, which pool, how many units, for whom. */
 export interface HeldClaim {
@@ -103,7 +107,7 @@ export class CapacityClaims {
       const now = this.#now();
       const others = activeClaims(node, now).filter((c) => c.migration.uid !== owner.uid);
       const short = this.#shortage(nodeName, demands, others);
-      if (short) return this.#lost(short.pool, short.reason);
+      if (short) return this.#lost(short.pool, short.reason, node.metadata.resourceVersion);
       const mine = (node.status?.claims ?? []).filter((c) => c.migration.uid === owner.uid);
       const next = demands.map((d): CapacityClaim => ({
         migration: { namespace: owner.namespace, name: owner.name, uid: owner.uid },
@@ -126,7 +130,7 @@ export class CapacityClaims {
         node = await this.#read(nodeName);
       }
     }
-    return this.#lost(demands[0]?.pool ?? '', `MdevNode ${nodeName} kept changing while claiming on it (resourceVersion conflicts)`);
+    return this.#lost(demands[0]?.pool ?? '', `MdevNode ${nodeName} kept changing while claiming on it (resourceVersion conflicts)`, node?.metadata.resourceVersion);
   }
 
   /** Removes `ownerUid`'s claims from `nodeName`; true when none is left there. */
@@ -181,9 +185,9 @@ export class CapacityClaims {
     return undefined;
   }
 
-  #lost(pool: string, reason: string): ClaimResult {
+  #lost(pool: string, reason: string, seenVersion?: string): ClaimResult {
     controllerMetrics.claims.inc({ result: 'lost' });
-    return { ok: false, pool, reason };
+    return { ok: false, pool, reason, ...(seenVersion ? { seenVersion } : {}) };
   }
 
   async #patch(nodeName: string, claims: CapacityClaim[], resourceVersion: string | undefined): Promise<void> {

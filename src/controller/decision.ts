@@ -4,6 +4,8 @@
 // node whose agent did not answer in time as AgentUnavailable ("probe timed out after Ns"): the
 // decision is re-run without it, so its classes are probed on another node. Answers feed the
 // shared VerdictCache, which forgets a version string as soon as a device stops publishing it.
+// Nothing is decided while the caches may be behind the API server (`currency`): the result then
+// says so (`behind`), and the caller waits instead of acting on a stale picture.
 import type { CachedDevice } from './cached-objects.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { Vmi } from '../kubevirt/types.ts';
@@ -27,13 +29,15 @@ import {
 import { controllerMetrics } from './metrics.ts';
 import type { KubevirtCluster } from '../kubevirt/target-constraints.ts';
 import type { ProbeRound } from './probe-client.ts';
-import { buildDeviceHalf, buildNodeHalf, buildSnapshot, joinSnapshot, toSourceVm, type ClusterView, type DeviceHalf, type NodeHalf, type Snapshot, type ViewRevision } from './snapshot.ts';
+import { buildDeviceHalf, buildNodeHalf, joinSnapshot, toSourceVm, type ClusterView, type DeviceHalf, type NodeHalf, type Snapshot, type ViewRevision } from './snapshot.ts';
 
 /** What sends probes and waits for answers (ProbeClient, or an in-memory stand-in in unit tests). */
 export interface ProbeSender {
   /** `onWait` is called (at most once per round) before the round writes a probe or waits for an agent. */
   run(requests: readonly ProbeRequest[], timeoutMs: number, onWait?: () => void): Promise<ProbeRound>;
   forgetNode?(nodeName: string): Promise<void>;
+  /** Whether the node's agent answered a probe at or after `since` (its late answers count). */
+  answeredSince?(nodeName: string, since: number): boolean;
 }
 
 export interface DecisionServiceOptions {
@@ -50,8 +54,14 @@ export interface DecisionServiceOptions {
   /** Deadline of one probe round (default 10 s). */
   probeTimeoutMs: number;
   log: Logger;
-  /** How long a node that timed out is skipped by later decisions (default 30 s). */
+  /** How long a node that timed out is skipped by later decisions (default 30 s; until it answers any probe). */
   unresponsiveTtlMs?: number;
+  /**
+   * Whether the caches may be behind the API server (ControllerCaches.currency). While `behind` is
+   * not empty no decision is made; probe timeouts noted before `leasesSince` (during an outage)
+   * are forgotten, since an agent that could not reach the API server was not unresponsive.
+   */
+  currency?: () => { behind: readonly string[]; leasesSince: number | undefined };
   now?: () => number;
   /** The KubeVirt CR's target constraints (nodeSelectors, nodePlacement); absent = none. */
   kubevirt?: () => KubevirtCluster | undefined;
@@ -97,6 +107,10 @@ export interface DecisionResult {
   reason: string;
   sourceNode?: string;
   source?: Source;
+  /** Set when nothing was decided because these caches may be behind the API server: wait and decide again. */
+  behind?: string[];
+  /** Nodes left out because their agent's state is unknown (its lease looks expired in a cache not current long enough): not a final verdict. */
+  unknownAgents?: string[];
 }
 
 const EMPTY_TOTALS = (): Record<Verdict, number> => Object.fromEntries(VERDICT_ORDER.map((v) => [v, 0])) as Record<Verdict, number>;
@@ -104,7 +118,7 @@ const MAX_ROUNDS = 3;
 
 export class DecisionService {
   readonly #o: DecisionServiceOptions;
-  readonly #unresponsive = new Map<string, { until: number; message: string }>();
+  readonly #unresponsive = new Map<string, { at: number; until: number; message: string }>();
   #nodeHalf: { key: string; half: NodeHalf } | undefined;
   #deviceHalf: { key: string; half: DeviceHalf } | undefined;
   #joined: { nodes: NodeHalf; devices: DeviceHalf; snapshot: Snapshot } | undefined;
@@ -161,7 +175,15 @@ export class DecisionService {
     const deadline = start + (input.budgetMs ?? 2 * this.#o.probeTimeoutMs);
     const given = input.vmi;
     let vm: SourceVm | undefined = 'metadata' in given ? undefined : given;
+    const behind = this.#o.currency?.().behind ?? [];
+    if (behind.length > 0) {
+      return {
+        assignment: [], candidates: { explanations: [], totals: EMPTY_TOTALS() }, probes: 0, exhaustiveProbes: 0, decisionMillis: 0, needsConfirmation: false, behind: [...behind],
+        reason: `no decision while the controller's view may be behind the API server (${behind.join(', ')} catching up after an outage); deciding again once it is current`,
+      };
+    }
     const timedOutNow = new Map<string, string>();
+    let unknownAgents: string[];
     let probes = 0;
     let outcome;
     let waited = false;
@@ -180,12 +202,13 @@ export class DecisionService {
         for (const node of result.timedOut) {
           const message = `probe timed out after ${formatSeconds(timeout)}: the agent of ${node} did not answer`;
           timedOutNow.set(node, message);
-          this.#unresponsive.set(node, { until: now() + (this.#o.unresponsiveTtlMs ?? 30_000), message });
+          this.#unresponsive.set(node, { at: now(), until: now() + (this.#o.unresponsiveTtlMs ?? 30_000), message });
           fresh.push(node);
         }
         return result.answers;
       };
-      const snapshot = this.#snapshot(new Set(input.exclude?.keys() ?? []), new Set(this.#unresponsiveNodes()));
+      const { snapshot, nodes } = this.#snapshot(new Set(input.exclude?.keys() ?? []), new Set(this.#unresponsiveNodes()));
+      unknownAgents = nodes.unknownAgents;
       vm ??= this.#sourceVm(given as Vmi, snapshot);
       outcome = await place({ vm, fleet: snapshot.fleet, devices: snapshot.devices, request: input.request }, this.#o.cache, prober);
       if (!outcome.ok) break;
@@ -213,6 +236,7 @@ export class DecisionService {
       reason: chosen ? '' : noTargetReason(vm, outcome.source.nodeName, candidates.totals),
       sourceNode: outcome.source.nodeName,
       source: outcome.source,
+      ...(unknownAgents.length > 0 ? { unknownAgents: unknownAgents.filter((n) => n !== outcome.source.nodeName && !input.exclude?.has(n)) } : {}),
     };
   }
 
@@ -220,10 +244,14 @@ export class DecisionService {
    * The snapshot for these options: each half is reused while its revision is unchanged and no lease
    * or reservation in it has lapsed since (a snapshot depends on the clock only through those).
    */
-  #snapshot(omitNodes: ReadonlySet<string>, unresponsive: ReadonlySet<string>): Snapshot {
+  #snapshot(omitNodes: ReadonlySet<string>, unresponsive: ReadonlySet<string>): { snapshot: Snapshot; nodes: NodeHalf } {
     const now = this.#now();
     const revision = this.#o.viewRevision?.();
-    if (revision === undefined) return buildSnapshot(this.#o.view(), { now, omitNodes, unresponsive });
+    if (revision === undefined) {
+      const view = this.#o.view();
+      const nodes = buildNodeHalf(view, { now, omitNodes, unresponsive });
+      return { snapshot: joinSnapshot(nodes, buildDeviceHalf(view, now)), nodes };
+    }
     let view: ClusterView | undefined;
     const nodesKey = `${revision.nodes}|${[...omitNodes].sort().join(',')}|${[...unresponsive].sort().join(',')}`;
     if (this.#nodeHalf?.key !== nodesKey || now >= this.#nodeHalf.half.validUntil) {
@@ -237,7 +265,7 @@ export class DecisionService {
     const nodes = this.#nodeHalf.half;
     const devices = this.#deviceHalf.half;
     if (this.#joined?.nodes !== nodes || this.#joined.devices !== devices) this.#joined = { nodes, devices, snapshot: joinSnapshot(nodes, devices) };
-    return this.#joined.snapshot;
+    return { snapshot: this.#joined.snapshot, nodes };
   }
 
   /**
@@ -266,7 +294,11 @@ export class DecisionService {
 
   #unresponsiveNodes(): string[] {
     const now = this.#now();
-    for (const [node, v] of this.#unresponsive) if (v.until <= now) this.#unresponsive.delete(node);
+    const since = this.#o.currency?.().leasesSince ?? Number.NEGATIVE_INFINITY;
+    for (const [node, v] of this.#unresponsive) {
+      // Expired, noted before the caches last caught up (an outage), or answered since: ask it again.
+      if (v.until <= now || v.at < since || this.#o.prober.answeredSince?.(node, v.at)) this.#unresponsive.delete(node);
+    }
     return [...this.#unresponsive.keys()];
   }
 

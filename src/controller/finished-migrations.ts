@@ -50,7 +50,8 @@ export function beyondHistory(records: readonly MdevMigration[], limit: number):
 export interface MigrationSource {
   list(): MdevMigration[];
   get(key: string): MdevMigration | undefined;
-  addHandlers(handlers: InformerHandlers<MdevMigration>): void;
+  /** Returns the removal of the handlers (or nothing, for a source that never removes). */
+  addHandlers(handlers: InformerHandlers<MdevMigration>): (() => void) | void;
 }
 
 /** Deletes `m` if it still has the uid and resourceVersion it was judged by (throws a 409 otherwise). */
@@ -70,6 +71,7 @@ const VMI_KEY = 'vmi:';
 export class FinishedMigrations {
   readonly queue: WorkQueue;
   readonly #o: FinishedMigrationsOptions;
+  #unregister: (() => void) | undefined;
 
   constructor(opts: FinishedMigrationsOptions) {
     this.#o = opts;
@@ -83,7 +85,14 @@ export class FinishedMigrations {
       this.queue.add(objectKey(m.metadata.namespace, m.metadata.name));
       this.queue.add(`${VMI_KEY}${objectKey(m.metadata.namespace, m.spec.vmiName)}`);
     };
-    this.#o.migrations.addHandlers({ add: seen, update: (_o, n) => seen(n) });
+    const remove = this.#o.migrations.addHandlers({ add: seen, update: (_o, n) => seen(n) });
+    if (remove) this.#unregister = remove;
+  }
+
+  /** Removes the handlers `register` added (a leader term ended). */
+  unregister(): void {
+    this.#unregister?.();
+    this.#unregister = undefined;
   }
 
   run(workers: number): Promise<void> {

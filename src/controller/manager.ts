@@ -1,9 +1,11 @@
 // The controller manager. Every replica runs the informer caches and the decision service, serves
 // /healthz, /readyz, /metrics and the admission webhook (plugged in through `webhook.start`, so the
 // controller does not depend on the webhook module); leader election gates the reconciler and the
-// sweepers (only the leader writes migration progress). `stop()` is the
-// graceful SIGTERM path (finish in-flight reconciles, release the lease); `kill()` simulates a
-// crash: every later API write of this manager throws, nothing is drained or released.
+// sweepers (only the leader writes migration progress). A leader that cannot renew its Lease (an
+// API server outage) stops leading at once — its reconcilers may no longer write — but the process
+// keeps its caches and its webhook and campaigns again (docs/adr/0009). `stop()` is the graceful
+// SIGTERM path (finish in-flight reconciles, release the lease); `kill()` simulates a crash: every
+// later API write of this manager throws, nothing is drained or released.
 import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { realClock, sleep } from '../kube/clock.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
@@ -32,6 +34,14 @@ export class ManagerKilledError extends Error {
   constructor() {
     super('The controller manager was killed; no further writes');
     this.name = 'ManagerKilledError';
+  }
+}
+
+/** Thrown by every write of a leader term that ended by a lost Lease: another replica may lead now. */
+export class NotLeaderError extends Error {
+  constructor() {
+    super('This replica lost its leader Lease; the work of that term writes nothing more');
+    this.name = 'NotLeaderError';
   }
 }
 
@@ -119,11 +129,12 @@ export interface ManagerHandle {
   /** Crash: no more writes of the reconciler, nothing drained; with leader election the lease is left to expire. */
   kill(): Promise<void>;
   /**
-   * Resolves when this replica lost a lease it held (not on stop or kill). The elector leads at
-   * most once, so the process should then exit and be restarted (client-go's convention); /healthz
-   * fails from then on for hosts that restart on liveness.
+   * Resolves the next time this replica loses a lease it held (not on stop or kill). The replica
+   * then stops reconciling, keeps serving, and campaigns again (ADR 0009); /healthz stays ok.
    */
   lostLeadership(): Promise<void>;
+  /** How many times this replica became leader (a leader that lost its Lease and won it back counts twice). */
+  terms(): number;
 }
 
 export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
@@ -149,8 +160,10 @@ class Manager {
   #running = false;
   #runningWaiters: Array<() => void> = [];
   #killed = false;
-  #lost = false;
   readonly #lostWaiters: Array<() => void> = [];
+  #terms = 0;
+  /** The current (or last) leader term's work; a new campaign starts only after it ended. */
+  #leading: Promise<void> | undefined;
   #webhook: WebhookHandle | undefined;
   #leaderRun: Promise<void> | undefined;
   #unregisterLeases: (() => void) | undefined;
@@ -173,6 +186,7 @@ class Manager {
       prober: this.#probes,
       probeTimeoutMs,
       log: this.#log,
+      currency: () => this.#caches.currency(),
       kubevirt: () => this.#caches.kubevirt.current(),
     });
     this.#decisions.watchDevices(this.#caches.devices);
@@ -200,26 +214,45 @@ class Manager {
       });
     }
     if (!this.#o.leaderElect) {
-      this.#direct = this.#lead(this.#stop.signal);
+      this.#direct = this.#lead(this.#stop.signal, () => false);
       return;
     }
-    this.#elector = new LeaderElector({
-      store: apiLeaseStore(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap ? configMapOwner(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap) : undefined),
-      leaseName: LEADER_LEASE_NAME,
-      identity: this.#identity,
-      leaseDurationMs: this.#o.leaseDurationMs,
-      renewDeadlineMs: this.#o.renewDeadlineMs,
-      retryPeriodMs: this.#o.retryPeriodMs,
-      onStartedLeading: (signal) => this.#lead(signal),
-      onStoppedLeading: (reason) => {
-        if (reason !== 'lost' || this.#killed || this.#stop.signal.aborted) return;
-        this.#log.error('Lost leadership; stopping the reconcilers. This replica will not lead again: restart it');
-        this.#lost = true;
-        for (const w of this.#lostWaiters.splice(0)) w();
-      },
-      logger: this.#log,
-    });
-    this.#leaderRun = this.#elector.run();
+    this.#leaderRun = this.#campaign();
+  }
+
+  /**
+   * Campaigns, leads, and after a lost Lease campaigns again with a new elector (client-go's leads
+   * once per process; we keep the process because it also serves the webhook: ADR 0009). The next
+   * campaign starts only after the lost term's work ended, so two terms of this process never overlap.
+   */
+  async #campaign(): Promise<void> {
+    const store = apiLeaseStore(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap ? configMapOwner(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap) : undefined);
+    while (!this.#stop.signal.aborted && !this.#killed) {
+      let lost = false;
+      const elector = new LeaderElector({
+        store,
+        leaseName: LEADER_LEASE_NAME,
+        identity: this.#identity,
+        leaseDurationMs: this.#o.leaseDurationMs,
+        renewDeadlineMs: this.#o.renewDeadlineMs,
+        retryPeriodMs: this.#o.retryPeriodMs,
+        onStartedLeading: (signal) => (this.#leading = this.#lead(signal, () => lost)),
+        onStoppedLeading: (reason) => {
+          if (reason !== 'lost' || this.#killed || this.#stop.signal.aborted) return;
+          // Synchronously with the elector's abort: no write of this term may follow.
+          lost = true;
+          this.#log.error('Lost leadership (the Lease could not be renewed in time); stopping the reconcilers, serving on, campaigning again');
+          for (const w of this.#lostWaiters.splice(0)) w();
+        },
+        logger: this.#log,
+      });
+      this.#elector = elector;
+      const unwake = this.#caches.readiness.onReady(() => elector.retryNow());
+      await elector.run();
+      unwake();
+      await this.#leading;
+      if (!lost) return; // stopped or killed
+    }
   }
 
   handle(): ManagerHandle {
@@ -228,7 +261,7 @@ class Manager {
       healthPort: this.#ports.health,
       metricsPort: this.#ports.metrics,
       webhookPort: this.#webhook?.port ?? 0,
-      isLeader: () => (this.#elector ? this.#elector.isLeader() : !this.#stop.signal.aborted),
+      isLeader: () => (this.#o.leaderElect ? (this.#elector?.isLeader() ?? false) : !this.#stop.signal.aborted),
       running: () => this.#running,
       services: () => this.#services,
       caches: () => this.#caches,
@@ -236,12 +269,16 @@ class Manager {
       waitUntilReady: () => this.#caches.waitForSync(),
       stop: () => this.#shutdown(false),
       kill: () => this.#shutdown(true),
-      lostLeadership: () => (this.#lost ? Promise.resolve() : new Promise((r) => this.#lostWaiters.push(r))),
+      lostLeadership: () => new Promise((r) => this.#lostWaiters.push(r)),
+      terms: () => this.#terms,
     };
   }
 
-  /** The leader's work: reconciler, workers and sweepers over the shared caches until `signal` aborts. */
-  async #lead(signal: AbortSignal): Promise<void> {
+  /**
+   * One leader term's work: reconciler, workers and sweepers over the shared caches until `signal`
+   * aborts. `lost` turns true when the term ended by a lost Lease: from then on its writes throw.
+   */
+  async #lead(signal: AbortSignal, lost: () => boolean): Promise<void> {
     const { kc } = this.#o;
     const log = this.#log;
     const caches = this.#caches;
@@ -249,6 +286,7 @@ class Manager {
     const decisions = this.#decisions;
     const guard = (): void => {
       if (this.#killed) throw new ManagerKilledError();
+      if (lost()) throw new NotLeaderError();
     };
     try {
       await Promise.race([caches.waitForSync(), new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('stopped before sync')), { once: true }))]);
@@ -283,14 +321,17 @@ class Manager {
       () => probes.sweep(),
     );
     this.#running = true;
+    this.#terms++;
     for (const w of this.#runningWaiters.splice(0)) w();
-    log.info('Controller started', { identity: this.#identity });
+    log.info('Controller started', { identity: this.#identity, term: this.#terms });
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
     this.#running = false;
+    reconciler.unregister();
+    finished.unregister();
     await Promise.all([reconciler.queue.shutdown({ drain: false }), finished.queue.shutdown({ drain: false })]);
     await Promise.all([workers, sweeper]);
     this.#services = undefined;
-    log.info('Controller stopped');
+    log.info('Controller stopped', { term: this.#terms });
   }
 
   async #sweep(signal: AbortSignal, ...jobs: Array<() => Promise<unknown>>): Promise<void> {
@@ -312,7 +353,9 @@ class Manager {
     const { healthPort, metricsPort } = this.#o;
     if (healthPort === undefined) return;
     const health = new HealthServer({ port: healthPort });
-    health.addLivenessCheck('controller', () => !this.#killed && !this.#lost);
+    // Not on leadership: a replica that lost its Lease in an API server outage is healthy, serves
+    // the webhook and campaigns again; restarting it would only take the webhook down too.
+    health.addLivenessCheck('controller', () => !this.#killed);
     health.addReadinessCheck('caches synced', () => {
       if (!this.#caches.synced() || !this.#settled) throw new Error('informer caches not synced yet');
       return true;

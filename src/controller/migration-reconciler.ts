@@ -28,7 +28,7 @@ import { isFinalPhase } from './migration-status.ts';
 
 export type { MigrationReconcilerOptions } from './migration/context.ts';
 export { DEFAULT_MAX_ATTEMPTS, DEFAULT_TARGET_PENDING_TIMEOUT_MS } from './migration/context.ts';
-export { newerByVersion } from './migration/status-writer.ts';
+export { newerByVersion, versionAtLeast } from './migration/status-writer.ts';
 export { duplicateUuid } from './migration/claim.ts';
 
 export const CONTROLLER_NAME = 'mdevmigration';
@@ -36,25 +36,38 @@ export const CONTROLLER_NAME = 'mdevmigration';
 export class MigrationReconciler {
   readonly queue: WorkQueue;
   readonly #ctx: StepContext;
+  readonly #unregister: Array<() => void> = [];
 
   constructor(opts: MigrationReconcilerOptions) {
     this.#ctx = new StepContext(opts, new StatusWriter(opts.kc, opts.caches.migrations, opts.log, opts.guard));
     this.queue = new WorkQueue({ name: CONTROLLER_NAME, logger: opts.log });
   }
 
-  /** Wires informer events to the queue. */
+  /** Wires informer events to the queue (undone by `unregister`, when this leader's term ends). */
   register(): void {
     const { caches } = this.#ctx;
     const status = this.#ctx.status;
     const enqueue = (m: MdevMigration): void => this.queue.add(objectKey(m.metadata.namespace, m.metadata.name));
-    caches.migrations.addHandlers({
+    const wakeWaiting = (): void => {
+      for (const key of this.#ctx.takeWaiting()) this.queue.add(key);
+    };
+    this.#unregister.push(
+      caches.onRecovered(wakeWaiting),
+      caches.leases.addHandlers({ add: wakeWaiting, update: wakeWaiting }),
+      caches.probes.addHandlers({ update: wakeWaiting }),
+    );
+    this.#unregister.push(caches.migrations.addHandlers({
       add: enqueue,
       update: (o, n) => {
         status.forgetUpTo(n);
         if (o.metadata.generation !== n.metadata.generation || o.status?.phase !== n.status?.phase) enqueue(n);
       },
-      delete: (m) => status.forget(objectKey(m.metadata.namespace, m.metadata.name)),
-    });
+      delete: (m) => {
+        const key = objectKey(m.metadata.namespace, m.metadata.name);
+        status.forget(key);
+        this.#ctx.forget(key);
+      },
+    }));
     const byOwner = (v: Vmim): void => {
       const refs = v.metadata.ownerReferences ?? [];
       for (const r of refs) if (r.kind === 'MdevMigration' && r.controller && r.name) this.queue.add(objectKey(v.metadata.namespace, r.name));
@@ -62,7 +75,7 @@ export class MigrationReconciler {
       const admitted = v.metadata.annotations?.[ANNOTATION_MIGRATION];
       if (admitted) this.queue.add(objectKey(v.metadata.namespace, admitted));
     };
-    caches.vmims.addHandlers({ add: byOwner, update: (_o, n) => byOwner(n), delete: byOwner });
+    this.#unregister.push(caches.vmims.addHandlers({ add: byOwner, update: (_o, n) => byOwner(n), delete: byOwner }));
     const byVmi = (vmi: Vmi): void => {
       for (const m of caches.migrations.list()) {
         if (m.metadata.namespace !== vmi.metadata.namespace || m.spec.vmiName !== vmi.metadata.name) continue;
@@ -70,9 +83,9 @@ export class MigrationReconciler {
         if (!isFinalPhase(m.status?.phase) || m.status?.phase === 'Succeeded') enqueue(m);
       }
     };
-    caches.vmis.addHandlers({ add: byVmi, delete: byVmi });
+    this.#unregister.push(caches.vmis.addHandlers({ add: byVmi, delete: byVmi }));
     // A device the target's agent now shows as the VMI's settles its succeeded migration.
-    caches.devices.addHandlers({
+    this.#unregister.push(caches.devices.addHandlers({
       update: (o, n) => {
         const uid = n.status?.consumer?.uid;
         if (!uid || uid === o.status?.consumer?.uid) return;
@@ -80,7 +93,12 @@ export class MigrationReconciler {
           if (m.status?.phase === 'Succeeded' && m.status.targetNode === n.spec.nodeName && !(m.status.devices ?? []).every((p) => p.target)) enqueue(m);
         }
       },
-    });
+    }));
+  }
+
+  /** Removes every handler `register` added. */
+  unregister(): void {
+    for (const remove of this.#unregister.splice(0)) remove();
   }
 
   run(workers: number): Promise<void> {
@@ -93,7 +111,8 @@ export class MigrationReconciler {
     try {
       return await this.#dispatch(m);
     } catch (err) {
-      if (err instanceof Stop || (err as Error | undefined)?.name === 'ManagerKilledError') return;
+      // The manager was killed, or this leader term ended (lost Lease): write nothing more.
+      if (err instanceof Stop || ['ManagerKilledError', 'NotLeaderError'].includes((err as Error | undefined)?.name ?? '')) return;
       // Our view was stale: someone (maybe we, before a restart) wrote newer status. Read again.
       if (isConflict(err)) return { requeueAfter: 100 };
       throw err;
@@ -109,6 +128,10 @@ export class MigrationReconciler {
       return;
     }
     if (phase === 'Planned' && m.spec.dryRun) return;
+    // Nothing is read from caches that may be behind the API server (an informer relisting or in
+    // backoff, /readyz failing): a VMI, VMIM or lease missing there proves nothing. Wait.
+    const behind = ctx.caches.currency().behind;
+    if (behind.length > 0) return ctx.wait(m, `caches behind the API server: ${behind.join(', ')}`);
     // Decided by the webhook for a VMIM someone else created: follow it, never plan or migrate.
     if (isAdmissionRecord(m)) return followAdmitted(ctx, m);
     if (ctx.now() >= ctx.deadlineAt(m)) {
@@ -117,9 +140,13 @@ export class MigrationReconciler {
     const vmi = ctx.caches.vmis.get(objectKey(m.metadata.namespace, m.spec.vmiName));
     if (!vmi) return fail(ctx, m, 'VMIGone', `VirtualMachineInstance ${m.metadata.namespace}/${m.spec.vmiName} does not exist (any more)`);
     if (phase === 'Migrating' && m.status?.migrationName) return follow(ctx, m);
-    if (phase === 'Planned' && m.status?.targetNode && (m.status.devices?.length ?? 0) > 0) return startMigration(ctx, m);
+    // A controller that died (or lost its Lease in an outage) after creating the VMIM but before
+    // recording it left a live VMIM and an older phase: follow that VMIM, before anything else.
+    // Deciding again would read the VMI's new node as the source; claiming the Planned target again
+    // would find its pool short by the very device this VMI took once KubeVirt finished meanwhile.
     const live = liveVmimToAdopt(ctx, m);
     if (live) return adopt(ctx, m, live);
+    if (phase === 'Planned' && m.status?.targetNode && (m.status.devices?.length ?? 0) > 0) return startMigration(ctx, m);
     return plan(ctx, m, vmi);
   }
 }

@@ -90,11 +90,22 @@ export class ProbeClient {
   readonly #o: ProbeClientOptions;
   readonly #ttlMs: number;
   readonly #waiters = new Map<string, Set<() => void>>();
+  /** When this process last saw each node's agent answer a probe (its clock). */
+  readonly #answeredAt = new Map<string, number>();
 
   constructor(opts: ProbeClientOptions) {
     this.#o = opts;
     this.#ttlMs = opts.ttlMs ?? DEFAULT_PROBE_TTL_MS;
-    opts.probes.addHandlers({ add: (p) => this.#wake(p.metadata.name), update: (_o, p) => this.#wake(p.metadata.name) });
+    const seen = (p: MdevProbe): void => {
+      if (p.status?.observedGeneration !== undefined && p.status.observedGeneration >= (p.metadata.generation ?? 1)) this.#answeredAt.set(p.spec.nodeName, this.#now());
+      this.#wake(p.metadata.name);
+    };
+    opts.probes.addHandlers({ add: seen, update: (_o, p) => seen(p) });
+  }
+
+  /** Whether the agent of `nodeName` answered a probe at or after `since` (a late answer proves it responsive again). */
+  answeredSince(nodeName: string, since: number): boolean {
+    return (this.#answeredAt.get(nodeName) ?? Number.NEGATIVE_INFINITY) >= since;
   }
 
   /** Sends every request at once and waits, up to `timeoutMs`, for all answers. */

@@ -97,6 +97,37 @@ export function agentLeaseFresh(lease: AgentLease | undefined, now: number): boo
   return agentLeaseExpiresAt(lease) > now;
 }
 
+/**
+ * An agent judged from its Lease AND from how current the Lease cache is (issue 18). A lease that
+ * looks expired proves the agent is gone only if the controller could have seen a renewal: it must
+ * have watched Leases without a gap, with the API server ready (`currentSince`), for at least one
+ * lease duration. Until then the agent is `unknown` (not a target, not a reason to fail either);
+ * after an outage its agent gets one lease duration to renew, as a live agent does in normal times.
+ * A missing lease is judged only from a current cache. `until`: when this verdict can next change.
+ */
+export type AgentState = { state: 'fresh'; until: number } | { state: 'unknown'; until: number; message: string } | { state: 'expired' };
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function agentState(lease: AgentLease | undefined, now: number, currentSince = Number.NEGATIVE_INFINITY): AgentState {
+  const expires = agentLeaseExpiresAt(lease);
+  if (expires > now) return { state: 'fresh', until: expires };
+  const name = lease?.name ?? 'its agent lease';
+  if (currentSince === Number.POSITIVE_INFINITY) {
+    return { state: 'unknown', until: Number.POSITIVE_INFINITY, message: `${name} cannot be judged: the controller's caches are behind the API server (relisting after an outage)` };
+  }
+  if (!lease || !Number.isFinite(expires)) return { state: 'expired' };
+  const graceEnd = currentSince + (lease.leaseDurationSeconds ?? 0) * 1000;
+  if (now < graceEnd) {
+    return {
+      state: 'unknown',
+      until: graceEnd,
+      message: `${name} looks expired (renewed ${lease.renewTime ?? 'never'}), but the controller has seen Lease updates only since ${iso(currentSince)}: waiting until ${iso(graceEnd)} for a renewal before treating the agent as unavailable`,
+    };
+  }
+  return { state: 'expired' };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Operator objects
 // ---------------------------------------------------------------------------------------------
@@ -134,8 +165,10 @@ export function toCapacity(n: CachedMdevNode, pendingCreates: ReadonlyMap<string
   return out;
 }
 
-export function toNodeInfo(node: NodeObject, lease: AgentLease | undefined, now: number): NodeInfo {
-  const info: NodeInfo = { name: node.name, labels: node.labels, taints: node.taints, unschedulable: node.unschedulable, agentFresh: agentLeaseFresh(lease, now) };
+export function toNodeInfo(node: NodeObject, lease: AgentLease | undefined, now: number, currentSince?: number): NodeInfo {
+  const agent = agentState(lease, now, currentSince);
+  const info: NodeInfo = { name: node.name, labels: node.labels, taints: node.taints, unschedulable: node.unschedulable, agentFresh: agent.state === 'fresh' };
+  if (agent.state === 'unknown') info.agentUnknown = agent.message;
   if (node.unreadable) info.unreadable = node.unreadable;
   return info;
 }
@@ -197,6 +230,11 @@ export interface ClusterView {
   leases: readonly AgentLease[];
   devices: readonly CachedDevice[];
   mdevNodes: readonly CachedMdevNode[];
+  /**
+   * Since when the Lease cache has been current and the API server ready (see agentState);
+   * +Infinity while behind; absent = always (no grace, e.g. a view built by hand).
+   */
+  currentSince?: number;
 }
 
 /** Change keys of the two halves of a ClusterView (see ControllerCaches.viewRevision). */
@@ -231,6 +269,8 @@ export function buildSnapshot(view: ClusterView, opts: SnapshotOptions): Snapsho
 export interface NodeHalf {
   nodes: NodeInfo[];
   validUntil: number;
+  /** Nodes whose agent state is unknown (lease expired-looking in a cache that has not been current long enough). */
+  unknownAgents: string[];
 }
 
 export interface DeviceHalf {
@@ -239,19 +279,25 @@ export interface DeviceHalf {
   validUntil: number;
 }
 
-export function buildNodeHalf(view: Pick<ClusterView, 'nodes' | 'leases'>, opts: SnapshotOptions): NodeHalf {
+export function buildNodeHalf(view: Pick<ClusterView, 'nodes' | 'leases' | 'currentSince'>, opts: SnapshotOptions): NodeHalf {
   const leases = new Map(view.leases.map((l) => [l.nodeName, l]));
   const nodes: NodeInfo[] = [];
+  const unknownAgents: string[] = [];
   let validUntil = Number.POSITIVE_INFINITY;
   for (const n of view.nodes) {
     if (opts.omitNodes?.has(n.name)) continue;
-    const lease = leases.get(n.name);
-    const info = toNodeInfo(n, lease, opts.now);
-    if (opts.unresponsive?.has(n.name)) info.agentFresh = false;
-    else if (info.agentFresh) validUntil = Math.min(validUntil, agentLeaseExpiresAt(lease));
+    const agent = agentState(leases.get(n.name), opts.now, view.currentSince);
+    const info = toNodeInfo(n, leases.get(n.name), opts.now, view.currentSince);
+    if (opts.unresponsive?.has(n.name)) {
+      info.agentFresh = false;
+      delete info.agentUnknown;
+    } else if (agent.state !== 'expired') {
+      validUntil = Math.min(validUntil, agent.until);
+      if (agent.state === 'unknown') unknownAgents.push(n.name);
+    }
     nodes.push(info);
   }
-  return { nodes: sortNodes(nodes), validUntil };
+  return { nodes: sortNodes(nodes), validUntil, unknownAgents: unknownAgents.sort() };
 }
 
 export function buildDeviceHalf(view: Pick<ClusterView, 'devices' | 'mdevNodes'>, now: number): DeviceHalf {

@@ -4,9 +4,9 @@
 // `kubernetes.io/hostname` label (which need not equal the node's name), and the node's name in an
 // annotation. AlreadyExists means "adopt": a restarted controller never creates a second VMIM for
 // the same attempt.
-import { createHash } from 'node:crypto';
 import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { ANNOTATION_TARGET_NODE, API_VERSION, type MdevMigration } from '../api/v1alpha1/index.ts';
+import { vmimName } from '../api/v1alpha1/names.ts';
 import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { resourcePath } from '../kube/resource.ts';
@@ -14,20 +14,9 @@ import { createVmim, getVmi, getVmim } from '../kubevirt/client.ts';
 import { LABEL_HOSTNAME, VMIM_RESOURCE, vmimPinnedHostname, type Vmi, type Vmim } from '../kubevirt/types.ts';
 import type { Logger } from '../observability/logger.ts';
 
-export const VMIM_NAME_MAX = 63;
+export { VMIM_NAME_MAX, vmimName } from '../api/v1alpha1/names.ts';
 /** On every VMIM the controller creates: the MdevMigration it serves. */
 export const LABEL_MIGRATION = 'mdev-operator.io/migration';
-
-/** `<migration>-<attempt>`, or a cut name with an 8-hex hash of the full name when that exceeds 63 characters. */
-export function vmimName(migrationName: string, attempt: number): string {
-  const suffix = `-${attempt}`;
-  const plain = `${migrationName}${suffix}`;
-  if (plain.length <= VMIM_NAME_MAX) return plain;
-  const hash = createHash('sha256').update(plain).digest('hex').slice(0, 8);
-  const room = VMIM_NAME_MAX - suffix.length - hash.length - 1;
-  const head = migrationName.slice(0, room).replace(/[-.]+$/, '');
-  return `${head}-${hash}${suffix}`;
-}
 
 export function ownerReferenceTo(m: MdevMigration): { apiVersion: string; kind: string; name: string; uid: string; controller: true; blockOwnerDeletion: true } {
   return { apiVersion: API_VERSION, kind: 'MdevMigration', name: m.metadata.name, uid: m.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };

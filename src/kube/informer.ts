@@ -2,12 +2,17 @@
 // silently (a half-open connection, or any non-410 error ends it); this one runs a single loop:
 //   list → watch from the list's resourceVersion → (server closes: resume from the last RV)
 //   410 Gone, an error, the periodic relist or the WATCHDOG (no event/bookmark within
-//   `watchdogMs`) → tear the watch down and relist, with jittered backoff after failures.
+//   `watchdogMs`) → tear the watch down and relist, with jittered backoff after failures
+//   (capped low while the failures are young, reset by success, cut short by `retryNow()`).
+// The cache knows when it may be behind the API server: from a broken watch or a failed list until
+// the next list succeeds (`currentSince()` is undefined then), so time-based verdicts read from it
+// (an agent Lease that looks expired) can be judged against how long it has been current.
 // Objects reach the cache and the handlers only through `parse`; an object that does not parse is
 // skipped, counted and logged by name and never stops the loop. See docs/adr/0002.
 import type { KubeConfig } from './kubeconfig.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { counter, gauge } from '../observability/metrics.ts';
+import { Backoff, type BackoffPolicy } from './backoff.ts';
 import { jitter, realClock, sleep, type CancelTimer, type Clock } from './clock.ts';
 import { describeApiError, isGone } from './errors.ts';
 import { apiListWatch, type ListWatchSource, type WatchHandle } from './list-watch.ts';
@@ -16,6 +21,7 @@ import { objectKey, resourceLabel, type ResourceRef } from './resource.ts';
 const restarts = counter({ name: 'watch_restarts_total', help: 'Watches torn down and rebuilt, by reason (gone, error, watchdog, relist).', labelNames: ['resource', 'reason'] });
 const lastEvent = gauge({ name: 'informer_last_event_timestamp_seconds', help: 'Unix time of the last list, watch (re)connect, event or bookmark seen by the informer.', labelNames: ['resource'] });
 const malformed = counter({ name: 'informer_malformed_objects_total', help: 'Objects skipped because they failed validation.', labelNames: ['resource'] });
+const behindGauge = gauge({ name: 'informer_behind', help: '1 while the informer cache may be behind the API server (a watch broke or a list failed, no relist succeeded since), else 0.', labelNames: ['resource'] });
 
 export interface InformerHandlers<T> {
   add?(obj: T): void;
@@ -38,9 +44,8 @@ export interface InformerOptions<T> {
   watchdogMs?: number;
   /** A LIST that takes longer is aborted and retried (a hung connection must not hang the loop). */
   listTimeoutMs?: number;
-  /** First retry delay after a failure, doubled per consecutive failure up to `maxBackoffMs`. */
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
+  /** Retry delays after failures (default DEFAULT_BACKOFF: 200 ms doubling, at most 2 s for the first minute, then 30 s). */
+  backoff?: Partial<BackoffPolicy>;
   clock?: Clock;
   logger?: Logger;
   /** Observer for tests and diagnostics, called after each watch ends. */
@@ -92,6 +97,11 @@ function rawMeta(obj: unknown): RawMeta | undefined {
   };
 }
 
+function removeFrom<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}
+
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /**
@@ -129,6 +139,10 @@ export class Informer<T> {
   #revision = 0;
   #synced = false;
   #syncWaiters: Array<() => void> = [];
+  /** When the cache last became current (a list succeeded after a failure); undefined while it may be behind. */
+  #currentSince: number | undefined;
+  readonly #currentListeners: Array<() => void> = [];
+  #wake: AbortController | undefined;
   #lastSeen = 0;
   #nextRelistAt = 0;
   #endWatch: ((reason: WatchEndReason, err?: unknown) => void) | undefined;
@@ -144,10 +158,11 @@ export class Informer<T> {
     this.#watchdogMs = opts.watchdogMs ?? 90_000;
   }
 
-  /** Registers handlers; objects already cached are replayed as adds (as client-go does). */
-  addHandlers(handlers: InformerHandlers<T>): void {
+  /** Registers handlers; objects already cached are replayed as adds (as client-go does). Returns their removal. */
+  addHandlers(handlers: InformerHandlers<T>): () => void {
     this.#handlers.push(handlers);
     for (const { obj } of this.#cache.values()) this.#call('add', () => handlers.add?.(obj));
+    return () => removeFrom(this.#handlers, handlers);
   }
 
   /** Starts the list/watch loop in the background. */
@@ -165,9 +180,30 @@ export class Informer<T> {
     await this.#loop;
   }
 
-  /** True once the first list has been loaded; stays true across relists. */
+  /** True once the first list has been loaded; stays true across relists (see `currentSince` for currency). */
   hasSynced(): boolean {
     return this.#synced;
+  }
+
+  /**
+   * When the cache last became current: the time of the list that ended its last spell of possibly
+   * missed events (the first list, or a relist after a broken watch or a failed list). Undefined
+   * while it may be behind the API server: before the first list, and from a watch error, a 410, a
+   * silent watch or a failed list until the next list succeeds (relisting or in backoff).
+   */
+  currentSince(): number | undefined {
+    return this.#currentSince;
+  }
+
+  /** Called each time the cache becomes current again (after the first list, and after every recovery). Returns its removal. */
+  onCurrent(fn: () => void): () => void {
+    this.#currentListeners.push(fn);
+    return () => removeFrom(this.#currentListeners, fn);
+  }
+
+  /** Ends a backoff wait now: the caller knows the API server is back (its /readyz turned ok). */
+  retryNow(): void {
+    this.#wake?.abort();
   }
 
   /** Resolves when synced, or rejects if the informer is stopped first. */
@@ -205,8 +241,9 @@ export class Informer<T> {
 
   async #run(): Promise<void> {
     let needList = true;
-    let failures = 0;
+    const backoff = new Backoff(this.#opts.backoff);
     while (!this.#stop.signal.aborted) {
+      let delay = 0;
       try {
         if (needList) {
           await this.#relist();
@@ -218,31 +255,50 @@ export class Informer<T> {
         if (reason === 'stopped') break;
         if (reason !== 'closed') restarts.inc({ resource: this.name, reason });
         needList = reason !== 'closed';
-        // Backoff grows over consecutive failures only: a watch that delivered anything proves
-        // the connection worked; a server that closes every watch at once must not make us spin.
-        const quickEmptyClose = reason === 'closed' && !sawEvents && this.#clock.now() - startedAt < 1000;
-        if (sawEvents) failures = 0;
-        if (reason === 'error' || reason === 'watchdog' || quickEmptyClose) failures++;
-        else failures = 0;
+        // Events may have been missed from here until the relist: the cache may be behind. A
+        // periodic relist and a normal close are not failures (the watch was healthy until now).
+        if (reason === 'gone' || reason === 'error' || reason === 'watchdog') this.#markBehind();
+        // Backoff grows over consecutive failures only: a watch that delivered anything or stayed
+        // open a while proves the connection worked (success resets it); a server that closes
+        // every watch at once must not make us spin.
+        const worked = sawEvents || this.#clock.now() - startedAt >= 1000;
+        if (worked) backoff.succeeded();
+        if (reason === 'error' || reason === 'watchdog' || (reason === 'closed' && !worked)) delay = backoff.failed(this.#clock.now());
         if (reason === 'error') {
-          this.#log.warn('Watch failed; relisting after backoff', { failures, error: describeApiError(err) });
+          this.#log.warn('Watch failed; relisting after backoff', { failures: backoff.failures, error: describeApiError(err) });
         } else if (reason === 'watchdog') {
           this.#log.warn('Watch went silent; rebuilding it with a relist', { silentMs: this.staleForMs() });
         }
       } catch (err) {
         if (this.#stop.signal.aborted) break;
-        failures++;
         needList = true;
-        this.#log.warn('List failed; retrying after backoff', { failures, error: describeApiError(err) });
+        this.#markBehind();
+        delay = backoff.failed(this.#clock.now());
+        this.#log.warn('List failed; retrying after backoff', { failures: backoff.failures, error: describeApiError(err) });
       }
-      if (failures > 0) await sleep(this.#clock, this.#backoff(failures), this.#stop.signal);
+      if (delay > 0) await this.#backoffWait(delay);
     }
   }
 
-  #backoff(failures: number): number {
-    const initial = this.#opts.initialBackoffMs ?? 500;
-    const max = this.#opts.maxBackoffMs ?? 30_000;
-    return jitter(Math.min(max, initial * 2 ** Math.min(failures - 1, 30)));
+  /** Sleeps `ms` unless stopped or woken by `retryNow()`. */
+  async #backoffWait(ms: number): Promise<void> {
+    const wake = new AbortController();
+    this.#wake = wake;
+    await sleep(this.#clock, ms, AbortSignal.any([this.#stop.signal, wake.signal]));
+    this.#wake = undefined;
+  }
+
+  #markBehind(): void {
+    if (this.#currentSince === undefined) return;
+    this.#currentSince = undefined;
+    behindGauge.set({ resource: this.name }, 1);
+  }
+
+  #markCurrent(): void {
+    if (this.#currentSince !== undefined) return;
+    this.#currentSince = this.#clock.now();
+    behindGauge.set({ resource: this.name }, 0);
+    for (const fn of this.#currentListeners) this.#call('current', fn);
   }
 
   async #relist(): Promise<void> {
@@ -264,7 +320,10 @@ export class Informer<T> {
       this.#synced = true;
       this.#log.info('Informer synced', { objects: this.#cache.size });
       for (const w of this.#syncWaiters.splice(0)) w();
+    } else if (this.#currentSince === undefined) {
+      this.#log.info('Informer caught up after a relist', { objects: this.#cache.size });
     }
+    this.#markCurrent();
   }
 
   /** One watch; resolves when it ends, for whatever reason. */

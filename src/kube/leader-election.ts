@@ -26,7 +26,7 @@ export interface LeaderElectionOptions {
   jitterFactor?: number;
   /** Runs the leader's work; must stop when `signal` aborts. Its promise is awaited before release. */
   onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
-  /** Called once after leading ends (lost or stopped). Controllers should exit on loss. */
+  /** Called once after leading ends (lost or stopped). On loss the leader's work was aborted but not awaited: await it before leading again. */
   onStoppedLeading?: (reason: 'lost' | 'stopped') => void;
   /** Called whenever a different holder is observed. */
   onNewLeader?: (identity: string) => void;
@@ -55,6 +55,7 @@ export class LeaderElector {
   readonly #renewDeadlineMs: number;
   readonly #retryPeriodMs: number;
   readonly #stop = new AbortController();
+  #wake: AbortController | undefined;
   #observed: StoredLease | undefined;
   #observedAt = 0;
   #leading = false;
@@ -91,6 +92,15 @@ export class LeaderElector {
     return this.#run;
   }
 
+  /**
+   * While campaigning: try to acquire now (the API server just came back). An attempt in flight is
+   * abandoned too: it went to a server that was not ready, and may hang until that server's own
+   * request timeout (half a minute and more while etcd is down).
+   */
+  retryNow(): void {
+    this.#wake?.abort();
+  }
+
   /** Stops campaigning or leading; resolves once the leader's work ended and the lease is released. */
   async stop(): Promise<void> {
     this.#stop.abort();
@@ -120,9 +130,18 @@ export class LeaderElector {
   async #acquire(): Promise<boolean> {
     const signal = this.#stop.signal;
     while (!signal.aborted) {
-      if ((await this.#tryAcquireOrRenew(signal)) === 'ok') return true;
+      const wake = new AbortController();
+      this.#wake = wake;
+      // One attempt may take at most renewDeadline: a request hanging on an API server whose etcd
+      // is gone must not hold up the campaign after it is back.
+      const timeout = new AbortController();
+      const cancel = this.#clock.setTimer(() => timeout.abort(), this.#renewDeadlineMs);
+      const result = await this.#tryAcquireOrRenew(AbortSignal.any([signal, wake.signal, timeout.signal]));
+      cancel();
+      if (result === 'ok') return true;
       const factor = this.#o.jitterFactor ?? 1.2;
-      await sleep(this.#clock, this.#retryPeriodMs * (1 + Math.random() * factor), signal);
+      if (!wake.signal.aborted) await sleep(this.#clock, this.#retryPeriodMs * (1 + Math.random() * factor), AbortSignal.any([signal, wake.signal]));
+      this.#wake = undefined;
     }
     return false;
   }

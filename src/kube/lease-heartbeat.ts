@@ -2,6 +2,7 @@
 // kubelet's node lease). The agent renews `mdev-agent.<node>` (agentLeaseName in api/), and the
 // controller treats a node whose lease is not fresh as AgentUnavailable. No election here.
 import { loggerFor, type Logger } from '../observability/logger.ts';
+import { Backoff } from './backoff.ts';
 import { realClock, sleep, type Clock } from './clock.ts';
 import { describeApiError, isAlreadyExists, isConflict } from './errors.ts';
 import type { LeaseRecord, LeaseStore } from './lease-store.ts';
@@ -97,9 +98,15 @@ export class LeaseHeartbeat {
 
   async #run(): Promise<void> {
     const interval = this.#o.renewIntervalMs ?? 10_000;
+    // A failed renewal is retried soon (like the kubelet's node lease: 200 ms doubling), not a whole
+    // interval later: after an API server outage the controller judges this node by how soon its
+    // lease is renewed, so waiting out the interval would make the node look dead for longer.
+    const backoff = new Backoff({ maxMs: Math.max(200, interval) });
     while (!this.#stop.signal.aborted) {
+      let wait = interval;
       try {
         await this.renewOnce();
+        backoff.succeeded();
       } catch (err) {
         // A create race or a concurrent write: read again right away instead of waiting a period.
         const retrySoon = isConflict(err) || isAlreadyExists(err);
@@ -107,12 +114,16 @@ export class LeaseHeartbeat {
         if (retrySoon) {
           try {
             await this.renewOnce();
+            backoff.succeeded();
           } catch (again) {
             this.#log.warn('Lease renewal failed again', { lease: this.leaseName, error: describeApiError(again) });
+            wait = Math.min(interval, backoff.failed(this.#clock.now()));
           }
+        } else {
+          wait = Math.min(interval, backoff.failed(this.#clock.now()));
         }
       }
-      await sleep(this.#clock, interval, this.#stop.signal);
+      await sleep(this.#clock, wait, this.#stop.signal);
     }
   }
 }

@@ -19,6 +19,8 @@ export interface KubeRequest {
   /** Defaults to application/json when there is a body. */
   contentType?: string;
   signal?: AbortSignal;
+  /** `text` returns the body as a string (health endpoints such as /readyz answer `ok`). Default json. */
+  responseType?: 'json' | 'text';
 }
 
 /** A non-2xx answer. `code` and `body` mirror client-node's ApiException so errors.ts reads both. */
@@ -69,5 +71,6 @@ async function kubeRequestOnce(kc: KubeConfig, req: KubeRequest): Promise<unknow
     const retryAfter = res.headers['retry-after'];
     throw new KubeApiError(req.method, req.path, res.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   }
+  if (req.responseType === 'text') return text;
   return text === '' ? undefined : (JSON.parse(text) as unknown);
 }

@@ -6,7 +6,7 @@
 
 import { assignTargets, scoreAssignment } from './assignment.ts';
 import type { Fleet } from './fleet.ts';
-import { buildPools, missingTypes, needOf, shortage, takeInventory, unusablePools } from './inventory.ts';
+import { buildPools, missingTypes, needOf, shortage, shortOnlyByClaims, takeInventory, unusablePools } from './inventory.ts';
 import type { Inventory, Need } from './inventory.ts';
 import { compareScores, compareStrings } from './ordering.ts';
 import { exclusionCheck } from './scheduling.ts';
@@ -27,7 +27,7 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
   for (const node of fleet.nodes) {
     if (node.name === source.nodeName) continue;
     if (!node.agentFresh) {
-      rejected.push({ node: node.name, verdict: 'AgentUnavailable', message: `agent lease mdev-agent.${node.name} is expired or missing` });
+      rejected.push({ node: node.name, verdict: 'AgentUnavailable', message: node.agentUnknown ?? `agent lease mdev-agent.${node.name} is expired or missing` });
       continue;
     }
     const exclusion = excluded(node);
@@ -46,7 +46,7 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
     }
     const short = shortage(need, inventory);
     if (short) {
-      rejected.push({ node: node.name, verdict: 'NoCapacity', message: short });
+      rejected.push({ node: node.name, verdict: 'NoCapacity', message: short, ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) });
       continue;
     }
     const mixed = unusablePools(need, inventory);

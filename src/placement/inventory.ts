@@ -158,6 +158,15 @@ export function shortage(need: Need, inventory: Inventory): string {
   return out;
 }
 
+/** True when the node would have enough units if no other migration claimed any (see NodeExplanation.claimBound). */
+export function shortOnlyByClaims(need: Need, inventory: Inventory): boolean {
+  for (let i = 0; i < need.pools.length; i++) {
+    const stock = inventory.stocks[i] as PoolStock;
+    if (stock.free + stock.slotTotal < (need.wanted[i] as number)) return false;
+  }
+  return true;
+}
+
 function describeShortage(typeId: string, wanted: number, stock: PoolStock): string {
   const has = Math.max(0, stock.free - stock.claimed) + stock.slotTotal;
   const detail = [

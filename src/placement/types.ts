@@ -131,6 +131,8 @@ export interface NodeInfo {
   unschedulable: boolean;
   /** Whether the node's agent Lease `mdev-agent.<node>` is current. */
   agentFresh: boolean;
+  /** Set (with why) when the agent is not known to be fresh but not known to be gone either: not a target, and not a final verdict. */
+  agentUnknown?: string;
   /** Node fields that could not be decoded, with why: such a node is Excluded (never a verified target). */
   unreadable?: string;
 }
@@ -241,6 +243,12 @@ export interface NodeExplanation {
   node: string;
   verdict: Verdict;
   message: string;
+  /**
+   * NoCapacity only because other in-flight migrations claim the units: when they end, their
+   * claims go and the node may have room (a failed one frees its unit; a successful one's VMI may
+   * hold it a moment before its claim is released, which counts it twice until then).
+   */
+  claimBound?: true;
 }
 
 export interface CandidateFilter {

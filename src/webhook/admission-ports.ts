@@ -13,13 +13,23 @@ export type AdmissionMode = (typeof ADMISSION_MODES)[number];
 /** A VMI as the cache knows it, with the MdevDevices whose consumer uid is the VMI's uid. */
 export interface VmiFacts {
   vmi: Vmi;
-  /** MdevDevice names; empty = the VMI has no mediated devices. */
+  /** MdevDevice names; empty = no published device names the VMI as its consumer. */
   deviceNames: readonly string[];
+  /**
+   * Its `gpus[]`/`hostDevices[]` requests whose resource name is a mediated device type the cluster
+   * knows (an MdevDevice's type), e.g. `gpus[0] gpu0 (nvidia.com/GRID_H100-4C)`: a VMI with such a
+   * request but no published device must not be admitted unverified.
+   */
+  mdevRequests: readonly string[];
 }
 
 export interface VmiLookup {
   /** Synchronous cache read; undefined when the VMI is unknown. Throws when the cache is not synced. */
   lookup(namespace: string, name: string): VmiFacts | undefined;
+  /** The VMI read from the API server, for one the cache does not hold (it may lag a VMI started seconds ago); undefined when it does not exist. */
+  fetch?(namespace: string, name: string): Promise<VmiFacts | undefined>;
+  /** Caches that may be behind the API server right now (ControllerCaches.currency); empty = current. */
+  behind?(): readonly string[];
 }
 
 export interface DecideRequest {
@@ -111,4 +121,16 @@ export interface MigrationRecorder {
   remove(ref: MigrationRef): Promise<void>;
   /** The recorded target node of an MdevMigration, for the validating check. */
   targetNodeOf(namespace: string, name: string): Promise<{ vmiName: string; targetNode?: string } | undefined>;
+  /** An MdevMigration as a VMIM's owner reference is checked against: from the cache, or (`fresh`) from the API server. */
+  migration(namespace: string, name: string, fresh: boolean): Promise<MigrationFacts | undefined>;
+}
+
+/** What the owner check reads of an MdevMigration. */
+export interface MigrationFacts {
+  uid: string;
+  vmiName: string;
+  targetNode?: string;
+  attempts?: number;
+  /** A record the webhook made for an admitted VMIM (label origin=admission), not a migration the controller drives. */
+  admission: boolean;
 }

@@ -8,6 +8,7 @@ import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { CapacityClaims, type ControllerCaches, type DecisionService } from '../controller/services.ts';
 import { loggerFor } from '../observability/logger.ts';
+import { getVmi } from '../kubevirt/client.ts';
 import { KUBEVIRT_GROUP, KUBEVIRT_VERSION, VMIM_RESOURCE } from '../kubevirt/types.ts';
 import type { AdmissionHandler } from './server.ts';
 import type { AdmissionMode, Reserver } from './admission-ports.ts';
@@ -29,7 +30,7 @@ export const ALWAYS_EXEMPT_NAMESPACES = ['kube-system'] as const;
 
 export interface AdmissionHandlersOptions {
   kc: KubeConfig;
-  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims' | 'mdevNodes' | 'nodes'> & Partial<Pick<ControllerCaches, 'migrations'>>;
+  caches: Pick<ControllerCaches, 'vmis' | 'devices' | 'vmims' | 'mdevNodes' | 'nodes'> & Partial<Pick<ControllerCaches, 'migrations' | 'currency'>>;
   decision: Pick<DecisionService, 'decide'>;
   mode: AdmissionMode;
   budgetMs?: number;
@@ -45,7 +46,11 @@ export interface AdmissionHandlersOptions {
 export function admissionHandlers(o: AdmissionHandlersOptions): Record<string, AdmissionHandler> {
   const admission = createVmimAdmission({
     mode: o.mode,
-    vmis: informerVmiLookup(o.caches.vmis, o.caches.devices),
+    vmis: informerVmiLookup(o.caches.vmis, o.caches.devices, {
+      fetchVmi: (namespace, name) => getVmi(o.kc, namespace, name),
+      mdevNodes: o.caches.mdevNodes,
+      ...(o.caches.currency ? { behind: () => o.caches.currency?.().behind ?? [] } : {}),
+    }),
     nodes: informerNodeNames(o.caches.nodes),
     decider: decisionServiceDecider(o.decision),
     reserver: o.reserver ?? claimsReserver(new CapacityClaims({ kc: o.kc, mdevNodes: o.caches.mdevNodes, devices: o.caches.devices, log: loggerFor('webhook-claims') })),

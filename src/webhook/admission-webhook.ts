@@ -4,8 +4,11 @@
 //  - in-cluster (no `urlHost`): the Helm chart renders the Mutating/ValidatingWebhookConfigurations
 //    with a `service` reference; the keeper only patches their caBundle;
 //  - local control plane (`urlHost`, e.g. 127.0.0.1): the API server calls https://<urlHost>:<port>,
-//    so this process creates the `url` configurations itself and, when it stops, deletes them
-//    unless another replica has since registered its own URL in them.
+//    so this process creates the `url` configurations itself. A graceful stop leaves them in place
+//    (failurePolicy Fail keeps refusing VMIMs while nothing serves them, as in-cluster, ADR 0005):
+//    removing the gate on SIGTERM would admit every VMIM unverified until the next start (issue 18).
+//    Only `removeConfigurationsOnStop` (tests, the demo) deletes them, and only while they still
+//    call this process.
 import { isIP } from 'node:net';
 import type { KubeConfig } from '../kube/kubeconfig.ts';
 import type { WebhookStarter } from '../controller/services.ts';
@@ -42,6 +45,8 @@ export interface AdmissionWebhookOptions extends Omit<AdmissionHandlersOptions, 
   urlHost?: string;
   /** Only with urlHost (in-cluster the chart sets them). */
   failurePolicy?: 'Fail' | 'Ignore';
+  /** urlHost mode: delete the configurations on a graceful stop (default false: the gate stays closed). */
+  removeConfigurationsOnStop?: boolean;
   extraNamespaceRequirements?: LabelSelectorRequirement[];
   tlsCheckIntervalMs?: number;
 }
@@ -56,7 +61,7 @@ export interface AdmissionWebhook {
   ready(): boolean;
   /** Stops only the HTTPS server (the configurations stay): what the API server sees while the operator is down. */
   closeServer(): Promise<void>;
-  /** Deletes url configurations that still point here, stops TLS upkeep and the server. */
+  /** Stops TLS upkeep and the server; with `removeConfigurationsOnStop`, first deletes url configurations that still point here. */
   stop(): Promise<void>;
 }
 
@@ -117,8 +122,8 @@ export async function startAdmissionWebhook(o: AdmissionWebhookOptions): Promise
     ready: () => !closed,
     closeServer,
     async stop() {
-      // Configurations first, so the API server never calls a closed port.
-      if (url) await deleteWebhookConfigurations(o.kc, o.configName, url);
+      // Configurations first (when asked to remove them), so the API server never calls a closed port.
+      if (url && o.removeConfigurationsOnStop === true) await deleteWebhookConfigurations(o.kc, o.configName, url);
       keeper.stop();
       await closeServer();
     },

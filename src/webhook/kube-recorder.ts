@@ -103,6 +103,18 @@ export function kubeRecorder(kc: KubeConfig, opts: KubeRecorderOptions = {}): Mi
         if (!isNotFound(err)) throw err;
       }
     },
+    async migration(namespace, name, fresh) {
+      const m = fresh ? await get(namespace, name) : opts.migrations?.(keyOf(namespace, name));
+      if (!m) return undefined;
+      const s = m.status;
+      return {
+        uid: m.metadata.uid ?? '',
+        vmiName: m.spec.vmiName,
+        admission: m.metadata.labels?.[LABEL_ORIGIN] === ORIGIN_ADMISSION,
+        ...(s?.targetNode ? { targetNode: s.targetNode } : {}),
+        ...(s?.attempts !== undefined ? { attempts: s.attempts } : {}),
+      };
+    },
     async targetNodeOf(namespace, name) {
       const mine = recent.get(keyOf(namespace, name));
       if (mine) return { vmiName: mine.vmiName, ...(mine.targetNode ? { targetNode: mine.targetNode } : {}) };

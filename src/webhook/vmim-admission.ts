@@ -1,10 +1,15 @@
 // Admission of KubeVirt VirtualMachineInstanceMigrations (issue #6). Drains, node maintenance and
 // KubeVirt's evictions create VMIMs directly, so this is where most migrations of VMIs with
 // mediated devices enter. For VMIM CREATE:
-//  - VMI without mediated devices, or a VMIM our controller created (owned by an MdevMigration):
-//    admit untouched, after one cache lookup and nothing else;
+//  - VMI without mediated devices: admit untouched, after one cache lookup and nothing else;
+//  - fail closed (issue 18): refuse while this replica's caches may be behind the API server, and
+//    refuse a VMI that requests a mediated device type the cluster knows but whose devices no
+//    agent has published (nothing could verify a target);
 //  - VMI that KubeVirt reports not live-migratable, or whose placement fields cannot be read:
 //    deny with KubeVirt's reason or the unreadable field (never admit it unpinned);
+//  - a VMIM our controller created (owned by an MdevMigration): admit untouched once the owner
+//    reference checks out against that MdevMigration (exists, same uid, this VMI, the VMIM name
+//    and node of its current attempt); a forged owner is refused;
 //  - VMIM that pins a node (addedNodeSelector kubernetes.io/hostname, a label value that need not
 //    equal the node's name): verify that node with the engine;
 //  - otherwise: choose a verified target within a time budget;
@@ -16,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { boundedCandidates } from '../placement/index.ts';
 import { ANNOTATION_MIGRATION, LIMITS, type MdevMigrationStatus } from '../api/v1alpha1/index.ts';
+import { vmimName } from '../api/v1alpha1/names.ts';
 import { isObjectName } from '../api/validation.ts';
 import { jsonPointerSegment } from '../kube/apply.ts';
 import { LABEL_HOSTNAME, unreadablePlacementField } from '../kubevirt/types.ts';
@@ -29,6 +35,7 @@ import {
   type AdmissionDecision,
   type AdmissionMode,
   type Decider,
+  type MigrationFacts,
   type MigrationRecorder,
   type MigrationRef,
   type NodeNames,
@@ -51,7 +58,7 @@ const incomingVmim = z.looseObject({
     generateName: z.string().optional(),
     namespace: z.string().optional(),
     annotations: z.record(z.string(), z.string()).optional(),
-    ownerReferences: z.array(z.looseObject({ apiVersion: z.string(), kind: z.string(), name: z.string() })).optional(),
+    ownerReferences: z.array(z.looseObject({ apiVersion: z.string(), kind: z.string(), name: z.string(), uid: z.string().optional() })).optional(),
   }),
   spec: z.looseObject({ vmiName: z.string().min(1), addedNodeSelector: z.record(z.string(), z.string()).optional() }),
 });
@@ -102,8 +109,45 @@ export function unreadableVmiMessage(vmiRef: string, devices: readonly string[],
   return `mdev-operator: VMI ${vmiRef} holds mediated devices (MdevDevice ${shown}), but its ${field} could not be read, so no target node can be verified for it; refusing the VMIM instead of admitting it unpinned — fix that field of the VMI, or upgrade mdev-operator if KubeVirt changed its shape`;
 }
 
-function ownedByMdevMigration(vmim: IncomingVmim): boolean {
-  return (vmim.metadata.ownerReferences ?? []).some((o) => o.kind === 'MdevMigration' && o.apiVersion.startsWith('mdev-operator.io/'));
+/** The MdevMigration owner reference a VMIM claims, if any. */
+function mdevMigrationOwner(vmim: IncomingVmim): { name: string; uid?: string } | undefined {
+  return (vmim.metadata.ownerReferences ?? []).find((o) => o.kind === 'MdevMigration' && o.apiVersion.startsWith('mdev-operator.io/'));
+}
+
+export function unpublishedDevicesMessage(vmiRef: string, sourceNode: string | undefined, requests: readonly string[]): string {
+  const shown = requests.slice(0, 3).join(', ') + (requests.length > 3 ? ` (+${requests.length - 3} more)` : '');
+  const node = sourceNode ? `node ${sourceNode}` : 'its node';
+  const check = sourceNode ? `\`kubectl get mdevdevices -l mdev-operator.io/node=${sourceNode}\`` : '`kubectl get mdevdevices`';
+  return (
+    `mdev-operator: VMI ${vmiRef} requests mediated devices (${shown}), but no MdevDevice names it as consumer, so neither its devices nor a target can be verified; ` +
+    `refusing the VMIM instead of admitting it unpinned. The mdev-operator agent on ${node} has not published them (agent down or lagging, no PodResources socket, or the VM started seconds ago): ` +
+    `check ${check} and the agent pod, then retry`
+  );
+}
+
+export function cachesBehindMessage(behind: readonly string[]): string {
+  return `mdev-operator: this webhook replica's caches are catching up with the API server (${behind.join(', ')}), so it cannot judge this VMIM now; retry in a few seconds`;
+}
+
+export function forgedOwnerMessage(vmimRef: string, owner: string, problem: string): string {
+  return (
+    `mdev-operator: VMIM ${vmimRef} claims MdevMigration ${owner} as its owner, but ${problem}; only the mdev-operator controller creates VMIMs owned by an MdevMigration. ` +
+    'Remove the ownerReference to have this VMIM verified like any other, or create an MdevMigration instead'
+  );
+}
+
+/** Why `owner` is not the MdevMigration that created this VMIM, or undefined when it is. */
+function ownerProblem(m: MigrationFacts | undefined, owner: { name: string; uid?: string }, vmim: IncomingVmim, name: string, nodes: NodeNames): string | undefined {
+  if (!m) return 'no such MdevMigration exists in this namespace';
+  if (owner.uid !== m.uid) return `the ownerReference names uid ${owner.uid ?? '(none)'} while that MdevMigration has uid ${m.uid}`;
+  if (m.admission) return 'that MdevMigration records an admitted VMIM; the controller creates none for it';
+  if (m.vmiName !== vmim.spec.vmiName) return `that MdevMigration moves VMI ${m.vmiName}, not ${vmim.spec.vmiName}`;
+  const attempt = m.attempts ?? 0;
+  if (attempt < 1 || name !== vmimName(owner.name, attempt)) return attempt < 1 ? 'that MdevMigration has claimed no target yet' : `the VMIM of its attempt ${attempt} is named ${vmimName(owner.name, attempt)}, not ${name || '(generated)'}`;
+  const hostname = vmim.spec.addedNodeSelector?.[LABEL_HOSTNAME];
+  const pinned = hostname === undefined ? undefined : (nodes.nodeOf(hostname) ?? hostname);
+  if (pinned !== m.targetNode) return `its target is ${m.targetNode ?? '(none)'} while this VMIM pins ${pinned ?? 'no node'}`;
+  return undefined;
 }
 
 /** The MdevMigration status recording an admitted decision. */
@@ -131,20 +175,38 @@ export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
     deps.mode === 'warn' ? allowWithPatch(ops, [`${message} (admitted: mdev-operator webhook is in warn mode)`]) : deny(message);
 
   /** Resolve the request to a VMI with mediated devices, or to a verdict needing no decision. */
-  const triage = (request: AdmissionRequest): { verdict: AdmissionVerdict } | { vmim: IncomingVmim; facts: VmiFacts; namespace: string } => {
+  const triage = async (request: AdmissionRequest): Promise<{ verdict: AdmissionVerdict } | { vmim: IncomingVmim; facts: VmiFacts; namespace: string }> => {
     if (deps.mode === 'off' || request.operation !== 'CREATE') return { verdict: allow() };
     const parsed = incomingVmim.safeParse(request.object);
     // KubeVirt's own validation rejects a VMIM without spec.vmiName; nothing of ours to protect.
     if (!parsed.success) return { verdict: allow() };
     const vmim = parsed.data;
     const namespace = request.namespace ?? vmim.metadata.namespace ?? '';
-    const facts = deps.vmis.lookup(namespace, vmim.spec.vmiName);
-    if (!facts || facts.deviceNames.length === 0) return { verdict: allow() };
+    const behind = deps.vmis.behind?.() ?? [];
+    if (behind.length > 0) return { verdict: refuse(cachesBehindMessage(behind)) };
+    // Not in the cache: it may lag a VMI started seconds ago, so ask the API server before
+    // admitting. Absent there too, KubeVirt refuses the VMIM itself.
+    const facts = deps.vmis.lookup(namespace, vmim.spec.vmiName) ?? (await deps.vmis.fetch?.(namespace, vmim.spec.vmiName));
+    if (!facts) return { verdict: allow() };
+    const vmiRef = `${namespace}/${facts.vmi.metadata.name}`;
+    if (facts.deviceNames.length === 0) {
+      // Fail closed: it asks for a mediated device type the cluster knows, yet no agent published it.
+      if (facts.mdevRequests.length > 0) return { verdict: refuse(unpublishedDevicesMessage(vmiRef, facts.vmi.status?.nodeName, facts.mdevRequests)) };
+      return { verdict: allow() };
+    }
     // Fail closed: a VMI holding mediated devices whose placement fields could not be decoded can
     // have no verified target, so its VMIM is refused rather than admitted unpinned.
     const unreadable = unreadablePlacementField(facts.vmi);
-    if (unreadable) return { verdict: refuse(unreadableVmiMessage(`${namespace}/${facts.vmi.metadata.name}`, facts.deviceNames, describeUnreadable(unreadable))) };
-    if (ownedByMdevMigration(vmim)) return { verdict: allow() };
+    if (unreadable) return { verdict: refuse(unreadableVmiMessage(vmiRef, facts.deviceNames, describeUnreadable(unreadable))) };
+    const owner = mdevMigrationOwner(vmim);
+    if (owner) {
+      const name = vmim.metadata.name ?? request.name ?? '';
+      // The cache may lag the controller's status write (Planned, then the VMIM): ask the API server before refusing.
+      const problem =
+        ownerProblem(await deps.recorder.migration(namespace, owner.name, false), owner, vmim, name, deps.nodes) &&
+        ownerProblem(await deps.recorder.migration(namespace, owner.name, true), owner, vmim, name, deps.nodes);
+      return { verdict: problem ? refuse(forgedOwnerMessage(`${namespace}/${name || '(generated)'}`, `${namespace}/${owner.name}`, problem)) : allow() };
+    }
     // KubeVirt's own admitter refuses it too; refusing here first claims nothing for it.
     const notMigratable = notLiveMigratable(facts.vmi);
     if (notMigratable) return { verdict: refuse(`mdev-operator: ${notMigratable}`) };
@@ -152,7 +214,7 @@ export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
   };
 
   const mutate: AdmissionHandler = async (request, ctx) => {
-    const t = triage(request);
+    const t = await triage(request);
     if ('verdict' in t) return t.verdict;
     const { vmim, facts, namespace } = t;
     const vmiRef = `${namespace}/${facts.vmi.metadata.name}`;
@@ -186,7 +248,7 @@ export function createVmimAdmission(deps: VmimAdmissionDeps): VmimAdmission {
   };
 
   const validate: AdmissionHandler = async (request, ctx) => {
-    const t = triage(request);
+    const t = await triage(request);
     if ('verdict' in t) return t.verdict;
     const { vmim, facts, namespace } = t;
     const vmiRef = `${namespace}/${facts.vmi.metadata.name}`;

@@ -15,6 +15,7 @@ import type { AgentConfig } from '../../../src/agent/config.ts';
 import { DEFAULT_NAMESPACE } from '../../../src/api/v1alpha1/constants.ts';
 import { nvmlBackend } from '../../../src/compat/nvml-backend.ts';
 import { SysfsBackend } from '../../../src/compat/sysfs-backend.ts';
+import { HoldableBackend } from './holdable-backend.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../../../src/kube/errors.ts';
 import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
@@ -115,6 +116,8 @@ export interface FleetHandle {
   expireLease(node: string): Promise<void>;
   /** Runs discovery and publishing on every agent (or one) now. */
   rediscover(node?: string): Promise<void>;
+  /** A node's compatibility backend, whose probe tests can be held and released (fault tests). */
+  backend(node: string): HoldableBackend | undefined;
   /** A node's fake sysfs tree (tests inspect what its agent created or removed; fault injection). */
   tree(node: string): FakeTree | undefined;
   stop(opts?: { deleteNodes?: boolean }): Promise<void>;
@@ -146,8 +149,12 @@ class Fleet {
   readonly #specs: FleetNodeSpec[];
   readonly #agents = new Map<string, AgentHandle>();
   readonly #trees = new Map<string, FakeTree>();
+  readonly #backends = new Map<string, HoldableBackend>();
   readonly #kubelet: FleetKubelet;
   readonly #random: () => number;
+  /** Device-plugin stand-in allocations by VMIM uid, kept until the kubelet's pod cache shows them (a kubelet's checkpoint). */
+  readonly #allocations = new Map<string, { node: string; deviceIds: string[] }>();
+  #admitting: Promise<unknown> = Promise.resolve();
   readonly #nvmlHosts = new Map<string, NvmlHost>();
   readonly #guests: GuestBook = new Map();
   #nvmlHelper: string | undefined;
@@ -191,7 +198,7 @@ class Fleet {
         stepDelayMs: kv.stepDelayMs ?? 100,
         failWhen: kv.failWhen,
         ...(kv.unschedulableTimeoutMs !== undefined ? { unschedulableTimeoutMs: kv.unschedulableTimeoutMs } : {}),
-        allocateDevices: (vmi, target) => this.#allocate(vmi, target),
+        allocateDevices: (vmi, target, vmim) => this.#allocate(vmi, target, vmim.metadata.uid),
         log: this.#log.child({ part: 'kubevirt-simulator' }),
       });
     }
@@ -216,11 +223,13 @@ class Fleet {
         await Promise.all(agents.map((a) => a?.rediscover()));
       },
       tree: (node) => this.#trees.get(node),
+      backend: (node) => this.#backends.get(node),
       stop: (o) => this.stop(o),
     };
   }
 
   async stop(opts: { deleteNodes?: boolean } = {}): Promise<void> {
+    for (const b of this.#backends.values()) b.release(); // a held probe must not keep an agent from stopping
     await this.#kubevirt?.stop();
     await Promise.all([...this.#agents.values()].map((a) => a.stop()));
     this.#agents.clear();
@@ -255,10 +264,12 @@ class Fleet {
       healthPort: 0,
       logLevel: 'info',
     };
+    // The nvml backend as --backend nvml builds it, with the stand-in host's fixture in its environment.
+    const backend = new HoldableBackend(nvml ? nvmlBackend({ helper: config.nvmlHelper, env: { MDEV_NVML_FIXTURE: nvml.fixturePath } }) : new SysfsBackend(io, 'simulated'));
+    this.#backends.set(spec.name, backend);
     const agent = await startAgent(config, {
       kc: this.#o.kc,
-      // The nvml backend as --backend nvml builds it, with the stand-in host's fixture in its environment.
-      backend: nvml ? nvmlBackend({ helper: config.nvmlHelper, env: { MDEV_NVML_FIXTURE: nvml.fixturePath } }) : new SysfsBackend(io, 'simulated'),
+      backend,
       io,
       podDevices: async () => this.#kubelet.podDevices(spec.name),
       serveHttp: false,
@@ -329,12 +340,26 @@ class Fleet {
    * plugin, which advertises the mdevs of one type name as interchangeable. DRA entries are
    * allocated the same way (a DRA driver's allocator also takes any device matching the claim).
    */
-  async #allocate(vmi: Vmi, target: string): Promise<string[]> {
+  #allocate(vmi: Vmi, target: string, migrationJobUid: string): Promise<string[]> {
+    // One admission at a time, as the kubelet's device manager allocates under its lock: two target
+    // pods admitted together would otherwise both see the same device free.
+    const run = this.#admitting.then(() => this.#allocateNow(vmi, target, migrationJobUid));
+    this.#admitting = run.catch(() => undefined);
+    return run;
+  }
+
+  async #allocateNow(vmi: Vmi, target: string, migrationJobUid: string): Promise<string[]> {
     const { kc } = this.#o;
     const sources = (await listAllDevices(kc, this.#log)).filter((d) => d.status?.consumer?.uid === vmi.metadata.uid);
     const requests = new Map<string, number>();
     for (const d of sources) requests.set(resourceOf(d), (requests.get(resourceOf(d)) ?? 0) + 1);
-    const held = new Set(this.#kubelet.podDevices(target).flatMap((p) => p.deviceIds));
+    // The kubelet's device manager knows its allocations from its own checkpoint, never from a
+    // pod watch that may lag (after an API server outage it did, and two target pods got one
+    // device). Ours: what it handed out, until its pod cache shows that pod bound with them.
+    const bound = this.#kubelet.boundMigrationJobs(target);
+    for (const uid of [...this.#allocations.keys()]) if (bound.has(uid) || uid === migrationJobUid) this.#allocations.delete(uid);
+    const pending = [...this.#allocations.values()].filter((a) => a.node === target).flatMap((a) => a.deviceIds);
+    const held = new Set([...this.#kubelet.podDevices(target).flatMap((p) => p.deviceIds), ...pending]);
     const free = new Map<string, string[]>();
     for (const d of await listNodeDevices(kc, target, this.#log)) {
       if (d.status?.consumer || held.has(d.spec.id)) continue;
@@ -342,6 +367,7 @@ class Fleet {
     }
     const picked = allocate({ requests, free }, this.#random);
     if (!picked.ok) throw new Error(picked.reason);
+    this.#allocations.set(migrationJobUid, { node: target, deviceIds: picked.deviceIds });
     return picked.deviceIds;
   }
 }

@@ -6,7 +6,7 @@ import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { z } from 'zod';
 import type { PodDevices } from '../../../src/agent/podresources/types.ts';
 import { informerFor, type Informer } from '../../../src/kube/informer.ts';
-import { APP_VIRT_LAUNCHER, LABEL_APP, LABEL_CREATED_BY } from '../../../src/kubevirt/types.ts';
+import { APP_VIRT_LAUNCHER, LABEL_APP, LABEL_CREATED_BY, LABEL_MIGRATION_JOB_UID } from '../../../src/kubevirt/types.ts';
 import type { Logger } from '../../../src/observability/logger.ts';
 import { LAUNCHER_CONTAINER, parseAllocatedDevices } from '../kubevirt/launcher-pod.ts';
 
@@ -34,6 +34,8 @@ interface LauncherPod {
   deviceIds: string[];
   /** The VMI the pod runs (virt-controller's created-by label). */
   vmiUid: string | undefined;
+  /** A migration target pod's VMIM uid (kubevirt.io/migrationJobUID). */
+  migrationJobUid: string | undefined;
 }
 
 function parsePod(raw: unknown): LauncherPod | undefined {
@@ -42,7 +44,7 @@ function parsePod(raw: unknown): LauncherPod | undefined {
   const p = r.data;
   const limits = p.spec.containers?.find((c) => c.name === LAUNCHER_CONTAINER)?.resources?.limits ?? {};
   const resourceName = Object.keys(limits).find((k) => k.includes('/')) ?? 'sim.mdev-operator.io/device';
-  return { namespace: p.metadata.namespace, name: p.metadata.name, nodeName: p.spec.nodeName as string, resourceName, deviceIds: parseAllocatedDevices(p.metadata.annotations), vmiUid: p.metadata.labels?.[LABEL_CREATED_BY] };
+  return { namespace: p.metadata.namespace, name: p.metadata.name, nodeName: p.spec.nodeName as string, resourceName, deviceIds: parseAllocatedDevices(p.metadata.annotations), vmiUid: p.metadata.labels?.[LABEL_CREATED_BY], migrationJobUid: p.metadata.labels?.[LABEL_MIGRATION_JOB_UID] };
 }
 
 export class FleetKubelet {
@@ -77,6 +79,11 @@ export class FleetKubelet {
       .list()
       .filter((p) => p.nodeName === nodeName)
       .flatMap((p) => p.deviceIds.map((deviceId) => ({ deviceId, vmiUid: p.vmiUid })));
+  }
+
+  /** VMIM uids whose target pod this kubelet's cache shows bound to the node with its devices. */
+  boundMigrationJobs(nodeName: string): Set<string> {
+    return new Set(this.#pods.list().flatMap((p) => (p.nodeName === nodeName && p.deviceIds.length > 0 && p.migrationJobUid ? [p.migrationJobUid] : [])));
   }
 
   /** What the node's PodResources List would return. */

@@ -46,3 +46,20 @@ export function agentLeaseName(nodeName: string): string {
   if (!isObjectName(name)) throw new Error(`Node name ${JSON.stringify(nodeName)} does not make a valid Lease name: pass the node's Kubernetes name`);
   return name;
 }
+
+export const VMIM_NAME_MAX = 63;
+
+/**
+ * The controller's VirtualMachineInstanceMigration for attempt N of an MdevMigration:
+ * `<migration>-<attempt>`, or a cut name with an 8-hex hash of the full name when that exceeds 63
+ * characters. The webhook checks a VMIM that claims an MdevMigration owner against it.
+ */
+export function vmimName(migrationName: string, attempt: number): string {
+  const suffix = `-${attempt}`;
+  const plain = `${migrationName}${suffix}`;
+  if (plain.length <= VMIM_NAME_MAX) return plain;
+  const hash = sha256Hex(plain).slice(0, 8);
+  const room = VMIM_NAME_MAX - suffix.length - hash.length - 1;
+  const head = migrationName.slice(0, room).replace(/[-.]+$/, '');
+  return `${head}-${hash}${suffix}`;
+}

@@ -31,9 +31,11 @@ export async function claimAndStart(ctx: StepContext, m: MdevMigration, d: Decis
       ctx.event(m, 'Warning', 'ClaimLost', claim.reason);
       return { requeueAfter: 1 };
     }
-    // Another migration won the last unit, or the pool shrank: decide again on the updated cache.
+    // Another migration won the last unit, or the pool shrank: decide again once the cache shows
+    // that write, backing off per key (the workqueue's rate limiter), not at a fixed pace.
     ctx.event(m, 'Normal', 'ClaimLost', `Could not claim pool ${claim.pool} on ${chosen}: ${claim.reason}; deciding again`);
-    return { requeueAfter: 200 };
+    ctx.rememberLoss(m, { node: chosen, ...(claim.seenVersion ? { seenVersion: claim.seenVersion } : {}) });
+    return { requeue: true };
   }
   const attempt = (m.status?.attempts ?? 0) + 1;
   const units = pairs.length;

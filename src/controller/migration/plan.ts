@@ -17,8 +17,12 @@ import { fail, NO_TARGET } from './outcome.ts';
 /** Waiting for an agent that timed out: try again after this long, while this much deadline remains. */
 const AGENT_RETRY_DELAY_MS = 3_000;
 const AGENT_RETRY_MARGIN_MS = 30_000;
+/** Waiting for other migrations' claims to go (they end within their own deadlines). */
+const CLAIM_RETRY_DELAY_MS = 2_000;
 
 export async function plan(ctx: StepContext, m: MdevMigration, vmi: Vmi): Promise<ReconcileResult | void> {
+  // A claim this migration just lost: decide only once the cache shows the write that took it.
+  if (!ctx.cacheSawLoss(m)) return { requeue: true };
   const refused = notLiveMigratable(vmi);
   if (refused) return fail(ctx, m, 'NotLiveMigratable', refused);
   // Probing is recorded when the decision has to wait for an agent, overlapping that wait (the
@@ -40,14 +44,33 @@ export async function plan(ctx: StepContext, m: MdevMigration, vmi: Vmi): Promis
     ctx.event(m, 'Normal', 'Probing', deciding);
   }
   ctx.o.guard?.();
+  if (decision.behind) return ctx.wait(m, decision.reason);
   if (!decision.source) return fail(ctx, m, 'SourceNotMigratable', decision.reason);
   if (!decision.chosen) {
     // An agent that did not answer in time (an API server restart, a slow node) may answer on the
     // next try: wait while the deadline allows instead of failing on a transient silence.
     const silent = decision.candidates.explanations.filter((e) => e.verdict === 'AgentUnavailable' && e.message.startsWith('probe timed out'));
     if (silent.length > 0 && ctx.now() + AGENT_RETRY_MARGIN_MS < ctx.deadlineAt(m)) {
-      await ctx.status.patch(m, { ...decisionStatus(decision), message: `${decision.reason}; asking ${silent.map((e) => e.node).join(', ')} again` });
-      return { requeueAfter: AGENT_RETRY_DELAY_MS };
+      const message = `${decision.reason}; asking ${silent.map((e) => e.node).join(', ')} again`;
+      await ctx.status.patch(m, { ...decisionStatus(decision), message });
+      // A late answer from that agent (or a recovery) wakes it sooner.
+      return ctx.wait(m, message, AGENT_RETRY_DELAY_MS);
+    }
+    // An agent whose lease looks expired in a cache that was not current long enough (an API
+    // server outage just ended) may yet renew: not a verdict to fail on. The deadline bounds it.
+    const unknown = waitableUnknownAgents(m, decision);
+    if (unknown.length > 0) {
+      const message = `${decision.reason}; waiting for the agents of ${unknown.join(', ')}, whose leases look expired but cannot be judged yet (Lease updates seen for less than one lease duration), to renew them`;
+      if (m.status?.message !== message) await ctx.status.patch(m, { ...decisionStatus(decision), message });
+      return ctx.wait(m, message);
+    }
+    // A node full only of other migrations' claims is judged once they end (a drain moves many
+    // VMs at once; failing now would fail a migration that fits once a sibling settles).
+    const claimed = decision.candidates.explanations.filter((e) => e.claimBound);
+    if (claimed.length > 0 && ctx.now() + CLAIM_RETRY_DELAY_MS < ctx.deadlineAt(m)) {
+      const message = `${decision.reason}; waiting for other migrations' claims on ${claimed.map((e) => e.node).join(', ')} to be released`;
+      if (m.status?.message !== message) await ctx.status.patch(m, { ...decisionStatus(decision), message });
+      return ctx.wait(m, message, CLAIM_RETRY_DELAY_MS);
     }
     return fail(ctx, m, 'NoCompatibleNode', decision.reason, decisionStatus(decision));
   }
@@ -73,4 +96,10 @@ async function planned(ctx: StepContext, m: MdevMigration, d: DecisionResult): P
   await ctx.status.patch(m, status);
   controllerMetrics.migrations.inc({ result: 'planned' });
   ctx.event(m, 'Normal', 'Planned', message);
+}
+
+/** Unknown-state agents that could take this migration (inside its targetNodes, if any). */
+function waitableUnknownAgents(m: MdevMigration, decision: DecisionResult): string[] {
+  const allowed = m.spec.targetNodes && m.spec.targetNodes.length > 0 ? new Set(m.spec.targetNodes) : undefined;
+  return (decision.unknownAgents ?? []).filter((n) => !allowed || allowed.has(n));
 }

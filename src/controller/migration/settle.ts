@@ -30,8 +30,14 @@ export async function settle(ctx: StepContext, m: MdevMigration): Promise<Reconc
   }
   const settled = await settlement(ctx, m);
   if (!settled) {
-    const since = Date.parse(m.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '');
-    const waited = Number.isFinite(since) ? ctx.now() - since : 0;
+    // A consumer missing from caches that may be behind the API server proves nothing yet, and the
+    // agent gets its grace counted from success or from when the caches caught up (an outage right
+    // after success kept it from writing), whichever is later.
+    const currency = ctx.caches.currency();
+    if (currency.behind.length > 0) return ctx.wait(m, `caches behind the API server: ${currency.behind.join(', ')}`);
+    const succeeded = Date.parse(m.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '');
+    const since = Math.max(Number.isFinite(succeeded) ? succeeded : ctx.now(), currency.devicesSince ?? Number.NEGATIVE_INFINITY);
+    const waited = ctx.now() - since;
     if (waited < (ctx.o.settleGraceMs ?? DEFAULT_SETTLE_GRACE_MS)) return { requeueAfter: 1000 };
     const node = m.status?.targetNode;
     await ctx.status.patch(m, {

@@ -23,7 +23,8 @@ export async function startMigration(ctx: StepContext, m: MdevMigration): Promis
       ...phaseStatus(m, { phase: 'Probing', reason: 'ClaimLost', message: `The claim on ${target} was lost (${held.reason}); deciding again` }, ctx.now()),
       ...NO_TARGET,
     });
-    return { requeueAfter: 200 };
+    ctx.rememberLoss(m, { node: target, ...(held.seenVersion ? { seenVersion: held.seenVersion } : {}) });
+    return { requeue: true };
   }
   const attempt = status.attempts ?? 1;
   const name = vmimName(m.metadata.name, attempt);
@@ -49,8 +50,9 @@ export async function startMigration(ctx: StepContext, m: MdevMigration): Promis
 }
 
 /**
- * A controller that died after creating the VMIM but before recording it left a live VMIM and an
- * older phase: follow that VMIM. Deciding again would read the VMI's new node as the source.
+ * A controller that died (or lost its Lease) after creating the VMIM but before recording it left a
+ * live VMIM and an older phase: follow that VMIM. Deciding again would read the VMI's new node as
+ * the source; claiming again (Planned) would count the device the VMI took as gone from the pool.
  */
 export async function adopt(ctx: StepContext, m: MdevMigration, vmim: Vmim): Promise<ReconcileResult | void> {
   const target = vmimTargetNode(vmim, (value) => ctx.nodeOfHostname(value));
@@ -64,8 +66,12 @@ export async function adopt(ctx: StepContext, m: MdevMigration, vmim: Vmim): Pro
   return follow(ctx, m, vmim);
 }
 
-/** An owned VMIM still running that this migration did not give up on: the one to adopt. */
+/**
+ * An owned VMIM that did not fail and that this migration did not give up on: the one to adopt.
+ * One that already Succeeded counts too: it finished while no controller could record it (an
+ * outage right after creating it), and following it is how the migration learns it is done.
+ */
 export function liveVmimToAdopt(ctx: StepContext, m: MdevMigration): Vmim | undefined {
   const givenUp = new Set((m.status?.failedTargets ?? []).flatMap((f) => (f.migrationName ? [f.migrationName] : [])));
-  return ctx.ownedVmims(m).find((v) => !isVmimFinal(v) && !v.metadata.deletionTimestamp && !givenUp.has(v.metadata.name));
+  return ctx.ownedVmims(m).find((v) => v.status?.phase !== 'Failed' && !v.metadata.deletionTimestamp && !givenUp.has(v.metadata.name));
 }

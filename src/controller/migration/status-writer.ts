@@ -87,3 +87,9 @@ export function newerByVersion<T extends { metadata: { resourceVersion?: string 
   if (/^\d+$/.test(ra) && /^\d+$/.test(rb)) return BigInt(rb) > BigInt(ra) ? b : a;
   return a;
 }
+
+/** Whether resourceVersion `rv` is `min` or newer (etcd revisions; an opaque one counts as new enough). */
+export function versionAtLeast(rv: string | undefined, min: string): boolean {
+  if (!rv || !/^\d+$/.test(rv) || !/^\d+$/.test(min)) return true;
+  return BigInt(rv) >= BigInt(min);
+}

@@ -153,6 +153,17 @@ describe('chart with the real helm', function () {
       expect(pdb.spec.selector.matchLabels['app.kubernetes.io/component']).to.equal('controller');
     });
 
+    it('keeps both controller replicas serving: rollouts surge, replicas spread over nodes, probes independent of the API server', () => {
+      const dep = find(objs, 'Deployment') as Any;
+      expect(dep.spec.replicas).to.equal(2);
+      expect(dep.spec.strategy).to.deep.equal({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+      const anti = dep.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0];
+      expect(anti.podAffinityTerm.topologyKey).to.equal('kubernetes.io/hostname');
+      expect(anti.podAffinityTerm.labelSelector.matchLabels).to.deep.equal(dep.spec.selector.matchLabels);
+      const c = dep.spec.template.spec.containers[0];
+      expect([c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path]).to.deep.equal(['/healthz', '/readyz']);
+    });
+
     it('runs the privileged agent in its own namespace labelled for the privileged Pod Security level', () => {
       const ns = find(objs, 'Namespace', 'mdev-operator-agent');
       expect(ns.metadata.labels!['pod-security.kubernetes.io/enforce']).to.equal('privileged');
@@ -183,7 +194,7 @@ describe('chart with the real helm', function () {
         'core/pods': ['list'],
         'kubevirt.io/kubevirts': ['list'],
         'kubevirt.io/virtualmachineinstancemigrations': sorted('get', 'list', 'watch', 'create', 'delete'),
-        'kubevirt.io/virtualmachineinstances': sorted('list', 'watch'),
+        'kubevirt.io/virtualmachineinstances': sorted('get', 'list', 'watch'),
         'mdev-operator.io/mdevdevices': sorted('list', 'watch'),
         'mdev-operator.io/mdevdevices/status': ['patch'],
         'mdev-operator.io/mdevmigrations': sorted('list', 'watch', 'get', 'create', 'patch', 'delete'),

@@ -7,6 +7,7 @@ import { parseFromWire, type MdevDevice, type MdevMigration, type MdevNode } fro
 import { CapacityClaims, sweepClaims, type ClaimOwner } from '../../../src/controller/claims.ts';
 import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, NODES } from '../../../src/controller/resources.ts';
 import { informerFor, type Informer } from '../../../src/kube/informer.ts';
+import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
@@ -78,6 +79,10 @@ describe('capacity claims on the real API server (stand-in MdevNode and MdevDevi
       expect(loser.ok === false && loser.reason).to.match(/has 0 unclaimed units for 1 wanted \(2 free, 2 claimed by other migrations\)/);
       const winner = ra.ok ? `a${round}` : `b${round}`;
       expect(await claimNames()).to.deep.equal(['holder', winner].sort());
+      // The loss names the MdevNode version that showed it (the winner's write): the loser's next
+      // decision waits until its cache has that version instead of picking this node again.
+      const stored = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_NODES, { name: node }) })) as MdevNode;
+      expect(loser.ok === false && loser.seenVersion, `round ${round}`).to.equal(stored.metadata.resourceVersion);
       expect(await first.release(owner(winner).uid, node)).to.equal(true);
       await waitFor('the release in the cache', async () => (cachedClaims(winner) === 0 ? true : undefined));
     }

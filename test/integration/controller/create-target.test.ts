@@ -25,7 +25,7 @@ import { gpuAddress, type FleetNodeSpec, type GpuSpec } from '../../../dev/sim/f
 import type { FakeTree } from '../../../dev/fakes/sysfs/fake-tree.ts';
 import { SUPPORTED_TYPES } from '../../../src/sysfs/layout.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { claimsOf, createNamespace, deleteNamespace, getDevice, getMigration, installCrds, listEvents, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
+import { claimsOf, createNamespace, deleteNamespace, eventsWith, getDevice, getMigration, installCrds, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
 
 const TYPE = 'nvidia-1012';
 const ACCEL = 'hisi_acc-qm';
@@ -193,7 +193,7 @@ describe('controller: allowCreateTarget creates the target device through the ag
     const vmims = await vmimsOf(kc, ns, m);
     expect(vmims).to.have.length(1);
     expect(vmims[0]?.spec.addedNodeSelector).to.deep.equal({ [LABEL_HOSTNAME]: tgtA });
-    expect((await listEvents(kc, ns, 'grow')).map((e) => e.reason)).to.include.members(['Claimed', 'Migrating', 'Succeeded']);
+    expect((await eventsWith(kc, ns, 'grow', ['Succeeded'])).map((e) => e.reason)).to.include.members(['Claimed', 'Migrating', 'Succeeded']);
 
     // The created device was the pool's only free one, so the device plugin stand-in gave the VMI
     // that one; the controller records it and releases the claim.

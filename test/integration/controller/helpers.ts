@@ -6,6 +6,7 @@ import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { API_VERSION, parseFromWire, type MdevDevice, type MdevMigration } from '../../../src/api/v1alpha1/index.ts';
 import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES } from '../../../src/controller/resources.ts';
 import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';
+import { isNotFound } from '../../../src/kube/errors.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { listVmims } from '../../../src/kubevirt/client.ts';
@@ -48,9 +49,15 @@ export async function createMigration(kc: KubeConfig, ns: string, name: string, 
   return parseFromWire('MdevMigration', raw, log) as MdevMigration;
 }
 
+/** The MdevMigration, or undefined once it is gone (404). */
 export async function getMigration(kc: KubeConfig, ns: string, name: string): Promise<MdevMigration | undefined> {
-  const raw = await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns, name }) });
-  return parseFromWire('MdevMigration', raw, log);
+  try {
+    const raw = await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns, name }) });
+    return parseFromWire('MdevMigration', raw, log);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
 }
 
 export async function getDevice(kc: KubeConfig, name: string): Promise<MdevDevice | undefined> {
@@ -82,6 +89,18 @@ export async function listEvents(kc: KubeConfig, ns: string, name: string): Prom
     items?: { reason: string; message: string; type: string }[];
   };
   return res.items ?? [];
+}
+
+/**
+ * The Events about a migration once every reason in `reasons` is among them: the controller records
+ * Events after the status write without waiting for them (best effort), so a test that has seen a
+ * phase must still wait for the Event that goes with it.
+ */
+export function eventsWith(kc: KubeConfig, ns: string, name: string, reasons: readonly string[]): Promise<{ reason: string; message: string; type: string }[]> {
+  return waitFor(`Events ${reasons.join(', ')} about ${ns}/${name}`, async () => {
+    const events = await listEvents(kc, ns, name);
+    return reasons.every((r) => events.some((e) => e.reason === r)) ? events : undefined;
+  });
 }
 
 export interface ClaimOnNode {

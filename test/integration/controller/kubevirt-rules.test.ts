@@ -22,7 +22,7 @@ import { startFleet, type FleetHandle } from '../../../dev/sim/fleet/fleet.ts';
 import { gpuAddress, type FleetNodeSpec, type GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { claimsOf, createMigration, h100, createNamespace, deleteNamespace, getMigration, installCrds, listEvents, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
+import { claimsOf, createMigration, createNamespace, deleteNamespace, eventsWith, getMigration, h100, installCrds, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
 
 const log = loggerFor('kubevirt-rules-test');
 
@@ -145,7 +145,7 @@ describe('controller under KubeVirt v1.9 rules (stand-in fleet running the real 
       });
       expect(settled.status?.devices?.[0]).to.deep.include({ target: compatible?.metadata.name, targetAccepted: true });
       expect(settled.status?.conditions?.find((c) => c.type === 'TargetDeviceVerified')).to.deep.include({ status: 'True', reason: 'InAcceptedClass' });
-      expect((await listEvents(kc, ns, 'mix-b')).map((e) => e.reason)).not.to.include('UnverifiedTargetDevice');
+      expect((await eventsWith(kc, ns, 'mix-b', ['Succeeded'])).map((e) => e.reason)).not.to.include('UnverifiedTargetDevice');
       expect(await claimsOf(kc, ns, 'mix-b'), 'the claim is released once the device is recorded').to.deep.equal([]);
     });
   });
@@ -214,7 +214,7 @@ describe('controller under KubeVirt v1.9 rules (stand-in fleet running the real 
       expect(m.status?.attempts).to.equal(1);
       expect(await vmimsOf(kc, ns, m)).to.deep.equal([]);
       expect(await claimsOf(kc, ns, 'busy')).to.deep.equal([]);
-      const events = await listEvents(kc, ns, 'busy');
+      const events = await eventsWith(kc, ns, 'busy', ['MigrationRefused']);
       expect(events.filter((e) => e.reason === 'MigrationRefused')).to.have.length(1);
       expect(events.map((e) => e.reason)).to.not.include('AttemptFailed');
       await kubeRequest(kc, { method: 'DELETE', path: resourcePath(VMIM_RESOURCE, { namespace: ns, name: 'manual-busy' }) });
@@ -233,7 +233,7 @@ describe('controller under KubeVirt v1.9 rules (stand-in fleet running the real 
     const [vmim] = await vmimsOf(kc, ns, m);
     expect(vmim?.spec.addedNodeSelector).to.deep.equal({ [LABEL_HOSTNAME]: hostname });
     expect((await getVmi(kc, ns, 'vm-h'))?.status?.nodeName).to.equal(named);
-    expect((await listEvents(kc, ns, 'host')).map((e) => e.message)).to.include(`Created VirtualMachineInstanceMigration ${m.metadata.name}-1 to ${named} (kubernetes.io/hostname=${hostname})`);
+    expect((await eventsWith(kc, ns, 'host', ['Migrating'])).map((e) => e.message)).to.include(`Created VirtualMachineInstanceMigration ${m.metadata.name}-1 to ${named} (kubernetes.io/hostname=${hostname})`);
   });
 
   it('gives up a target whose pod stays Pending past --target-pending-timeout (2 s here) and migrates to the next candidate', async () => {
@@ -254,7 +254,7 @@ describe('controller under KubeVirt v1.9 rules (stand-in fleet running the real 
     expect(m.status?.failedTargets?.[0]?.reason).to.match(
       /^its target pod virt-launcher-vm-p-\w+ stayed Pending for \d+s \(Unschedulable: 0\/\d+ nodes are available: 1 Insufficient memory, .*\); the operator gave it up before KubeVirt's own 5-minute timeout$/,
     );
-    const reasons = (await listEvents(kc, ns, 'pend')).map((e) => e.reason);
+    const reasons = (await eventsWith(kc, ns, 'pend', ['Succeeded'])).map((e) => e.reason);
     expect(reasons).to.include.members(['TargetPending', 'AttemptFailed', 'Succeeded']);
     // The cancelled VMIM ended (or is gone): KubeVirt never ran two migrations of the VMI at once.
     const first = await getVmim(kc, ns, `${m.metadata.name}-1`);

@@ -11,7 +11,7 @@ import { isNotFound } from '../../../src/kube/errors.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { createMigration, createNamespace, deleteNamespace, getMigration, installCrds, listEvents, waitFor } from './helpers.ts';
+import { createMigration, createNamespace, deleteNamespace, eventsWith, getMigration, installCrds, waitFor } from './helpers.ts';
 
 describe('controller: finished MdevMigrations deleted by TTL and per-VMI history limit (stand-in fleet)', function () {
   this.timeout(120_000);
@@ -64,7 +64,7 @@ describe('controller: finished MdevMigrations deleted by TTL and per-VMI history
     await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }), body });
     await gone('ttl-zero');
     // It did finish before it went: the controller's Planned event is what is left of it.
-    const reasons = (await listEvents(kc, ns, 'ttl-zero')).map((e) => e.reason);
+    const reasons = (await eventsWith(kc, ns, 'ttl-zero', ['Planned'])).map((e) => e.reason);
     expect(reasons).to.include('Planned');
   });
 
@@ -73,7 +73,7 @@ describe('controller: finished MdevMigrations deleted by TTL and per-VMI history
       await createMigration(kc, ns, name, { vmiName: 'vm', dryRun: true, targetNodes: nodes });
       // One after another, so their completion times are ordered.
       await waitFor(`${name} to finish`, async () => {
-        const m = await getMigration(kc, ns, name).catch(() => undefined);
+        const m = await getMigration(kc, ns, name);
         return m?.status?.completionTime ? m : undefined;
       });
     }

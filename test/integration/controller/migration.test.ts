@@ -7,23 +7,15 @@ import { startManager, type ManagerHandle } from '../../../src/controller/manage
 import { startFleet, type FleetHandle } from '../../../dev/sim/fleet/fleet.ts';
 import type { FleetNodeSpec, GpuSpec } from '../../../dev/sim/fleet/profile.ts';
 import { getVmi } from '../../../src/kubevirt/client.ts';
+import { mergePatch } from '../../../src/kube/apply.ts';
+import { kubeRequest } from '../../../src/kube/request.ts';
+import { resourcePath } from '../../../src/kube/resource.ts';
+import { MDEV_MIGRATIONS, NODES } from '../../../src/controller/resources.ts';
 import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
 import type { FailWhen } from '../../../dev/sim/kubevirt/simulator.ts';
+import { listLauncherPods } from '../../../dev/sim/kubevirt/core-objects.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import {
-  claimsOf,
-  createMigration,
-  createNamespace,
-  deleteNamespace,
-  getDevice,
-  getMigration,
-  installCrds,
-  listEvents,
-  verdictOf,
-  vmimsOf,
-  waitFor,
-  waitForPhase,
-} from './helpers.ts';
+import { claimsOf, createMigration, createNamespace, deleteNamespace, eventsWith, getDevice, getMigration, installCrds, verdictOf, vmimsOf, waitFor, waitForPhase } from './helpers.ts';
 
 const H100 = (hostDriver: string, extra: Partial<GpuSpec> = {}): GpuSpec => ({
   vendor: 'nvidia',
@@ -126,7 +118,7 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
       expect((await getDevice(kc, got?.target as string))?.status?.consumer?.name).to.equal('vm-a');
       expect(settled.status?.conditions?.find((c) => c.type === 'TargetDeviceVerified')).to.deep.include({ status: 'True', reason: 'InAcceptedClass' });
       expect(await claimsOf(kc, ns, 'move-a')).to.deep.equal([]);
-      const reasons = (await listEvents(kc, ns, 'move-a')).map((e) => e.reason);
+      const reasons = (await eventsWith(kc, ns, 'move-a', ['Succeeded'])).map((e) => e.reason);
       expect(reasons).to.include.members(['Probing', 'Claimed', 'Migrating', 'Succeeded']);
       expect(reasons, 'the expected device needs no Event: the condition says it').not.to.include('UnverifiedTargetDevice');
     });
@@ -199,6 +191,39 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
     expect(vmims).to.have.length(1);
   });
 
+  it("waits while the last unit is claimed by a sibling migration instead of failing, and takes it once the sibling's claim is gone", async () => {
+    const p = uniqueName('wait');
+    const tgt = `${p}-2`;
+    const { f, ns } = await fleet('wait', [node(`${p}-1`, [H100('550.54.15')]), node(tgt, [H100('550.54.15', { devices: 1 })])]);
+    await f.startVm({ namespace: ns, name: 'vm-1', node: `${p}-1` });
+    await f.startVm({ namespace: ns, name: 'vm-2', node: `${p}-1` });
+    const vm1Uid = (await getVmi(kc, ns, 'vm-1'))?.metadata.uid as string;
+    // The first migration's target pod waits unscheduled (too little memory), so its claim stays.
+    await mergePatch(kc, NODES, { name: tgt }, { status: { allocatable: { memory: '512Mi' } } }, { subresource: 'status' });
+    await createMigration(kc, ns, 'first', { vmiName: 'vm-1', targetNodes: f.nodeNames });
+    const first = await waitForPhase(kc, ns, 'first', ['Migrating', 'Succeeded', 'Failed']);
+    expect(first.status?.phase, first.status?.message).to.equal('Migrating');
+    await createMigration(kc, ns, 'second', { vmiName: 'vm-2', targetNodes: f.nodeNames });
+    const waiting = await waitFor('the second migration to wait for the first one\'s claim', async () => {
+      const m = await getMigration(kc, ns, 'second');
+      if (m?.status?.phase === 'Failed') throw new Error(`second migration failed: ${m.status.message}`);
+      return m?.status?.message?.endsWith(`waiting for other migrations' claims on ${tgt} to be released`) ? m : undefined;
+    });
+    expect(verdictOf(waiting, tgt)).to.deep.include({ verdict: 'NoCapacity', message: 'needs 1 free nvidia-1012, has 0 (1 claimed by other migrations)' });
+    // The sibling ends (deleted: its VMIM is garbage-collected, the sweeper releases its claim) and the node has room again.
+    await kubeRequest(kc, { method: 'DELETE', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns, name: 'first' }) });
+    // Room comes back only once the cancelled target pod is gone, so it cannot take the device itself.
+    await waitFor('the first migration, its VMIM and its target pod to be gone', async () => {
+      const left = (await getMigration(kc, ns, 'first')) ?? (await vmimsOf(kc, ns, first))[0] ?? (await listLauncherPods(kc, { namespace: ns, vmiUid: vm1Uid })).find((pod) => !pod.spec.nodeName);
+      return left ? undefined : true;
+    });
+    await mergePatch(kc, NODES, { name: tgt }, { status: { allocatable: { memory: '64Gi' } } }, { subresource: 'status' });
+    const done = await waitForPhase(kc, ns, 'second', ['Succeeded', 'Failed'], 90_000);
+    expect(done.status?.phase, `${done.status?.message} ${JSON.stringify(done.status?.candidates)}`).to.equal('Succeeded');
+    expect(done.status?.targetNode).to.equal(tgt);
+    expect(done.status?.attempts).to.equal(1);
+  });
+
   it('after a failed VMIM releases the claim, remembers the node in status and uses the next candidate', async () => {
     const p = uniqueName('retry');
     const first = `${p}-2`;
@@ -217,7 +242,7 @@ describe('controller: MdevMigration reconciler (stand-in fleet running the real 
     expect(m.status?.failedTargets?.map((t) => [t.node, t.migrationName])).to.deep.equal([[first, 'retry-1']]);
     expect(m.status?.failedTargets?.[0]?.reason).to.include('injected failure (stand-in)');
     await waitFor('no claim left by the migration', async () => ((await claimsOf(kc, ns, 'retry')).length === 0 ? true : undefined));
-    expect((await listEvents(kc, ns, 'retry')).map((e) => e.reason)).to.include('AttemptFailed');
+    expect((await eventsWith(kc, ns, 'retry', ['AttemptFailed'])).map((e) => e.reason)).to.include('AttemptFailed');
   });
 
   it('resumes after the controller is killed mid-migration, without a second VMIM', async () => {

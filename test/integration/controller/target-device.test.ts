@@ -19,7 +19,7 @@ import { ANNOTATION_MIGRATION_JOB_NAME } from '../../../dev/sim/kubevirt/launche
 import { deleteRunningVmi } from '../../../dev/sim/kubevirt/vmi-factory.ts';
 import { installKubevirtStandins } from '../../../dev/standins/kubevirt-crds.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { claimsOf, createMigration, h100, createNamespace, deleteNamespace, getMigration, installCrds, listEvents, waitFor, waitForPhase } from './helpers.ts';
+import { claimsOf, createMigration, createNamespace, deleteNamespace, eventsWith, getMigration, h100, installCrds, waitFor, waitForPhase } from './helpers.ts';
 
 const log = loggerFor('target-device-test');
 
@@ -98,7 +98,7 @@ describe('controller records the device the VMI got and flags one outside the ac
     const condition = settled.status?.conditions?.find((c) => c.type === 'TargetDeviceVerified');
     expect(condition).to.deep.include({ status: 'False', reason: 'OutsideAcceptedClass' });
     expect(condition?.message).to.include(`the device plugin gave VMI vm ${incompatible?.metadata.name} (`);
-    const warnings = (await listEvents(kc, ns, 'move')).filter((e) => e.type === 'Warning' && e.reason === 'UnverifiedTargetDevice');
+    const warnings = (await eventsWith(kc, ns, 'move', ['UnverifiedTargetDevice'])).filter((e) => e.type === 'Warning' && e.reason === 'UnverifiedTargetDevice');
     expect(warnings).to.have.length(1);
     expect(await claimsOf(kc, ns, 'move')).to.deep.equal([]);
   });

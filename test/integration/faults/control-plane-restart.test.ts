@@ -73,7 +73,7 @@ describe('faults: control-plane restarts (real kube-apiserver and etcd)', functi
   function startInformer(wrap?: (s: ListWatchSource) => ListWatchSource, ends: WatchEndReason[] = []): Informer<Cm> {
     const informer = informerFor(kc, {
       resource: CONFIGMAPS, namespace: ns, labelSelector: 'faults=cm', name: uniqueName('faults-cm'), parse: (o) => Cm.safeParse(o).data,
-      initialBackoffMs: 200, maxBackoffMs: 2_000, wrapSource: wrap, onWatchEnd: (r) => ends.push(r),
+      backoff: { initialMs: 200, maxMs: 2_000 }, wrapSource: wrap, onWatchEnd: (r) => ends.push(r),
     });
     informers.push(informer);
     informer.start();

@@ -3,23 +3,22 @@
 // each step of a migration, leader failover, agents that stop answering, and contention for
 // scarce devices. The invariant checker runs after every scenario.
 import { expect } from 'chai';
-import type { MdevMigration } from '../../../src/api/v1alpha1/index.ts';
+import { CONDITION_TARGET_DEVICE_VERIFIED, type MdevDevice, type MdevMigration } from '../../../src/api/v1alpha1/index.ts';
 import type { EventSink } from '../../../src/controller/events.ts';
 import type { ManagerHandle } from '../../../src/controller/manager.ts';
-import { MDEV_PROBES } from '../../../src/controller/resources.ts';
-import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';
+import { MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES } from '../../../src/controller/resources.ts';
+import { ownerReferenceTo, vmimName } from '../../../src/controller/vmim-driver.ts';
+import { mergePatch } from '../../../src/kube/apply.ts';
+import { createVmim } from '../../../src/kubevirt/client.ts';
+import { mdevPoolKey } from '../../../src/kubevirt/device-plugin.ts';
+import { LABEL_HOSTNAME } from '../../../src/kubevirt/types.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
-import { listVmims } from '../../../src/kubevirt/client.ts';
 import { testKubeConfig } from '../../support/cluster.ts';
 import { expectInvariants } from '../../support/faults/invariants.ts';
 import { eventually, FaultWorld, h100 } from '../../support/faults/world.ts';
 
 const verdictOf = (m: MdevMigration, node: string) => m.status?.candidates?.find((c) => c.node === node);
-
-async function vmimsOf(w: FaultWorld, m: MdevMigration) {
-  return (await listVmims(w.kc, { namespace: w.ns })).filter((v) => isOwnedBy(v, m.metadata.uid ?? ''));
-}
 
 /** An event sink that crashes its own manager the moment the reconciler reports `reason`. */
 function crashOn(reason: string, seen: string[]): { sink: EventSink; arm: (m: ManagerHandle) => void } {
@@ -70,12 +69,58 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
         expect(m.status?.phase, m.status?.message).to.equal('Succeeded');
         expect(m.status?.targetNode).to.equal(world.node('dst'));
         expect(m.status?.attempts).to.equal(1);
-        expect(await vmimsOf(world, m)).to.have.length(1);
+        expect(await world.vmimsOf(m)).to.have.length(1);
         await expectInvariants(world.scope());
         await survivor.stop();
         world.managers.splice(world.managers.indexOf(survivor), 1);
       });
     }
+  });
+
+  describe('a VMIM that finished while no controller could record it (an outage between creating it and writing Migrating)', () => {
+    let world: FaultWorld;
+    before(async () => {
+      world = await FaultWorld.start({
+        kc, prefix: 'fdone', kubevirt: { stepDelayMs: 20 },
+        nodes: [{ suffix: 'src', gpus: [h100('550.54.15', { devices: 1 })] }, { suffix: 'dst', gpus: [h100('550.90.07', { devices: 1 })] }],
+      });
+    });
+    after(async () => world?.stop());
+
+    it('the controller adopts it and ends Succeeded with the device the VMI got, instead of claiming again a pool its own VMI now holds', async () => {
+      const [src, dst] = [world.node('src'), world.node('dst')];
+      const { devices: [source] } = await world.fleet.startVm({ namespace: world.ns, name: 'vm-done', node: src });
+      const [target] = await world.devicesOf(dst);
+      const pool = mdevPoolKey((target as MdevDevice).spec.type);
+      // What a leader leaves behind when it loses the API server right after creating the VMIM of
+      // attempt 1: status Planned with the devices, the target's pool claimed, the VMIM created.
+      const m = await world.createMigration('done', { vmiName: 'vm-done', targetNodes: [dst] });
+      const ref = { namespace: world.ns, name: 'done' };
+      const status = { phase: 'Planned', targetNode: dst, devices: [{ source, pool }], attempts: 1, message: 'Claimed 1 device of pool for attempt 1' };
+      await mergePatch(kc, MDEV_MIGRATIONS, ref, { status }, { subresource: 'status' });
+      const at = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const claim = { migration: { ...ref, uid: m.metadata.uid }, pool, typeId: (target as MdevDevice).spec.type.id, units: 1, claimedAt: at(Date.now()), expiresAt: at(Date.now() + 600_000) };
+      await mergePatch(kc, MDEV_NODES, { name: dst }, { status: { claims: [claim] } }, { subresource: 'status' });
+      await createVmim(kc, { namespace: world.ns, name: vmimName('done', 1), vmiName: 'vm-done', addedNodeSelector: { [LABEL_HOSTNAME]: dst }, ownerReferences: [ownerReferenceTo(m)] });
+      // KubeVirt finishes meanwhile, and the target's agent publishes the VMI as its consumer: the pool has no free unit left.
+      await eventually('the VMI to run on the target, its agent publishing it', async () => {
+        const d = (await world.devicesOf(dst)).find((x) => x.metadata.name === target?.metadata.name);
+        return d?.status?.consumer?.name === 'vm-done' ? d : undefined;
+      }, 60_000);
+
+      await world.startController();
+      await world.waitForPhase('done', ['Succeeded', 'Failed'], 60_000);
+      const done = await eventually('the migration to settle (the device the VMI got recorded)', async () => {
+        const x = await world.migration('done');
+        return x?.status?.phase !== 'Succeeded' || x.status.conditions?.some((c) => c.type === CONDITION_TARGET_DEVICE_VERIFIED) ? x : undefined;
+      }, 90_000);
+      expect(done.status?.phase, done.status?.message).to.equal('Succeeded');
+      expect(done.status?.devices?.map((d) => [d.source, d.pool, d.target]), 'the Planned device, and the one the VMI got').to.deep.equal([[source, pool, target?.metadata.name]]);
+      expect(done.status?.targetNode).to.equal(dst);
+      expect((await world.vmimsOf(done)).map((v) => v.metadata.name)).to.deep.equal([vmimName('done', 1)]);
+      expect(await world.claimsOn(dst), 'the claim is released once settled').to.deep.equal([]);
+      await expectInvariants(world.scope());
+    });
   });
 
   describe('leader failover between two controller replicas', () => {
@@ -109,7 +154,7 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
       for (const vm of vms) {
         const m = await world.waitForPhase(vm, ['Succeeded', 'Failed'], 90_000);
         expect(m.status?.phase, `${vm}: ${m.status?.message} ${JSON.stringify(m.status?.candidates)}`).to.equal('Succeeded');
-        expect(await vmimsOf(world, m), vm).to.have.length(1);
+        expect(await world.vmimsOf(m), vm).to.have.length(1);
         expect(m.status?.attempts, vm).to.equal(1);
       }
       await expectInvariants(world.scope());
@@ -183,9 +228,9 @@ describe('faults: controller crashes, failover and contention (stand-in fleet, K
       expect(lost).to.have.length(15);
       for (const m of lost) {
         expect(verdictOf(m, dst)?.verdict, `${m.metadata.name}: ${m.status?.message}`).to.equal('NoCapacity');
-        expect(await vmimsOf(world, m), m.metadata.name).to.have.length(0);
+        expect(await world.vmimsOf(m), m.metadata.name).to.have.length(0);
       }
-      for (const m of won) expect(await vmimsOf(world, m), m.metadata.name).to.have.length(1);
+      for (const m of won) expect(await world.vmimsOf(m), m.metadata.name).to.have.length(1);
       await expectInvariants(world.scope(), 60_000);
     });
   });

@@ -105,7 +105,7 @@ describe('Informer against the API server', function () {
       };
     };
     const informer = informerFor(testKubeConfig(), {
-      resource: CONFIGMAPS, namespace: ns, labelSelector: 'app=informer-test', parse, name, watchdogMs, initialBackoffMs: 100, wrapSource, clock,
+      resource: CONFIGMAPS, namespace: ns, labelSelector: 'app=informer-test', parse, name, watchdogMs, backoff: { initialMs: 100 }, wrapSource, clock,
       onWatchEnd: (reason) => ends.push(reason),
     });
     informers.push(informer);

@@ -10,6 +10,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binDir, ClusterError, clusterPaths, down, REPO_ROOT, status, up } from '../../../dev/localcluster/index.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { kubeRequest } from '../../../src/kube/request.ts';
 import { uniqueName } from '../../support/cluster.ts';
 import { waitFor } from '../kube/wait.ts';
 
@@ -128,7 +130,7 @@ describe('local control plane: failure behaviour', function () {
     }));
     quiet.length = 0;
     const cluster = await up({ name, log });
-    expect(quiet.join('\n')).to.match(/stale cluster .* starting fresh/);
+    expect(quiet.join('\n')).to.match(/cannot be restarted in place \(its data or kubeconfig is gone; running: none\); stopping it and starting fresh/);
     const s = await status({ name });
     expect(s.ready).to.equal(true);
     expect(s.components.every((c) => c.alive && c.pid !== dead)).to.equal(true);
@@ -157,29 +159,41 @@ describe('local control plane: failure behaviour', function () {
     await expectNothingRunning(name);
   });
 
-  it('a crashed etcd: status() reports it stopped and not ready; up restarts the cluster cleanly', async function () {
-    this.timeout(180_000);
-    const name = fresh();
-    await up({ name, log });
-    const before = (await status({ name })).components;
-    const etcdPid = before.find((c) => c.name === 'etcd')?.pid ?? 0;
-    process.kill(etcdPid, 'SIGKILL');
+  for (const component of ['etcd', 'kube-apiserver'] as const) {
+    it(`a crashed ${component}: status() reports it stopped and not ready; up starts it again in place (same port, same data), the others untouched`, async function () {
+      this.timeout(180_000);
+      const name = fresh();
+      const cluster = await up({ name, log });
+      const kc = new KubeConfig();
+      kc.loadFromFile(cluster.kubeconfig);
+      const ns = `keep-${component}`;
+      await kubeRequest(kc, { method: 'POST', path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } });
+      const before = (await status({ name })).components;
+      const pidOf = (list: typeof before, c: string) => list.find((x) => x.name === c)?.pid;
+      process.kill(pidOf(before, component) ?? 0, 'SIGKILL');
 
-    await waitFor('status() to notice the crash', async () => !(await status({ name })).ready, 30_000);
-    const crashed = await status({ name });
-    expect(crashed.components.find((c) => c.name === 'etcd')?.alive).to.equal(false);
-    expect(crashed.components.find((c) => c.name === 'kube-apiserver')?.alive).to.equal(true);
+      await waitFor('status() to notice the crash', async () => !(await status({ name })).ready, 30_000);
+      const crashed = await status({ name });
+      expect(crashed.components.find((c) => c.name === component)?.alive).to.equal(false);
 
-    await up({ name, log });
-    const after = await status({ name });
-    expect(after.ready).to.equal(true);
-    expect(after.components.every((c) => c.alive)).to.equal(true);
-    // The survivors of the crashed cluster were stopped, not left running beside the new one.
-    expect(processesOf(name).sort()).to.deep.equal(after.components.map((c) => c.pid).sort());
-    for (const old of before) expect(after.components.map((c) => c.pid)).to.not.include(old.pid);
-    await down({ name, purge: true });
-    await expectNothingRunning(name);
-  });
+      quiet.length = 0;
+      const again = await up({ name, log });
+      expect(quiet.join('\n')).to.contain(`${component} of the cluster in ${clusterPaths(name).root} is not running; starting it again in place (same data and ports)`);
+      expect(again.server, 'the same port: the kubeconfig still works').to.equal(cluster.server);
+      const after = await status({ name });
+      expect(after.ready).to.equal(true);
+      expect(after.components.every((c) => c.alive)).to.equal(true);
+      for (const c of before.map((x) => x.name)) {
+        if (c === component) expect(pidOf(after.components, c), `${c} is a new process`).to.not.equal(pidOf(before, c));
+        else expect(pidOf(after.components, c), `${c} was left running`).to.equal(pidOf(before, c));
+      }
+      expect(processesOf(name).sort()).to.deep.equal(after.components.map((c) => c.pid).sort());
+      const kept = (await kubeRequest(kc, { method: 'GET', path: `/api/v1/namespaces/${ns}` })) as { metadata: { name: string } };
+      expect(kept.metadata.name, 'etcd kept its data').to.equal(ns);
+      await down({ name, purge: true });
+      await expectNothingRunning(name);
+    });
+  }
 
   it('an interrupted up (the command killed mid-start): down still stops everything it started', async function () {
     this.timeout(120_000);

@@ -68,6 +68,8 @@ const UNEXERCISED: Record<string, string> = {
   'core/pods:list': 'a migration whose target pod stays Pending past --target-pending-timeout is given up after reading that pod',
   'core/events:list': 'the cause of a VMIM that failed without failureReason is read from its Warning Events',
   'mdev-operator.io/mdevprobes:get': 'ProbeClient reads a probe another writer created first (409 AlreadyExists) or widened concurrently',
+  'kubevirt.io/virtualmachineinstances:get':
+    'the webhook reads a VMI its cache does not hold yet before admitting a VMIM for it (vmi-lookup fetch); the reconciler reads a failure cause from the VMI KubeVirt has not copied to the VMIM yet',
 };
 
 /**
@@ -197,6 +199,8 @@ describe('controller with a real ServiceAccount token and only the chart\'s RBAC
           // Only this test's namespace: the API server is shared with other tests.
           extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [vmNs] }],
           tlsCheckIntervalMs: 1_000,
+          // A test cleans up after itself; the controller command never removes its gate (issue 18).
+          removeConfigurationsOnStop: true,
         }),
       },
     });

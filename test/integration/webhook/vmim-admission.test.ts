@@ -19,7 +19,7 @@ import { createRunningVmi } from '../../../dev/sim/kubevirt/vmi-factory.ts';
 import { startLocalAdmission, type LocalAdmission } from '../../../src/webhook/local-admission.ts';
 import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, REJECT_REASON, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
+import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, REJECT_REASON, STANDIN_NODE_TOLERATIONS, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
 import { listClaims } from '../controller/helpers.ts';
 import { poll } from '../../support/poll.ts';
 import { apiClient } from '../../support/api-client.ts';
@@ -196,6 +196,62 @@ describe('VMIM admission webhook on the real kube-apiserver (KubeVirt and fleet 
     const decided = await calls('/validate-vmim');
     await createVmim('move-plain-pinned', 'plain-vm', good);
     expect(await calls('/validate-vmim'), 'a pinned VMIM is re-checked').to.equal(decided + 1);
+  });
+
+  it('fail closed: a VMIM for a VMI that requests a vGPU type the cluster knows, but whose device no agent published, is refused with why and what to do', async () => {
+    // The fixture's devices have type name "GRID H100-4C": the resource name nvidia.com/GRID_H100-4C.
+    await createRunningVmi(kc, { namespace: ns, name: 'unpublished-vm', nodeName: src, gpus: [{ name: 'vgpu', deviceName: 'nvidia.com/GRID_H100-4C' }], tolerations: STANDIN_NODE_TOLERATIONS });
+    await eventually(async () => (caches.vmis.get(`${ns}/unpublished-vm`) ? true : undefined));
+    const before = await reservations();
+    const message = await refusal('move-unpublished', 'unpublished-vm');
+    expect(message).to.include(`VMI ${ns}/unpublished-vm requests mediated devices (gpus[0] vgpu (nvidia.com/GRID_H100-4C)), but no MdevDevice names it as consumer`);
+    expect(message).to.include(`kubectl get mdevdevices -l mdev-operator.io/node=${src}`);
+    expect(message).to.include('vmim.mutate.mdev-operator.io');
+    expect(await reservations()).to.deep.equal(before);
+    const records = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }) })) as { items: { metadata: { name: string } }[] };
+    expect(records.items.map((m) => m.metadata.name)).to.not.include('vmim-move-unpublished');
+    // A device request the cluster has no mediated type for is not ours to gate.
+    await createRunningVmi(kc, { namespace: ns, name: 'passthrough-vm', nodeName: src, gpus: [{ name: 'gpu', deviceName: 'nvidia.com/GH100_H100_PCIE' }], tolerations: STANDIN_NODE_TOLERATIONS });
+    await eventually(async () => (caches.vmis.get(`${ns}/passthrough-vm`) ? true : undefined));
+    expect((await createVmim('move-passthrough', 'passthrough-vm')).spec.addedNodeSelector).to.equal(undefined);
+  });
+
+  it('fail closed: a VMIM that claims an MdevMigration owner is refused unless it is exactly that migration\'s VMIM (exists, uid, VMI, attempt name, node)', async () => {
+    const created = (await kubeRequest(kc, {
+      method: 'POST',
+      path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }),
+      body: { apiVersion: 'mdev-operator.io/v1alpha1', kind: 'MdevMigration', metadata: { name: 'owner-m' }, spec: { vmiName: 'gpu-vm-2' } },
+    })) as { metadata: { uid: string } };
+    const owned = (name: string, ref: { name: string; uid: string }, pin?: string): Promise<VmimOut> =>
+      kubeRequest(kc, {
+        method: 'POST',
+        path: resourcePath(VMIM_RESOURCE, { namespace: ns }),
+        body: {
+          apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration',
+          metadata: { name, ownerReferences: [{ apiVersion: 'mdev-operator.io/v1alpha1', kind: 'MdevMigration', controller: true, ...ref }] },
+          spec: { vmiName: 'gpu-vm-2', ...(pin ? { addedNodeSelector: { 'kubernetes.io/hostname': pin } } : {}) },
+        },
+      }) as Promise<VmimOut>;
+    const refused = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('the VMIM was admitted');
+    };
+    expect(await refused(owned('forged-1', { name: 'no-such-migration', uid: created.metadata.uid }))).to.include('no such MdevMigration exists in this namespace');
+    expect(await refused(owned('forged-2', { name: 'owner-m', uid: '00000000-0000-4000-8000-00000000dead' }))).to.include(`names uid 00000000-0000-4000-8000-00000000dead while that MdevMigration has uid ${created.metadata.uid}`);
+    const early = await refused(owned('owner-m-1', { name: 'owner-m', uid: created.metadata.uid }, good));
+    expect(early).to.include(`VMIM ${ns}/owner-m-1 claims MdevMigration ${ns}/owner-m as its owner, but that MdevMigration has claimed no target yet`);
+    expect(early).to.include('Remove the ownerReference to have this VMIM verified like any other');
+    // What the controller writes before it creates the VMIM of attempt 1 (the cache may lag it: the webhook asks the API server).
+    await kubeRequest(kc, { method: 'PATCH', path: `${resourcePath(MDEV_MIGRATIONS, { namespace: ns, name: 'owner-m' })}/status`, contentType: 'application/merge-patch+json', body: { status: { phase: 'Planned', attempts: 1, targetNode: good } } });
+    expect(await refused(owned('owner-m-1', { name: 'owner-m', uid: created.metadata.uid }, bad))).to.include(`its target is ${good} while this VMIM pins ${bad}`);
+    expect(await refused(owned('owner-m-7', { name: 'owner-m', uid: created.metadata.uid }, good))).to.include('the VMIM of its attempt 1 is named owner-m-1, not owner-m-7');
+    const genuine = await owned('owner-m-1', { name: 'owner-m', uid: created.metadata.uid }, good);
+    expect(genuine.spec.addedNodeSelector).to.deep.equal({ 'kubernetes.io/hostname': good });
+    expect(genuine.metadata.annotations?.[ANNOTATION_MIGRATION], 'admitted as the controller\'s own: no second decision, no record').to.equal(undefined);
   });
 
   it('failurePolicy Fail: while the webhook is down, VMIM creation is refused for every VMI, plain ones included', async () => {

@@ -3,7 +3,9 @@
 // (`.localcluster/test-<pid>`, or MDEV_TEST_CLUSTER_NAME) or one listed in MDEV_FAULTS_RESTARTABLE
 // (comma-separated names, e.g. `faultdev` while iterating). Anything else is refused by name.
 import { basename, dirname, join, resolve } from 'node:path';
-import { REPO_ROOT, restartComponent, type RestartableComponent } from '../../../dev/localcluster/index.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeRequest } from '../../../src/kube/request.ts';
+import { REPO_ROOT, restartComponent, startComponent, stopComponent, type RestartableComponent } from '../../../dev/localcluster/index.ts';
 import { kubectl, testKubeconfigPath } from '../cluster.ts';
 
 /** The name of the test cluster, after checking that this process may restart its components. */
@@ -36,5 +38,29 @@ export async function waitReady(timeoutMs = 90_000): Promise<void> {
     if (r.code === 0 && r.stdout.trim() === 'ok') return;
     if (Date.now() > deadline) throw new Error(`the API server was not ready within ${timeoutMs / 1000}s: ${r.stderr || r.stdout}`);
     await new Promise((res) => setTimeout(res, 250));
+  }
+}
+
+/** SIGKILLs one component of this test run's cluster (no SIGTERM, nothing drained); resolves once it is gone. */
+export async function crashComponent(component: RestartableComponent): Promise<void> {
+  await stopComponent(component, { name: restartableClusterName(), graceMs: 0 });
+}
+
+/** Starts a crashed component again on its ports and data; resolves once it answers its own health check. */
+export async function reviveComponent(component: RestartableComponent): Promise<void> {
+  await startComponent(component, { name: restartableClusterName() });
+}
+
+/**
+ * Asks /readyz every 100 ms, in this process (the clock the controller under test reads too), and
+ * returns Date.now() at the first `ok`: the moment this observer saw the API server ready.
+ */
+export async function readyzOkAt(kc: KubeConfig, timeoutMs = 120_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await kubeRequest(kc, { method: 'GET', path: '/readyz', responseType: 'text', signal: AbortSignal.timeout(2_000) }).then((t) => t === 'ok', () => false);
+    if (ok) return Date.now();
+    if (Date.now() > deadline) throw new Error(`the API server was not ready within ${timeoutMs / 1000}s after the outage`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -9,7 +9,10 @@ import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { API_VERSION, LABEL_NODE, probeObjectName, type MdevDevice, type MdevMigration, type MdevNode, type MdevProbe } from '../../../src/api/v1alpha1/index.ts';
 import { startManager, type ManagerHandle, type ManagerOptions } from '../../../src/controller/manager.ts';
 import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES } from '../../../src/controller/resources.ts';
+import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
+import { listVmims } from '../../../src/kubevirt/client.ts';
+import type { Vmim } from '../../../src/kubevirt/types.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { startFleet, type FleetHandle, type FleetKubevirtOptions } from '../../../dev/sim/fleet/fleet.ts';
 import type { FleetNodeSpec, GpuSpec } from '../../../dev/sim/fleet/profile.ts';
@@ -128,6 +131,11 @@ export class FaultWorld {
       const m = await this.migration(name);
       return m && phases.includes(m.status?.phase ?? '') ? m : undefined;
     }, timeoutMs);
+  }
+
+  /** The VMIMs `m` owns (the controller's attempts), as the API server has them now. */
+  async vmimsOf(m: MdevMigration): Promise<Vmim[]> {
+    return (await listVmims(this.kc, { namespace: this.ns })).filter((v) => isOwnedBy(v, m.metadata.uid ?? ''));
   }
 
   async devicesOf(node: string): Promise<MdevDevice[]> {

@@ -36,7 +36,7 @@ describe('probe responder (fake sysfs stand-in for the vendor driver)', () => {
     };
   };
 
-  const responder = (opts: { concurrency?: number; write?: (name: string, s: MdevProbeStatus) => Promise<void>; inventory?: () => ProbeInventory } = {}) =>
+  const responder = (opts: { concurrency?: number; write?: (name: string, s: MdevProbeStatus) => Promise<void>; inventory?: () => ProbeInventory; writeBackoff?: { initialMs: number } } = {}) =>
     new ProbeResponder({
       nodeName: NODE,
       backend: new SysfsBackend(io, 'simulated'),
@@ -47,6 +47,7 @@ describe('probe responder (fake sysfs stand-in for the vendor driver)', () => {
       metrics: new AgentMetrics(new Registry()),
       log: loggerFor('test'),
       concurrency: opts.concurrency,
+      ...(opts.writeBackoff ? { writeBackoff: opts.writeBackoff } : {}),
     });
 
   const probe = (spec: Partial<MdevProbeSpec>, generation = 1, status?: MdevProbeStatus): MdevProbe => ({
@@ -186,6 +187,22 @@ describe('probe responder (fake sysfs stand-in for the vendor driver)', () => {
     await r.idle();
     expect(written.size).to.equal(1000);
     expect(peak).to.be.at.most(4);
+  });
+
+  it('keeps retrying a status write the API server refuses (an outage) and writes the answer once it answers, not three tries and never', async () => {
+    let refusals = 5;
+    const r = responder({
+      write: async (name, st) => {
+        if (refusals-- > 0) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
+        written.set(name, st);
+      },
+      writeBackoff: { initialMs: 1 },
+    });
+    const p = probe({ devices: [] });
+    r.enqueue(p);
+    await r.idle();
+    expect(refusals, 'all five refusals were retried').to.equal(-1);
+    expect(written.get(p.metadata.name)?.results).to.have.length(2);
   });
 
   it('keeps only the latest version of a probe queued under one name', async () => {

@@ -225,3 +225,64 @@ describe('controller decision service (simulated prober, no server)', () => {
     expect(versionStillPublished('instance-1', current, taken2.metadata.name)).to.equal(true);
   });
 });
+
+describe('decision service and cache currency (issue 18)', () => {
+  it('decides nothing while a cache may be behind the API server, and says which', async () => {
+    const prober = simulatedProber();
+    let behind: string[] = ['controller-agent-leases', 'apiserver'];
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober, probeTimeoutMs: 1000, log, now: () => NOW, currency: () => ({ behind, leasesSince: behind.length ? undefined : NOW - 60_000 }) });
+    const d = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(d.behind).to.deep.equal(['controller-agent-leases', 'apiserver']);
+    expect(d.chosen).to.equal(undefined);
+    expect(d.reason).to.match(/behind the API server \(controller-agent-leases, apiserver catching up/);
+    expect(prober.sent, 'no probe from a stale view').to.have.length(0);
+    behind = [];
+    const after = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(after.behind).to.equal(undefined);
+    expect(after.chosen?.node).to.equal('new1');
+  });
+
+  it('names agents of unknown state (expired-looking leases right after the caches caught up) so the caller can wait', async () => {
+    const v = (): ClusterView => ({ ...fleet(), leases: ['src', 'old', 'new2'].map((n) => lease(n)).concat([lease('new1', 50_000)]), currentSince: NOW - 5_000 });
+    const svc = new DecisionService({ view: v, cache: new VerdictCache(), prober: simulatedProber(), probeTimeoutMs: 1000, log, now: () => NOW });
+    const d = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(d.unknownAgents, 'gone has no lease at all: missing in a current cache is a verdict').to.deep.equal(['new1']);
+    expect(d.candidates.explanations.find((e) => e.node === 'new1')).to.deep.include({ verdict: 'AgentUnavailable' });
+    expect(d.candidates.explanations.find((e) => e.node === 'new1')?.message).to.match(/looks expired/);
+  });
+
+  it('forgets probe timeouts noted before the caches last caught up (an agent cut off by an outage was not unresponsive)', async () => {
+    let now = NOW;
+    let leasesSince = NOW - 60_000;
+    const silent = new Set(['new1']);
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober: simulatedProber(silent), probeTimeoutMs: 1000, log, now: () => now, currency: () => ({ behind: [], leasesSince }) });
+    const first = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(first.candidates.explanations.find((e) => e.node === 'new1')?.message).to.match(/probe timed out/);
+    silent.clear();
+    now += 1_000;
+    const stillSkipped = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m2', allowCreateTarget: false }, probe: true });
+    expect(stillSkipped.candidates.explanations.find((e) => e.node === 'new1')?.message, 'skipped for its TTL in normal times').to.match(/probe timed out/);
+    leasesSince = now; // an outage ended after the timeout was noted
+    const retried = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m3', allowCreateTarget: false }, probe: true });
+    expect(retried.candidates.explanations.find((e) => e.node === 'new1')?.verdict).to.equal('Compatible');
+  });
+});
+
+describe('decision service: a probe timeout is forgotten once that agent answers again', () => {
+  it('asks a node that timed out again as soon as its agent answered any probe since', async () => {
+    let now = NOW;
+    const silent = new Set(['new1']);
+    const answered = new Map<string, number>();
+    const prober = { ...simulatedProber(silent), answeredSince: (node: string, since: number) => (answered.get(node) ?? -Infinity) >= since };
+    const svc = new DecisionService({ view: fleet, cache: new VerdictCache(), prober, probeTimeoutMs: 1000, log, now: () => now });
+    const first = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    expect(first.candidates.explanations.find((e) => e.node === 'new1')?.message).to.match(/probe timed out/);
+    silent.clear();
+    now += 1_000;
+    const skipped = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m2', allowCreateTarget: false }, probe: true });
+    expect(skipped.candidates.explanations.find((e) => e.node === 'new1')?.message, 'still skipped: nothing heard from it').to.match(/probe timed out/);
+    answered.set('new1', now); // its late answer arrived
+    const asked = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m3', allowCreateTarget: false }, probe: true });
+    expect(asked.candidates.explanations.find((e) => e.node === 'new1')?.verdict).to.equal('Compatible');
+  });
+});

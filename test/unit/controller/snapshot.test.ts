@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { agentLeaseFresh, buildDeviceHalf, buildSnapshot, parseAgentLease, parseNode, toCapacity, toDevice, toSourceVm } from '../../../src/controller/snapshot.ts';
+import { agentLeaseFresh, agentState, buildDeviceHalf, buildNodeHalf, buildSnapshot, parseAgentLease, parseNode, toCapacity, toDevice, toSourceVm } from '../../../src/controller/snapshot.ts';
 import type { MdevNode } from '../../../src/api/v1alpha1/index.ts';
 import { device, lease, mdevNode, NOW, nodeObj, view, vmi } from './fixtures.ts';
 
@@ -83,5 +83,41 @@ describe('controller snapshot adapters', () => {
     });
     expect(snap.fleet.nodes.map((n) => [n.name, n.agentFresh])).to.deep.equal([['w1', true], ['w2', false]]);
     expect(snap.devices).to.have.length(1);
+  });
+});
+
+describe('agent state judged against how current the Lease cache is (issue 18)', () => {
+  const expired = lease('w1', 45_000); // renewed 45 s ago, 40 s duration: looks expired at NOW
+  it('a fresh lease is fresh until it lapses, whatever the cache', () => {
+    expect(agentState(lease('w1'), NOW, NOW)).to.deep.equal({ state: 'fresh', until: NOW - 1_000 + 40_000 });
+  });
+
+  it('an expired-looking lease is unknown until the cache has been current for one lease duration, then expired', () => {
+    const since = NOW - 10_000; // the cache caught up 10 s ago (an API server outage ended)
+    const s = agentState(expired, NOW, since);
+    expect(s.state).to.equal('unknown');
+    expect(s.state === 'unknown' && s.until).to.equal(since + 40_000);
+    expect(s.state === 'unknown' && s.message).to.match(/mdev-agent\.w1 looks expired .* waiting until .* for a renewal/);
+    expect(agentState(expired, since + 39_999, since).state).to.equal('unknown');
+    expect(agentState(expired, since + 40_000, since).state).to.equal('expired');
+    expect(agentState(expired, NOW, NOW - 60_000).state, 'current for longer than a lease duration').to.equal('expired');
+    expect(agentState(expired, NOW).state, 'a view without currency (built by hand) has no grace').to.equal('expired');
+  });
+
+  it('while the cache is behind (+Infinity) nothing but a fresh lease can be judged; a missing lease is expired only in a current cache', () => {
+    expect(agentState(expired, NOW, Number.POSITIVE_INFINITY)).to.include({ state: 'unknown', until: Number.POSITIVE_INFINITY });
+    expect(agentState(undefined, NOW, Number.POSITIVE_INFINITY).state).to.equal('unknown');
+    expect(agentState(undefined, NOW, NOW).state).to.equal('expired');
+  });
+
+  it('the node half reports unknown agents, keeps them out of the targets with their own message, and is valid until the grace ends', () => {
+    const since = NOW - 10_000;
+    const half = buildNodeHalf({ ...view([nodeObj('w1'), nodeObj('w2'), nodeObj('w3')], [expired, lease('w2', 5_000), lease('w3', 60_000)], []), currentSince: since }, { now: NOW });
+    expect(half.unknownAgents).to.deep.equal(['w1', 'w3']);
+    expect(half.nodes.map((n) => [n.name, n.agentFresh, n.agentUnknown !== undefined])).to.deep.equal([['w1', false, true], ['w2', true, false], ['w3', false, true]]);
+    expect(half.validUntil, 'rebuilt when the first grace ends or the fresh lease lapses').to.equal(Math.min(since + 40_000, NOW - 5_000 + 40_000));
+    const later = buildNodeHalf({ ...view([nodeObj('w1')], [expired], []), currentSince: since }, { now: since + 40_000 });
+    expect(later.unknownAgents).to.deep.equal([]);
+    expect(later.nodes[0]?.agentUnknown).to.equal(undefined);
   });
 });

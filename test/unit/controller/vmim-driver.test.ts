@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { isOwnedBy, vmimName, vmimTargetNode, VMIM_NAME_MAX } from '../../../src/controller/vmim-driver.ts';
-import { duplicateUuid, newerByVersion } from '../../../src/controller/migration-reconciler.ts';
+import { duplicateUuid, newerByVersion, versionAtLeast } from '../../../src/controller/migration-reconciler.ts';
 import { isUuid } from '../../../src/api/validation.ts';
 import type { Vmim } from '../../../src/kubevirt/types.ts';
 
@@ -47,5 +47,14 @@ describe('controller VMIM driver (pure parts)', () => {
     const b = { metadata: { resourceVersion: '100' } };
     expect(newerByVersion(a, b)).to.equal(b);
     expect(newerByVersion(b, a)).to.equal(b);
+  });
+
+  it('tells whether a cache has reached the resourceVersion a lost device was seen taken at (numerically, not as text)', () => {
+    expect(versionAtLeast('100', '99')).to.equal(true);
+    expect(versionAtLeast('100', '100')).to.equal(true);
+    expect(versionAtLeast('99', '100'), '"99" > "100" as text').to.equal(false);
+    expect(versionAtLeast('18446744073709551616', '18446744073709551615')).to.equal(true);
+    expect(versionAtLeast(undefined, '5'), 'nothing to compare: do not block the next plan').to.equal(true);
+    expect(versionAtLeast('opaque', '5')).to.equal(true);
   });
 });

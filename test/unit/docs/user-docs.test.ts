@@ -145,6 +145,12 @@ describe('user docs (docs/*.md)', () => {
       ['src/placement/candidates.ts', 'is expired or missing'],
       ['src/webhook/denial-message.ts', 'is not a verified-compatible target'],
       ['src/controller/decision.ts', 'did not answer'],
+      ['src/controller/snapshot.ts', 'for a renewal before treating the agent as unavailable'],
+      ['src/controller/migration/plan.ts', 'whose leases look expired but cannot be judged yet (Lease updates seen for less than one lease duration), to renew them'],
+      ['src/controller/manager.ts', 'Lost leadership (the Lease could not be renewed in time); stopping the reconcilers, serving on, campaigning again'],
+      ['src/webhook/vmim-admission.ts', 'but no MdevDevice names it as consumer'],
+      ['src/webhook/vmim-admission.ts', 'as its owner, but'],
+      ['src/webhook/vmim-admission.ts', 'caches are catching up with the API server'],
     ] as const;
     for (const [file, text] of quoted) {
       expect(troubleshooting, `troubleshooting.md quotes "${text}"`).to.include(text);

@@ -231,7 +231,7 @@ describe('Informer (scripted list/watch, fake clock)', () => {
     await clock.advance(10_000);
     expect(informer.hasSynced()).to.equal(false);
     const callsWhileFailing = source.listCalls;
-    expect(callsWhileFailing, 'backs off instead of spinning').to.be.within(2, 8);
+    expect(callsWhileFailing, 'backs off instead of spinning (200 ms doubling, at most 2.4 s apart)').to.be.within(2, 12);
     fail = false;
     await clock.advance(40_000);
     expect(informer.hasSynced()).to.equal(true);
@@ -277,9 +277,101 @@ describe('Informer backoff on instant closes', () => {
     informer.start();
     await informer.waitForSync();
     await clock.advance(5_000);
-    // 500 ms doubling with ±20% jitter: at most ~5 attempts in 5 s; a hot loop would make hundreds.
-    expect(source.watches.length).to.be.within(2, 6);
+    // 200 ms doubling with ±20% jitter: at most ~7 attempts in 5 s; a hot loop would make hundreds.
+    expect(source.watches.length).to.be.within(2, 8);
     expect(source.listCalls, 'a normal close resumes without relisting').to.equal(1);
+    await informer.stop();
+  });
+});
+
+describe('Informer currency: when the cache may be behind the API server', () => {
+  const down = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
+
+  it('is current from the first list; a broken watch makes it behind until a relist succeeds, then current from that list', async () => {
+    const { source, informer, clock } = setup();
+    let failing = false;
+    source.lists = [() => {
+      if (failing) throw down();
+      return { items: [cm('a', '1')], resourceVersion: '10' };
+    }];
+    const recovered: number[] = [];
+    informer.onCurrent(() => recovered.push(clock.now()));
+    expect(informer.currentSince()).to.equal(undefined);
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    const synced = informer.currentSince();
+    expect(synced).to.equal(clock.now());
+    failing = true;
+    source.current.done(down()); // the API server went away mid-watch
+    await flush();
+    expect(informer.currentSince(), 'behind while relisting and in backoff').to.equal(undefined);
+    expect(informer.hasSynced(), 'still synced: the first list happened').to.equal(true);
+    await clock.advance(20_000);
+    expect(informer.currentSince()).to.equal(undefined);
+    failing = false;
+    await clock.advance(2_400); // within the capped delay of the next retry
+    expect(informer.currentSince(), 'current again, from the list that succeeded').to.be.a('number');
+    expect(informer.currentSince() as number).to.be.greaterThan(synced as number);
+    expect(recovered).to.have.length(2);
+    expect(recovered[1]).to.equal(informer.currentSince());
+    await informer.stop();
+  });
+
+  it('stays current across a normal close and the periodic relist (nothing was missed)', async () => {
+    const { source, informer, clock } = setup({ relistIntervalMs: 60_000, watchdogMs: 1_000_000 });
+    source.lists = [() => ({ items: [], resourceVersion: '10' })];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    const since = informer.currentSince();
+    source.current.done();
+    await flush();
+    await clock.advance(70_000);
+    expect(source.listCalls, 'relisted once, periodically').to.equal(2);
+    expect(informer.currentSince()).to.equal(since);
+    await informer.stop();
+  });
+
+  it('a 410 makes it behind until the relist; the relist right after makes it current again', async () => {
+    const { source, informer, clock } = setup();
+    source.lists = [() => ({ items: [], resourceVersion: '10' })];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    await clock.advance(5_000);
+    source.current.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired' });
+    await flush();
+    expect(informer.currentSince()).to.equal(clock.now());
+    await informer.stop();
+  });
+
+  it('retries within 2.4 s during the first minute of an outage, backs off to 30 s after it, and retryNow() ends the wait', async () => {
+    const { source, informer, clock } = setup();
+    let failing = false;
+    const listedAt: number[] = [];
+    source.lists = [() => {
+      listedAt.push(clock.now());
+      if (failing) throw down();
+      return { items: [], resourceVersion: '10' };
+    }];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    failing = true;
+    source.current.done(down());
+    await clock.advance(60_000);
+    const gaps = listedAt.slice(2).map((t, i) => t - (listedAt[i + 1] as number));
+    expect(Math.max(...gaps), 'capped low while the failures are young').to.be.at.most(2_400);
+    await clock.advance(120_000);
+    const late = listedAt.slice(-2);
+    expect((late[1] as number) - (late[0] as number), 'a long outage backs off further').to.be.greaterThan(2_400);
+    failing = false;
+    const before = source.listCalls;
+    informer.retryNow();
+    await flush();
+    expect(source.listCalls, 'retryNow lists at once').to.equal(before + 1);
+    expect(informer.currentSince()).to.equal(clock.now());
     await informer.stop();
   });
 });

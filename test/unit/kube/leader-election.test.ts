@@ -132,6 +132,28 @@ describe('LeaderElector (fake clock, in-memory Lease)', () => {
     expect(shared.leases.get(LEASE)?.record.holderIdentity).to.equal('');
   });
 
+  it('a leader cut off past its renewDeadline stops leading; a new elector of the same identity takes its own lease back at once when the API returns, and retryNow() skips the retry wait', async () => {
+    const clock = new FakeClock();
+    const shared = new MemoryLeaseStore();
+    const a = candidate('a', shared, clock);
+    await flush();
+    a.store.partitioned = true; // the API server went away
+    await clock.advance(TIMING.renewDeadlineMs + TIMING.retryPeriodMs);
+    await a.run;
+    expect(a.events.map((e) => e.what)).to.deep.equal(['started', 'stopped:lost']);
+    // What the manager does next (ADR 0009): a new elector, same identity, campaigning while the API is still down.
+    const again = candidate('a', shared, clock, { store: a.store, retryPeriodMs: 5_000, renewDeadlineMs: 7_000, leaseDurationMs: 15_000 });
+    await clock.advance(20_000);
+    expect(again.elector.isLeader(), 'nothing to acquire while cut off').to.equal(false);
+    a.store.partitioned = false;
+    again.elector.retryNow(); // /readyz turned ok
+    await flush();
+    expect(again.elector.isLeader(), 'its own lease: renewed at once, no need to wait for it to expire').to.equal(true);
+    expect(shared.leases.get(LEASE)?.record.holderIdentity).to.equal('a');
+    expect(shared.leases.get(LEASE)?.record.leaseTransitions, 'the same holder: no transition').to.equal(0);
+    await again.elector.stop();
+  });
+
   it('rejects timing that cannot be safe', () => {
     const base = { store: new MemoryLeaseStore(), leaseName: LEASE, identity: 'a', onStartedLeading: () => {} };
     expect(() => new LeaderElector({ ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 })).to.throw(/leaseDuration/);

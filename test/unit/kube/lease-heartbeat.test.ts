@@ -35,8 +35,35 @@ describe('agent lease heartbeat', () => {
     await clock.advance(20_000);
     expect(hb.lastRenewedAt()).to.equal(undefined);
     down = false;
+    const back = clock.now();
     await clock.advance(10_000);
-    expect(hb.lastRenewedAt()).to.equal(clock.now());
+    expect(hb.lastRenewedAt()).to.be.within(back, clock.now());
+    await hb.stop();
+  });
+
+  it('retries a failed renewal within about 2 s (200 ms doubling), not a whole interval later', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore();
+    let down = true;
+    let attempts = 0;
+    const flaky = {
+      get: (n: string) => {
+        attempts++;
+        return down ? Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) : store.get(n);
+      },
+      create: store.create.bind(store),
+      update: store.update.bind(store),
+    };
+    const hb = new LeaseHeartbeat({ store: flaky, leaseName: agentLeaseName('n1'), holderIdentity: 'n1', renewIntervalMs: 10_000, clock, logger: silentLogger });
+    hb.start();
+    await clock.advance(9_000);
+    // 200, 400, 800, 1600 ms, then at most 2 s (±20 % jitter) apart: at least 6 tries in 9 s.
+    expect(attempts).to.be.greaterThanOrEqual(6);
+    down = false;
+    const back = clock.now();
+    await clock.advance(2_400);
+    expect(hb.lastRenewedAt(), 'renewed within the capped retry delay of the API server coming back').to.be.a('number');
+    expect((hb.lastRenewedAt() as number) - back).to.be.at.most(2_400);
     await hb.stop();
   });
 });

@@ -240,6 +240,9 @@ describe('placement engine: examples', () => {
       });
       expect(verdictOf(out, 'w1')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 2 free nvidia-1012, has 1 (1 in use)' });
       expect(verdictOf(out, 'w2')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 2 free nvidia-1012, has 1 (1 claimed by other migrations)' });
+      // Only w2 may get room when the other migrations end: the planner waits for claim-bound nodes.
+      expect(verdictOf(out, 'w1').claimBound).to.equal(undefined);
+      expect(verdictOf(out, 'w2').claimBound).to.equal(true);
       expect(out.decision.chosen?.node).to.equal('w3');
       expect(out.decision.chosen?.pairs.map((p) => [p.source, targetId(p.target)])).to.deep.equal([
         ['w0.a', 'w3.a'],
@@ -265,7 +268,7 @@ describe('placement engine: examples', () => {
         claims: [claim('w1', T, 'other-1'), claim('w1', T, 'other-2')],
         request: request({ allowCreateTarget: true }),
       });
-      expect(verdictOf(out, 'w1')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 1 free nvidia-1012, has 1 (2 claimed by other migrations, 1 creatable)' });
+      expect(verdictOf(out, 'w1')).to.deep.include({ verdict: 'NoCapacity', message: 'needs 1 free nvidia-1012, has 1 (2 claimed by other migrations, 1 creatable)', claimBound: true });
     });
   });
 

@@ -111,7 +111,9 @@ export function referenceFilter(source: Source, fleet: Fleet, request: PlaceInpu
     }
     const shortages = stocks.filter((s) => !enough(s)).map(shortageText);
     if (shortages.length > 0) {
-      reject('NoCapacity', shortages.join('; '));
+      // Claim-bound: every pool would be enough if no other migration held a claim there.
+      const claimBound = stocks.every((s) => enough({ ...s, claimed: 0 }));
+      rejected.push({ node: node.name, verdict: 'NoCapacity', message: shortages.join('; '), ...(claimBound ? { claimBound: true as const } : {}) });
       continue;
     }
     const mixed = stocks.map(mixedText).filter(Boolean);

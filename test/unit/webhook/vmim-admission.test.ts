@@ -5,7 +5,7 @@ import type { MdevMigrationStatus } from '../../../src/api/v1alpha1/index.ts';
 import { parseVmi, type Vmi } from '../../../src/kubevirt/types.ts';
 import winston from 'winston';
 import type { NodeExplanation, Verdict } from '../../../src/placement/index.ts';
-import { ReservationLostError, type AdmissionDecision, type AdmissionMode, type DecideRequest, type MigrationRecord, type MigrationRef } from '../../../src/webhook/admission-ports.ts';
+import { ReservationLostError, type AdmissionDecision, type AdmissionMode, type DecideRequest, type MigrationFacts, type MigrationRecord, type MigrationRef, type VmiFacts } from '../../../src/webhook/admission-ports.ts';
 import { createVmimAdmission, migrationNameFor } from '../../../src/webhook/vmim-admission.ts';
 import { ANNOTATION_MIGRATION } from '../../../src/api/v1alpha1/constants.ts';
 import type { AdmissionRequest, AdmissionVerdict, JsonPatchOperation } from '../../../src/webhook/server.ts';
@@ -41,6 +41,12 @@ class Fakes {
   failRecordDecision = false;
   records = new Map<string, { record: MigrationRecord; uid: string; status?: MdevMigrationStatus }>();
   lookups = 0;
+  /** MdevMigrations the owner check reads: as the cache shows them, and as the API server does. */
+  cachedMigrations = new Map<string, MigrationFacts>();
+  liveMigrations = new Map<string, MigrationFacts>();
+  /** VMIs only the API server knows (the cache lags). */
+  apiVmis = new Map<string, VmiFacts>();
+  behind: string[] = [];
   #uid = 0;
 
   admission(mode: AdmissionMode = 'enforce') {
@@ -49,20 +55,23 @@ class Fakes {
       vmis: {
         lookup: (ns, name) => {
           this.lookups++;
-          if (name === 'plain-vm') return { vmi: vmi(name, 'uid-plain'), deviceNames: [] };
-          if (name === 'gpu-vm') return { vmi: vmi(name, 'uid-gpu'), deviceNames: ['worker-1.gpu-a'] };
+          if (name === 'plain-vm') return { vmi: vmi(name, 'uid-plain'), deviceNames: [], mdevRequests: [] };
+          if (name === 'gpu-vm') return { vmi: vmi(name, 'uid-gpu'), deviceNames: ['worker-1.gpu-a'], mdevRequests: [GPU_REQUEST] };
+          if (name === 'unpublished-vm') return { vmi: vmi(name, 'uid-unpub'), deviceNames: [], mdevRequests: [GPU_REQUEST] };
           if (name === 'stuck-vm') {
             const v = vmi(name, 'uid-stuck');
             const conditions = [{ type: 'LiveMigratable', status: 'False', reason: 'HostDeviceNotLiveMigratable', message: 'VMI specifies too many GPUs' }];
-            return { vmi: { ...v, status: { ...v.status, conditions } }, deviceNames: ['worker-1.gpu-d'] };
+            return { vmi: { ...v, status: { ...v.status, conditions } }, deviceNames: ['worker-1.gpu-d'], mdevRequests: [] };
           }
           if (name === 'odd-vm' || name === 'odd-plain-vm') {
             // A VMI as a newer KubeVirt might send it: a toleration list we cannot read.
             const decoded = parseVmi({ ...vmi(name, 'uid-odd'), spec: { tolerations: 'all' } }, quietLog);
-            return { vmi: decoded as Vmi, deviceNames: name === 'odd-vm' ? ['worker-1.gpu-c'] : [] };
+            return { vmi: decoded as Vmi, deviceNames: name === 'odd-vm' ? ['worker-1.gpu-c'] : [], mdevRequests: [] };
           }
           return undefined;
         },
+        fetch: async (_ns, name) => this.apiVmis.get(name),
+        behind: () => this.behind,
       },
       // worker-9's kubernetes.io/hostname label differs from its name, as it may on real clusters.
       nodes: {
@@ -102,6 +111,7 @@ class Fakes {
         remove: async (ref) => {
           this.records.delete(ref.name);
         },
+        migration: async (_ns, name, fresh) => (fresh ? this.liveMigrations : this.cachedMigrations).get(name),
         targetNodeOf: async (_ns, name) => {
           const r = this.records.get(name);
           return r ? { vmiName: r.record.vmiName, ...(r.status?.targetNode ? { targetNode: r.status.targetNode } : {}) } : undefined;
@@ -111,7 +121,10 @@ class Fakes {
   }
 }
 
-function request(vmiName: string, opts: { name?: string; pin?: string; dryRun?: boolean; owner?: boolean; annotations?: Record<string, string> } = {}): AdmissionRequest {
+const GPU_REQUEST = 'gpus[0] gpu0 (nvidia.com/NVIDIA_H100-4C)';
+
+function request(vmiName: string, opts: { name?: string; pin?: string; dryRun?: boolean; owner?: boolean | { name: string; uid?: string }; annotations?: Record<string, string> } = {}): AdmissionRequest {
+  const owner = opts.owner === true ? { name: 'm', uid: 'u' } : opts.owner || undefined;
   const name = opts.name ?? 'mig-1';
   return {
     uid: 'req-uid-1',
@@ -128,7 +141,7 @@ function request(vmiName: string, opts: { name?: string; pin?: string; dryRun?: 
         ...(name ? { name } : { generateName: 'kubevirt-evacuation-' }),
         namespace: NS,
         ...(opts.annotations ? { annotations: opts.annotations } : {}),
-        ...(opts.owner ? { ownerReferences: [{ apiVersion: 'mdev-operator.io/v1alpha1', kind: 'MdevMigration', name: 'm', uid: 'u' }] } : {}),
+        ...(owner ? { ownerReferences: [{ apiVersion: 'mdev-operator.io/v1alpha1', kind: 'MdevMigration', controller: true, ...owner }] } : {}),
       },
       spec: { vmiName, ...(opts.pin ? { addedNodeSelector: { [HOST]: opts.pin } } : {}) },
     },
@@ -159,7 +172,9 @@ describe('VMIM admission (mutating)', () => {
 
   it('admits a VMIM owned by an MdevMigration (our controller created it) without deciding again', async () => {
     const f = new Fakes();
-    expect(await f.admission().mutate(request('gpu-vm', { owner: true }), ctx)).to.deep.equal({ allowed: true });
+    f.cachedMigrations.set('m', { uid: 'u', vmiName: 'gpu-vm', attempts: 1, targetNode: 'worker-2', admission: false });
+    expect(await f.admission().mutate(request('gpu-vm', { owner: true, name: 'm-1', pin: 'worker-2' }), ctx)).to.deep.equal({ allowed: true });
+    expect(await f.admission().validate(request('gpu-vm', { owner: true, name: 'm-1', pin: 'worker-2' }), ctx)).to.deep.equal({ allowed: true });
     expect(f.decideCalls).to.have.length(0);
   });
 
@@ -348,5 +363,75 @@ describe('VMIM admission (validating)', () => {
   it('admits plain VMIs untouched', async () => {
     const f = new Fakes();
     expect(await f.admission().validate(request('plain-vm'), ctx)).to.deep.equal({ allowed: true });
+  });
+});
+
+describe('VMIM admission fails closed (issue 18)', () => {
+  it('refuses a VMIM of a VMI that requests a known mediated device type whose devices no agent published, saying why and what to do', async () => {
+    const f = new Fakes();
+    for (const handler of ['mutate', 'validate'] as const) {
+      const v = await f.admission()[handler](request('unpublished-vm', { pin: 'worker-2' }), ctx);
+      expect(v.allowed, handler).to.equal(false);
+      expect(v.status!.message).to.include('VMI vms/unpublished-vm requests mediated devices (gpus[0] gpu0 (nvidia.com/NVIDIA_H100-4C))');
+      expect(v.status!.message).to.include('no MdevDevice names it as consumer');
+      expect(v.status!.message).to.include('kubectl get mdevdevices -l mdev-operator.io/node=worker-1');
+      expect(v.status!.message).to.match(/then retry$/);
+    }
+    expect(f.decideCalls).to.have.length(0);
+    expect(f.records.size).to.equal(0);
+    const warned = await f.admission('warn').mutate(request('unpublished-vm'), ctx);
+    expect(warned.allowed, 'warn mode admits, with the reason as a warning').to.equal(true);
+    expect(warned.warnings?.[0]).to.include('no MdevDevice names it as consumer');
+  });
+
+  it('asks the API server about a VMI the cache does not hold: refused when it requests an unpublished mediated device, admitted when plain or absent', async () => {
+    const f = new Fakes();
+    f.apiVmis.set('just-started', { vmi: vmi('just-started', 'uid-new'), deviceNames: [], mdevRequests: [GPU_REQUEST] });
+    f.apiVmis.set('just-started-plain', { vmi: vmi('just-started-plain', 'uid-new2'), deviceNames: [], mdevRequests: [] });
+    expect((await f.admission().mutate(request('just-started'), ctx)).allowed).to.equal(false);
+    expect(await f.admission().mutate(request('just-started-plain'), ctx)).to.deep.equal({ allowed: true });
+    expect(await f.admission().mutate(request('nowhere'), ctx)).to.deep.equal({ allowed: true });
+  });
+
+  it('refuses every VMIM while the caches may be behind the API server, naming them', async () => {
+    const f = new Fakes();
+    f.behind = ['controller-mdevdevices', 'apiserver'];
+    const v = await f.admission().mutate(request('plain-vm'), ctx);
+    expect(v.allowed).to.equal(false);
+    expect(v.status!.message).to.equal("mdev-operator: this webhook replica's caches are catching up with the API server (controller-mdevdevices, apiserver), so it cannot judge this VMIM now; retry in a few seconds");
+  });
+
+  describe('an MdevMigration owner reference is checked against the real MdevMigration', () => {
+    const genuine = (): MigrationFacts => ({ uid: 'u', vmiName: 'gpu-vm', attempts: 2, targetNode: 'worker-2', admission: false });
+    const cases: Array<[string, Partial<MigrationFacts> | 'absent', { name?: string; pin?: string; uid?: string }, RegExp]> = [
+      ['it does not exist', 'absent', {}, /no such MdevMigration exists/],
+      ['the uid differs (forged)', {}, { uid: 'forged' }, /names uid forged while that MdevMigration has uid u/],
+      ['the uid is missing', {}, { uid: undefined }, /names uid \(none\)/],
+      ['it is an admission record', { admission: true }, {}, /records an admitted VMIM/],
+      ['it moves another VMI', { vmiName: 'other-vm' }, {}, /moves VMI other-vm, not gpu-vm/],
+      ['the VMIM is not the one of its attempt', {}, { name: 'm-1' }, /attempt 2 is named m-2, not m-1/],
+      ['it pins another node', {}, { pin: 'worker-9' }, /target is worker-2 while this VMIM pins worker-9/],
+      ['it reserved nothing yet', { attempts: 0 }, {}, /claimed no target yet/],
+    ];
+    for (const [what, facts, vmimOver, message] of cases) {
+      it(`refuses the VMIM when ${what}`, async () => {
+        const f = new Fakes();
+        if (facts !== 'absent') f.liveMigrations.set('m', { ...genuine(), ...facts });
+        const owner = { name: 'm', ...('uid' in vmimOver ? (vmimOver.uid === undefined ? {} : { uid: vmimOver.uid }) : { uid: 'u' }) };
+        const v = await f.admission().mutate(request('gpu-vm', { owner, name: vmimOver.name ?? 'm-2', pin: vmimOver.pin ?? 'worker-2' }), ctx);
+        expect(v.allowed).to.equal(false);
+        expect(v.status!.message).to.match(/^mdev-operator: VMIM vms\/m-\d claims MdevMigration vms\/m as its owner, but /);
+        expect(v.status!.message).to.match(message);
+        expect(v.status!.message).to.include('Remove the ownerReference to have this VMIM verified');
+        expect(f.decideCalls).to.have.length(0);
+      });
+    }
+
+    it('admits the controller\'s VMIM when only the API server has its latest status (the cache lags the Planned write)', async () => {
+      const f = new Fakes();
+      f.cachedMigrations.set('m', { ...genuine(), attempts: 1, targetNode: 'worker-5' });
+      f.liveMigrations.set('m', genuine());
+      expect(await f.admission().mutate(request('gpu-vm', { owner: true, name: 'm-2', pin: 'worker-2' }), ctx)).to.deep.equal({ allowed: true });
+    });
   });
 });
