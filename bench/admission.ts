@@ -9,7 +9,7 @@
 //  - plain VMI: one cache lookup. Goal p99 <= 5 ms added.
 // Runs on a local control plane with crds/ installed; the fleet and the agents' probe answers are
 // STAND-INS (test/integration/webhook/fleet-fixture.ts). Returns plain figures; the caller reports.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/kubeconfig.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { ControllerCaches } from '../src/controller/caches.ts';
 import { DecisionService } from '../src/controller/decision.ts';
@@ -25,7 +25,7 @@ import { createRunningVmi } from '../dev/sim/kubevirt/vmi-factory.ts';
 import { startLocalAdmission } from '../src/webhook/local-admission.ts';
 import { createNodeWithAgent, deleteQuietly, gpuVmi, publishDevice, standinProber, VERSION_550 } from '../test/integration/webhook/fleet-fixture.ts';
 import { summarize, type Summary } from './stats.ts';
-import { apiClient } from '../src/kube/transport.ts';
+import { apiClient } from '../test/support/api-client.ts';
 
 export interface AdmissionBenchOptions {
   kc: KubeConfig;

@@ -4,7 +4,7 @@
 // is answered, and how much the heap of the process grows meanwhile). Returns plain numbers; the
 // caller reports.
 import { randomUUID } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/kubeconfig.ts';
 import { Registry } from 'prom-client';
 import { startAgent } from '../src/agent/agent.ts';
 import type { AgentConfig } from '../src/agent/config.ts';

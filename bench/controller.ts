@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/kubeconfig.ts';
 import { AgentMetrics } from '../src/agent/agent-metrics.ts';
 import type { ProbeInventory } from '../src/agent/probe-plan.ts';
 import { ProbeResponder } from '../src/agent/probe-responder.ts';
@@ -25,6 +25,7 @@ import { toMicroTime } from '../src/kube/lease-store.ts';
 import { kubeRequest } from '../src/kube/request.ts';
 import { resourcePath } from '../src/kube/resource.ts';
 import { patchVmiStatus } from '../src/kubevirt/client.ts';
+import { LABEL_SCHEDULABLE } from '../src/kubevirt/target-constraints.ts';
 import { parseVmi, type Vmi } from '../src/kubevirt/types.ts';
 import { freePort } from '../dev/localcluster/processes.ts';
 import { loggerFor } from '../src/observability/logger.ts';
@@ -235,7 +236,6 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
     say(`decisions done, controller RSS ${rssAfter} MiB`);
     await stopController(controller);
     nullSamples.push(...(await nullBlock(nullHalf)));
-    await timer.stop();
     const nullS = summarize(nullSamples);
     const cost = audit ? await audit.perWindow(USER_AGENTS.controller, { cold: coldWindows, warm: [warmWindow] }) : undefined;
     say('computing the exhaustive baseline');
@@ -284,6 +284,7 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
     };
   } finally {
     if (controller) await stopController(controller);
+    await timer.stop();
     await responders.stop();
   }
 }
@@ -312,6 +313,11 @@ function round(n: number): number {
 // Fleet through the API
 // ---------------------------------------------------------------------------------------------
 
+/** A Node as KubeVirt's node labeller leaves it: placement excludes a node without virt-handler's label. */
+function kubevirtNodeLabels(name: string): Record<string, string> {
+  return { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', [LABEL_SCHEDULABLE]: 'true' };
+}
+
 export async function createFleet(kc: KubeConfig, run: string, nodes: number, perNode: number, say: (l: string) => void): Promise<Fleet> {
   const ns = run;
   await kubeRequest(kc, { method: 'POST', path: '/api/v1/namespaces', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } });
@@ -320,7 +326,7 @@ export async function createFleet(kc: KubeConfig, run: string, nodes: number, pe
   const renew = toMicroTime(Date.now());
   say(`creating ${nodes} Nodes and agent Leases`);
   await pool(nodeNames, 24, async (name) => {
-    await kubeRequest(kc, { method: 'POST', path: resourcePath(NODES), body: { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { ...runLabel, 'kubernetes.io/hostname': name } }, spec: {} } });
+    await kubeRequest(kc, { method: 'POST', path: resourcePath(NODES), body: { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { ...runLabel, ...kubevirtNodeLabels(name) } }, spec: {} } });
     await mergePatch(kc, NODES, { name }, { spec: { taints: [] } });
     await kubeRequest(kc, {
       method: 'POST',
@@ -449,10 +455,12 @@ function spawnNullController(kubeconfig: string, ns: string, healthPort: number)
   return spawn(process.execPath, [script, '--kubeconfig', kubeconfig, '--namespace', ns, '--health-port', String(healthPort)], { stdio: ['ignore', 'ignore', 'inherit'], env });
 }
 
-/** The harness hands over a KubeConfig object; the child process needs a file (JSON is valid YAML). */
+/** The harness hands over a KubeConfig object (client-node's); the child process needs a file (JSON is valid YAML). */
 function kcPath(kc: KubeConfig): string {
+  const exportable = kc as Partial<{ exportConfig(): string }>;
+  if (!exportable.exportConfig) throw new Error('bench controller: pass kubeconfigPath, this KubeConfig cannot be written to a file');
   const path = join(tmpdir(), `mdev-bench-kubeconfig-${process.pid}.yaml`);
-  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  writeFileSync(path, exportable.exportConfig(), { mode: 0o600 });
   return path;
 }
 
@@ -509,7 +517,7 @@ function baselineFor(kc: KubeConfig, fleet: Fleet) {
   const compute = async () => {
     const list = async (path: string) => ((await kubeRequest(kc, { method: 'GET', path })) as { items: unknown[] }).items;
     const devices = (await list(resourcePath(MDEV_DEVICES))).flatMap((o) => parseFromWire('MdevDevice', { apiVersion: API_VERSION, kind: 'MdevDevice', ...(o as object) }, log0) ?? []);
-    const nodes = fleet.nodeNames.map((name) => ({ name, labels: { 'kubernetes.io/hostname': name }, unschedulable: false, taints: [] }));
+    const nodes = fleet.nodeNames.map((name) => ({ name, labels: kubevirtNodeLabels(name), unschedulable: false, taints: [] }));
     const leases = fleet.nodeNames.map((n) => ({ name: `mdev-agent.${n}`, nodeName: n, holderIdentity: n, leaseDurationSeconds: 3600, renewTime: new Date().toISOString() }));
     const snap = buildSnapshot({ nodes, leases, devices, mdevNodes: [] }, { now: Date.now() });
     const out = new Map<string, { classes: number; exhaustive: number }>();

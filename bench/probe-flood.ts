@@ -3,7 +3,7 @@
 // agent under test runs in it) and the agent's peak backlog. Memory is measured here, in a
 // benchmark, never bounded in a test (the mocha heap is shared).
 import { randomUUID } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/kubeconfig.ts';
 import { LABEL_NODE, probeObjectName, type MdevProbe } from '../src/api/v1alpha1/index.ts';
 import { MDEV_PROBES } from '../src/controller/resources.ts';
 import { informerFor } from '../src/kube/informer.ts';

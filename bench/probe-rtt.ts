@@ -2,7 +2,7 @@
 // Shared by the agent suite (the real agent) and the controller suite (the fleet's responders),
 // where it is the "one probe round trip" of the cold-latency target, measured in the same run.
 import { randomUUID } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../src/kube/kubeconfig.ts';
 import { LABEL_NODE, probeObjectName, type MdevProbe } from '../src/api/v1alpha1/index.ts';
 import { MDEV_PROBES } from '../src/controller/resources.ts';
 import { informerFor } from '../src/kube/informer.ts';

@@ -46,7 +46,7 @@ function parseOptions(argv: string[]): Options {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--only placement,agent,controller,admission,nvml,soak] [--kubeconfig PATH] [--keep] [--no-write]\n');
+    process.stdout.write('usage: npm run bench -- [--only placement,caches,agent,controller,admission,nvml,soak] [--kubeconfig PATH] [--keep] [--no-write]\n');
     process.exit(0);
   }
   return {

@@ -128,6 +128,8 @@ interface Tracked {
   vm: string;
   createdAt: number;
   phase?: string;
+  /** status.message when it ended (why a migration failed). */
+  message?: string;
   endedAt?: number;
 }
 
@@ -193,6 +195,7 @@ async function main(): Promise<void> {
         const t = busy.get(m.metadata.name);
         if (!t) continue;
         t.phase = m.status?.phase;
+        t.message = m.status?.message;
         if (t.phase === 'Succeeded' || t.phase === 'Failed') {
           t.endedAt = Date.now();
           busy.delete(t.name);
@@ -233,7 +236,7 @@ async function main(): Promise<void> {
     const avg = (xs: Sample[], k: keyof Sample) => (xs.length ? Math.round((xs.reduce((a, s) => a + (s[k] as number), 0) / xs.length) * 10) / 10 : 0);
     const summary = {
       minutes: MINUTES, nodes: NODES, vms: VMS, inflight: INFLIGHT, deadlineSeconds: DEADLINE_S,
-      migrations: { started: tracked.length, succeeded, failed: finished.length - succeeded, lost: lost.length, lostNames: lost },
+      migrations: { started: tracked.length, succeeded, failed: finished.length - succeeded, lost: lost.length, lostNames: lost, failures: finished.filter((t) => t.phase !== 'Succeeded').map((t) => `${t.name} (${t.vm}): ${t.message ?? ''}`) },
       durationMs: { p50: pct(0.5), p95: pct(0.95), max: durations.at(-1) ?? 0 },
       apiRequests: {
         total, leases, byResource: requests,
@@ -258,6 +261,7 @@ async function main(): Promise<void> {
     process.stdout.write([
       `soak: ${MINUTES} min, ${NODES} nodes, ${VMS} VMs, ${INFLIGHT} in flight`,
       `  migrations: ${tracked.length} started, ${succeeded} succeeded, ${finished.length - succeeded} failed, ${lost.length} lost`,
+      ...summary.migrations.failures.slice(0, 10).map((f) => `    failed ${f}`),
       `  duration: p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms`,
       `  API requests (non-watch): ${total} total, ${summary.apiRequests.perMigration}/migration (${summary.apiRequests.perMigrationExcludingLeases}/migration without agent Lease renewals)`,
       ...Object.entries(summary.apiRequests.perSucceededByComponent).map(([name, c]) => `    ${name}: ${c.writes} writes, ${c.reads} reads per succeeded migration; ${c.lists} LISTs, ${c.leases} Lease requests in all`),

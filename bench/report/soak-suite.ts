@@ -40,7 +40,7 @@ export function soakRows(s: SoakFile): Result[] {
     { id: 'api-per-migration', label: 'API requests per migration (non-watch; agent Lease renewals excluded)', unit: 'requests', value: s.apiRequests.perMigrationExcludingLeases, note: `${s.apiRequests.perMigration} with Lease renewals` },
     ...(op
       ? [
-          { id: 'controller-writes', label: 'Controller API writes per succeeded migration (audit log; Leases apart)', unit: 'writes', value: op.writes, note: `others per succeeded migration: ${others}` },
+          { id: 'controller-writes', label: 'Controller API writes per succeeded migration (audit log; Leases apart)', unit: 'writes', value: op.writes, target: { of: 'value' as const, max: 12, text: '≤ 12 (floor ~6: Planned, claim, VMIM, Migrating, Succeeded, release)' }, note: `others per succeeded migration: ${others}` },
           { id: 'controller-reads', label: 'Controller non-watch reads per succeeded migration (audit log)', unit: 'reads', value: op.reads },
           { id: 'controller-lists', label: 'Controller LIST calls during the churn (audit log)', unit: 'lists', value: op.lists, note: 'informer relists (every 10 min per informer) are the only expected ones' },
         ]

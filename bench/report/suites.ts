@@ -3,6 +3,7 @@
 // instead export a function returning plain figures, which an adapter here turns into report rows.
 // A module that is missing, or exports neither, makes its suite "not run" with the reason — the
 // harness never fills in a number a module did not return.
+import { suite as cachesSuite } from '../cache-size.ts';
 import { suite as nvmlSuite } from '../nvml.ts';
 import { placementSuite } from '../placement.ts';
 import { soakSuite } from './soak-suite.ts';
@@ -159,6 +160,7 @@ export function suiteCatalog(): SuiteEntry[] {
       planned: ['probes per decision vs the exhaustive baseline; decision time cold/warm median and p99 at 100, 1,000, 5,000 and 10,000 nodes (target at 10,000: p99 ≤ 25 ms cold and warm)'],
       load: async () => ({ ok: true, suite: placement }),
     },
+    { ...cachesSuite, load: async () => ({ ok: true, suite: cachesSuite }) },
     external(
       {
         name: 'agent', title: 'Node agent (local control plane)', needsCluster: true,

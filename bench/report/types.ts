@@ -1,6 +1,6 @@
 // The harness's contract with benchmark suites: a suite is `{ name, run(ctx) }` returning plain
 // figures; the harness owns the control plane, the table, BENCHMARKS.md and the plot.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../src/kube/kubeconfig.ts';
 
 /** What a suite gets from the harness. */
 export interface SuiteContext {

@@ -8,7 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../src/kube/kubeconfig.ts';
 import winston from 'winston';
 import { DEFAULT_NAMESPACE } from '../../src/api/v1alpha1/constants.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';

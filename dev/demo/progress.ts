@@ -1,7 +1,7 @@
 // Live output of the demo: numbered steps, indented detail lines with the seconds since the start,
 // and phase changes of the demo's MdevMigrations, VMIMs and VMIs as the informers see them happen
 // (so the user watches the controller, the webhook and the KubeVirt stand-in work, not a replay).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../src/kube/kubeconfig.ts';
 import { parseFromWire, type MdevMigration } from '../../src/api/v1alpha1/index.ts';
 import { MDEV_MIGRATIONS, VMIMS, VMIS } from '../../src/controller/resources.ts';
 import { informerFor, type Informer } from '../../src/kube/informer.ts';

@@ -5,7 +5,7 @@
 // so the API server never calls a closed port.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../src/kube/kubeconfig.ts';
 import { parseAllDocuments } from 'yaml';
 import { LEADER_LEASE_NAME, startManager, type LeaderServices, type ManagerHandle } from '../../src/controller/manager.ts';
 import { serverSideApply, type ApplyObject } from '../../src/kube/apply.ts';

@@ -3,7 +3,7 @@
 // that fails and says why, (c) a VMIM created directly, as `kubectl drain` would, which the
 // webhook steers to a verified node, and (d) a plan-drain table. Every step reads its outcome back
 // from the API server into a plain StoryResult, which summary.ts renders and checks.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../src/kube/kubeconfig.ts';
 import { API_VERSION, parseFromWire, type MdevMigration } from '../../src/api/v1alpha1/index.ts';
 import { renderTable } from '../../src/cli/output/table.ts';
 import { planDrain, type DrainPlan } from '../../src/cli/plan-drain.ts';

@@ -3,7 +3,7 @@
 // version, kinds, plurals, short names, categories and printer columns are KubeVirt's own, so
 // clients cannot tell the difference at the API level; the schema only preserves unknown fields
 // instead of KubeVirt's full OpenAPI schema. A real KubeVirt installation is never overwritten.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../src/kube/kubeconfig.ts';
 import { stringify } from 'yaml';
 import { serverSideApply } from '../../src/kube/apply.ts';
 import { sleep, realClock } from '../../src/kube/clock.ts';

@@ -2,7 +2,7 @@
 // probe responder, the Lease heartbeat and the health/metrics endpoints. Everything the agent
 // holds lives in the handle `startAgent` returns (no module-level state), so a fleet simulator
 // can run many agents in one process, each with its own metrics registry.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { Registry } from 'prom-client';
 import {
   agentLeaseName,

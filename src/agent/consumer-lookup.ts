@@ -4,7 +4,7 @@
 // which runs a pass within a second instead of waiting for the resync interval. A failed kubelet
 // call keeps the consumers (kept-consumers.ts) and is tracked: the agent reports PodResources as
 // unreachable in metrics and, after a bound, in readiness.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import type { ConsumerReference } from '../api/v1alpha1/index.ts';
 import type { Clock } from '../kube/clock.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';

@@ -4,7 +4,7 @@
 // objects that discovery no longer finds. What the server holds is learned from the agent's own
 // writes and from an informer on the node's objects (observe/forget), so a restarted agent with
 // the same devices writes nothing, and an object deleted behind its back is recreated.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { FIELD_MANAGER_AGENT, GROUP, PLURALS, VERSION } from '../api/v1alpha1/constants.ts';
 import type { ConsumerReference } from '../api/v1alpha1/mdev-device.ts';
 import { serverSideApply, type ApplyObject } from '../kube/apply.ts';

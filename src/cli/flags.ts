@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadKubeConfig } from '../kube/client.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { UsageError } from './usage-error.ts';
 
 import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';

@@ -2,7 +2,7 @@
 // a migration would get now, or why none exists. VMIs are planned one after another, each claiming
 // units of its target's pools for the next, as the real drain would. Read only: nothing is
 // claimed, and nothing is probed unless `probe`. The `plan-drain` command and the demo share it.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import type { AdmissionDecision } from '../webhook/admission-ports.ts';

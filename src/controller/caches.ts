@@ -4,11 +4,13 @@
 // the plain lists the snapshot adapters take. `currency()` says whether the informers may be behind
 // the API server (one relisting or in backoff, or /readyz failing): nothing is decided from them
 // then, and a Lease is judged against how long they have been current.
-import type { KubeConfig } from '@kubernetes/client-node';
-import { parseFromWire, type MdevDevice, type MdevMigration, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
+import { parseFromWire, SCHEMAS, type MdevMigration, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { ApiReadiness, readyzProbe } from '../kube/api-readiness.ts';
+import { declaredFieldsOnly } from '../kube/lenient-decode.ts';
+import { cachedDevice, cachedMdevNode, StringPool, type CachedDevice, type CachedMdevNode } from './cached-objects.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
-import { parseVmi, parseVmim, type Vmi, type Vmim } from '../kubevirt/types.ts';
+import { cachedVmi, cachedVmim, parseVmi, parseVmim, type Vmi, type Vmim } from '../kubevirt/types.ts';
 import { KubevirtConfigSource } from '../kubevirt/kubevirt-config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { LEADER_LEASE_NAME, LEASES, MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES, NODES, VMIMS, VMIS } from './resources.ts';
@@ -47,9 +49,13 @@ export function cachedMigration(m: MdevMigration | undefined): MdevMigration | u
   return { ...m, status };
 }
 
+function project<T, C>(parsed: T | undefined, projection: (t: T) => C): C | undefined {
+  return parsed === undefined ? undefined : projection(parsed);
+}
+
 export class ControllerCaches {
-  readonly devices: Informer<MdevDevice>;
-  readonly mdevNodes: Informer<MdevNode>;
+  readonly devices: Informer<CachedDevice>;
+  readonly mdevNodes: Informer<CachedMdevNode>;
   readonly probes: Informer<MdevProbe>;
   readonly migrations: Informer<MdevMigration>;
   readonly nodes: Informer<NodeObject>;
@@ -63,15 +69,17 @@ export class ControllerCaches {
   constructor(opts: CachesOptions) {
     const { kc, log } = opts;
     const common = { watchTimeoutSeconds: opts.watchTimeoutSeconds };
-    this.devices = informerFor(kc, { ...common, resource: MDEV_DEVICES, name: 'controller-mdevdevices', parse: (o) => parseFromWire('MdevDevice', o, log) });
-    this.mdevNodes = informerFor(kc, { ...common, resource: MDEV_NODES, name: 'controller-mdevnodes', parse: (o) => parseFromWire('MdevNode', o, log) });
-    this.probes = informerFor(kc, { ...common, resource: MDEV_PROBES, name: 'controller-mdevprobes', parse: (o) => parseFromWire('MdevProbe', o, log) });
-    this.migrations = informerFor(kc, { ...common, resource: MDEV_MIGRATIONS, name: 'controller-mdevmigrations', parse: (o) => cachedMigration(parseFromWire('MdevMigration', o, log)) });
+    // Projections (cached-objects.ts): each informer keeps only what is read; strings shared.
+    const strings = new StringPool();
+    this.devices = informerFor(kc, { ...common, resource: MDEV_DEVICES, name: 'controller-mdevdevices', parse: (o) => project(parseFromWire('MdevDevice', o, log), (d) => cachedDevice(d, strings)) });
+    this.mdevNodes = informerFor(kc, { ...common, resource: MDEV_NODES, name: 'controller-mdevnodes', parse: (o) => project(parseFromWire('MdevNode', o, log), (n) => cachedMdevNode(n, strings)) });
+    this.probes = informerFor(kc, { ...common, resource: MDEV_PROBES, name: 'controller-mdevprobes', parse: (o) => project(parseFromWire('MdevProbe', o, log), (p) => declaredFieldsOnly(SCHEMAS.MdevProbe, p)) });
+    this.migrations = informerFor(kc, { ...common, resource: MDEV_MIGRATIONS, name: 'controller-mdevmigrations', parse: (o) => cachedMigration(project(parseFromWire('MdevMigration', o, log), (m) => declaredFieldsOnly(SCHEMAS.MdevMigration, m))) });
     this.nodes = informerFor(kc, { ...common, resource: NODES, name: 'controller-nodes', parse: parseNode });
     // The leader-election Lease shares the namespace and renews every few seconds; it is not an agent's.
     this.leases = informerFor(kc, { ...common, resource: LEASES, namespace: opts.namespace, fieldSelector: `metadata.name!=${LEADER_LEASE_NAME}`, name: 'controller-agent-leases', parse: parseAgentLease });
-    this.vmis = informerFor(kc, { ...common, resource: VMIS, name: 'controller-vmis', parse: (o) => parseVmi(o, log) });
-    this.vmims = informerFor(kc, { ...common, resource: VMIMS, name: 'controller-vmims', parse: (o) => parseVmim(o, log) });
+    this.vmis = informerFor(kc, { ...common, resource: VMIS, name: 'controller-vmis', parse: (o) => project(parseVmi(o, log), cachedVmi) });
+    this.vmims = informerFor(kc, { ...common, resource: VMIMS, name: 'controller-vmims', parse: (o) => project(parseVmim(o, log), cachedVmim) });
     this.readiness = opts.readiness ?? new ApiReadiness({ probe: readyzProbe(kc), logger: log.child({ part: 'api-readiness' }) });
     // The API server is back: informers in backoff relist now instead of when their timer fires.
     this.readiness.onReady(() => {

@@ -6,8 +6,9 @@
 // server accepts exactly one write and the other gets 409, re-reads, finds the unit claimed and
 // loses. Claims live in the API server, so they survive a controller restart; each has an expiry
 // and the sweeper releases those whose migration is gone, failed or done.
-import type { KubeConfig } from '@kubernetes/client-node';
-import { FIELD_MANAGER_CONTROLLER, parseFromWire, type CapacityClaim, type MdevDevice, type MdevMigration, type MdevNode } from '../api/v1alpha1/index.ts';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
+import { FIELD_MANAGER_CONTROLLER, parseFromWire, type CapacityClaim, type MdevMigration, type MdevNode } from '../api/v1alpha1/index.ts';
+import type { CachedDevice, CachedMdevNode } from './cached-objects.ts';
 import { mergePatch } from '../kube/apply.ts';
 import { describeApiError, isConflict, isNotFound } from '../kube/errors.ts';
 import type { Informer } from '../kube/informer.ts';
@@ -15,6 +16,7 @@ import { kubeRequest } from '../kube/request.ts';
 import { objectKey, resourcePath } from '../kube/resource.ts';
 import { mdevPoolKey } from '../kubevirt/device-plugin.ts';
 import type { Logger } from '../observability/logger.ts';
+import { newerByVersion } from './migration/status-writer.ts';
 import { controllerMetrics } from './metrics.ts';
 import { MDEV_DEVICES, MDEV_NODES } from './resources.ts';
 
@@ -58,12 +60,12 @@ export function claimExpiresAt(c: Pick<CapacityClaim, 'expiresAt'>): number {
 }
 
 /** The claims of `node` that still bind at `now`. */
-export function activeClaims(node: MdevNode, now: number): CapacityClaim[] {
+export function activeClaims(node: CachedMdevNode, now: number): CapacityClaim[] {
   return (node.status?.claims ?? []).filter((c) => claimExpiresAt(c) > now);
 }
 
 /** Free devices of `pool` on `nodeName`: no consumer, any type or state (the plugin may hand out each). */
-export function freeInPool(devices: readonly MdevDevice[], nodeName: string, pool: string): number {
+export function freeInPool(devices: readonly CachedDevice[], nodeName: string, pool: string): number {
   let free = 0;
   for (const d of devices) if (d.spec.nodeName === nodeName && !d.status?.consumer && mdevPoolKey(d.spec.type) === pool) free++;
   return free;
@@ -71,9 +73,9 @@ export function freeInPool(devices: readonly MdevDevice[], nodeName: string, poo
 
 export interface ClaimsOptions {
   kc: KubeConfig;
-  mdevNodes: Informer<MdevNode>;
+  mdevNodes: Informer<CachedMdevNode>;
   /** Every MdevDevice (the free devices of a pool are counted from it). */
-  devices: Informer<MdevDevice>;
+  devices: Informer<CachedDevice>;
   log: Logger;
   now?: () => number;
   /** Called before every write; throwing aborts (a killed manager must stop writing). */
@@ -82,6 +84,12 @@ export interface ClaimsOptions {
 
 export class CapacityClaims {
   readonly #o: ClaimsOptions;
+  /**
+   * The MdevNode each of our writes returned, until the informer shows that version: a claim
+   * followed at once by its check, or a release followed by the next reconcile's, would otherwise
+   * read the older cached node and spend a conflicting write and a GET to learn what we wrote.
+   */
+  readonly #written = new Map<string, CachedMdevNode>();
 
   constructor(opts: ClaimsOptions) {
     this.#o = opts;
@@ -93,7 +101,7 @@ export class CapacityClaims {
    * the owner's claims on the node are replaced by these.
    */
   async claim(owner: ClaimOwner, nodeName: string, demands: readonly ClaimDemand[], expiresAt: number): Promise<ClaimResult> {
-    let node = this.#o.mdevNodes.get(nodeName) ?? (await this.#read(nodeName));
+    let node: CachedMdevNode | undefined = this.#cached(nodeName) ?? (await this.#read(nodeName));
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!node) return { ...this.#lost(demands[0]?.pool ?? '', `MdevNode ${nodeName} does not exist: the agent of ${nodeName} has not published its node, so no capacity can be claimed there`), unclaimable: true } as ClaimResult;
       const now = this.#now();
@@ -127,7 +135,7 @@ export class CapacityClaims {
 
   /** Removes `ownerUid`'s claims from `nodeName`; true when none is left there. */
   async release(ownerUid: string, nodeName: string): Promise<boolean> {
-    let node = this.#o.mdevNodes.get(nodeName);
+    let node: CachedMdevNode | undefined = this.#cached(nodeName);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (!node) node = await this.#read(nodeName);
       const claims = node?.status?.claims ?? [];
@@ -157,7 +165,8 @@ export class CapacityClaims {
   /** The claims the cache shows for `ownerUid`, by node and pool. */
   heldBy(ownerUid: string): HeldClaim[] {
     const out: HeldClaim[] = [];
-    for (const n of this.#o.mdevNodes.list()) {
+    for (const cached of this.#o.mdevNodes.list()) {
+      const n = this.#cached(cached.metadata.name) ?? cached;
       for (const c of n.status?.claims ?? []) if (c.migration.uid === ownerUid) out.push({ nodeName: n.metadata.name, pool: c.pool, units: c.units });
     }
     return out.sort((a, b) => (a.nodeName < b.nodeName ? -1 : a.nodeName > b.nodeName ? 1 : a.pool < b.pool ? -1 : 1));
@@ -185,7 +194,21 @@ export class CapacityClaims {
     this.#o.guard?.();
     const body: Record<string, unknown> = { status: { claims } };
     if (resourceVersion) body.metadata = { resourceVersion };
-    await mergePatch(this.#o.kc, MDEV_NODES, { name: nodeName }, body, { subresource: 'status', fieldManager: FIELD_MANAGER_CONTROLLER });
+    const stored = parseFromWire('MdevNode', await mergePatch(this.#o.kc, MDEV_NODES, { name: nodeName }, body, { subresource: 'status', fieldManager: FIELD_MANAGER_CONTROLLER }), this.#o.log);
+    if (stored) this.#written.set(nodeName, stored);
+  }
+
+  /** The cached node, or the one our last write returned while the cache has not caught up. */
+  #cached(nodeName: string): CachedMdevNode | undefined {
+    const cached = this.#o.mdevNodes.get(nodeName);
+    const written = this.#written.get(nodeName);
+    if (!written) return cached;
+    if (!cached || newerByVersion(cached, written) === cached) {
+      // Caught up (or the node is gone): the cache speaks for it again.
+      this.#written.delete(nodeName);
+      return cached;
+    }
+    return written;
   }
 
   async #read(nodeName: string): Promise<MdevNode | undefined> {
@@ -219,7 +242,7 @@ export interface StaleClaim {
 }
 
 export interface ClaimSweepInput {
-  mdevNodes: readonly MdevNode[];
+  mdevNodes: readonly CachedMdevNode[];
   /** By `namespace/name`. */
   migration: (key: string) => MdevMigration | undefined;
   now: number;
@@ -262,7 +285,7 @@ function staleReason(nodeName: string, c: CapacityClaim, input: ClaimSweepInput)
 
 export interface ClaimSweeperOptions {
   claims: CapacityClaims;
-  mdevNodes: Informer<MdevNode>;
+  mdevNodes: Informer<CachedMdevNode>;
   migrations: Informer<MdevMigration>;
   log: Logger;
   now?: () => number;
@@ -296,7 +319,7 @@ export async function sweepClaims(opts: ClaimSweeperOptions): Promise<number> {
  * field is deprecated and never written now), so such a device is not mistaken for a reserved one
  * by tools that still read it.
  */
-export async function clearLegacyReservations(kc: KubeConfig, devices: readonly MdevDevice[], log: Logger, guard?: () => void): Promise<number> {
+export async function clearLegacyReservations(kc: KubeConfig, devices: readonly CachedDevice[], log: Logger, guard?: () => void): Promise<number> {
   let cleared = 0;
   for (const d of devices) {
     if (!d.status?.reservation) continue;

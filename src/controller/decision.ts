@@ -6,7 +6,7 @@
 // shared VerdictCache, which forgets a version string as soon as a device stops publishing it.
 // Nothing is decided while the caches may be behind the API server (`currency`): the result then
 // says so (`behind`), and the caller waits instead of acting on a stale picture.
-import type { MdevDevice } from '../api/v1alpha1/index.ts';
+import type { CachedDevice } from './cached-objects.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { Vmi } from '../kubevirt/types.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -138,8 +138,8 @@ export class DecisionService {
    * answers): an nvml device's string changes whenever a VM starts or stops on it (its GPU's class
    * key, then its running vGPU's metadata), and its free siblings keep the class key.
    */
-  watchDevices(devices: Informer<MdevDevice>): void {
-    const changed = (before: MdevDevice | undefined, after: MdevDevice | undefined): void => {
+  watchDevices(devices: Informer<CachedDevice>): void {
+    const changed = (before: CachedDevice | undefined, after: CachedDevice | undefined): void => {
       const old = before?.status?.migrationVersion;
       if (old === undefined || old === after?.status?.migrationVersion) return;
       if (before && versionStillPublished(old, devices.list(), before.metadata.name)) return;
@@ -320,6 +320,6 @@ function noTargetReason(vm: SourceVm, sourceNode: string, totals: Record<Verdict
 }
 
 /** Whether a device other than `except` still reports `version`. */
-export function versionStillPublished(version: string, devices: readonly MdevDevice[], except: string): boolean {
+export function versionStillPublished(version: string, devices: readonly CachedDevice[], except: string): boolean {
   return devices.some((d) => d.metadata.name !== except && d.status?.migrationVersion === version);
 }

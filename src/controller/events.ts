@@ -1,6 +1,6 @@
 // Kubernetes Events (core/v1) for each step of a migration, so `kubectl describe mdevmig` tells the
 // story. Best effort: a failed Event write is logged and never fails a reconcile.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { API_VERSION, LIMITS, type MdevMigration } from '../api/v1alpha1/index.ts';
 import { describeApiError } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';

@@ -40,7 +40,7 @@ export function beyondHistory(records: readonly MdevMigration[], limit: number):
     const at = finishedAt(m);
     return at === undefined ? [] : [{ m, at }];
   });
-  const created = (m: MdevMigration): string => String((m.metadata as { creationTimestamp?: unknown }).creationTimestamp ?? '');
+  const created = (m: MdevMigration): string => m.metadata.creationTimestamp ?? '';
   const desc = (x: string, y: string): number => (x < y ? 1 : x > y ? -1 : 0);
   finished.sort((a, b) => b.at - a.at || desc(created(a.m), created(b.m)) || desc(a.m.metadata.name, b.m.metadata.name));
   return finished.slice(Math.max(0, limit)).map((f) => f.m);

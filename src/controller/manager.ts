@@ -6,7 +6,7 @@
 // keeps its caches and its webhook and campaigns again (docs/adr/0009). `stop()` is the graceful
 // SIGTERM path (finish in-flight reconciles, release the lease); `kill()` simulates a crash: every
 // later API write of this manager throws, nothing is drained or released.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { realClock, sleep } from '../kube/clock.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { USER_AGENTS, withUserAgent } from '../kube/user-agent.ts';

@@ -1,7 +1,7 @@
 // Deleting an MdevMigration only in the version that was judged: preconditions on uid and
 // resourceVersion make the API server refuse (409) if it was recreated or changed meanwhile.
 // Background propagation: the VMIMs it owns are garbage-collected after it.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import type { MdevMigration } from '../api/v1alpha1/index.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { resourcePath } from '../kube/resource.ts';

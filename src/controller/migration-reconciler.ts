@@ -69,7 +69,7 @@ export class MigrationReconciler {
       },
     }));
     const byOwner = (v: Vmim): void => {
-      const refs = (v.metadata as { ownerReferences?: { kind?: string; name?: string; controller?: boolean }[] }).ownerReferences ?? [];
+      const refs = v.metadata.ownerReferences ?? [];
       for (const r of refs) if (r.kind === 'MdevMigration' && r.controller && r.name) this.queue.add(objectKey(v.metadata.namespace, r.name));
       // A VMIM admitted by the webhook names its MdevMigration in an annotation.
       const admitted = v.metadata.annotations?.[ANNOTATION_MIGRATION];
@@ -107,7 +107,7 @@ export class MigrationReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const m = this.#ctx.status.latest(key);
-    if (!m || (m.metadata as { deletionTimestamp?: string }).deletionTimestamp) return;
+    if (!m || m.metadata.deletionTimestamp) return;
     try {
       return await this.#dispatch(m);
     } catch (err) {

@@ -4,7 +4,7 @@
 // answered when status.observedGeneration equals the generation our write produced and every
 // target we asked about has a result. No answer within the deadline is a timeout, which the
 // decision service turns into AgentUnavailable.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { API_VERSION, LABEL_NODE, LABEL_TYPE, parseFromWire, probeObjectName, type MdevProbe } from '../api/v1alpha1/index.ts';
 import { mergePatch } from '../kube/apply.ts';
 import { describeApiError, isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
@@ -82,8 +82,8 @@ function covers(probe: MdevProbe, want: { devices: string[]; parents: string[] }
 }
 
 function createdAt(probe: MdevProbe): number {
-  const ts = (probe.metadata as { creationTimestamp?: unknown }).creationTimestamp;
-  return typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+  const ts = probe.metadata.creationTimestamp;
+  return ts === undefined ? Number.NaN : Date.parse(ts);
 }
 
 export class ProbeClient {

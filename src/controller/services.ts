@@ -4,6 +4,7 @@
 // and the port through which the controller manager starts the webhook. The reconciler, the VMIM
 // driver, status, events and metrics stay private to the controller.
 export type { ControllerCaches } from './caches.ts';
+export type { CachedDevice, CachedMdevNode } from './cached-objects.ts';
 export { DecisionService, type DecisionResult, type ProbeSender } from './decision.ts';
 export type { WebhookStarter } from './manager.ts';
 export { ProbeClient } from './probe-client.ts';

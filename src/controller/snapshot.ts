@@ -4,7 +4,8 @@
 // sees a client type and a decision depends only on the snapshot it was given.
 import { z } from 'zod';
 import { decodeLeniently, describeUnreadable, type FieldGroup } from '../kube/lenient-decode.ts';
-import { AGENT_LEASE_PREFIX, type MdevDevice, type MdevMigration, type MdevNode } from '../api/v1alpha1/index.ts';
+import { AGENT_LEASE_PREFIX, type MdevMigration } from '../api/v1alpha1/index.ts';
+import type { CachedDevice, CachedMdevNode } from './cached-objects.ts';
 import { leaseExpiresAt } from '../kube/lease-heartbeat.ts';
 import type { Vmi } from '../kubevirt/types.ts';
 import { LABEL_HOSTNAME, unreadablePlacementField, vmiRequiredNodeTerms } from '../kubevirt/types.ts';
@@ -131,7 +132,7 @@ export function agentState(lease: AgentLease | undefined, now: number, currentSi
 // Operator objects
 // ---------------------------------------------------------------------------------------------
 
-export function toDevice(d: MdevDevice): Device {
+export function toDevice(d: CachedDevice): Device {
   const status = d.status;
   const device: Device = {
     name: d.metadata.name,
@@ -147,12 +148,12 @@ export function toDevice(d: MdevDevice): Device {
 }
 
 /** The capacity claims of a node that bind at `now`, as the engine reads them. */
-export function toClaims(n: MdevNode, now: number): Claim[] {
+export function toClaims(n: CachedMdevNode, now: number): Claim[] {
   return activeClaims(n, now).map((c) => ({ nodeName: n.metadata.name, pool: c.pool, migrationUid: c.migration.uid, units: c.units }));
 }
 
 /** Spare capacity of a node; `pendingCreates` (parent/type -> count) are slots already promised to migrations. */
-export function toCapacity(n: MdevNode, pendingCreates: ReadonlyMap<string, number> = new Map()): Capacity[] {
+export function toCapacity(n: CachedMdevNode, pendingCreates: ReadonlyMap<string, number> = new Map()): Capacity[] {
   const out: Capacity[] = [];
   for (const c of n.spec.capacity ?? []) {
     if (!c.migratable || c.migrationVersion === undefined) continue;
@@ -227,8 +228,8 @@ export function toRequest(m: MdevMigration): Request {
 export interface ClusterView {
   nodes: readonly NodeObject[];
   leases: readonly AgentLease[];
-  devices: readonly MdevDevice[];
-  mdevNodes: readonly MdevNode[];
+  devices: readonly CachedDevice[];
+  mdevNodes: readonly CachedMdevNode[];
   /**
    * Since when the Lease cache has been current and the API server ready (see agentState);
    * +Infinity while behind; absent = always (no grace, e.g. a view built by hand).

@@ -4,7 +4,7 @@
 // `kubernetes.io/hostname` label (which need not equal the node's name), and the node's name in an
 // annotation. AlreadyExists means "adopt": a restarted controller never creates a second VMIM for
 // the same attempt.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { ANNOTATION_TARGET_NODE, API_VERSION, type MdevMigration } from '../api/v1alpha1/index.ts';
 import { vmimName } from '../api/v1alpha1/names.ts';
 import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
@@ -23,7 +23,7 @@ export function ownerReferenceTo(m: MdevMigration): { apiVersion: string; kind: 
 }
 
 export function isOwnedBy(vmim: Vmim, migrationUid: string): boolean {
-  const refs = (vmim.metadata as { ownerReferences?: { uid?: string; controller?: boolean }[] }).ownerReferences ?? [];
+  const refs = vmim.metadata.ownerReferences ?? [];
   return refs.some((r) => r.uid === migrationUid && r.controller === true);
 }
 

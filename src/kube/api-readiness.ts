@@ -5,7 +5,7 @@
 // would look expired in a cache that looks current. Time-based verdicts are therefore judged from
 // `readySince()` too, and the moment /readyz turns ok again is when waiting clients (informers in
 // backoff, a leader-election candidate) are told to retry at once.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kubeconfig.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { gauge } from '../observability/metrics.ts';
 import { realClock, sleep, type Clock } from './clock.ts';

@@ -2,7 +2,7 @@
 // controller's status writes) and merge/JSON patches for narrow edits (finalizers, annotations).
 // Works for any resource, namespaced or cluster-scoped, and for the `status` subresource, which
 // client-node's KubernetesObjectApi cannot address.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kubeconfig.ts';
 import { kubeRequest } from './request.ts';
 import { apiVersionOf, resourcePath, type ResourceRef } from './resource.ts';
 

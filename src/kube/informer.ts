@@ -9,7 +9,7 @@
 // (an agent Lease that looks expired) can be judged against how long it has been current.
 // Objects reach the cache and the handlers only through `parse`; an object that does not parse is
 // skipped, counted and logged by name and never stops the loop. See docs/adr/0002.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kubeconfig.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { counter, gauge } from '../observability/metrics.ts';
 import { Backoff, type BackoffPolicy } from './backoff.ts';
@@ -66,6 +66,19 @@ export interface ApiInformerOptions<T> extends InformerOptions<T> {
 interface Entry<T> {
   obj: T;
   resourceVersion: string;
+}
+
+/** A raw object read and decoded, not yet applied to the cache (decoding happens as a list page arrives). */
+class Decoded<T> {
+  readonly key: string | undefined;
+  readonly resourceVersion: string;
+  /** undefined: malformed (or no name); `unchanged`: the cache already holds this resourceVersion. */
+  readonly parsed: T | 'unchanged' | undefined;
+  constructor(key: string | undefined, resourceVersion: string, parsed: T | 'unchanged' | undefined) {
+    this.key = key;
+    this.resourceVersion = resourceVersion;
+    this.parsed = parsed;
+  }
 }
 
 interface RawMeta {
@@ -290,12 +303,12 @@ export class Informer<T> {
 
   async #relist(): Promise<void> {
     const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.#opts.listTimeoutMs ?? 60_000)]);
-    const { items, resourceVersion } = await this.#source.list(signal);
+    const { items, resourceVersion } = await this.#source.list(signal, (raw) => this.#decode(raw));
     if (this.#stop.signal.aborted) return;
     this.#touch();
     const seen = new Set<string>();
-    for (const raw of items) {
-      const key = this.#apply(raw);
+    for (const item of items) {
+      const key = this.#applyDecoded(item instanceof Decoded ? (item as Decoded<T>) : this.#decode(item));
       if (key !== undefined) seen.add(key);
     }
     for (const [key, entry] of this.#cache) {
@@ -376,15 +389,20 @@ export class Informer<T> {
 
   /** Adds or updates from a raw object; returns its key if it is (still) in the cache. */
   #apply(raw: unknown): string | undefined {
+    return this.#applyDecoded(this.#decode(raw));
+  }
+
+  /** Reads identity and parses (unless the cache holds this resourceVersion already); changes nothing. */
+  #decode(raw: unknown): Decoded<T> {
     const meta = rawMeta(raw);
     if (!meta) {
       malformed.inc({ resource: this.name });
       this.#log.warn('Skipped an object without metadata.name');
-      return undefined;
+      return new Decoded<T>(undefined, '', undefined);
     }
     const key = objectKey(meta.namespace, meta.name);
     const prior = this.#cache.get(key);
-    if (prior && prior.resourceVersion === meta.resourceVersion && meta.resourceVersion !== '') return key;
+    if (prior && prior.resourceVersion === meta.resourceVersion && meta.resourceVersion !== '') return new Decoded<T>(key, meta.resourceVersion, 'unchanged');
     let parsed: T | undefined;
     try {
       parsed = this.#opts.parse(withoutBookkeeping(raw));
@@ -394,13 +412,23 @@ export class Informer<T> {
     if (parsed === undefined) {
       malformed.inc({ resource: this.name });
       this.#log.warn('Skipped a malformed object', { key, resourceVersion: meta.resourceVersion });
+    }
+    return new Decoded<T>(key, meta.resourceVersion, parsed);
+  }
+
+  #applyDecoded(d: Decoded<T>): string | undefined {
+    const { key } = d;
+    if (key === undefined) return undefined;
+    if (d.parsed === 'unchanged') return key;
+    const prior = this.#cache.get(key);
+    if (d.parsed === undefined) {
       // The cache holds only objects that currently validate: a formerly valid one is dropped.
       if (prior) this.#remove(key, prior);
       return undefined;
     }
-    this.#cache.set(key, { obj: parsed, resourceVersion: meta.resourceVersion });
+    const obj = d.parsed;
+    this.#cache.set(key, { obj, resourceVersion: d.resourceVersion });
     this.#revision++;
-    const obj = parsed;
     for (const h of this.#handlers) {
       if (prior) this.#call('update', () => h.update?.(prior.obj, obj));
       else this.#call('add', () => h.add?.(obj));

@@ -1,7 +1,7 @@
 // coordination.k8s.io/v1 Lease objects as plain records with optimistic concurrency. Leader election
 // and the agent heartbeat talk to this interface, so their timing logic is unit-tested against an
 // in-memory store while the API-backed one is proven in integration tests.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kubeconfig.ts';
 import { isNotFound } from './errors.ts';
 import { namesOwner, withOwnerReference, type ReleaseOwner } from './release-owner.ts';
 import { kubeRequest } from './request.ts';

@@ -99,3 +99,49 @@ export function decodeLeniently<S extends z.ZodType>(schema: S, raw: unknown, gr
 export function describeUnreadable(u: UnreadableField): string {
   return `${u.field} (${u.reason})`;
 }
+
+interface SchemaDef {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  innerType?: z.ZodType;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+}
+
+const defOf = (schema: z.ZodType): SchemaDef => (schema as unknown as { def: SchemaDef }).def;
+
+/**
+ * `value` (already parsed by `schema`) with only the fields `schema` declares: the keys a loose
+ * object lets through are dropped at every level. For caches of objects whose schema lists exactly
+ * the fields the operator reads (KubeVirt's, ours): what nobody reads is not kept.
+ */
+export function declaredFieldsOnly<T>(schema: z.ZodType, value: T): T {
+  return keepDeclared(schema, value) as T;
+}
+
+function keepDeclared(schema: z.ZodType, value: unknown): unknown {
+  const def = defOf(schema);
+  if (value === null || value === undefined) return value;
+  switch (def.type) {
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'readonly':
+      return def.innerType ? keepDeclared(def.innerType, value) : value;
+    case 'object': {
+      if (typeof value !== 'object' || Array.isArray(value) || !def.shape) return value;
+      const v = value as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      for (const [key, field] of Object.entries(def.shape)) if (v[key] !== undefined) out[key] = keepDeclared(field, v[key]);
+      return out;
+    }
+    case 'array':
+      return Array.isArray(value) && def.element ? value.map((e) => keepDeclared(def.element as z.ZodType, e)) : value;
+    case 'record':
+      if (typeof value !== 'object' || Array.isArray(value) || !def.valueType) return value;
+      return Object.fromEntries(Object.entries(value).map(([k, e]) => [k, keepDeclared(def.valueType as z.ZodType, e)]));
+    default:
+      return value;
+  }
+}

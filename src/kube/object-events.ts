@@ -2,7 +2,7 @@
 // e.g. a migration whose target pod stayed unschedulable fails with no failureReason, and the
 // scheduler explains an unschedulable pod in a FailedScheduling Event. Decoded leniently: an Event
 // whose fields we cannot read is left out, never thrown over.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kubeconfig.ts';
 import { z } from 'zod';
 import { kubeRequest } from './request.ts';
 

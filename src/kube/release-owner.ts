@@ -8,7 +8,7 @@
 // Best effort by design: when the owner cannot be read, objects are written without the
 // reference (they then outlive the release, as before) rather than failing a Lease renewal or the
 // webhook; the next write that finds the reference missing adds it (adoption).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './kubeconfig.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { realClock, type Clock } from './clock.ts';
 import { apiStatusCode, describeApiError } from './errors.ts';

@@ -1,8 +1,10 @@
-// One raw JSON request to the API server, authenticated from a KubeConfig. Used where the generated
-// clients fall short: any resource by path, status subresources, explicit patch content types.
-// Responses are plain JSON (no client-node model classes), to be validated by the caller.
-import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+// One raw JSON request to the API server, authenticated from a KubeConfig: every request the
+// product makes (any resource by path, status subresources, explicit patch content types), sent
+// with undici's `request` on the pooled transport. Responses are plain JSON, to be validated by
+// the caller.
+import { request } from 'undici';
 import { describeApiError } from './errors.ts';
+import type { KubeConfig } from './kubeconfig.ts';
 import { authenticate } from './transport.ts';
 
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -37,8 +39,6 @@ export class KubeApiError extends Error {
   }
 }
 
-const http = new IsomorphicFetchHttpLibrary();
-
 /** 429 means "not processed, come back": retried like client-go does, honouring Retry-After. */
 const MAX_THROTTLE_RETRIES = 5;
 const MAX_RETRY_AFTER_MS = 10_000;
@@ -56,24 +56,20 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<unk
 }
 
 async function kubeRequestOnce(kc: KubeConfig, req: KubeRequest): Promise<unknown> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('The kubeconfig has no current cluster: set current-context or pass --kubeconfig');
-  const url = new URL(cluster.server.replace(/\/$/, '') + req.path);
+  const { server, headers, dispatcher } = await authenticate(kc);
+  const url = new URL(server + req.path);
   for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-
-  const ctx = new RequestContext(url.toString(), HttpMethod[req.method]);
-  ctx.setHeaderParam('Accept', 'application/json');
+  headers.Accept = 'application/json';
+  let body: string | undefined;
   if (req.body !== undefined) {
-    ctx.setHeaderParam('Content-Type', req.contentType ?? 'application/json');
-    ctx.setBody(JSON.stringify(req.body));
+    headers['Content-Type'] = req.contentType ?? 'application/json';
+    body = JSON.stringify(req.body);
   }
-  if (req.signal) ctx.setSignal(req.signal);
-  await authenticate(kc, ctx);
-
-  const res = await http.send(ctx).toPromise();
+  const res = await request(url, { method: req.method, headers, body, dispatcher, signal: req.signal });
   const text = await res.body.text();
-  if (res.httpStatusCode < 200 || res.httpStatusCode > 299) {
-    throw new KubeApiError(req.method, req.path, res.httpStatusCode, text, res.headers['retry-after']);
+  if (res.statusCode < 200 || res.statusCode > 299) {
+    const retryAfter = res.headers['retry-after'];
+    throw new KubeApiError(req.method, req.path, res.statusCode, text, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   }
   if (req.responseType === 'text') return text;
   return text === '' ? undefined : (JSON.parse(text) as unknown);

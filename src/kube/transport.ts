@@ -1,11 +1,11 @@
 // How our requests reach the API server: authenticated from the KubeConfig, and sent through one
-// keep-alive HTTP/1.1 undici dispatcher per KubeConfig, server and TLS material. client-node 2.x's own
-// `applySecurityAuthentication` builds a fresh undici Agent for every request, so every call would
-// pay a new TCP connection and TLS handshake (about 16 ms on the reference machine, most of a
-// decision's latency). This is the same work done with client-node's public API (ADR 0007):
-// `applyToHTTPSOptions` yields the auth headers and TLS material (exec and OIDC plugins included),
-// `createDispatcherOptions` maps them to undici options as client-node would, and the request
-// context gets our pooled dispatcher through `setDispatcher`.
+// keep-alive HTTP/1.1 undici dispatcher per KubeConfig, server and TLS material (ADR 0007). A fresh
+// connection per request would pay a TCP connection and TLS handshake every time (about 16 ms on
+// the reference machine, most of a decision's latency). `applyToHTTPSOptions` of the KubeConfig
+// (ours, kubeconfig.ts; or client-node's in tests and dev tools) yields the auth headers and TLS
+// material; the dispatcher is built here from that material, as client-node 2.0.1's
+// `createDispatcherOptions` maps it (keep-alive probes after 30 s, an HTTP(S) proxy through undici's
+// ProxyAgent), so no request loads client-node (ADR 0018).
 //
 // Connections speak HTTP/1.1 only. undici 8 negotiates HTTP/2 by default, and its HTTP/2 client can
 // emit an 'error' no listener catches when the server closes the connection (an API server restart
@@ -13,12 +13,12 @@
 // jsforce the same way). A keep-alive HTTP/1.1 pool costs one connection per concurrent request.
 //
 // Pool entries are matched by comparing the options field by field (Buffers with `equals`, a memcmp):
-// client-node decodes fresh Buffers on every call, and hashing a serialization of them cost more
+// the KubeConfig reads fresh Buffers on every call, and hashing a serialization of them cost more
 // than the rest of a request's client-side work. New material (a rotated client certificate) gets a
 // new entry; at most a handful exist per KubeConfig.
 import type { AgentOptions, RequestOptions } from 'node:https';
-import { createConfiguration, ServerConfiguration, type KubeConfig, type RequestContext, type SecurityAuthentication } from '@kubernetes/client-node';
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
+import type { Cluster, KubeConfig } from './kubeconfig.ts';
 
 interface PoolEntry {
   server: string;
@@ -44,7 +44,7 @@ export function shareConnections(copy: KubeConfig, origin: KubeConfig): void {
   poolOwners.set(copy, ownerOf(origin));
 }
 
-/** Sends `name: value` on every request made with `kc` (raw, watch and apiClient). */
+/** Sends `name: value` on every request made with `kc` (raw and watch). */
 export function setRequestHeader(kc: KubeConfig, name: string, value: string): void {
   extraHeaders.set(kc, { ...extraHeaders.get(kc), [name]: value });
 }
@@ -83,12 +83,24 @@ function tlsMaterial(o: RequestOptions): AgentOptions {
   return m;
 }
 
-/**
- * The pooled dispatcher for this KubeConfig's current cluster and the given TLS material, built on
- * first use from client-node's `createDispatcherOptions`. A SOCKS proxy returns null: client-node
- * keeps its connector private, so such a cluster uses client-node's own per-request dispatcher.
- */
-export function pooledDispatcher(kc: KubeConfig, material: AgentOptions): Dispatcher | null {
+/** Keep-alive probes as client-node 2.0.1 (and client-go) set them: below cloud load balancers' 60 s idle timeouts. */
+const KEEP_ALIVE = { keepAlive: true, keepAliveInitialDelay: 30_000 } as const;
+
+/** A new HTTP/1.1 dispatcher for `cluster` and TLS `material` (client-node's createDispatcherOptions mapping). */
+function newDispatcher(cluster: Cluster | null, material: AgentOptions): Dispatcher {
+  const tls = Object.fromEntries(Object.entries(material).filter(([, v]) => v !== undefined));
+  const proxy = cluster?.proxyUrl;
+  if (proxy?.startsWith('socks')) {
+    throw new Error(`The kubeconfig's cluster ${cluster?.name} uses the SOCKS proxy ${proxy}, which mdev-operator does not support: use an HTTP(S) proxy-url or none`);
+  }
+  if (proxy) return new ProxyAgent({ ...HTTP1_ONLY, uri: proxy, requestTls: tls, connect: { ...KEEP_ALIVE } });
+  // Without TLS material client-node would leave this to undici's global dispatcher, which allows HTTP/2.
+  if (Object.keys(tls).length === 0) return new Agent(HTTP1_ONLY);
+  return new Agent({ ...HTTP1_ONLY, connect: { ...tls, ...KEEP_ALIVE } });
+}
+
+/** The pooled dispatcher for this KubeConfig's current cluster and the given TLS material, built on first use. */
+export function pooledDispatcher(kc: KubeConfig, material: AgentOptions): Dispatcher {
   const cluster = kc.getCurrentCluster();
   const server = cluster?.server ?? '';
   const owner = ownerOf(kc);
@@ -97,48 +109,33 @@ export function pooledDispatcher(kc: KubeConfig, material: AgentOptions): Dispat
   const options = material as Record<string, unknown>;
   const hit = pool.find((e) => e.server === server && sameOptions(e.options, options));
   if (hit) return hit.dispatcher;
-  const o = kc.createDispatcherOptions(cluster, material);
-  let dispatcher: Dispatcher;
-  switch (o.type) {
-    case 'agent':
-      dispatcher = new Agent({ ...HTTP1_ONLY, connect: o.connect });
-      break;
-    case 'proxy':
-      dispatcher = new ProxyAgent({ ...HTTP1_ONLY, uri: o.uri, requestTls: o.requestTls, connect: o.connect });
-      break;
-    case 'none':
-      // client-node would leave this to undici's global dispatcher, which allows HTTP/2.
-      dispatcher = new Agent(HTTP1_ONLY);
-      break;
-    case 'socks':
-      return null;
-  }
+  let dispatcher = newDispatcher(cluster, material);
   const extra = interceptors.get(owner);
   if (extra) dispatcher = dispatcher.compose(...extra);
   pool.push({ server, options, dispatcher });
   return dispatcher;
 }
 
-/**
- * Authenticates `ctx` as client-node's `applySecurityAuthentication` does (basic auth, then the
- * headers its auth plugins produce), adds the KubeConfig's own headers and sets the pooled dispatcher.
- */
-export async function authenticate(kc: KubeConfig, ctx: RequestContext): Promise<void> {
-  const opts: RequestOptions = {};
-  await kc.applyToHTTPSOptions(opts);
-  if (opts.auth) ctx.setHeaderParam('Authorization', `Basic ${Buffer.from(opts.auth).toString('base64')}`);
-  for (const [k, v] of Object.entries(opts.headers ?? {})) ctx.setHeaderParam(k, String(v));
-  const dispatcher = pooledDispatcher(kc, tlsMaterial(opts));
-  if (dispatcher === null) await kc.applySecurityAuthentication(ctx);
-  else ctx.setDispatcher(dispatcher);
-  for (const [k, v] of Object.entries(extraHeaders.get(kc) ?? {})) ctx.setHeaderParam(k, v);
+/** What a request needs: the server's base URL, the headers that authenticate it, and the pooled dispatcher. */
+export interface Authenticated {
+  server: string;
+  headers: Record<string, string>;
+  dispatcher: Dispatcher;
 }
 
-/** A generated API client (CoreV1Api, ...) whose requests use the pooled dispatcher. */
-export function apiClient<T>(kc: KubeConfig, api: new (config: ReturnType<typeof createConfiguration>) => T): T {
+/**
+ * Authenticates a request as client-node's `applySecurityAuthentication` does (basic auth, then the
+ * headers of the KubeConfig, its auth plugins' included), adds the KubeConfig's own headers
+ * (User-Agent) and picks the pooled dispatcher.
+ */
+export async function authenticate(kc: KubeConfig): Promise<Authenticated> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('The kubeconfig has no current cluster: set current-context or pass --kubeconfig');
-  const auth: SecurityAuthentication = { getName: () => 'mdev-operator pooled kubeconfig', applySecurityAuthentication: (ctx) => authenticate(kc, ctx) };
-  return new api(createConfiguration({ baseServer: new ServerConfiguration(cluster.server, {}), authMethods: { default: auth } }));
+  const opts: RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const headers: Record<string, string> = {};
+  if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+  Object.assign(headers, extraHeaders.get(kc));
+  return { server: cluster.server.replace(/\/$/, ''), headers, dispatcher: pooledDispatcher(kc, tlsMaterial(opts)) };
 }
-

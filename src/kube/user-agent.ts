@@ -1,12 +1,10 @@
 // Every component names itself to the API server with its own User-Agent, so the API server's audit
 // log can count each component's requests (the operator's own API cost, apart from KubeVirt's and
-// the agents'). client-node sends `kubernetes-client-javascript/<version>` for every client; a
-// component gets a copy of its KubeConfig that sends its name instead on every request path we use:
-// raw requests, watches and generated clients from apiClient (transport.ts adds the header), and,
-// for code that still goes through client-node itself, its applySecurityAuthentication and
-// makeApiClient. The copy shares the original's keep-alive connections.
-import { KubeConfig } from '@kubernetes/client-node';
-import { apiClient, setRequestHeader, shareConnections } from './transport.ts';
+// the agents'). A component gets a view of its KubeConfig that sends its name on every request
+// (raw requests and watches: transport.ts adds the header) and shares the original's keep-alive
+// connections.
+import type { KubeConfig } from './kubeconfig.ts';
+import { setRequestHeader, shareConnections } from './transport.ts';
 
 export const USER_AGENT_HEADER = 'User-Agent';
 const PRODUCT_VERSION = '0.1.0';
@@ -18,17 +16,13 @@ export const USER_AGENTS = {
   cli: `mdev-operator-cli/${PRODUCT_VERSION}`,
 } as const;
 
-/** A copy of `kc` whose every request carries `userAgent`; `kc` itself is unchanged. */
+/** A view of `kc` whose every request carries `userAgent`; `kc` itself is unchanged. */
 export function withUserAgent(kc: KubeConfig, userAgent: string): KubeConfig {
-  const copy = new KubeConfig();
-  copy.loadFromOptions({ clusters: kc.clusters, users: kc.users, contexts: kc.contexts, currentContext: kc.getCurrentContext() });
-  shareConnections(copy, kc);
-  setRequestHeader(copy, USER_AGENT_HEADER, userAgent);
-  const authenticate = copy.applySecurityAuthentication.bind(copy);
-  copy.applySecurityAuthentication = async (context) => {
-    await authenticate(context);
-    context.setHeaderParam(USER_AGENT_HEADER, userAgent);
+  const view: KubeConfig = {
+    getCurrentCluster: () => kc.getCurrentCluster(),
+    applyToHTTPSOptions: (opts) => kc.applyToHTTPSOptions(opts),
   };
-  copy.makeApiClient = (apiClientType) => apiClient(copy, apiClientType);
-  return copy;
+  shareConnections(view, kc);
+  setRequestHeader(view, USER_AGENT_HEADER, userAgent);
+  return view;
 }

@@ -6,9 +6,9 @@
 // Differences from client-node: a non-200 answer carries the API server's Status body (KubeApiError,
 // so errors.ts classifies 410 and 403 as for any request), and a line that is not JSON ends the
 // watch with an error (the informer relists) instead of being dropped.
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import { realClock, type CancelTimer, type Clock } from './clock.ts';
+import type { KubeConfig } from './kubeconfig.ts';
 import { KubeApiError } from './request.ts';
 import { authenticate } from './transport.ts';
 
@@ -46,13 +46,10 @@ export async function watchStream(
   onEvent: (type: string, object: unknown) => void,
   onDone: (err?: unknown) => void,
 ): Promise<WatchStream> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('The kubeconfig has no current cluster: set current-context or pass --kubeconfig');
-  const url = new URL(cluster.server.replace(/\/$/, '') + o.path);
+  const { server, headers, dispatcher } = await authenticate(kc);
+  const url = new URL(server + o.path);
   url.searchParams.set('watch', 'true');
   for (const [k, v] of Object.entries(o.query)) if (v !== undefined) url.searchParams.set(k, String(v));
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  await authenticate(kc, ctx);
 
   const clock = o.clock ?? realClock;
   const abort = new AbortController();
@@ -71,7 +68,7 @@ export async function watchStream(
   };
   const stream = async (): Promise<void> => {
     rearm();
-    const res = await fetch(url, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher(), signal: abort.signal });
+    const res = await fetch(url, { headers, dispatcher, signal: abort.signal });
     if (res.status !== 200) throw new KubeApiError('WATCH', o.path, res.status, await res.text());
     if (!res.body) return;
     const decoder = new TextDecoder();

@@ -1,7 +1,7 @@
 // Reads and writes of KubeVirt objects over the API server, validated with the schemas in
 // types.ts. Malformed objects in lists are logged and skipped; a malformed single object reads as
 // absent (undefined), like a NotFound, so callers handle both the same way.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { mergePatch } from '../kube/apply.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';

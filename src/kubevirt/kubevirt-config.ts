@@ -4,7 +4,7 @@
 // Read by polling a list: the CR changes rarely, and a cluster without the KubeVirt CRD (or without
 // permission to read it) must not hold up the controller's caches — then there is no cluster-wide
 // constraint to add, which the log says once.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { z } from 'zod';
 import { realClock, sleep, type Clock } from '../kube/clock.ts';
 import { decodeLeniently, describeUnreadable, type FieldGroup } from '../kube/lenient-decode.ts';

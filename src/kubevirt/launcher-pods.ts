@@ -2,7 +2,7 @@
 // never start (Pending, unschedulable) from one that is merely slow. KubeVirt labels the target pod
 // with the VMIM's uid (kubevirt.io/migrationJobUID, api/core/v1 MigrationJobLabel). Decoded
 // leniently: a field in a shape we cannot read is dropped, never the pod.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { z } from 'zod';
 import { decodeLeniently, type FieldGroup } from '../kube/lenient-decode.ts';
 import { kubeRequest } from '../kube/request.ts';

@@ -4,7 +4,7 @@
 // phases are KubeVirt's own (pkg/apis/core/v1 in kubevirt/kubevirt), so the same code runs against
 // the stand-in and a real cluster.
 import { z } from 'zod';
-import { decodeLeniently, describeUnreadable, firstUnreadable, type FieldGroup, type UnreadableField } from '../kube/lenient-decode.ts';
+import { declaredFieldsOnly, decodeLeniently, describeUnreadable, firstUnreadable, markUnreadable, unreadableDetails, type FieldGroup, type UnreadableField } from '../kube/lenient-decode.ts';
 import type { ResourceRef } from '../kube/resource.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 
@@ -78,6 +78,7 @@ const kubevirtMeta = z.looseObject({
   deletionTimestamp: z.string().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   annotations: z.record(z.string(), z.string()).optional(),
+  ownerReferences: z.array(z.looseObject({ kind: z.string().optional(), name: z.string().optional(), uid: z.string().optional(), controller: z.boolean().optional() })).optional(),
 });
 
 // Operators and effects are strings, not enums: Kubernetes adds values (tolerations gained Lt/Gt
@@ -232,6 +233,7 @@ const META_GROUPS: FieldGroup[] = [
   ['metadata', 'creationTimestamp'],
   ['metadata', 'deletionTimestamp'],
   ['metadata', 'resourceVersion'],
+  ['metadata', 'ownerReferences'],
 ];
 
 const VMI_GROUPS: FieldGroup[] = [
@@ -297,6 +299,25 @@ export function parseVmi(obj: unknown, log: Logger = defaultLog): Vmi | undefine
 
 export function parseVmim(obj: unknown, log: Logger = defaultLog): Vmim | undefined {
   return decodeWith(vmimSchema, VMIM_GROUPS, VMIM_KIND, obj, log);
+}
+
+/**
+ * What a cache keeps of a decoded VMI or VMIM: the fields the schema declares (the ones the operator
+ * reads), not the rest of KubeVirt's object (disks, interfaces, volumes, guest info, ...), with the
+ * fields that could not be decoded still named (lenient decoding).
+ */
+export function cachedVmi(vmi: Vmi): Vmi {
+  return keptWithUnreadable(vmiSchema, vmi);
+}
+
+export function cachedVmim(vmim: Vmim): Vmim {
+  return keptWithUnreadable(vmimSchema, vmim);
+}
+
+function keptWithUnreadable<T extends object>(schema: z.ZodType, obj: T): T {
+  const kept = declaredFieldsOnly(schema, obj);
+  markUnreadable(kept, unreadableDetails(obj));
+  return kept;
 }
 
 /** The well-formed items of a list response; those without a readable identity are logged and left out. */

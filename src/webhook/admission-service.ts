@@ -3,7 +3,7 @@
 // configurations that make the API server call them — with a `service` reference in-cluster, or a
 // `url` for the local control plane. Policy choices (failurePolicy, selectors, timeout) are
 // explained in docs/adr/0005-webhook-failure-policy.md.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { CapacityClaims, type ControllerCaches, type DecisionService } from '../controller/services.ts';

@@ -10,7 +10,7 @@
 //    Only `removeConfigurationsOnStop` (tests, the demo) deletes them, and only while they still
 //    call this process.
 import { isIP } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import type { WebhookStarter } from '../controller/services.ts';
 import { configMapOwner } from '../kube/release-owner.ts';
 import { loggerFor } from '../observability/logger.ts';

@@ -3,7 +3,7 @@
 // namespace with a deterministic name (from the VMIM's name), labelled as created by admission and
 // annotated with the VMIM's name; the owner reference to the VMIM is added by the linker once the
 // VMIM exists and has a uid (migration-linker.ts).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { API_VERSION, DEADLINE_SECONDS, FIELD_MANAGER_CONTROLLER, parseFromWire, type MdevMigration, type MdevMigrationStatus } from '../api/v1alpha1/index.ts';
 import { mergePatch } from '../kube/apply.ts';
 import { isAlreadyExists, isNotFound } from '../kube/errors.ts';

@@ -2,9 +2,9 @@
 // DecisionService with a verdict cache warmed from existing probe answers. Without `probe` nothing
 // is written to the cluster; with it, unknown classes are probed through real MdevProbes (the
 // agents answer), which needs a short-lived probe informer.
-import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, parseFromWire, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
-import { DecisionService, MDEV_PROBES, ProbeClient, type ClusterView, type ProbeSender } from '../controller/services.ts';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
+import { parseFromWire, type MdevProbe } from '../api/v1alpha1/index.ts';
+import { DecisionService, MDEV_PROBES, ProbeClient, type CachedMdevNode, type ClusterView, type ProbeSender } from '../controller/services.ts';
 import { informerFor, type Informer } from '../kube/informer.ts';
 import type { Logger } from '../observability/logger.ts';
 import { VerdictCache } from '../placement/index.ts';
@@ -47,14 +47,14 @@ function withPlanned(view: ClusterView, planned: readonly PlannedClaim[]): Clust
   const far = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   const claimsOn = (node: string) =>
     planned.filter((p) => p.node === node).map((p, i) => ({ migration: { ...PLAN_MIGRATION, uid: `${PLAN_MIGRATION.uid}-${i}` }, pool: p.pool, typeId: p.pool, units: p.units, claimedAt: now, expiresAt: far }));
-  const mdevNodes = view.mdevNodes.map((n): MdevNode => {
+  const mdevNodes = view.mdevNodes.map((n): CachedMdevNode => {
     const mine = claimsOn(n.metadata.name);
     return mine.length === 0 ? n : { ...n, status: { ...n.status, claims: [...(n.status?.claims ?? []), ...mine] } };
   });
   // A node whose agent has not published an MdevNode yet still holds the plan's claims.
   for (const node of new Set(planned.map((p) => p.node))) {
     if (mdevNodes.some((n) => n.metadata.name === node)) continue;
-    mdevNodes.push({ apiVersion: API_VERSION, kind: 'MdevNode', metadata: { name: node }, spec: { nodeName: node, backend: 'simulated' }, status: { claims: claimsOn(node) } });
+    mdevNodes.push({ metadata: { name: node }, spec: { nodeName: node }, status: { claims: claimsOn(node) } });
   }
   return { ...view, mdevNodes };
 }

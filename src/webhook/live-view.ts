@@ -1,9 +1,9 @@
 // The cluster as the decision service reads it, listed once from the API server (no informers):
 // what `explain` and `plan-drain` decide on. Verdicts agents already gave in MdevProbe status warm
 // the verdict cache, so a read-only command explains known classes without sending a probe.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { parseFromWire, versionHash, type MdevDevice, type MdevNode, type MdevProbe } from '../api/v1alpha1/index.ts';
-import { LEASES, MDEV_DEVICES, MDEV_NODES, MDEV_PROBES, NODES, parseAgentLease, parseNode, type AgentLease, type ClusterView, type NodeObject } from '../controller/services.ts';
+import { LEASES, MDEV_DEVICES, MDEV_NODES, MDEV_PROBES, NODES, parseAgentLease, parseNode, type AgentLease, type CachedDevice, type ClusterView, type NodeObject } from '../controller/services.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { resourcePath, type ResourceRef } from '../kube/resource.ts';
 import { listVmis } from '../kubevirt/client.ts';
@@ -45,7 +45,7 @@ export async function loadLiveState(kc: KubeConfig, namespace: string, log: Logg
  * deletes a node's probes when a device's string changes (ProbeClient.forgetNode), so a stale answer
  * does not outlive the string it was given for by more than the probe TTL.
  */
-export function warmCacheFromProbes(cache: VerdictCache, probes: readonly MdevProbe[], devices: readonly MdevDevice[]): number {
+export function warmCacheFromProbes(cache: VerdictCache, probes: readonly MdevProbe[], devices: readonly CachedDevice[]): number {
   const versionOf = new Map(devices.map((d) => [d.metadata.name, d.status?.migrationVersion]));
   // A result that names the tested version's digest holds for that version, wherever a device has it now.
   const byHash = new Map<string, string>();

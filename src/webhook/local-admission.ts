@@ -3,7 +3,7 @@
 // controller's own webhook code path (admission-webhook.ts) with `urlHost` set and test-friendly
 // defaults; `stop()` deletes the configurations first (removeConfigurationsOnStop, on by default
 // here, unlike `mdev-operator controller --webhook-url-host`), so a test leaves nothing behind.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { DEFAULT_WEBHOOK_CONFIG_NAME, type AdmissionHandlersOptions, type LabelSelectorRequirement } from './admission-service.ts';
 import { DEFAULT_WEBHOOK_SERVICE, startAdmissionWebhook, type AdmissionWebhook } from './admission-webhook.ts';
 

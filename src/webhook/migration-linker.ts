@@ -2,7 +2,7 @@
 // yet, so the MdevMigration is created unowned; once the VMIM exists, the linker adds an owner
 // reference to it (so deleting the VMIM garbage-collects the record), records the VMIM's final name
 // (generateName), and fills status.migrationName. Idempotent: run on every VMIM add/update.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { FIELD_MANAGER_CONTROLLER, parseFromWire, type MdevMigration } from '../api/v1alpha1/index.ts';
 import { mergePatch } from '../kube/apply.ts';
 import { isConflict, isNotFound } from '../kube/errors.ts';

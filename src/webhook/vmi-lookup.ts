@@ -2,7 +2,7 @@
 // consumer uid) and which of its device requests name a mediated device type the cluster knows
 // (an index of MdevDevice and MdevNode type names), from informer caches kept in memory, so a VMIM of a VMI
 // without mediated devices is admitted after a few map reads and no API call.
-import type { MdevDevice, MdevNode } from '../api/v1alpha1/index.ts';
+import type { CachedDevice, CachedMdevNode } from '../controller/services.ts';
 import type { Informer } from '../kube/informer.ts';
 import { objectKey } from '../kube/resource.ts';
 import { LABEL_HOSTNAME, vmiDeviceRequests, type Vmi } from '../kubevirt/types.ts';
@@ -21,8 +21,8 @@ export class ConsumerIndex {
   readonly #byUid = new Map<string, Set<string>>();
   readonly #uidOf = new Map<string, string>();
 
-  constructor(devices: Informer<MdevDevice>) {
-    const put = (d: MdevDevice): void => this.#set(d.metadata.name, d.status?.consumer?.uid);
+  constructor(devices: Informer<CachedDevice>) {
+    const put = (d: CachedDevice): void => this.#set(d.metadata.name, d.status?.consumer?.uid);
     devices.addHandlers({ add: put, update: (_o, n) => put(n), delete: (d) => this.#set(d.metadata.name, undefined) });
     for (const d of devices.list()) put(d);
   }
@@ -70,10 +70,10 @@ export class MdevTypeIndex {
   readonly #count = new Map<string, number>();
   readonly #keysOf = new Map<string, string[]>();
 
-  constructor(devices: Informer<MdevDevice>, mdevNodes?: Informer<MdevNode>) {
-    const put = (d: MdevDevice): void => this.#set(`device/${d.metadata.name}`, typeKeys([d.spec.type]));
+  constructor(devices: Informer<CachedDevice>, mdevNodes?: Informer<CachedMdevNode>) {
+    const put = (d: CachedDevice): void => this.#set(`device/${d.metadata.name}`, typeKeys([d.spec.type]));
     devices.addHandlers({ add: put, update: (_o, n) => put(n), delete: (d) => this.#set(`device/${d.metadata.name}`, []) });
-    const putNode = (n: MdevNode): void => this.#set(`node/${n.metadata.name}`, typeKeys((n.spec.capacity ?? []).map((c) => c.type)));
+    const putNode = (n: CachedMdevNode): void => this.#set(`node/${n.metadata.name}`, typeKeys((n.spec.capacity ?? []).map((c) => c.type)));
     mdevNodes?.addHandlers({ add: putNode, update: (_o, n) => putNode(n), delete: (n) => this.#set(`node/${n.metadata.name}`, []) });
   }
 
@@ -98,14 +98,14 @@ export class MdevTypeIndex {
 
 export interface VmiLookupOptions {
   /** Types nodes can create count as known mediated device types too. */
-  mdevNodes?: Informer<MdevNode>;
+  mdevNodes?: Informer<CachedMdevNode>;
   /** Reads a VMI the cache does not hold from the API server (undefined = absent). */
   fetchVmi?: (namespace: string, name: string) => Promise<Vmi | undefined>;
   /** Caches that may be behind the API server now (ControllerCaches.currency().behind). */
   behind?: () => readonly string[];
 }
 
-export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<MdevDevice>, opts: VmiLookupOptions = {}): VmiLookup {
+export function informerVmiLookup(vmis: Informer<Vmi>, devices: Informer<CachedDevice>, opts: VmiLookupOptions = {}): VmiLookup {
   const index = new ConsumerIndex(devices);
   const types = new MdevTypeIndex(devices, opts.mdevNodes);
   const factsOf = (vmi: Vmi): VmiFacts => ({

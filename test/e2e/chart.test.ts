@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../src/kube/kubeconfig.ts';
 import { startFleet, type FleetHandle } from '../../dev/sim/fleet/fleet.ts';
 import { buildNodeTree, type BuiltTree } from '../../dev/sim/fleet/node-tree.ts';
 import type { FleetNodeSpec, GpuSpec } from '../../dev/sim/fleet/profile.ts';

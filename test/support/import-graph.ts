@@ -20,6 +20,8 @@ export interface ImportEdge {
   /** undefined for an `import()` whose argument is not a string literal: it cannot be checked. */
   target: string | undefined;
   local: boolean;
+  /** `import type {…}` / `export type {…}`: erased when the code runs, so it loads nothing. */
+  typeOnly: boolean;
 }
 
 export interface LayerRule {
@@ -40,19 +42,21 @@ export function packageOf(specifier: string): string {
 export function importsOfText(file: string, text: string): ImportEdge[] {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const out: ImportEdge[] = [];
-  const add = (node: ts.Node, specifier: string | undefined, kind: ImportKind): void => {
+  const add = (node: ts.Node, specifier: string | undefined, kind: ImportKind, typeOnly = kind === 'type-query'): void => {
     const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
     if (specifier === undefined) {
-      out.push({ from: file, line, specifier: node.getText(source), kind, target: undefined, local: true });
+      out.push({ from: file, line, specifier: node.getText(source), kind, target: undefined, local: true, typeOnly });
       return;
     }
     const local = specifier.startsWith('.');
     const target = local ? posix.normalize(posix.join(posix.dirname(file), specifier)) : packageOf(specifier);
-    out.push({ from: file, line, specifier, kind, target, local });
+    out.push({ from: file, line, specifier, kind, target, local, typeOnly });
   };
   const visit = (node: ts.Node): void => {
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
-      add(node, node.moduleSpecifier.text, 'static');
+      // Only a whole clause marked `type` is erased; `import { type A } from 'x'` still loads x.
+      const typeOnly = ts.isImportDeclaration(node) ? node.importClause?.isTypeOnly === true : node.isTypeOnly;
+      add(node, node.moduleSpecifier.text, 'static', typeOnly);
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const [arg] = node.arguments;
       add(node, arg && ts.isStringLiteralLike(arg) ? arg.text : undefined, 'dynamic');
@@ -141,6 +145,26 @@ export function forbiddenEdges(edges: readonly ImportEdge[], rules: readonly Lay
     }
   }
   return out;
+}
+
+/**
+ * Every module that loading `entries` loads at once: static imports that are not type-only, followed
+ * through local files (`import()` expressions load later, on demand, and are not followed). Local
+ * modules as repo-relative paths, packages by name.
+ */
+export function loadedAtStart(root: string, entries: readonly string[]): Set<string> {
+  const loaded = new Set<string>();
+  const pending = [...entries];
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    if (loaded.has(file)) continue;
+    loaded.add(file);
+    for (const e of importsOfText(file, readFileSync(join(root, file), 'utf8'))) {
+      if (e.kind !== 'static' || e.typeOnly || e.target === undefined) continue;
+      if (!e.local) loaded.add(e.target);
+      else pending.push(e.target);
+    }
+  }
+  return loaded;
 }
 
 /** The package names of each dependency group of a package.json. */

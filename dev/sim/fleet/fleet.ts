@@ -8,7 +8,7 @@
 // (seeded random), as KubeVirt's plugin does: it knows nothing of the operator's claims.
 import { withUserAgent } from '../../../src/kube/user-agent.ts';
 import { STANDIN_USER_AGENTS } from '../user-agents.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { LABEL_NODE, parseFromWire, type MdevDevice } from '../../../src/api/v1alpha1/index.ts';
 import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
 import type { AgentConfig } from '../../../src/agent/config.ts';

@@ -2,7 +2,7 @@
 // taken from the virt-launcher pods bound to that node and their
 // `sim.mdev-operator.io/allocated-devices` annotation (written by the VMI factory and the KubeVirt
 // simulator in place of a device plugin). One pod informer serves every node of the fleet.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { z } from 'zod';
 import type { PodDevices } from '../../../src/agent/podresources/types.ts';
 import { informerFor, type Informer } from '../../../src/kube/informer.ts';

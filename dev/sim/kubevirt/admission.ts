@@ -11,7 +11,7 @@
 //   addedNodeSelector, cannot change after create; the selector label cannot change in flight.
 // The paths differ from virt-api's (/migration-validate-create, ...) only because our server
 // routes /mutate-* and /validate-*.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { randomBytes } from 'node:crypto';
 import { describeApiError, isNotFound } from '../../../src/kube/errors.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';

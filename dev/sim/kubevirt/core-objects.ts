@@ -1,7 +1,7 @@
 // The core/v1 objects the KubeVirt stand-in touches: Nodes (read, to schedule), virt-launcher Pods
 // (create, delete, mark Running in place of a kubelet) and the namespace's default ServiceAccount
 // (which Pods need when the ServiceAccount admission plugin is on).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { z } from 'zod';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { realClock, sleep } from '../../../src/kube/clock.ts';

@@ -20,7 +20,7 @@
 // one stopped and two simulators cannot both advance one step.
 import { withUserAgent } from '../../../src/kube/user-agent.ts';
 import { STANDIN_USER_AGENTS } from '../user-agents.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { realClock, sleep } from '../../../src/kube/clock.ts';
 import { describeApiError, isConflict, isNotFound } from '../../../src/kube/errors.ts';

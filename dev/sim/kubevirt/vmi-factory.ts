@@ -2,7 +2,7 @@
 // Running on a node, with the virt-launcher Pod KubeVirt would have created for it (same labels,
 // owner reference and device-plugin limits, plus the allocated-devices annotation a fake kubelet
 // or the fleet reads). For tests, the demo and benchmarks on the local control plane.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { resourcePath } from '../../../src/kube/resource.ts';
 import { patchVmiStatus } from '../../../src/kubevirt/client.ts';

@@ -3,7 +3,7 @@
 // demands, a node's hostname label), and what a migration waits on in memory (recoveries of the
 // caches, a lost claim showing in the cache). Steps are plain functions over this context (plan.ts,
 // claim.ts, start.ts, follow.ts, settle.ts, admitted.ts, outcome.ts).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../kube/kubeconfig.ts';
 import type { MdevMigration } from '../../api/v1alpha1/index.ts';
 import { listObjectEvents, type ObjectEvent } from '../../kube/object-events.ts';
 import { objectKey } from '../../kube/resource.ts';
@@ -103,7 +103,7 @@ export class StepContext {
   }
 
   deadlineAt(m: MdevMigration): number {
-    const created = Date.parse(String((m.metadata as { creationTimestamp?: unknown }).creationTimestamp ?? ''));
+    const created = Date.parse(m.metadata.creationTimestamp ?? '');
     return (Number.isFinite(created) ? created : this.now()) + m.spec.deadlineSeconds * 1000;
   }
 

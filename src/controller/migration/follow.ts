@@ -7,11 +7,12 @@ import type { MdevMigration } from '../../api/v1alpha1/index.ts';
 import type { ReconcileResult } from '../../kube/workqueue.ts';
 import { VMIM_PRE_TARGET_PHASES, type Vmim } from '../../kubevirt/types.ts';
 import { controllerMetrics } from '../metrics.ts';
-import { phaseStatus } from '../migration-status.ts';
+import { phaseStatus, setCondition } from '../migration-status.ts';
 import { isOwnedBy } from '../vmim-driver.ts';
 import { DEFAULT_TARGET_PENDING_TIMEOUT_MS, RESYNC_MS, type StepContext } from './context.ts';
 import { failureCause } from './failure.ts';
 import { retry } from './outcome.ts';
+import { recordSettled, settlement } from './settle.ts';
 import { newerByVersion } from './status-writer.ts';
 
 export async function follow(ctx: StepContext, m: MdevMigration, known?: Vmim): Promise<ReconcileResult | void> {
@@ -27,11 +28,18 @@ export async function follow(ctx: StepContext, m: MdevMigration, known?: Vmim): 
   if (phase === 'Succeeded') {
     ctx.pendingSince.delete(vmim.metadata.uid);
     const message = `VMI ${ns}/${m.spec.vmiName} now runs on ${target}`;
-    await ctx.status.patch(m, phaseStatus(m, { phase: 'Succeeded', reason: 'Succeeded', message }, ctx.now()));
+    const succeeded = phaseStatus(m, { phase: 'Succeeded', reason: 'Succeeded', message }, ctx.now());
+    // Where the target's agent already shows the device the VMI got and no probe is needed to
+    // verify it, the settlement goes with this write (one status write per migration less);
+    // else settling follows, and Succeeded is not held back for it.
+    const settled = await settlement(ctx, m, false);
+    const written = await ctx.status.patch(m, settled ? { ...succeeded, devices: settled.devices, conditions: setCondition(succeeded.conditions ?? [], settled.condition, ctx.now()) } : succeeded);
     controllerMetrics.migrations.inc({ result: 'succeeded' });
-    ctx.event(m, 'Normal', 'Succeeded', message);
-    // Settling (which device the VMI got) waits for the target's agent to publish it.
-    return { requeueAfter: 500 };
+    ctx.event(written, 'Normal', 'Succeeded', message);
+    if (!settled) return { requeueAfter: 500 };
+    recordSettled(ctx, written, settled);
+    await ctx.o.claims.releaseAll(m.metadata.uid ?? '');
+    return;
   }
   if (phase === 'Failed') {
     ctx.pendingSince.delete(vmim.metadata.uid);

@@ -2,7 +2,7 @@
 // subresource carrying the resourceVersion that was read, so a stale or restarted controller can
 // never write over newer progress (it gets 409 and reads again). The object each write returns is
 // kept until the informer catches up, so the next reconcile does not act on an older view.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../kube/kubeconfig.ts';
 import { FIELD_MANAGER_CONTROLLER, parseFromWire, type MdevMigration, type MdevMigrationStatus } from '../../api/v1alpha1/index.ts';
 import { mergePatch } from '../../kube/apply.ts';
 import { isNotFound } from '../../kube/errors.ts';

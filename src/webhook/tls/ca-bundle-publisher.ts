@@ -3,9 +3,10 @@
 // Patches are JSON patches guarded by `test` ops on each webhook's name: if someone reorders or
 // edits the webhooks between our read and our patch, the patch fails instead of hitting the
 // wrong entry, and we re-read.
-import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { apiClient } from '../../kube/transport.ts';
+import { JSON_PATCH } from '../../kube/apply.ts';
+import type { KubeConfig } from '../../kube/kubeconfig.ts';
+import { kubeRequest } from '../../kube/request.ts';
+import { resourcePath, type ResourceRef } from '../../kube/resource.ts';
 import { statusOf } from './secret-store.ts';
 
 export type WebhookConfigKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
@@ -85,26 +86,31 @@ async function publishOne(api: WebhookConfigApi, ref: WebhookConfigRef, caBundle
   throw new Error(`webhook TLS: could not patch caBundle of ${ref.kind} ${ref.name} after ${MAX_ATTEMPTS} attempts (${(lastError as Error).message}); grant the operator get/patch on ${ref.kind.toLowerCase()}s`, { cause: lastError });
 }
 
+const CONFIGURATIONS: Record<WebhookConfigKind, ResourceRef> = {
+  ValidatingWebhookConfiguration: { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'validatingwebhookconfigurations', namespaced: false },
+  MutatingWebhookConfiguration: { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'mutatingwebhookconfigurations', namespaced: false },
+};
+
+/** The fields of a webhook configuration read here. */
+interface WebhookConfigObject {
+  webhooks?: { name: string; clientConfig?: { caBundle?: string } }[];
+}
+
 /** {@link WebhookConfigApi} over the Kubernetes API. */
 export function kubeWebhookConfigApi(kc: KubeConfig): WebhookConfigApi {
-  const api = apiClient(kc, AdmissionregistrationV1Api);
-  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch);
+  const pathOf = (ref: WebhookConfigRef): string => resourcePath(CONFIGURATIONS[ref.kind], { name: ref.name });
   return {
     async read(ref) {
       try {
-        const config =
-          ref.kind === 'ValidatingWebhookConfiguration'
-            ? await api.readValidatingWebhookConfiguration({ name: ref.name })
-            : await api.readMutatingWebhookConfiguration({ name: ref.name });
-        return (config.webhooks ?? []).map((w) => ({ name: w.name, ...(w.clientConfig.caBundle ? { caBundle: w.clientConfig.caBundle } : {}) }));
+        const config = (await kubeRequest(kc, { method: 'GET', path: pathOf(ref) })) as WebhookConfigObject;
+        return (config.webhooks ?? []).map((w) => ({ name: w.name, ...(w.clientConfig?.caBundle ? { caBundle: w.clientConfig.caBundle } : {}) }));
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw err;
       }
     },
     async patch(ref, ops) {
-      if (ref.kind === 'ValidatingWebhookConfiguration') await api.patchValidatingWebhookConfiguration({ name: ref.name, body: ops }, jsonPatch);
-      else await api.patchMutatingWebhookConfiguration({ name: ref.name, body: ops }, jsonPatch);
+      await kubeRequest(kc, { method: 'PATCH', path: pathOf(ref), body: ops, contentType: JSON_PATCH });
     },
   };
 }

@@ -1,10 +1,11 @@
 // The webhook's TLS material lives in one Secret that all replicas share. Writes are optimistic:
 // CREATE-IF-ABSENT (a racing replica that loses with 409 adopts the winner's Secret) and
 // replace-with-resourceVersion (a 409 means another replica rotated first: re-read and adopt).
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
-import { namesOwner, withOwnerReference, type ReleaseOwner } from '../../kube/release-owner.ts';
-import { apiClient } from '../../kube/transport.ts';
+import { MERGE_PATCH } from '../../kube/apply.ts';
+import type { KubeConfig } from '../../kube/kubeconfig.ts';
+import { namesOwner, withOwnerReference, type OwnerReference, type ReleaseOwner } from '../../kube/release-owner.ts';
+import { kubeRequest } from '../../kube/request.ts';
+import { resourcePath, type ResourceRef } from '../../kube/resource.ts';
 import { loggerFor } from '../../observability/logger.ts';
 import type { TlsMaterial } from './rotation.ts';
 
@@ -106,6 +107,14 @@ function stored(record: SecretRecord): StoredTls {
   return { material: materialFromSecretData(record.data), resourceVersion: record.resourceVersion };
 }
 
+const SECRETS: ResourceRef = { group: '', version: 'v1', plural: 'secrets', namespaced: true };
+
+/** The fields of a core/v1 Secret read here. */
+interface SecretObject {
+  data?: Record<string, string>;
+  metadata?: { resourceVersion?: string; ownerReferences?: OwnerReference[] };
+}
+
 /**
  * {@link TlsSecretApi} over the Kubernetes API. `labels` mark a created Secret as ours. Renewals
  * are merge patches carrying the read resourceVersion (the API server rejects a stale one with
@@ -115,16 +124,16 @@ function stored(record: SecretRecord): StoredTls {
  * a read or a create.
  */
 export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<string, string> = {}, owner?: ReleaseOwner): TlsSecretApi {
-  const core = apiClient(kc, CoreV1Api);
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  const path = resourcePath(SECRETS, ref);
+  const patch = async (body: Record<string, unknown>): Promise<SecretObject> => (await kubeRequest(kc, { method: 'PATCH', path, body, contentType: MERGE_PATCH })) as SecretObject;
   /** Adds the owner reference to a Secret without it; on any failure the Secret is served as read and the next pass tries again. */
-  const adopt = async (secret: V1Secret): Promise<V1Secret> => {
+  const adopt = async (secret: SecretObject): Promise<SecretObject> => {
     if (!owner || namesOwner(secret.metadata?.ownerReferences, owner)) return secret;
     const ownerRef = await owner.reference();
     if (!ownerRef) return secret;
     const metadata = { resourceVersion: secret.metadata?.resourceVersion, ownerReferences: withOwnerReference(secret.metadata?.ownerReferences, ownerRef) };
     try {
-      return await core.patchNamespacedSecret({ ...ref, body: { metadata } }, mergePatch);
+      return await patch({ metadata });
     } catch (err) {
       // 409: another replica wrote first (adopted or rotated); its Secret is read on the next pass.
       if (statusOf(err) !== 409) log.warn('Could not add the owner reference to the webhook TLS Secret; retrying on the next pass', { secret: `${ref.namespace}/${ref.name}`, error: (err as Error).message });
@@ -133,9 +142,9 @@ export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<
   };
   return {
     async read() {
-      let secret: V1Secret;
+      let secret: SecretObject;
       try {
-        secret = await core.readNamespacedSecret(ref);
+        secret = (await kubeRequest(kc, { method: 'GET', path })) as SecretObject;
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw describe(err, 'read', ref);
@@ -145,9 +154,9 @@ export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<
     async create(data) {
       const ownerRef = await owner?.reference();
       const metadata = { ...ref, labels, ...(ownerRef ? { ownerReferences: [ownerRef] } : {}) };
-      const body: V1Secret = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata, data: encode(data) };
+      const body = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata, data: encode(data) };
       try {
-        return record(await core.createNamespacedSecret({ namespace: ref.namespace, body }));
+        return record((await kubeRequest(kc, { method: 'POST', path: resourcePath(SECRETS, { namespace: ref.namespace }), body })) as SecretObject);
       } catch (err) {
         if (statusOf(err) === 409) throw new SecretConflictError(`Secret ${ref.namespace}/${ref.name} already exists`);
         throw describe(err, 'create', ref);
@@ -155,7 +164,7 @@ export function kubeTlsSecretApi(kc: KubeConfig, ref: SecretRef, labels: Record<
     },
     async replace(data, resourceVersion) {
       try {
-        return record(await core.patchNamespacedSecret({ ...ref, body: { metadata: { resourceVersion }, data: encode(data) } }, mergePatch));
+        return record(await patch({ metadata: { resourceVersion }, data: encode(data) }));
       } catch (err) {
         const status = statusOf(err);
         if (status === 409 || status === 404) throw new SecretConflictError(`Secret ${ref.namespace}/${ref.name} changed since resourceVersion ${resourceVersion}`);
@@ -169,12 +178,12 @@ function encode(data: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
 }
 
-function record(secret: V1Secret): SecretRecord {
+function record(secret: SecretObject): SecretRecord {
   const data = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
   return { data, resourceVersion: secret.metadata?.resourceVersion ?? '' };
 }
 
-/** HTTP status of a client-node ApiException, if it is one. */
+/** HTTP status of a failed request (KubeApiError), if it is one. */
 export function statusOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;

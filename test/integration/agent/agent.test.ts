@@ -2,7 +2,7 @@
 // ones, restarting without rewrites, and answering probes. The tree is a fake sysfs (stand-in for
 // vendor drivers); the API server, CRDs, SSA and garbage collection are real.
 import { expect } from 'chai';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import type { AgentHandle } from '../../../src/agent/agent.ts';
 import { deviceObjectName, LABEL_NODE, LABEL_TYPE, LABEL_VERSION_HASH, probeObjectName, versionHash } from '../../../src/api/v1alpha1/index.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';

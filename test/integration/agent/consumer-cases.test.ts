@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { expect } from 'chai';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import type { AgentHandle } from '../../../src/agent/agent.ts';
 import { listPodResources } from '../../../src/agent/podresources/client.ts';
 import { deviceObjectName, type ConsumerReference, type MdevDevice } from '../../../src/api/v1alpha1/index.ts';

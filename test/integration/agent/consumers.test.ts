@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import path from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import type { AgentHandle } from '../../../src/agent/agent.ts';
 import { deviceObjectName } from '../../../src/api/v1alpha1/index.ts';
 import { startFakeKubelet, type FakeKubelet } from '../../../dev/fakes/kubelet.ts';

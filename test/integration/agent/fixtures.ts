@@ -3,7 +3,7 @@
 // small readers over the real API server.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { Registry } from 'prom-client';
 import { startAgent, type AgentHandle } from '../../../src/agent/agent.ts';
 import type { AgentConfig } from '../../../src/agent/config.ts';

@@ -3,7 +3,7 @@
 // nothing to any device for them, and keeps running.
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import type { AgentHandle } from '../../../src/agent/agent.ts';
 import { deviceObjectName, LABEL_NODE } from '../../../src/api/v1alpha1/index.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';

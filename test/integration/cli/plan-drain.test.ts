@@ -21,7 +21,7 @@ import { planDrain } from '../../../src/cli/plan-drain.ts';
 import { testKubeconfigPath, testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { listClaims } from '../controller/helpers.ts';
 import { createNodeWithAgent, deleteQuietly, GPU_TYPE, gpuVmi, installCrds, publishDevice, REJECT_REASON, VERSION_535, VERSION_550 } from '../webhook/fleet-fixture.ts';
-import { apiClient } from '../../../src/kube/transport.ts';
+import { apiClient } from '../../support/api-client.ts';
 
 async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];

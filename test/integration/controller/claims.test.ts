@@ -44,6 +44,9 @@ describe('capacity claims on the real API server (stand-in MdevNode and MdevDevi
   const claimsOn = (c: { nodes: Informer<MdevNode>; devices: Informer<MdevDevice> }, now?: () => number): CapacityClaims =>
     new CapacityClaims({ kc, mdevNodes: c.nodes, devices: c.devices, log, ...(now ? { now } : {}) });
 
+  /** The claims of `name` the shared MdevNode informer shows (a claimer's own heldBy also sees its own writes at once). */
+  const cachedClaims = (name: string): number => (nodes.get(node)?.status?.claims ?? []).filter((c) => c.migration.uid === owner(name).uid).length;
+
   const claimNames = async (): Promise<string[]> => (await listClaims(kc)).filter((c) => c.node === node).map((c) => c.migration.name).sort();
 
   before(async () => {
@@ -66,7 +69,7 @@ describe('capacity claims on the real API server (stand-in MdevNode and MdevDevi
   it('of two migrations racing for the last free unit, exactly one wins, round after round', async () => {
     const first = claimsOn({ nodes, devices: deviceCache });
     expect(await first.claim(owner('holder'), node, DEMAND, inAnHour())).to.deep.equal({ ok: true });
-    await waitFor('the holder claim in the cache', async () => (first.heldBy(owner('holder').uid).length === 1 ? true : undefined));
+    await waitFor('the holder claim in the cache', async () => (cachedClaims('holder') === 1 ? true : undefined));
     for (let round = 0; round < 5; round++) {
       // Two controllers' worth of claimers reading the same cached MdevNode (same resourceVersion).
       const [a, b] = [claimsOn({ nodes, devices: deviceCache }), claimsOn({ nodes, devices: deviceCache })];
@@ -81,7 +84,7 @@ describe('capacity claims on the real API server (stand-in MdevNode and MdevDevi
       const stored = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_NODES, { name: node }) })) as MdevNode;
       expect(loser.ok === false && loser.seenVersion, `round ${round}`).to.equal(stored.metadata.resourceVersion);
       expect(await first.release(owner(winner).uid, node)).to.equal(true);
-      await waitFor('the release in the cache', async () => (first.heldBy(owner(winner).uid).length === 0 ? true : undefined));
+      await waitFor('the release in the cache', async () => (cachedClaims(winner) === 0 ? true : undefined));
     }
     expect(await claimNames()).to.deep.equal(['holder']);
   });
@@ -98,7 +101,7 @@ describe('capacity claims on the real API server (stand-in MdevNode and MdevDevi
     const soon = Date.now() + 60_000;
     const c = claimsOn({ nodes, devices: deviceCache });
     expect(await c.claim(owner('dying'), node, DEMAND, soon)).to.deep.equal({ ok: true });
-    await waitFor('the dying claim in the cache', async () => (c.heldBy(owner('dying').uid).length === 1 ? true : undefined));
+    await waitFor('the dying claim in the cache', async () => (cachedClaims('dying') === 1 ? true : undefined));
     // Both units claimed now: a third loses...
     expect((await c.claim(owner('late'), node, DEMAND, inAnHour())).ok).to.equal(false);
     // ...but a claimer whose clock is past the expiry finds the unit free, and its write drops the lapsed claim.

@@ -9,7 +9,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { API_VERSION, LABEL_NODE, parseFromWire, type MdevMigration, type MdevNode, type MdevProbe } from '../../../src/api/v1alpha1/index.ts';
 import { startManager, type ManagerHandle } from '../../../src/controller/manager.ts';
 import { duplicateUuid } from '../../../src/controller/migration-reconciler.ts';

@@ -9,7 +9,7 @@
 // itself a follower, the other keeps reconciling, and it leads again once that one dies.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { LEADER_LEASE_NAME, LEASES } from '../../../src/controller/resources.ts';
 import { vmimName } from '../../../src/controller/vmim-driver.ts';
 import { informerFor, type Informer } from '../../../src/kube/informer.ts';

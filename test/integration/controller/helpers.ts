@@ -2,7 +2,7 @@
 // namespaces, MdevMigration objects and polling helpers.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { API_VERSION, parseFromWire, type MdevDevice, type MdevMigration } from '../../../src/api/v1alpha1/index.ts';
 import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES } from '../../../src/controller/resources.ts';
 import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';

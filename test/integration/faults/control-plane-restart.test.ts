@@ -31,7 +31,7 @@ function gate() {
       waiters = [];
     },
     wrap: (real: ListWatchSource): ListWatchSource => ({
-      list: async (signal) => (await pass(), real.list(signal)),
+      list: async (signal, decode) => (await pass(), real.list(signal, decode)),
       watch: async (rv, onEvent, onDone) => {
         await pass();
         const handle = await real.watch(rv, onEvent, onDone);

@@ -95,7 +95,7 @@ describe('Informer against the API server', function () {
     const wrapSource = (real: ListWatchSource): ListWatchSource => {
       let first = true;
       return {
-        list: (signal) => real.list(signal),
+        list: (signal, decode) => real.list(signal, decode),
         watch: async (rv, onEvent, onDone) => {
           if (!first) return real.watch(rv, onEvent, onDone);
           first = false;

@@ -2,7 +2,7 @@
 // the simulator that plays virt-api admission, virt-controller, kube-scheduler, the device plugin
 // and virt-handler for VirtualMachineInstanceMigrations, as strict as KubeVirt v1.9.
 import { expect } from 'chai';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { mergePatch } from '../../../src/kube/apply.ts';
 import { apiStatus } from '../../../src/kube/errors.ts';
 import { listObjectEvents } from '../../../src/kube/object-events.ts';

@@ -4,7 +4,7 @@
 // drivers: every node accepts except those listed as rejecting).
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { API_VERSION, deviceObjectName, LABEL_NODE, LABEL_TYPE } from '../../../src/api/v1alpha1/index.ts';
 import { MDEV_DEVICES, MDEV_NODES, NODES } from '../../../src/controller/resources.ts';
 import type { ProbeSender } from '../../../src/controller/decision.ts';

@@ -19,7 +19,7 @@ import type { TlsMaterial, TlsPolicy } from '../../../src/webhook/tls/rotation.t
 import { SecretConflictError, kubeTlsSecretApi } from '../../../src/webhook/tls/secret-store.ts';
 import { WebhookServer, deny } from '../../../src/webhook/server.ts';
 import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
-import { apiClient } from '../../../src/kube/transport.ts';
+import { apiClient } from '../../support/api-client.ts';
 
 const HOUR = 3600;
 // Short lifetimes so that the rotation tests can push certificates into their renewal windows by

@@ -22,7 +22,7 @@ import { testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { createNodeWithAgent, deleteQuietly, gpuVmi, installCrds, publishDevice, REJECT_REASON, STANDIN_NODE_TOLERATIONS, standinProber, VERSION_535, VERSION_550 } from './fleet-fixture.ts';
 import { listClaims } from '../controller/helpers.ts';
 import { poll } from '../../support/poll.ts';
-import { apiClient } from '../../../src/kube/transport.ts';
+import { apiClient } from '../../support/api-client.ts';
 
 interface VmimOut {
   metadata: { name: string; uid: string; annotations?: Record<string, string> };

@@ -8,7 +8,7 @@
 //   5. every MdevMigration ends in a terminal phase with a reason.
 // The system converges asynchronously (the sweeper, agents' passes), so `expectInvariants` polls
 // until no violation is left or its deadline passes, then fails listing every violation.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { CONDITION_TARGET_DEVICE_VERIFIED, LABEL_NODE, LABEL_VERSION_HASH, versionHash, type MdevDevice, type MdevMigration, type MdevNode } from '../../../src/api/v1alpha1/index.ts';
 import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, NODES } from '../../../src/controller/resources.ts';
 import { isOwnedBy } from '../../../src/controller/vmim-driver.ts';

@@ -5,7 +5,7 @@
 // disturb each other or other test files sharing the cluster.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../../../src/kube/kubeconfig.ts';
 import { API_VERSION, LABEL_NODE, probeObjectName, type MdevDevice, type MdevMigration, type MdevNode, type MdevProbe } from '../../../src/api/v1alpha1/index.ts';
 import { startManager, type ManagerHandle, type ManagerOptions } from '../../../src/controller/manager.ts';
 import { MDEV_DEVICES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES } from '../../../src/controller/resources.ts';

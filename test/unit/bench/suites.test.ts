@@ -33,7 +33,7 @@ describe('bench suite adapters', () => {
 
   it('reports a suite whose module is missing as not loadable, with the reason', async () => {
     const catalog = suiteCatalog();
-    expect(catalog.map((s) => s.name)).to.deep.equal(['placement', 'agent', 'controller', 'admission', 'nvml', 'soak']);
+    expect(catalog.map((s) => s.name)).to.deep.equal(['placement', 'caches', 'agent', 'controller', 'admission', 'nvml', 'soak']);
     const admission = catalog.find((s) => s.name === 'admission')!;
     const loaded = await admission.load();
     if (!loaded.ok) expect(loaded.reason).to.match(/bench\/admission\.ts (does not exist yet|failed to load|exports neither)/);

@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { activeClaims, freeInPool, staleClaims } from '../../../src/controller/claims.ts';
+import type { MdevNode } from '../../../src/api/v1alpha1/index.ts';
+import type { CachedDevice, CachedMdevNode } from '../../../src/controller/cached-objects.ts';
+import { activeClaims, CapacityClaims, freeInPool, staleClaims } from '../../../src/controller/claims.ts';
+import type { Informer } from '../../../src/kube/informer.ts';
+import { silentLogger } from '../kube/fakes.ts';
+import { loopbackApi, type LoopbackApi } from '../kube/loopback-api.ts';
 import { device, mdevNode, migration, NOW } from './fixtures.ts';
 
 describe('capacity claims (pure parts: which claims bind, which are stale)', () => {
@@ -40,5 +45,52 @@ describe('capacity claims (pure parts: which claims bind, which are stale)', () 
     // 10 s after success with its device not seen yet: kept; past the grace: released.
     const later = staleClaims({ mdevNodes: nodes, migration: (k) => byName.get(k), now: NOW + 61_000, settleGraceMs: 60_000 });
     expect(later.map((s) => s.ownerUid)).to.include('uid-waiting');
+  });
+});
+
+describe('CapacityClaims while the MdevNode cache lags its own writes (loopback API server)', () => {
+  let api: LoopbackApi;
+  let stored: MdevNode;
+  beforeEach(async () => {
+    stored = mdevNode('w1');
+    // The API server's side: a merge patch of status with a resourceVersion precondition, and GET.
+    api = await loopbackApi((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        if (req.method === 'PATCH') {
+          const patch = JSON.parse(body) as { metadata?: { resourceVersion?: string }; status: MdevNode['status'] };
+          if (patch.metadata?.resourceVersion !== stored.metadata.resourceVersion) {
+            res.statusCode = 409;
+            return res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified' }));
+          }
+          stored = { ...stored, metadata: { ...stored.metadata, resourceVersion: String(Number(stored.metadata.resourceVersion) + 1) }, status: patch.status };
+        }
+        res.end(JSON.stringify(stored));
+      });
+    });
+  });
+  afterEach(() => api.close());
+
+  it('checks a claim and releases twice with one write each, not a conflicting write and a GET more', async () => {
+    const lagging = mdevNode('w1'); // the informer has not seen any of our writes
+    const claims = new CapacityClaims({
+      kc: api.kc,
+      mdevNodes: { get: () => lagging, list: () => [lagging] } as unknown as Informer<CachedMdevNode>,
+      devices: { list: () => [device('w1', 1, 'v', { typeName: 'GRID H100-4C' })] } as unknown as Informer<CachedDevice>,
+      log: silentLogger,
+      now: () => NOW,
+    });
+    const owner = { namespace: 'vms', name: 'm1', uid: 'uid-m1' };
+    const demands = [{ pool: 'GRID_H100-4C', typeId: 'nvidia-1012', units: 1 }];
+    expect(await claims.claim(owner, 'w1', demands, NOW + 60_000)).to.deep.equal({ ok: true });
+    expect(await claims.claim(owner, 'w1', demands, NOW + 60_000)).to.deep.equal({ ok: true });
+    expect(claims.heldBy('uid-m1')).to.deep.equal([{ nodeName: 'w1', pool: 'GRID_H100-4C', units: 1 }]);
+    expect(await claims.release('uid-m1', 'w1')).to.equal(true);
+    expect(await claims.release('uid-m1', 'w1')).to.equal(true);
+    expect(claims.heldBy('uid-m1')).to.deep.equal([]);
+    expect(api.requests.map((r) => r.method)).to.deep.equal(['PATCH', 'PATCH']);
+    expect(stored.status?.claims ?? []).to.deep.equal([]);
   });
 });

@@ -1,7 +1,14 @@
-// Plain API objects for the controller's unit tests (no server).
+// Plain API objects for the controller's unit tests (no server). Objects carry fields the API server
+// would send besides the ones the operator reads (creation time, owner references, conditions, a
+// VMI's disks), and `view()` and `vmi()` pass them through the caches' projections
+// (src/controller/cached-objects.ts), so every test that decides on a view decides on what the
+// informers keep: a projection that drops a field the code reads fails these tests.
 import type { MdevDevice, MdevMigration, MdevNode } from '../../../src/api/v1alpha1/index.ts';
+import { cachedDevice, cachedMdevNode, StringPool } from '../../../src/controller/cached-objects.ts';
 import type { AgentLease, ClusterView, NodeObject } from '../../../src/controller/snapshot.ts';
-import type { Vmi } from '../../../src/kubevirt/types.ts';
+import { cachedVmi, parseVmi, type Vmi } from '../../../src/kubevirt/types.ts';
+
+const CREATED = '2025-12-31T00:00:00Z';
 
 export const NOW = Date.parse('2026-01-01T00:00:00Z');
 
@@ -10,12 +17,16 @@ export function device(node: string, index: number, version: string, extra: { co
   return {
     apiVersion: 'mdev-operator.io/v1alpha1',
     kind: 'MdevDevice',
-    metadata: { name: `${node}.${id}`, resourceVersion: '1' },
-    spec: { nodeName: node, id, kind: 'mdev', type: { id: extra.typeId ?? 'nvidia-1012', ...(extra.typeName ? { name: extra.typeName } : {}) }, parent: { address: '0000:41:00.0' } },
+    metadata: {
+      name: `${node}.${id}`, resourceVersion: '1', uid: `uid-dev-${index}`, generation: 1, creationTimestamp: CREATED,
+      labels: { 'mdev-operator.io/node': node }, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node, uid: `uid-node-${node}` }],
+    },
+    spec: { nodeName: node, id, kind: 'mdev', type: { id: extra.typeId ?? 'nvidia-1012', ...(extra.typeName ? { name: extra.typeName } : {}) }, parent: { address: '0000:41:00.0', vendorId: '10de', deviceId: '2331', driver: 'nvidia' } },
     status: {
       migratable: true,
       migrationVersion: version,
       backend: 'simulated',
+      conditions: [{ type: 'Published', status: 'True', reason: 'Discovered', message: 'seen by the agent', lastTransitionTime: CREATED }],
       ...(extra.consumer ? { consumer: { kind: 'VirtualMachineInstance', namespace: 'vms', name: extra.consumer, uid: `uid-${extra.consumer}` } } : {}),
     },
   };
@@ -54,14 +65,17 @@ export function lease(node: string, renewedAgoMs = 1000): AgentLease {
   return { name: `mdev-agent.${node}`, nodeName: node, holderIdentity: node, leaseDurationSeconds: 40, renewTime: new Date(NOW - renewedAgoMs).toISOString() };
 }
 
+/** A VMI as the VMI cache keeps it (decoded, then projected). */
 export function vmi(name: string, node: string, phase = 'Running'): Vmi {
-  return {
+  const decoded = parseVmi({
     apiVersion: 'kubevirt.io/v1',
     kind: 'VirtualMachineInstance',
-    metadata: { name, namespace: 'vms', uid: `uid-${name}` },
-    spec: {},
-    status: { phase, nodeName: node },
-  };
+    metadata: { name, namespace: 'vms', uid: `uid-${name}`, creationTimestamp: CREATED, finalizers: ['kubevirt.io/virtualMachineControllerFinalize'] },
+    spec: { domain: { resources: { requests: { memory: '4Gi' } }, devices: { disks: [{ name: 'root', disk: { bus: 'virtio' } }] } }, volumes: [{ name: 'root', containerDisk: { image: 'fedora' } }] },
+    status: { phase, nodeName: node, interfaces: [{ ipAddress: '10.0.0.1', name: 'default' }], guestOSInfo: { name: 'Fedora' } },
+  });
+  if (!decoded) throw new Error(`fixture VMI ${name} does not decode`);
+  return cachedVmi(decoded);
 }
 
 export function migration(name: string, phase?: MdevMigration['status'] extends infer S ? S extends { phase?: infer P } ? P : never : never, targets: string[] = []): MdevMigration {
@@ -74,6 +88,8 @@ export function migration(name: string, phase?: MdevMigration['status'] extends 
   };
 }
 
+/** The view the caches would give: devices and MdevNodes as their informers keep them. */
 export function view(nodes: NodeObject[], leases: AgentLease[], devices: MdevDevice[], mdevNodes: MdevNode[] = []): ClusterView {
-  return { nodes, leases, devices, mdevNodes };
+  const strings = new StringPool();
+  return { nodes, leases, devices: devices.map((d) => cachedDevice(d, strings)), mdevNodes: mdevNodes.map((n) => cachedMdevNode(n, strings)) };
 }

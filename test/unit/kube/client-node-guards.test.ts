@@ -1,6 +1,9 @@
-// Guards for what src/kube relies on in @kubernetes/client-node beyond its generated API (ADR 0007):
-// if an upgrade renames or reshapes one of these, this fails by name instead of every request
-// silently opening a new connection again. The version is pinned exactly; an upgrade must pass here.
+// Guards for what we still rely on in @kubernetes/client-node (ADR 0007, ADR 0018): the product
+// hands kubeconfigs with a credential plugin to its KubeConfig (loadFromOptions, then
+// applyToHTTPSOptions); src/kube/transport.ts copies its createDispatcherOptions mapping; the tests'
+// generated clients (test/support/api-client.ts) send with a RequestContext's dispatcher. If an
+// upgrade renames or reshapes one of these, this fails by name. The version is pinned exactly; an
+// upgrade must pass here and the parity tests of test/unit/kube/kubeconfig.test.ts.
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,7 +32,7 @@ function configWith(user: Record<string, unknown>, cluster: Record<string, unkno
   return kc;
 }
 
-describe('client-node guards (what src/kube/transport.ts and watch-stream.ts rely on)', () => {
+describe('client-node guards (credential plugins, the dispatcher mapping we copy, the tests\' generated clients)', () => {
   it('client-node and undici are pinned to exact versions, and those are installed', () => {
     expect(pkg.dependencies['@kubernetes/client-node']).to.match(/^\d+\.\d+\.\d+$/);
     expect(pkg.dependencies.undici).to.match(/^\d+\.\d+\.\d+$/);
@@ -37,12 +40,12 @@ describe('client-node guards (what src/kube/transport.ts and watch-stream.ts rel
     expect(installed(undiciDir(import.meta.url))).to.equal(pkg.dependencies.undici);
   });
 
-  it('our undici is the copy client-node sends requests with (a dispatcher from another copy may not fit)', () => {
+  it('our undici is the copy client-node sends with (the tests\' generated clients get our dispatcher)', () => {
     expect(undiciDir(join(clientNodeDir, 'package.json'))).to.equal(undiciDir(import.meta.url));
     expect(requireHere.resolve('undici')).to.equal(createRequire(join(clientNodeDir, 'package.json')).resolve('undici'));
   });
 
-  it('KubeConfig.applyToHTTPSOptions yields the TLS material and auth headers', async () => {
+  it('KubeConfig.loadFromOptions + applyToHTTPSOptions yield the TLS material and auth headers (credential plugins go this way)', async () => {
     const token: RequestOptions = {};
     await configWith({ token: 'tok', certData: Buffer.from('cert').toString('base64'), keyData: Buffer.from('key').toString('base64') }).applyToHTTPSOptions(token);
     expect(String(token.ca)).to.equal('ca-pem');
@@ -54,7 +57,7 @@ describe('client-node guards (what src/kube/transport.ts and watch-stream.ts rel
     expect(basic).to.include({ auth: 'ann:pw', rejectUnauthorized: false, servername: 'api.internal' });
   });
 
-  it('KubeConfig.createDispatcherOptions maps TLS material to a keep-alive undici Agent', () => {
+  it('KubeConfig.createDispatcherOptions still maps TLS material as transport.ts does (keep-alive after 30 s, proxies through a ProxyAgent)', () => {
     const kc = configWith({ token: 't' });
     const ca = Buffer.from('ca');
     expect(kc.createDispatcherOptions(kc.getCurrentCluster(), { ca })).to.deep.equal({ type: 'agent', connect: { ca, keepAlive: true, keepAliveInitialDelay: 30_000 } });
@@ -63,7 +66,7 @@ describe('client-node guards (what src/kube/transport.ts and watch-stream.ts rel
     expect(proxied.createDispatcherOptions(proxied.getCurrentCluster(), { ca })).to.include({ type: 'proxy', uri: 'http://proxy:3128' });
   });
 
-  it('RequestContext carries a dispatcher (the generated clients and kubeRequest send with it)', () => {
+  it('RequestContext carries a dispatcher (the tests\' generated clients send with it)', () => {
     const ctx = new RequestContext('https://127.0.0.1:6443/api', HttpMethod.GET);
     const dispatcher = { dispatch: () => true } as unknown as Parameters<RequestContext['setDispatcher']>[0];
     ctx.setDispatcher(dispatcher);

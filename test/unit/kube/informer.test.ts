@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Informer, type WatchEndReason } from '../../../src/kube/informer.ts';
-import type { ListResult, ListWatchSource, WatchEventHandler } from '../../../src/kube/list-watch.ts';
+import type { ListDecoder, ListResult, ListWatchSource, WatchEventHandler } from '../../../src/kube/list-watch.ts';
 import { metricValue } from '../../../src/observability/metrics.ts';
 import { FakeClock, flush, silentLogger } from './fakes.ts';
 
@@ -26,18 +26,24 @@ interface ScriptedWatch {
   stopped: boolean;
 }
 
-/** A source whose list answers and watch streams are driven by the test. */
+/**
+ * A source whose list answers and watch streams are driven by the test. Like the real source it
+ * hands each listed object to the informer's decoder, unless `ignoresDecoder` (a source may).
+ */
 class ScriptedSource implements ListWatchSource {
   lists: Array<() => ListResult> = [];
   listCalls = 0;
   watches: ScriptedWatch[] = [];
+  ignoresDecoder = false;
 
-  list(): Promise<ListResult> {
+  list(_signal: AbortSignal, decode?: ListDecoder): Promise<ListResult> {
     this.listCalls++;
     const next = this.lists.length > 1 ? this.lists.shift() : this.lists[0];
     if (!next) return Promise.reject(new Error('no list scripted'));
     try {
-      return Promise.resolve(next());
+      const result = next();
+      if (!decode || this.ignoresDecoder) return Promise.resolve(result);
+      return Promise.resolve({ ...result, items: result.items.map(decode) });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -144,6 +150,50 @@ describe('Informer (scripted list/watch, fake clock)', () => {
     expect(source.current.rv).to.equal('40');
     expect(events).to.deep.equal(['add a=ok', 'add b=ok', 'add c=ok', 'delete b']);
     expect(await metricValue('watch_restarts_total', { resource: name, reason: 'gone' })).to.equal(1);
+    await informer.stop();
+  });
+
+  it('parses a listed object once, during the list, and not again on a relist that finds it unchanged', async () => {
+    const parsed: string[] = [];
+    const source = new ScriptedSource();
+    const informer = new Informer<Obj>(source, {
+      resource: { group: '', version: 'v1', plural: 'configmaps', namespaced: true },
+      name: `unit-informer-${seq++}`,
+      parse: (o) => (parsed.push((o as { metadata: { name: string } }).metadata.name), parse(o)),
+      clock: new FakeClock(),
+      logger: silentLogger,
+    });
+    // What had been parsed by the time each list call returned.
+    const whenListed: string[][] = [];
+    const list = source.list.bind(source);
+    source.list = async (signal, decode) => {
+      const result = await list(signal, decode);
+      whenListed.push([...parsed]);
+      return result;
+    };
+    source.lists = [
+      () => ({ items: [cm('a', '1'), cm('b', '2')], resourceVersion: '10' }),
+      () => ({ items: [cm('a', '1'), cm('b', '3', 'new')], resourceVersion: '40' }),
+    ];
+    informer.start();
+    await informer.waitForSync();
+    await flush();
+    source.current.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' });
+    await flush();
+    expect(whenListed).to.deep.equal([['a', 'b'], ['a', 'b', 'b']]);
+    expect(parsed).to.deep.equal(['a', 'b', 'b']);
+    expect(informer.get('ns/b')?.value).to.equal('new');
+    await informer.stop();
+  });
+
+  it('decodes the listed objects itself when the source ignores the decoder', async () => {
+    const { source, informer, events } = setup();
+    source.ignoresDecoder = true;
+    source.lists = [() => ({ items: [cm('a', '1'), cm('bad', '2', 42)], resourceVersion: '10' })];
+    informer.start();
+    await informer.waitForSync();
+    expect(events).to.deep.equal(['add a=ok']);
+    expect(informer.keys()).to.deep.equal(['ns/a']);
     await informer.stop();
   });
 

@@ -4,7 +4,8 @@
 import { expect } from 'chai';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { kubeRequest } from '../../../src/kube/request.ts';
-import { apiClient, interceptRequests, pooledDispatcher, sameOption, sameOptions } from '../../../src/kube/transport.ts';
+import { interceptRequests, pooledDispatcher, sameOption, sameOptions } from '../../../src/kube/transport.ts';
+import { apiClient } from '../../support/api-client.ts';
 import { watchStream } from '../../../src/kube/watch-stream.ts';
 import { loopbackApi, type LoopbackApi } from './loopback-api.ts';
 import { createSecureServer } from 'node:http2';
@@ -45,10 +46,10 @@ describe('kube transport: the connection pool (no server)', () => {
     expect(pooledDispatcher(other, { ca: Buffer.from('ca') })).to.not.equal(first);
   });
 
-  it('leaves a SOCKS proxy to client-node (null) and pools options without TLS material too', () => {
+  it('refuses a SOCKS proxy by name and pools options without TLS material too', () => {
     const socks = httpsConfig();
     socks.clusters[0] = { ...socks.clusters[0]!, proxyUrl: 'socks5://127.0.0.1:1080' };
-    expect(pooledDispatcher(socks, { ca: Buffer.from('ca') })).to.equal(null);
+    expect(() => pooledDispatcher(socks, { ca: Buffer.from('ca') })).to.throw(/cluster c uses the SOCKS proxy socks5:\/\/127.0.0.1:1080.*use an HTTP\(S\) proxy-url/);
     const kc = httpsConfig();
     const plain = pooledDispatcher(kc, {});
     expect(plain, 'our HTTP/1.1 Agent, not undici\'s global dispatcher').to.be.an('object');

@@ -1,12 +1,15 @@
-// Each component names itself to the API server: a KubeConfig copy from withUserAgent sends its
-// User-Agent on raw requests and on generated API clients, shares the original's connections, and
-// leaves the original as it was. A plain HTTP server on loopback records what arrives.
+// Each component names itself to the API server: a KubeConfig view from withUserAgent sends its
+// User-Agent on raw requests and watches (and on the tests' generated clients), shares the
+// original's connections, and leaves the original as it was. A plain HTTP server on loopback
+// records what arrives.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { kubeRequest } from '../../../src/kube/request.ts';
-import { apiClient, pooledDispatcher } from '../../../src/kube/transport.ts';
+import { pooledDispatcher } from '../../../src/kube/transport.ts';
+import { watchStream } from '../../../src/kube/watch-stream.ts';
+import { apiClient } from '../../support/api-client.ts';
 import { USER_AGENTS, withUserAgent } from '../../../src/kube/user-agent.ts';
 
 describe('per-component User-Agent (loopback HTTP server)', () => {
@@ -42,13 +45,15 @@ describe('per-component User-Agent (loopback HTTP server)', () => {
     expect(seen[1]?.['user-agent']).to.not.match(/mdev-operator/);
   });
 
-  it('sends it from generated API clients too (their middleware would otherwise name client-node)', async () => {
+  it('sends it on watches too', async () => {
     const agent = withUserAgent(kc, USER_AGENTS.agent);
     seen.length = 0;
-    await agent.makeApiClient(CoreV1Api).readNamespace({ name: 'default' });
-    await kc.makeApiClient(CoreV1Api).readNamespace({ name: 'default' });
+    let done!: () => void;
+    const closed = new Promise<void>((r) => (done = r));
+    await watchStream(agent, { path: '/api/v1/nodes', query: {}, inactivityTimeoutMs: 60_000 }, () => undefined, () => done());
+    await closed;
     expect(seen[0]?.['user-agent']).to.equal('mdev-operator-agent/0.1.0');
-    expect(seen[1]?.['user-agent']).to.match(/^kubernetes-client-javascript\//);
+    expect(seen[0]?.authorization).to.equal('Bearer secret-token');
   });
 
   it('shares the original KubeConfig’s keep-alive pool', () => {
@@ -57,7 +62,7 @@ describe('per-component User-Agent (loopback HTTP server)', () => {
     expect(pooledDispatcher(withUserAgent(copy, USER_AGENTS.agent), { ca: Buffer.from('ca') }), 'a copy of a copy too').to.equal(pooledDispatcher(kc, { ca: Buffer.from('ca') }));
   });
 
-  it('sends it from apiClient (the generated clients the product builds) too', async () => {
+  it('sends it from the tests\' generated clients (test/support/api-client.ts) too', async () => {
     const controller = withUserAgent(kc, USER_AGENTS.controller);
     seen.length = 0;
     await apiClient(controller, CoreV1Api).readNamespace({ name: 'default' });
