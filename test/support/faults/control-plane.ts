@@ -7,6 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { REPO_ROOT, restartComponent, startComponent, stopComponent, type RestartableComponent } from '../../../dev/localcluster/index.ts';
 import { kubectl, testKubeconfigPath } from '../cluster.ts';
+import { poll } from '../poll.ts';
 
 /** The name of the test cluster, after checking that this process may restart its components. */
 export function restartableClusterName(): string {
@@ -55,12 +56,9 @@ export async function reviveComponent(component: RestartableComponent): Promise<
  * Asks /readyz every 100 ms, in this process (the clock the controller under test reads too), and
  * returns Date.now() at the first `ok`: the moment this observer saw the API server ready.
  */
-export async function readyzOkAt(kc: KubeConfig, timeoutMs = 120_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+export function readyzOkAt(kc: KubeConfig, timeoutMs = 120_000): Promise<number> {
+  return poll('the API server to be ready after the outage', async () => {
     const ok = await kubeRequest(kc, { method: 'GET', path: '/readyz', responseType: 'text', signal: AbortSignal.timeout(2_000) }).then((t) => t === 'ok', () => false);
-    if (ok) return Date.now();
-    if (Date.now() > deadline) throw new Error(`the API server was not ready within ${timeoutMs / 1000}s after the outage`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return ok ? Date.now() : undefined;
+  }, timeoutMs);
 }
