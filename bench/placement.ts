@@ -145,7 +145,7 @@ function answer(fleet: SyntheticFleet, request: ProbeRequest): ProbeAnswer {
 
 /** What userspace does without equivalence classes: probe every free candidate target, then decide. */
 export function exhaustiveDecision(input: PlaceInput, fleet: SyntheticFleet): { chosen: string | undefined; probes: number } {
-  const resolved = resolveSource(input.vm, input.devices);
+  const resolved = resolveSource(input.vm, fleet.devices);
   if (!resolved.ok) return { chosen: undefined, probes: 0 };
   const { source } = resolved;
   const filter = filterCandidates(source, input.fleet, input.request);
@@ -281,7 +281,7 @@ export async function benchPlacementSize(nodes: number, opts: PlacementOptions):
   const b: Bench = {
     synthetic,
     prober: driverProber(synthetic),
-    input: (vm) => ({ vm, fleet: index, devices: synthetic.devices, request: REQUEST }),
+    input: (vm) => ({ vm, fleet: index, request: REQUEST }),
     draw: (n) => Array.from({ length: n }, () => synthetic.vms[Math.floor(pick() * synthetic.vms.length)] as SourceVm),
   };
   const { ours, exhaustive } = opts.iterations(nodes);

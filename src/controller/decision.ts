@@ -210,7 +210,7 @@ export class DecisionService {
       const { snapshot, nodes } = this.#snapshot(new Set(input.exclude?.keys() ?? []), new Set(this.#unresponsiveNodes()));
       unknownAgents = nodes.unknownAgents;
       vm ??= this.#sourceVm(given as Vmi, snapshot);
-      outcome = await place({ vm, fleet: snapshot.fleet, devices: snapshot.devices, request: input.request }, this.#o.cache, prober);
+      outcome = await place({ vm, fleet: snapshot.fleet, request: input.request }, this.#o.cache, prober);
       if (!outcome.ok) break;
       probes += outcome.probes;
       // A node that timed out is now AgentUnavailable; deciding again probes its classes elsewhere.

@@ -17,15 +17,11 @@ export interface AssignmentResult {
 
 type Fit = { ok: true; units: TargetRef[] } | { ok: false };
 
-/** Source devices grouped by pool, in source order. */
-function byPool(sources: readonly SourceDevice[]): Map<string, SourceDevice[]> {
-  const out = new Map<string, SourceDevice[]>();
-  for (const s of sources) {
-    const list = out.get(s.pool);
-    if (list) list.push(s);
-    else out.set(s.pool, [s]);
-  }
-  return out;
+/** Source devices of `pool`, in source order; a VMI has one or two devices, so no map. */
+function inPool(sources: readonly SourceDevice[], pool: string): readonly SourceDevice[] {
+  let all = true;
+  for (const s of sources) if (s.pool !== pool) all = false;
+  return all ? sources : sources.filter((s) => s.pool === pool);
 }
 
 function classAccepts(cls: TargetPool, sources: readonly SourceDevice[], accepts: Accepts): boolean {
@@ -65,28 +61,39 @@ function fitPool(r: ResourcePool, classes: readonly TargetPool[], sources: reado
 
 /** Fits every pool of the VMI on `node`; pairs cover the source devices of the pools that fit. */
 export function assignTargets(sources: readonly SourceDevice[], node: Pick<CandidateNode, 'pools' | 'resources'>, accepts: Accepts): AssignmentResult {
-  const grouped = byPool(sources);
-  const pairs: DevicePair[] = [];
+  // The unit of each source device, by its index: source devices are few, and names are unique.
+  const unit = new Array<TargetRef | undefined>(sources.length);
   let complete = true;
-  const unitOf = new Map<string, TargetRef>();
   for (const r of node.resources) {
-    const inPool = grouped.get(r.pool) ?? [];
-    const fit = fitPool(r, node.pools, inPool, accepts);
+    const members = inPool(sources, r.pool);
+    const fit = fitPool(r, node.pools, members, accepts);
     if (!fit.ok) {
       complete = false;
       continue;
     }
-    inPool.forEach((s, i) => unitOf.set(s.name, fit.units[i] as TargetRef));
+    for (let k = 0; k < members.length; k++) unit[sources.indexOf(members[k] as SourceDevice)] = fit.units[k];
   }
-  for (const s of sources) {
-    const target = unitOf.get(s.name);
-    if (target) pairs.push({ source: s.name, target });
+  const pairs: DevicePair[] = [];
+  for (let i = 0; i < sources.length; i++) {
+    const target = unit[i];
+    if (target) pairs.push({ source: (sources[i] as SourceDevice).name, target });
     else complete = false;
   }
   return { pairs, complete };
 }
 
+/** Whether every class of `node` (device and slot classes alike) accepts its pool's source devices: then any assignment is the optimistic one. */
+export function acceptsAll(sources: readonly SourceDevice[], node: Pick<CandidateNode, 'pools' | 'resources'>, accepts: Accepts): boolean {
+  for (const r of node.resources) {
+    const members = inPool(sources, r.pool);
+    for (const j of r.deviceClasses) if (!classAccepts(node.pools[j] as TargetPool, members, accepts)) return false;
+    for (const j of r.slotClasses) if (!classAccepts(node.pools[j] as TargetPool, members, accepts)) return false;
+  }
+  return true;
+}
+
 export function scoreAssignment(pairs: readonly DevicePair[], freeDevices: number, consumed: number): Score {
-  const creates = pairs.filter((p) => p.target.kind === 'slot').length;
+  let creates = 0;
+  for (const p of pairs) if (p.target.kind === 'slot') creates++;
   return { creates, leftover: freeDevices - (pairs.length - creates), consumed };
 }

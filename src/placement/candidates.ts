@@ -10,7 +10,7 @@ import { buildPools, missingTypes, needOf, shortage, shortOnlyByClaims, takeInve
 import type { Inventory, Need } from './inventory.ts';
 import { compareScores, compareStrings } from './ordering.ts';
 import { exclusionCheck } from './scheduling.ts';
-import type { Capacity, CandidateFilter, CandidateNode, Claim, Device, NodeExplanation, Request, Source } from './types.ts';
+import type { Capacity, CandidateFilter, CandidateNode, Claim, NodeExplanation, Request, Source } from './types.ts';
 
 const NONE: readonly never[] = [];
 const ANY = () => true;
@@ -35,10 +35,9 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
       rejected.push({ node: node.name, verdict: 'Excluded', message: exclusion });
       continue;
     }
-    const devices: readonly Device[] = fleet.devicesByNode.get(node.name) ?? NONE;
     const slots: readonly Capacity[] = fleet.capacityByNode.get(node.name) ?? NONE;
     const claims: readonly Claim[] = fleet.claimsByNode.get(node.name) ?? NONE;
-    const inventory = takeInventory(node.name, need, devices, slots, claims, request.migrationUid, request.allowCreateTarget);
+    const inventory = takeInventory(need, fleet.stockByNode.get(node.name), slots, claims, request.migrationUid, request.allowCreateTarget);
     const missing = missingTypes(need, inventory);
     if (missing) {
       rejected.push({ node: node.name, verdict: 'TypeMismatch', message: `no ${missing} device${noSpare}` });

@@ -2,7 +2,7 @@
 // there (every class of its free devices accepts the source, enough unclaimed units or accepting
 // slots), ranked by score; every other node is explained.
 
-import { assignTargets, scoreAssignment } from './assignment.ts';
+import { acceptsAll, assignTargets, scoreAssignment } from './assignment.ts';
 import type { Accepts } from './assignment.ts';
 import { compareProbes, normalizeProbe } from './classes.ts';
 import { targetId, verdictKey } from './keys.ts';
@@ -19,15 +19,27 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
   const explainIncompatible = incompatibleExplainer(source, lookup);
   const ranking: RankedNode[] = [];
   const incompatible: NodeExplanation[] = [];
+  const sources = source.devices;
   for (const node of filter.candidates) {
-    const { pairs, complete } = assignTargets(source.devices, node, accepts);
+    // Where every class accepts, the assignment is the optimistic one the filter already made.
+    if (acceptsAll(sources, node, accepts)) {
+      const { pairs, score } = node.optimistic;
+      if (pairs.length === sources.length) {
+        ranking.push({ node: node.name, score, pairs });
+        continue;
+      }
+    }
+    const { pairs, complete } = assignTargets(sources, node, accepts);
     if (complete) ranking.push({ node: node.name, score: scoreAssignment(pairs, node.freeDevices, node.consumed), pairs });
     else incompatible.push({ node: node.name, verdict: 'Incompatible', message: explainIncompatible(node) });
   }
+  // Candidates come in (optimistic score, name) order and a Compatible node scores as it did
+  // optimistically, so this sort usually finds the ranking already in order.
   ranking.sort(compareRanked);
   const chosen = ranking[0] ?? null;
   const confirmationProbes = chosen ? confirmations(source, chosen, candidateOf(filter, chosen.node), verdicts) : [];
-  const compatible = ranking.map((r, i) => ({ node: r.node, verdict: 'Compatible' as const, message: describeCompatible(r, i === 0) }));
+  const describe = compatibleDescriber();
+  const compatible = ranking.map((r, i) => ({ node: r.node, verdict: 'Compatible' as const, message: describe(r, i === 0) }));
   const explanations = sortExplanations([compatible, incompatible, filter.rejected], chosen?.node);
   const totals = countVerdicts(explanations);
   return {
@@ -94,6 +106,21 @@ function describeCompatible(r: RankedNode, isChosen: boolean): string {
   const n = r.pairs.length;
   const fit = `${n} device${n === 1 ? '' : 's'} matched, ${r.score.creates} to create, ${r.score.leftover} free left, ${r.score.consumed} in use`;
   return isChosen ? `chosen: ${fit}` : fit;
+}
+
+/** describeCompatible, built once per distinct fit: nodes repeat a handful of (devices, score) shapes. */
+function compatibleDescriber(): (r: RankedNode, isChosen: boolean) => string {
+  const memo = new Map<number, string>();
+  return (r, isChosen) => {
+    const { creates, leftover, consumed } = r.score;
+    const n = r.pairs.length;
+    // Packed into 44 bits when each part fits its field (always, but for absurd nodes), so keys never collide.
+    if (isChosen || n >= 64 || creates >= 64 || leftover < -32768 || leftover >= 32768 || consumed >= 65536) return describeCompatible(r, isChosen);
+    const key = ((n * 64 + creates) * 65536 + leftover + 32768) * 65536 + consumed;
+    let message = memo.get(key);
+    if (message === undefined) memo.set(key, (message = describeCompatible(r, false)));
+    return message;
+  };
 }
 
 /**

@@ -2,11 +2,12 @@
 // free device of a resource the target pod gets (the kubelet allocates any free device id of the
 // requested resource), so what matters per (node, pool) is: every free device (all must accept the
 // source), how many of them other in-flight migrations already claimed, and spare capacity to create
-// more. It runs for every node of every decision, so it is one pass over the node's own devices that
-// allocates only on nodes holding a needed pool.
+// more. It runs for every node of every decision, so it reads the node's stock summarised by the
+// fleet index (stock.ts) and allocates only on nodes holding a needed pool.
 
 import { compareStrings } from './ordering.ts';
-import type { Capacity, Claim, Device, ResourcePool, Source, TargetPool, TargetRef } from './types.ts';
+import type { NodeStock, PoolSummary } from './stock.ts';
+import type { Capacity, Claim, ResourcePool, Source, TargetPool, TargetRef } from './types.ts';
 
 /** What the source needs, per pool; arrays rather than maps because a VMI has one or two pools. */
 export interface Need {
@@ -32,14 +33,16 @@ export function needOf(source: Source): Need {
 }
 
 export interface PoolStock {
-  /** Free migratable devices of the source's type, one class per version, in the node's device order. */
-  classes: TargetPool[];
+  /** Free migratable devices of the source's type, one class per version, in the node's device order. Shared with the fleet index: never mutate. */
+  classes: readonly TargetPool[];
   /** Free devices of the pool of any type or state: the device plugin may hand out each of them. */
   free: number;
   /** Free devices in the pool that no answer can make a target: without a version string. */
   unmigratable: number;
   /** Free devices in the pool of another type than the source's, by type. */
-  foreign: Map<string, number>;
+  foreign: ReadonlyMap<string, number>;
+  /** Their sum. */
+  foreignTotal: number;
   inUse: number;
   /** Units of the pool other in-flight migrations claimed. */
   claimed: number;
@@ -64,52 +67,34 @@ function poolIndex(pools: readonly string[], pool: string): number {
 }
 
 function stockAt(stocks: (PoolStock | undefined)[], i: number): PoolStock {
-  return (stocks[i] ??= { classes: [], free: 0, unmigratable: 0, foreign: new Map(), inUse: 0, claimed: 0, slots: [], slotTotal: 0, notAllowed: 0 });
+  return (stocks[i] ??= { classes: NO_CLASSES, free: 0, unmigratable: 0, foreign: NO_FOREIGN, foreignTotal: 0, inUse: 0, claimed: 0, slots: [], slotTotal: 0, notAllowed: 0 });
 }
 
 /** Units claimed on the node's pools by migrations other than `migrationUid` (its own claim counts as free). */
-function claimedByOthers(need: Need, claims: readonly Claim[], migrationUid: string): number[] {
-  const out = need.pools.map(() => 0);
-  for (const c of claims) {
-    if (c.migrationUid === migrationUid) continue;
-    const i = poolIndex(need.pools, c.pool);
-    if (i >= 0) out[i] = (out[i] as number) + c.units;
-  }
-  return out;
+function claimedByOthers(i: number, need: Need, claims: readonly Claim[], migrationUid: string): number {
+  let units = 0;
+  for (const c of claims) if (c.migrationUid !== migrationUid && c.pool === need.pools[i]) units += c.units;
+  return units;
 }
 
 /**
  * Spare capacity counts as creatable slots only with `allowCreate`; without it a parent of the type
  * still makes the node a NoCapacity (not a TypeMismatch), whose message names the spare instances,
- * so the remedy (allowCreateTarget) is visible.
+ * so the remedy (allowCreateTarget) is visible. The node's devices come summarised (stock.ts), so
+ * this reads only the pools the VMI needs.
  */
 export function takeInventory(
-  nodeName: string,
   need: Need,
-  devices: readonly Device[],
+  node: NodeStock | undefined,
   slots: readonly Capacity[],
   claims: readonly Claim[],
   migrationUid: string,
   allowCreate: boolean,
 ): Inventory {
   const stocks = new Array<PoolStock | undefined>(need.pools.length);
-  let consumed = 0;
-  for (const d of devices) {
-    if (d.consumerUid) consumed++;
-    const i = poolIndex(need.pools, d.pool);
-    if (i < 0) continue;
-    const stock = stockAt(stocks, i);
-    const typeId = need.types[i] as string;
-    if (d.consumerUid) stock.inUse++;
-    else {
-      stock.free++;
-      if (d.typeId !== typeId) stock.foreign.set(d.typeId, (stock.foreign.get(d.typeId) ?? 0) + 1);
-      else if (!d.migratable || d.version === undefined) stock.unmigratable++;
-      else {
-        const ref: TargetRef = { kind: 'device', nodeName, name: d.name, typeId, pool: d.pool, parentAddress: d.parentAddress, version: d.version };
-        classFor(stock.classes, 0, typeId, d.pool, d.version).targets.push(ref);
-      }
-    }
+  for (let i = 0; i < need.pools.length; i++) {
+    const summary = node?.pools.get(need.pools[i] as string);
+    if (summary) stocks[i] = fromSummary(summary, need.types[i] as string);
   }
   for (const c of slots) {
     const i = poolIndex(need.pools, c.pool);
@@ -126,15 +111,46 @@ export function takeInventory(
     stock.slots.push({ capacity: c, count });
     stock.slotTotal += count;
   }
-  const claimed = claimedByOthers(need, claims, migrationUid);
   let freeDevices = 0;
-  stocks.forEach((stock, i) => {
-    if (!stock) return;
-    stock.claimed = claimed[i] as number;
+  for (let i = 0; i < stocks.length; i++) {
+    const stock = stocks[i];
+    if (!stock) continue;
+    if (claims.length > 0) stock.claimed = claimedByOthers(i, need, claims, migrationUid);
     freeDevices += Math.max(0, stock.free - stock.claimed);
-  });
-  return { stocks, freeDevices, consumed };
+  }
+  return { stocks, freeDevices, consumed: node?.consumed ?? 0 };
 }
+
+/** A needed pool's stock from the node's summary: free devices of other types than the source's are foreign. */
+function fromSummary(summary: PoolSummary, typeId: string): PoolStock {
+  const own = summary.byType.get(typeId);
+  let foreign: ReadonlyMap<string, number> = NO_FOREIGN;
+  let foreignTotal = 0;
+  if (summary.byType.size > (own ? 1 : 0)) {
+    const byType = new Map<string, number>();
+    for (const [t, stock] of summary.byType) {
+      if (t === typeId) continue;
+      byType.set(t, stock.free);
+      foreignTotal += stock.free;
+    }
+    foreign = byType;
+  }
+  return {
+    classes: own?.classes ?? NO_CLASSES,
+    free: summary.free,
+    unmigratable: own?.unmigratable ?? 0,
+    foreign,
+    foreignTotal,
+    inUse: summary.inUse,
+    claimed: 0,
+    slots: [],
+    slotTotal: 0,
+    notAllowed: 0,
+  };
+}
+
+const NO_CLASSES: readonly TargetPool[] = [];
+const NO_FOREIGN: ReadonlyMap<string, number> = new Map();
 
 /** Needed pools the node has neither a device nor a parent of (by the source's type), joined with ' or '; '' when none. */
 export function missingTypes(need: Need, inventory: Inventory): string {
@@ -186,7 +202,7 @@ export function unusablePools(need: Need, inventory: Inventory): string {
   let out = '';
   for (let i = 0; i < need.pools.length; i++) {
     const stock = inventory.stocks[i] as PoolStock;
-    const foreign = [...stock.foreign.values()].reduce((a, b) => a + b, 0);
+    const foreign = stock.foreignTotal;
     if (stock.unmigratable === 0 && foreign === 0) continue;
     const detail = [
       stock.unmigratable > 0 ? `${stock.unmigratable} not migratable (no migration version)` : '',
@@ -202,8 +218,8 @@ export function unusablePools(need: Need, inventory: Inventory): string {
  * equal to one of the source's first (an exact duplicate is the likeliest to be accepted), then by
  * version string. Targets keep the node's device order. Each ResourcePool indexes its classes.
  */
-export function buildPools(nodeName: string, need: Need, inventory: Inventory): { pools: TargetPool[]; resources: ResourcePool[] } {
-  let devicePools: TargetPool[] = [];
+export function buildPools(nodeName: string, need: Need, inventory: Inventory): { pools: readonly TargetPool[]; resources: ResourcePool[] } {
+  let devicePools: readonly TargetPool[] = [];
   const slotPools: TargetPool[] = [];
   for (let i = 0; i < need.pools.length; i++) {
     const stock = inventory.stocks[i];
@@ -219,18 +235,37 @@ export function buildPools(nodeName: string, need: Need, inventory: Inventory): 
     }
   }
   const pools = devicePools.length + slotPools.length <= 1 ? (devicePools.length > 0 ? devicePools : slotPools) : [...sortPools(need, devicePools), ...sortPools(need, slotPools)];
-  const resources = need.pools.map((pool, i) => {
+  const resources: ResourcePool[] = [];
+  for (let i = 0; i < need.pools.length; i++) {
     const stock = inventory.stocks[i] as PoolStock;
-    const deviceClasses: number[] = [];
-    const slotClasses: number[] = [];
-    pools.forEach((c, j) => {
-      if (c.pool !== pool) return;
-      if (c.targets[0]?.kind === 'slot') slotClasses.push(j);
-      else deviceClasses.push(j);
-    });
-    return { pool, typeId: need.types[i] as string, wanted: need.wanted[i] as number, free: stock.free, available: stock.free - stock.claimed, deviceClasses, slotClasses };
-  });
+    const pool = need.pools[i] as string;
+    // One pool of existing devices only (the usual VMI): every class is a device class of it.
+    const only = need.pools.length === 1 && slotPools.length === 0;
+    let deviceClasses = firstIndices(pools.length);
+    let slotClasses = NO_INDICES;
+    if (!only) {
+      const devices: number[] = [];
+      const slots: number[] = [];
+      for (let j = 0; j < pools.length; j++) {
+        const c = pools[j] as TargetPool;
+        if (c.pool !== pool) continue;
+        if (c.targets[0]?.kind === 'slot') slots.push(j);
+        else devices.push(j);
+      }
+      deviceClasses = devices;
+      slotClasses = slots;
+    }
+    resources.push({ pool, typeId: need.types[i] as string, wanted: need.wanted[i] as number, free: stock.free, available: stock.free - stock.claimed, deviceClasses, slotClasses });
+  }
   return { pools, resources };
+}
+
+const NO_INDICES: readonly number[] = [];
+const INDICES: (readonly number[])[] = [];
+
+/** [0, 1, …, n-1], shared: nodes have a handful of classes, so these few arrays serve every decision. */
+function firstIndices(n: number): readonly number[] {
+  return (INDICES[n] ??= Array.from({ length: n }, (_, j) => j));
 }
 
 /** The class of `version` among classes[from..] (this pool's), created on first use; nodes carry few versions. */
@@ -241,7 +276,7 @@ function classFor(classes: TargetPool[], from: number, typeId: string, pool: str
   return cls;
 }
 
-function sortPools(need: Need, pools: TargetPool[]): TargetPool[] {
+function sortPools(need: Need, pools: readonly TargetPool[]): TargetPool[] {
   const exact = (c: TargetPool) => ((need.versions[poolIndex(need.pools, c.pool)] ?? []).includes(c.version) ? 0 : 1);
   const keyed = pools.map((pool) => ({ pool, exact: exact(pool) }));
   keyed.sort((a, b) => compareStrings(a.pool.pool, b.pool.pool) || compareStrings(a.pool.typeId, b.pool.typeId) || a.exact - b.exact || compareStrings(a.pool.version, b.pool.version));

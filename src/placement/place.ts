@@ -16,9 +16,8 @@ export type Prober = (probes: ProbeRequest[]) => Promise<ProbeAnswer[]>;
 
 export interface PlaceInput {
   vm: SourceVm;
+  /** The source's devices are found in it by consumer uid (Fleet.devicesByConsumer). */
   fleet: Fleet;
-  /** Every device in the fleet (the source's are found by consumer uid). */
-  devices: readonly Device[];
   request: Request;
 }
 
@@ -32,9 +31,10 @@ export type PlaceOutcome =
  * keeps answering nothing.
  */
 const MAX_CONFIRMATION_ROUNDS = 8;
+const NONE: readonly Device[] = [];
 
 export async function place(input: PlaceInput, cache: VerdictCache, prober: Prober): Promise<PlaceOutcome> {
-  const resolved = resolveSource(input.vm, input.devices);
+  const resolved = resolveSource(input.vm, input.fleet.devicesByConsumer.get(input.vm.uid) ?? NONE);
   if (!resolved.ok) return resolved;
   const { source } = resolved;
   const filter = filterCandidates(source, input.fleet, input.request);

@@ -12,7 +12,7 @@ export function resolveSource(vm: SourceVm, devices: readonly Device[]): SourceR
   if (!vm.nodeName) {
     return { ok: false, reason: `${vmRef} is not running on any node (status.nodeName is empty); start it before migrating` };
   }
-  // A plain loop: this scans every device of the fleet on every decision.
+  // Callers pass the VMI's own devices (Fleet.devicesByConsumer); any list works, others are skipped.
   const own: Device[] = [];
   for (const d of devices) if (d.consumerUid === vm.uid) own.push(d);
   own.sort((a, b) => compareStrings(a.name, b.name));

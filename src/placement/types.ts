@@ -219,17 +219,17 @@ export interface ResourcePool {
   free: number;
   /** `free` minus units other migrations claimed; may be negative when they overcommitted. */
   available: number;
-  /** Indices into CandidateNode.pools: every class of free devices (all must accept the source). */
-  deviceClasses: number[];
-  /** Indices into CandidateNode.pools: classes of creatable slots (allowCreateTarget). */
-  slotClasses: number[];
+  /** Indices into CandidateNode.pools: every class of free devices (all must accept the source). May be shared: never mutate. */
+  deviceClasses: readonly number[];
+  /** Indices into CandidateNode.pools: classes of creatable slots (allowCreateTarget). May be shared: never mutate. */
+  slotClasses: readonly number[];
 }
 
 /** A node that passed every check that does not need the driver's answer. */
 export interface CandidateNode {
   name: string;
-  /** Version classes of the source's pools: device classes before slot classes, then by version. */
-  pools: TargetPool[];
+  /** Version classes of the source's pools: device classes before slot classes, then by version. Shared with the fleet index: never mutate. */
+  pools: readonly TargetPool[];
   /** The pools the VMI needs, in the order of its source devices' pools. */
   resources: ResourcePool[];
   /** Unclaimed free devices of the VMI's pools (before the move). */

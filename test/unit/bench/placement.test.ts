@@ -22,7 +22,7 @@ describe('bench placement suite (fleet generator and baseline)', () => {
     const request = { migrationUid: 'm', allowCreateTarget: false };
     let compared = 0;
     for (const vm of fleet.vms.slice(0, 15)) {
-      const input = { vm, fleet: index, devices: fleet.devices, request };
+      const input = { vm, fleet: index, request };
       const ours = await place(input, new VerdictCache(), driverProber(fleet));
       const theirs = exhaustiveDecision(input, fleet);
       if (!ours.ok) continue;

@@ -36,7 +36,7 @@ interface Scenario {
 async function run(s: Scenario, cache = new VerdictCache(), rule = nvidiaLikeAccepts) {
   const prober = ruleProber(rule);
   const outcome = await place(
-    { vm: s.vm ?? vm('w0'), fleet: indexFleet(s.nodes, s.devices, s.capacity ?? [], s.claims ?? []), devices: s.devices, request: s.request ?? request() },
+    { vm: s.vm ?? vm('w0'), fleet: indexFleet(s.nodes, s.devices, s.capacity ?? [], s.claims ?? []), request: s.request ?? request() },
     cache,
     prober,
   );

@@ -106,7 +106,7 @@ function ruleOf(w: World): Rule {
 
 async function placeWorld(w: World, cache = new VerdictCache()) {
   const prober = ruleProber(ruleOf(w));
-  const outcome = await place({ vm: w.vm, fleet: indexFleet(w.nodes, w.devices, w.capacity, w.claims), devices: w.devices, request: w.request }, cache, prober);
+  const outcome = await place({ vm: w.vm, fleet: indexFleet(w.nodes, w.devices, w.capacity, w.claims), request: w.request }, cache, prober);
   if (!outcome.ok) throw new Error(outcome.reason);
   return outcome;
 }
@@ -264,7 +264,7 @@ describe('placement engine: properties', () => {
           for (const a of kept) for (const r of a.results) answered.add(r.target);
           return kept;
         };
-        const outcome = await place({ vm: w.vm, fleet: indexFleet(w.nodes, w.devices, w.capacity, w.claims), devices: w.devices, request: w.request }, new VerdictCache(), lossy);
+        const outcome = await place({ vm: w.vm, fleet: indexFleet(w.nodes, w.devices, w.capacity, w.claims), request: w.request }, new VerdictCache(), lossy);
         if (!outcome.ok) throw new Error(outcome.reason);
         const chosen = outcome.decision.chosen;
         if (!chosen) return;

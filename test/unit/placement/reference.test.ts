@@ -38,6 +38,8 @@ const nodeArb = fc.record({
 
 interface World {
   input: PlaceInput;
+  /** Every device of the world (the input's fleet indexes them). */
+  devices: Device[];
   table: boolean[];
   /** What a warm cache believes; may disagree with the table (stale verdicts). */
   stale: (boolean | null)[];
@@ -83,7 +85,7 @@ const worldArb: fc.Arbitrary<World> = fc
     const vm: SourceVm = { namespace: 'vms', name: 'vm', uid: VM_UID, nodeName: 'n0', nodeSelector: g.zoneSelector ? { zone: 'a' } : {}, tolerations: [] };
     const fleet: Fleet = indexFleet(nodes, devices, capacity, claims);
     if (g.shuffleSeed !== null) fleet.nodes = shuffled(fleet.nodes, g.shuffleSeed);
-    return { input: { vm, fleet, devices, request }, table: g.table, stale: g.stale, dropNode: g.dropNode, shuffleSeed: g.shuffleSeed };
+    return { input: { vm, fleet, request }, devices, table: g.table, stale: g.stale, dropNode: g.dropNode, shuffleSeed: g.shuffleSeed };
   });
 
 /** `foreign`: a device of the other type advertised in this type's pool (same type name). */
@@ -136,7 +138,7 @@ describe('placement engine: optimized path equals the simple reference path', ()
   it('filters candidates identically (pools, targets, optimistic scores, rejections and their messages)', () => {
     fc.assert(
       fc.property(worldArb, (w) => {
-        const resolved = resolveSource(w.input.vm, w.input.devices);
+        const resolved = resolveSource(w.input.vm, w.devices);
         if (!resolved.ok) throw new Error(resolved.reason);
         expect(filterCandidates(resolved.source, w.input.fleet, w.input.request)).to.deep.equal(referenceFilter(resolved.source, w.input.fleet, w.input.request));
       }),
@@ -147,7 +149,7 @@ describe('placement engine: optimized path equals the simple reference path', ()
   it('decides identically on any mix of known, refused and unknown classes', () => {
     fc.assert(
       fc.property(worldArb, (w) => {
-        const resolved = resolveSource(w.input.vm, w.input.devices);
+        const resolved = resolveSource(w.input.vm, w.devices);
         if (!resolved.ok) throw new Error(resolved.reason);
         const filter = filterCandidates(resolved.source, w.input.fleet, w.input.request);
         const verdicts: VerdictMap = new Map();

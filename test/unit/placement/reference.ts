@@ -281,7 +281,8 @@ function referenceConfirmations(source: Source, chosen: RankedNode, node: Candid
 
 /** `place` with the reference steps and a full decide after every confirmation round. */
 export async function referencePlace(input: PlaceInput, cache: VerdictCache, prober: Prober): Promise<PlaceOutcome> {
-  const resolved = resolveSource(input.vm, input.devices);
+  // The simple path: every device of the fleet, not the engine's index by consumer.
+  const resolved = resolveSource(input.vm, [...input.fleet.devicesByNode.values()].flat());
   if (!resolved.ok) return resolved;
   const { source } = resolved;
   const filter = referenceFilter(source, input.fleet, input.request);
