@@ -61,6 +61,13 @@ function fitPool(r: ResourcePool, classes: readonly TargetPool[], sources: reado
 
 /** Fits every pool of the VMI on `node`; pairs cover the source devices of the pools that fit. */
 export function assignTargets(sources: readonly SourceDevice[], node: Pick<CandidateNode, 'pools' | 'resources'>, accepts: Accepts): AssignmentResult {
+  const only = node.resources.length === 1 ? (node.resources[0] as ResourcePool) : undefined;
+  if (only && inPool(sources, only.pool) === sources) {
+    // One pool holds every source device (the usual VMI): its fit is the whole assignment.
+    const fit = fitPool(only, node.pools, sources, accepts);
+    if (!fit.ok) return { pairs: [], complete: false };
+    return { pairs: sources.map((s, k) => ({ source: s.name, target: fit.units[k] as TargetRef })), complete: true };
+  }
   // The unit of each source device, by its index: source devices are few, and names are unique.
   const unit = new Array<TargetRef | undefined>(sources.length);
   let complete = true;

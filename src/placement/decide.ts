@@ -83,11 +83,21 @@ type VerdictLookup = (typeId: string, sourceVersion: string, targetVersion: stri
 
 function memoizedLookup(verdicts: VerdictMap): VerdictLookup {
   const memo = new Map<string, Map<string, Map<string, ClassVerdict | null>>>();
+  // A VMI usually has one type and one source version: the last (type, source) pair skips two lookups.
+  let lastType: string | undefined;
+  let lastSource: string | undefined;
+  let lastTargets: Map<string, ClassVerdict | null> | undefined;
   return (typeId, sourceVersion, targetVersion) => {
-    let bySource = memo.get(typeId);
-    if (!bySource) memo.set(typeId, (bySource = new Map()));
-    let byTarget = bySource.get(sourceVersion);
-    if (!byTarget) bySource.set(sourceVersion, (byTarget = new Map()));
+    let byTarget = typeId === lastType && sourceVersion === lastSource ? lastTargets : undefined;
+    if (!byTarget) {
+      let bySource = memo.get(typeId);
+      if (!bySource) memo.set(typeId, (bySource = new Map()));
+      byTarget = bySource.get(sourceVersion);
+      if (!byTarget) bySource.set(sourceVersion, (byTarget = new Map()));
+      lastType = typeId;
+      lastSource = sourceVersion;
+      lastTargets = byTarget;
+    }
     let v = byTarget.get(targetVersion);
     if (v === undefined) {
       v = verdicts.get(verdictKey(typeId, sourceVersion, targetVersion)) ?? null;

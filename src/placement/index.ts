@@ -5,11 +5,15 @@
 // Pipeline (each step is a plain function; `place` runs them all with an injected prober):
 //
 //   resolveSource(vm, devices) -> SourceResult
-//       The VMI's node and the devices whose consumerUid is the VMI's uid, sorted by name. Fails
+//       The VMI's node and the devices whose consumerUid is the VMI's uid, sorted by name (place()
+//       passes the fleet index's devicesByConsumer entry, so no decision scans the fleet). Fails
 //       (with a reason naming the object and the remedy) if the VMI is not running, uses no device,
 //       or any device is not migratable.
-//   indexFleet(nodes, devices, capacity?) -> Fleet
-//       Nodes, devices and spare capacity indexed by node in canonical order.
+//   indexFleet(nodes, devices, capacity?, claims?) -> Fleet
+//       Nodes, devices and spare capacity indexed by node in canonical order, devices by consumer
+//       uid, and each node's stock (stock.ts): free and used devices per pool, free ones per type
+//       in version classes with their target references. Built once per snapshot and shared by
+//       every decision on it; a decision reads only the pools its VMI needs.
 //   filterCandidates(source, fleet, request) -> CandidateFilter
 //       Every node but the source becomes a candidate or a rejection with a message:
 //       AgentUnavailable (stale lease) > Excluded (targetNodes, cordoned, untolerated
@@ -47,11 +51,11 @@
 //   tolerates, untoleratedTaint, affinityMatches, requirementMatches, exclusionReason — the
 //       Kubernetes scheduling rules, reusable by the webhook and `explain`.
 //
-// Cost: linear in nodes + devices (one pass per node over its own devices, allocating only on nodes
-// that hold a needed type; matching is per node over the VMI's few devices, first-fit unless two
-// source devices contend for a pool), one fleet pass per decision however many confirmation rounds
-// agree, and explanations bucketed by verdict rather than sorted whole: 1,000 nodes x 8 devices
-// decide in about a millisecond or two (BENCHMARKS.md, placement).
+// Cost per decision: linear in nodes, not devices (each node's stock is summarised by the index, so
+// a node costs a lookup of the VMI's one or two pools; nodes where every class accepts reuse the
+// filter's optimistic assignment), one fleet pass however many confirmation rounds agree, and
+// explanations bucketed by verdict rather than sorted whole: 1,000 nodes x 8 devices decide in
+// about a millisecond or two (BENCHMARKS.md, placement).
 
 export type * from './types.ts';
 export type { DeviceIndex, Fleet } from './fleet.ts';
