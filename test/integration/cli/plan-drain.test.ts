@@ -33,7 +33,7 @@ const NOWHERE = 'https://127.0.0.1:1';
  * reaches the test cluster only if it honours --context with the test cluster's context name.
  */
 function kubeconfigWithTwoContexts(dir: string): { path: string; good: string } {
-  const doc = parseYaml(readFileSync(testKubeconfigPath(), 'utf8')) as { clusters: unknown[]; contexts: { name: string; context: { user: string } }[]; 'current-context': string };
+  const doc = parseYaml(readFileSync(testKubeconfigPath(), 'utf8')) as { clusters: unknown[]; contexts: { name: string; context: { cluster: string; user: string } }[]; 'current-context': string };
   const good = doc['current-context'];
   const user = doc.contexts.find((c) => c.name === good)!.context.user;
   doc.clusters.push({ name: 'nowhere', cluster: { server: NOWHERE } });
