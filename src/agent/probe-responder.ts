@@ -35,7 +35,7 @@ export interface ProbeResponderOptions {
   concurrency?: number;
   /**
    * How long a failed status write is retried (200 ms doubling, at most 2 s apart for the first
-   * minute) before giving up until the probe changes; default 5 min, a probe's lifetime. An answer
+   * three minutes) before giving up until the probe changes; default 5 min, a probe's lifetime. An answer
    * found during an API server outage is written when it returns, not lost (issue 18).
    */
   writeGiveUpMs?: number;
