@@ -22,6 +22,15 @@ export interface BackoffPolicy {
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 200, fastCapMs: 2_000, fastWindowMs: 180_000, maxMs: 30_000 };
 
+/**
+ * For a write someone else is waiting for (an agent's lease renewal, its probe answer), from a
+ * process that has no `/readyz` signal to retry on: at most ~1 s apart while the failures are
+ * young, so it lands within about a second of the API server's return (with 2 s, a held answer
+ * after an API server restart came up to 2.4 s late: half of the first decision's 5 s budget).
+ * One small request per second per failing write is what a kubelet's lease retries cost.
+ */
+export const PROMPT_WRITE_BACKOFF: Partial<BackoffPolicy> = { fastCapMs: 1_000 };
+
 /** The delay before retry number `failures` (1 = first), the failures having lasted `failingForMs`; without jitter. */
 export function backoffDelayMs(policy: BackoffPolicy, failures: number, failingForMs: number): number {
   const cap = failingForMs < policy.fastWindowMs ? Math.min(policy.fastCapMs, policy.maxMs) : policy.maxMs;
