@@ -52,7 +52,9 @@ export class FleetKubelet {
   readonly #listeners: Array<(node: string) => void> = [];
 
   constructor(kc: KubeConfig, log: Logger) {
-    this.#pods = informerFor(kc, { resource: PODS, name: 'fleet-kubelet-pods', labelSelector: `${LABEL_APP}=${APP_VIRT_LAUNCHER}`, parse: parsePod, logger: log });
+    // Only bound pods, as a kubelet watches only the pods bound to it: a pending target pod is not
+    // malformed, and skipping it as one filled the logs and the malformed-objects metric.
+    this.#pods = informerFor(kc, { resource: PODS, name: 'fleet-kubelet-pods', labelSelector: `${LABEL_APP}=${APP_VIRT_LAUNCHER}`, fieldSelector: 'spec.nodeName!=', parse: parsePod, logger: log });
     const changed = (p: LauncherPod): void => {
       for (const l of this.#listeners) l(p.nodeName);
     };
