@@ -5,7 +5,7 @@
 // sides of a pair alike, instead of turning a difference of two separate medians into noise that can
 // go negative. The raw distributions are returned too.
 //  - mdev VMI, warm verdict cache: decide (confirmation from the stand-in prober), create the
-//    MdevMigration, reserve, record, pin. Goal p99 <= 50 ms added.
+//    MdevMigration, reserve, record, pin. Goal p99 <= 25 ms added (issue 16).
 //  - plain VMI: one cache lookup. Goal p99 <= 5 ms added.
 // Runs on a local control plane with crds/ installed; the fleet and the agents' probe answers are
 // STAND-INS (test/integration/webhook/fleet-fixture.ts). Returns plain figures; the caller reports.

@@ -177,30 +177,43 @@ async function main(): Promise<void> {
     const end = churnStart + MINUTES * 60_000;
     let nextSample = churnStart;
 
+    // The driver rides out API errors (a loaded machine, a restarted component) as the operator must:
+    // it logs them and tries again on the next round, so one failed request does not end the soak.
+    let driverErrors = 0;
     while (Date.now() < end || busy.size > 0) {
       const now = Date.now();
-      if (now < end) {
-        while (busy.size < INFLIGHT && idle.length > 0) {
-          const vm = idle.shift() as string;
-          const name = `mig-${counter++}`;
-          const body = { apiVersion: API_VERSION, kind: 'MdevMigration', metadata: { name, namespace: ns }, spec: { vmiName: vm, deadlineSeconds: DEADLINE_S } };
-          await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }), body });
-          const t: Tracked = { name, vm, createdAt: Date.now() };
-          tracked.push(t);
-          busy.set(name, t);
+      try {
+        if (now < end) {
+          while (busy.size < INFLIGHT && idle.length > 0) {
+            const vm = idle.shift() as string;
+            const name = `mig-${counter++}`;
+            const body = { apiVersion: API_VERSION, kind: 'MdevMigration', metadata: { name, namespace: ns }, spec: { vmiName: vm, deadlineSeconds: DEADLINE_S } };
+            // A failed create gives the VM back; if it was created after all, its name is not tracked
+            // and the controller's history limit removes it.
+            await kubeRequest(kc, { method: 'POST', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }), body }).catch((err: unknown) => {
+              idle.push(vm);
+              throw err;
+            });
+            const t: Tracked = { name, vm, createdAt: Date.now() };
+            tracked.push(t);
+            busy.set(name, t);
+          }
         }
-      }
-      const list = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }) })) as { items: MdevMigration[] };
-      for (const m of list.items) {
-        const t = busy.get(m.metadata.name);
-        if (!t) continue;
-        t.phase = m.status?.phase;
-        t.message = m.status?.message;
-        if (t.phase === 'Succeeded' || t.phase === 'Failed') {
-          t.endedAt = Date.now();
-          busy.delete(t.name);
-          idle.push(t.vm);
+        const list = (await kubeRequest(kc, { method: 'GET', path: resourcePath(MDEV_MIGRATIONS, { namespace: ns }) })) as { items: MdevMigration[] };
+        for (const m of list.items) {
+          const t = busy.get(m.metadata.name);
+          if (!t) continue;
+          t.phase = m.status?.phase;
+          t.message = m.status?.message;
+          if (t.phase === 'Succeeded' || t.phase === 'Failed') {
+            t.endedAt = Date.now();
+            busy.delete(t.name);
+            idle.push(t.vm);
+          }
         }
+      } catch (err) {
+        driverErrors++;
+        log(`t=${Math.round((Date.now() - churnStart) / 1000)}s the driver's API request failed (${driverErrors} so far): ${String(err)}; trying again`);
       }
       // Lost: not terminal by deadline + grace; stop waiting for it (counted below).
       for (const t of busy.values()) if (Date.now() > t.createdAt + DEADLINE_S * 1000 + LOST_GRACE_MS) busy.delete(t.name);
@@ -235,7 +248,7 @@ async function main(): Promise<void> {
     const half = Math.floor(samples.length / 2);
     const avg = (xs: Sample[], k: keyof Sample) => (xs.length ? Math.round((xs.reduce((a, s) => a + (s[k] as number), 0) / xs.length) * 10) / 10 : 0);
     const summary = {
-      minutes: MINUTES, nodes: NODES, vms: VMS, inflight: INFLIGHT, deadlineSeconds: DEADLINE_S,
+      minutes: MINUTES, nodes: NODES, vms: VMS, inflight: INFLIGHT, deadlineSeconds: DEADLINE_S, driverErrors,
       migrations: { started: tracked.length, succeeded, failed: finished.length - succeeded, lost: lost.length, lostNames: lost, failures: finished.filter((t) => t.phase !== 'Succeeded').map((t) => `${t.name} (${t.vm}): ${t.message ?? ''}`) },
       durationMs: { p50: pct(0.5), p95: pct(0.95), max: durations.at(-1) ?? 0 },
       apiRequests: {
@@ -276,7 +289,8 @@ async function main(): Promise<void> {
       await Promise.race([new Promise((r) => controller?.on('exit', r)), sleep(15_000)]);
       if (controller.exitCode === null) controller.kill('SIGKILL');
     }
-    await fleet?.stop({ deleteNodes: true });
+    // A failing stop must not hide the error that ended the soak.
+    await fleet?.stop({ deleteNodes: true }).catch((err: unknown) => log(`stopping the fleet failed: ${String(err)}`));
     await kubeRequest(kc, { method: 'DELETE', path: `/api/v1/namespaces/${ns}/pods`, query: { gracePeriodSeconds: 0 } }).catch(() => undefined);
     for (const name of [ns, opNs]) await kubeRequest(kc, { method: 'DELETE', path: `/api/v1/namespaces/${name}` }).catch(() => undefined);
     if (own) await down({ name: 'soak', purge: true });

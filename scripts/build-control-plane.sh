@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from the Go module proxy into a cache keyed by version:
-#   kube-apiserver + kube-controller-manager, etcd, helm.
+#   kube-apiserver + kube-controller-manager, etcd, helm; and krew (the kubectl plugin manager the
+#   krew packaging test installs the plugin with; stamped, not part of the directory key).
 # Each tool gets its own throw-away Go module so MVS never mixes their dependency graphs.
 # Idempotent: a binary that exists with a matching stamp is not rebuilt.
 set -euo pipefail
@@ -8,6 +9,7 @@ set -euo pipefail
 K8S_VERSION="${MDEV_K8S_VERSION:-1.36.3}"
 ETCD_VERSION="${MDEV_ETCD_VERSION:-3.6.13}"
 HELM_VERSION="${MDEV_HELM_VERSION:-3.22.0}"
+KREW_VERSION="${MDEV_KREW_VERSION:-0.4.3}"
 CACHE_ROOT="${MDEV_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mdev-operator}"
 KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}"
 OUT="$CACHE_ROOT/control-plane/$KEY"
@@ -77,11 +79,18 @@ build_helm() {
   echo "$HELM_VERSION" > "$BIN/helm.stamp"
 }
 
+build_krew() {
+  have krew "$KREW_VERSION" && return
+  step "fetching and compiling krew v$KREW_VERSION"
+  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/krew/cmd/krew@v$KREW_VERSION" || proxy_fail "sigs.k8s.io/krew@v$KREW_VERSION"
+  echo "$KREW_VERSION" > "$BIN/krew.stamp"
+}
+
 case "${1:-all}" in
-  all) build_etcd; build_helm; build_k8s ;;
-  etcd) build_etcd ;; helm) build_helm ;; k8s) build_k8s ;;
+  all) build_etcd; build_helm; build_krew; build_k8s ;;
+  etcd) build_etcd ;; helm) build_helm ;; krew) build_krew ;; k8s) build_k8s ;;
   --print-bin) echo "$BIN"; exit 0 ;;
-  *) die "unknown target '$1' (use all, etcd, helm, k8s or --print-bin)" ;;
+  *) die "unknown target '$1' (use all, etcd, helm, krew, k8s or --print-bin)" ;;
 esac
 step "binaries ready in $BIN"
 echo "$BIN"

@@ -8,6 +8,8 @@ export const VERSIONS = {
   kubernetes: process.env.MDEV_K8S_VERSION ?? '1.36.3',
   etcd: process.env.MDEV_ETCD_VERSION ?? '3.6.13',
   helm: process.env.MDEV_HELM_VERSION ?? '3.22.0',
+  /** Built beside the others (stamped, not in the directory key): the krew packaging test installs with it. */
+  krew: process.env.MDEV_KREW_VERSION ?? '0.4.3',
   containerd: process.env.MDEV_CONTAINERD_VERSION ?? '2.4.2',
   runc: process.env.MDEV_RUNC_VERSION ?? '1.5.3',
   debian: process.env.MDEV_NODE_DEBIAN ?? 'bookworm',

@@ -25,6 +25,8 @@ export interface AgentConfig {
   /** ConfigMap in `namespace` that owns the agent's Lease, so it is deleted with the release (src/kube/release-owner.ts). */
   ownerConfigMap?: string;
   kubeconfig?: string;
+  /** The kubeconfig context to use (--context); absent = its current-context. */
+  context?: string;
   resyncIntervalMs: number;
   leaseDurationMs: number;
   leaseRenewMs: number;

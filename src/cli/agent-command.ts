@@ -4,7 +4,7 @@ import { metricsRegistry } from '../observability/metrics.ts';
 import { parseAgentConfig } from './agent-flags.ts';
 import { startAgent, type AgentDeps } from '../agent/agent.ts';
 import type { AgentConfig } from '../agent/config.ts';
-import { kubeConfigFromFlag, untilSignal } from './flags.ts';
+import { kubeConfigFromFlags, untilSignal } from './flags.ts';
 
 /** Extra dependencies chosen from the parsed config (the dev CLI's simulated backend). */
 export type AgentBacking = (config: AgentConfig) => Pick<AgentDeps, 'io' | 'backend'>;
@@ -12,7 +12,7 @@ export type AgentBacking = (config: AgentConfig) => Pick<AgentDeps, 'io' | 'back
 export async function agentCommand(argv: string[], backing?: AgentBacking): Promise<number> {
   const config = parseAgentConfig(argv);
   setLogLevel(config.logLevel);
-  const kc = kubeConfigFromFlag(config.kubeconfig);
+  const kc = kubeConfigFromFlags({ kubeconfig: config.kubeconfig, context: config.context });
   const agent = await startAgent(config, { kc, registry: metricsRegistry, ...backing?.(config) });
   const signal = await untilSignal();
   process.stderr.write(`mdev-operator agent: ${signal} received, stopping\n`);

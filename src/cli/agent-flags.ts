@@ -6,7 +6,7 @@ import { BACKENDS, DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { isObjectName } from '../api/validation.ts';
 import { DEFAULT_SYSFS_ROOT, type AgentConfig } from '../agent/config.ts';
 import { NVML_HELPER_PATH } from '../compat/nvml-backend.ts';
-import { durationFlag, logLevelFlag, namespaceFlag, ownerConfigMapFlag, parseFlags, portFlag } from './flags.ts';
+import { contextFlag, durationFlag, kubeconfigUsage, logLevelFlag, namespaceFlag, ownerConfigMapFlag, parseFlags, portFlag } from './flags.ts';
 import { UsageError } from './usage-error.ts';
 
 /** Flag name → environment variable consulted when the flag is absent. */
@@ -21,7 +21,7 @@ const ENV_FALLBACK: Record<string, string> = {
 
 const FLAGS = [
   'node-name', 'sysfs-root', 'mdevctl-root', 'backend', 'exec-command', 'nvml-helper', 'podresources-socket', 'podresources-unready-after', 'namespace', 'owner-configmap',
-  'kubeconfig', 'resync-interval', 'lease-duration', 'lease-renew', 'metrics-port', 'health-port', 'log-level',
+  'kubeconfig', 'context', 'resync-interval', 'lease-duration', 'lease-renew', 'metrics-port', 'health-port', 'log-level',
 ] as const;
 
 const schema = z.object({
@@ -38,6 +38,7 @@ const schema = z.object({
   namespace: namespaceFlag,
   'owner-configmap': ownerConfigMapFlag,
   kubeconfig: z.string().min(1).optional(),
+  context: contextFlag,
   'resync-interval': durationFlag(1000).prefault('60s'),
   'lease-duration': durationFlag(1000).prefault('40s'),
   'lease-renew': durationFlag(100).prefault('10s'),
@@ -70,6 +71,7 @@ export function parseAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     namespace: v.namespace,
     ...(v['owner-configmap'] ? { ownerConfigMap: v['owner-configmap'] } : {}),
     kubeconfig: v.kubeconfig,
+    ...(v.context ? { context: v.context } : {}),
     resyncIntervalMs: v['resync-interval'],
     leaseDurationMs: v['lease-duration'],
     leaseRenewMs: v['lease-renew'],
@@ -94,8 +96,7 @@ export const AGENT_USAGE = `Usage: mdev-operator agent --node-name NODE [flags]
   --namespace NS              operator namespace for the Lease (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
   --owner-configmap NAME      ConfigMap in --namespace that owns the Lease, so it is deleted with the
                               release (the chart passes its own); absent = the Lease has no owner
-  --kubeconfig PATH           else KUBECONFIG, else in-cluster
-  --resync-interval DUR       rediscovery interval (default 60s)
+${kubeconfigUsage(30)}  --resync-interval DUR       rediscovery interval (default 60s)
   --lease-duration DUR        Lease duration (default 40s); --lease-renew DUR (default 10s)
   --metrics-port N            /metrics (default 8080); --health-port N  /healthz /readyz (default 8081)
   --log-level LEVEL           error|warn|info|debug (default info)

@@ -87,11 +87,27 @@ export async function runCli(commands: Commands, argv: string[], program = 'mdev
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    // KubeApiError's code is the HTTP status (a number), a parse error's a string.
+    const code = (err as { code?: unknown }).code;
+    if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       io.err(`${program} ${name}: ${(err as Error).message}\n(${program} ${name} --help shows the flags)\n`);
       return 2;
     }
-    io.err(`${program} ${name}: ${(err as Error).stack ?? String(err)}\n`);
+    io.err(`${program} ${name}: ${failureText(err)}\n`);
     return 1;
   }
+}
+
+/**
+ * An unreachable or refusing API server is the user's to fix, not a bug: one line that says what
+ * failed and where to look, as kubectl prints. Anything else keeps its stack for the bug report.
+ */
+function failureText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err.name === 'KubeApiError') return err.message;
+  const sys = err as Error & { code?: unknown; syscall?: unknown };
+  if (typeof sys.code === 'string' && typeof sys.syscall === 'string') {
+    return `cannot reach the Kubernetes API server: ${err.message} (check --kubeconfig/--context, KUBECONFIG and that the cluster is up)`;
+  }
+  return err.stack ?? err.message;
 }

@@ -5,7 +5,7 @@ import type { ControllerConfig } from '../controller/config.ts';
 import { parseControllerConfig } from './controller-flags.ts';
 import { startManager, type ManagerOptions } from '../controller/manager.ts';
 import { admissionWebhookStarter } from '../webhook/admission-webhook.ts';
-import { kubeConfigFromFlag, untilSignal } from './flags.ts';
+import { kubeConfigFromFlags, untilSignal } from './flags.ts';
 
 /** The manager's webhook option for a parsed config (absent when --webhook-port is 0). */
 export function webhookOption(config: ControllerConfig): ManagerOptions['webhook'] {
@@ -28,7 +28,7 @@ export function webhookOption(config: ControllerConfig): ManagerOptions['webhook
 export async function controllerCommand(argv: string[]): Promise<number> {
   const config = parseControllerConfig(argv);
   setLogLevel(config.logLevel);
-  const kc = kubeConfigFromFlag(config.kubeconfig);
+  const kc = kubeConfigFromFlags({ kubeconfig: config.kubeconfig, context: config.context });
   const manager = await startManager({
     kc,
     namespace: config.namespace,

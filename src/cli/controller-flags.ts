@@ -7,10 +7,10 @@ import { DEFAULT_NAMESPACE, TTL_SECONDS } from '../api/v1alpha1/constants.ts';
 import { DEFAULT_HISTORY_LIMIT } from '../controller/finished-migrations.ts';
 import { isObjectName } from '../api/validation.ts';
 import { DEFAULT_ADMISSION_RECORD_TTL_SECONDS, WEBHOOK_DEFAULTS, WEBHOOK_MODES, type ControllerConfig, type WebhookConfig } from '../controller/config.ts';
-import { durationFlag, logLevelFlag, namespaceFlag, ownerConfigMapFlag, parseFlags, portFlag } from './flags.ts';
+import { contextFlag, durationFlag, kubeconfigUsage, logLevelFlag, namespaceFlag, ownerConfigMapFlag, parseFlags, portFlag } from './flags.ts';
 import { UsageError } from './usage-error.ts';
 
-const FLAGS = ['kubeconfig', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'migration-history-limit', 'admission-record-ttl', 'target-pending-timeout', 'owner-configmap'] as const;
+const FLAGS = ['kubeconfig', 'context', 'namespace', 'leader-elect', 'webhook-port', 'webhook-mode', 'webhook-url-host', 'metrics-port', 'health-port', 'log-level', 'probe-timeout', 'workers', 'identity', 'leader-elect-lease-duration', 'leader-elect-renew-deadline', 'leader-elect-retry-period', 'migration-history-limit', 'admission-record-ttl', 'target-pending-timeout', 'owner-configmap'] as const;
 
 const WEBHOOK_ENV = { service: 'MDEV_WEBHOOK_SERVICE', secret: 'MDEV_WEBHOOK_SECRET', configuration: 'MDEV_WEBHOOK_CONFIGURATION' } as const;
 
@@ -23,6 +23,7 @@ const ENV_FALLBACK: Record<string, string> = { namespace: 'POD_NAMESPACE', ident
 
 const schema = z.object({
   kubeconfig: z.string().min(1).optional(),
+  context: contextFlag,
   namespace: namespaceFlag,
   'leader-elect': z.enum(['true', 'false'], { error: 'must be true or false (--leader-elect=false)' }).default('true'),
   'webhook-port': portFlag.prefault('9443'),
@@ -70,6 +71,7 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
   }
   return {
     kubeconfig: v.kubeconfig,
+    ...(v.context ? { context: v.context } : {}),
     namespace: v.namespace,
     leaderElect: v['leader-elect'] === 'true',
     webhookPort: v['webhook-port'],
@@ -92,8 +94,7 @@ export function parseControllerConfig(argv: readonly string[], env: NodeJS.Proce
 
 export const CONTROLLER_USAGE = `Usage: mdev-operator controller [flags]
 
-  --kubeconfig PATH        else KUBECONFIG, else in-cluster
-  --namespace NS           operator namespace: leader Lease, agent Leases (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
+${kubeconfigUsage(27)}  --namespace NS           operator namespace: leader Lease, agent Leases (env POD_NAMESPACE, default ${DEFAULT_NAMESPACE})
   --leader-elect=BOOL      true (default) or false; only the leader runs informers and reconcilers
   --webhook-port N         admission webhook HTTPS port, served by every replica (default 9443; 0 disables)
   --webhook-mode MODE      enforce (default): deny unsafe VMIMs; warn: admit them with a warning; off: admit all

@@ -1,9 +1,8 @@
-// `mdev-operator explain <ns>/<vmi> [-o table|json] [--probe] [--kubeconfig P] [--namespace NS]`:
+// `mdev-operator explain <ns>/<vmi> [-o table|json] [--probe] [--kubeconfig P] [--context C] [--namespace NS]`:
 // every node with the verdict and reason a migration of the VMI would get now, from live state
 // listed once. Known verdicts come from agents' earlier probe answers; unknown version classes
 // are probed only with --probe (which writes MdevProbes that the agents answer).
 import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
-import { loadKubeConfig } from '../kube/client.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { VERDICT_ORDER } from '../placement/index.ts';
 import type { AdmissionDecision } from '../webhook/admission-ports.ts';
@@ -12,7 +11,7 @@ import { liveDecider } from '../webhook/live-decider.ts';
 import { loadLiveState } from '../webhook/live-view.ts';
 import { renderCounts, renderJson, renderTable } from './output/table.ts';
 import { UsageError } from './usage-error.ts';
-import { parseReadOnlyFlags } from './flags.ts';
+import { kubeConfigFromFlags, kubeconfigUsage, parseReadOnlyFlags } from './flags.ts';
 
 export const EXPLAIN_USAGE = `Usage: mdev-operator explain <namespace>/<vmi> [flags]
 
@@ -23,8 +22,7 @@ not verified, and nothing is written to the cluster unless --probe.
   -o, --output table|json  output format (default table)
   --probe                  ask the agents about unknown version classes (creates MdevProbes)
   --namespace NS           operator namespace, where the agent Leases are (default ${DEFAULT_NAMESPACE})
-  --kubeconfig PATH        else KUBECONFIG, else in-cluster
-`;
+${kubeconfigUsage(27)}`;
 
 export interface ExplainResult {
   vmi: string;
@@ -69,7 +67,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   if (!m || extra.length > 0) throw new UsageError(`expected exactly one <namespace>/<vmi>, got '${positionals.join(' ')}'`);
   const [, namespace, name] = m as unknown as [string, string, string];
   const log = loggerFor('explain');
-  const kc = loadKubeConfig({ kubeconfig: values.kubeconfig });
+  const kc = kubeConfigFromFlags({ kubeconfig: values.kubeconfig, context: values.context });
   const state = await loadLiveState(kc, values.namespace, log);
   const vmi = state.vmis.find((v) => v.metadata.namespace === namespace && v.metadata.name === name);
   if (!vmi) {

@@ -1,8 +1,9 @@
-// Flag plumbing shared by the long-running commands (agent, controller): the common flag schemas,
-// argv + environment reading, and the one way a bad value becomes a UsageError naming the flag.
+// Flag plumbing shared by the commands: the common flag schemas, argv + environment reading, the one
+// way a bad value becomes a UsageError naming the flag, and where the cluster is (--kubeconfig,
+// --context) for every command that talks to one.
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { loadKubeConfig } from '../kube/client.ts';
+import { loadKubeConfig, type KubeConfigSource } from '../kube/client.ts';
 import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -48,6 +49,9 @@ export const ownerConfigMapFlag = z
   .refine(isObjectName, 'must be a ConfigMap name (lowercase letters, digits, "-" and "."), e.g. mdev-operator-owner')
   .optional();
 
+/** --context: a kubeconfig context; empty means none, as in kubectl (its current-context is used). */
+export const contextFlag = z.string().optional().transform((s) => s || undefined);
+
 export const logLevelFlag = z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info');
 
 /**
@@ -84,10 +88,20 @@ export function parseFlags<S extends z.ZodType>(
   return parsed.data;
 }
 
-/** The kubeconfig named by --kubeconfig, KUBECONFIG or in-cluster; a failure is a usage error. */
-export function kubeConfigFromFlag(kubeconfig: string | undefined): KubeConfig {
+/** The usage lines of --kubeconfig and --context, with the description starting at `column`. */
+export function kubeconfigUsage(column: number): string {
+  const line = (flag: string, text: string) => `  ${flag.padEnd(column - 2)}${text}\n`;
+  return line('--kubeconfig PATH', 'else KUBECONFIG (a path list, merged as kubectl does), else in-cluster')
+    + line('--context NAME', "the kubeconfig context to use, as kubectl's (default: its current-context)");
+}
+
+/**
+ * The kubeconfig named by --kubeconfig, KUBECONFIG or in-cluster, at the context named by --context
+ * (else its current-context); a failure is a usage error naming the flag.
+ */
+export function kubeConfigFromFlags(source: KubeConfigSource): KubeConfig {
   try {
-    return loadKubeConfig({ kubeconfig });
+    return loadKubeConfig(source);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -109,6 +123,7 @@ export function parseReadOnlyFlags(argv: string[]) {
       output: { type: 'string', short: 'o' },
       probe: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
+      context: { type: 'string' },
       namespace: { type: 'string', default: DEFAULT_NAMESPACE },
     },
     allowPositionals: true,

@@ -1,10 +1,9 @@
-// `mdev-operator plan-drain <node> [-o table|json] [--probe] [--kubeconfig P] [--namespace NS]`:
+// `mdev-operator plan-drain <node> [-o table|json] [--probe] [--kubeconfig P] [--context C] [--namespace NS]`:
 // before anyone runs `kubectl drain`, the target every VMI with mediated devices on the node would
 // get, or why none exists. Read only: nothing is reserved, and nothing is probed unless --probe.
 // The plan is computed by plan-drain.ts (which the demo uses too); this module parses and renders.
 import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { NODES } from '../controller/resources.ts';
-import { loadKubeConfig } from '../kube/client.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
 import { resourcePath } from '../kube/resource.ts';
@@ -12,7 +11,7 @@ import { outputFormat, unverifiedHint } from './explain-command.ts';
 import { renderCounts, renderJson, renderTable } from './output/table.ts';
 import { planDrain, type DrainPlan } from './plan-drain.ts';
 import { UsageError } from './usage-error.ts';
-import { parseReadOnlyFlags } from './flags.ts';
+import { kubeConfigFromFlags, kubeconfigUsage, parseReadOnlyFlags } from './flags.ts';
 
 export type { DrainEntry, DrainPlan } from './plan-drain.ts';
 
@@ -25,8 +24,7 @@ nothing is reserved, and nothing is written unless --probe.
   -o, --output table|json  output format (default table)
   --probe                  ask the agents about unknown version classes (creates MdevProbes)
   --namespace NS           operator namespace, where the agent Leases are (default ${DEFAULT_NAMESPACE})
-  --kubeconfig PATH        else KUBECONFIG, else in-cluster
-`;
+${kubeconfigUsage(27)}`;
 
 export interface DrainTableOptions {
   /** Clip REASON cells to this width (default 160; the demo uses less to fit a terminal). */
@@ -48,7 +46,7 @@ export async function planDrainCommand(argv: string[]): Promise<number> {
   const format = outputFormat(values.output);
   if (positionals.length !== 1) throw new UsageError(`expected exactly one <node>, got '${positionals.join(' ')}'`);
   const node = positionals[0] as string;
-  const kc = loadKubeConfig({ kubeconfig: values.kubeconfig });
+  const kc = kubeConfigFromFlags({ kubeconfig: values.kubeconfig, context: values.context });
   try {
     await kubeRequest(kc, { method: 'GET', path: resourcePath(NODES, { name: node }) });
   } catch (err) {

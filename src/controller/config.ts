@@ -4,6 +4,8 @@ import type { LogLevel } from '../observability/logger.ts';
 
 export interface ControllerConfig {
   kubeconfig?: string;
+  /** The kubeconfig context to use (--context); absent = its current-context. */
+  context?: string;
   namespace: string;
   leaderElect: boolean;
   /** 0 = no webhook server. */

@@ -101,6 +101,15 @@ export class LoadedKubeConfig implements KubeConfig {
     return this.currentContext;
   }
 
+  /**
+   * The same entries with `name` as the current context (kubectl's `--context`), or undefined when
+   * no context has that name.
+   */
+  withCurrentContext(name: string): LoadedKubeConfig | undefined {
+    if (!this.contexts.some((c) => c.name === name)) return undefined;
+    return new LoadedKubeConfig({ clusters: this.clusters, users: this.users, contexts: this.contexts, currentContext: name }, this.#clock);
+  }
+
   getCurrentContextObject(): Context | null {
     return this.contexts.find((c) => c.name === this.currentContext) ?? null;
   }

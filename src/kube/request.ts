@@ -65,7 +65,11 @@ async function kubeRequestOnce(kc: KubeConfig, req: KubeRequest): Promise<unknow
     headers['Content-Type'] = req.contentType ?? 'application/json';
     body = JSON.stringify(req.body);
   }
-  const res = await request(url, { method: req.method, headers, body, dispatcher, signal: req.signal });
+  // `reset: false`: undici closes the connection after a body sent with a method whose semantics
+  // do not anticipate one (DELETE with DeleteOptions: preconditions, propagationPolicy) unless told
+  // otherwise, so every such delete paid a new TCP connection and TLS handshake on both sides (one
+  // per finished migration the history limit removed). The API server reads those bodies.
+  const res = await request(url, { method: req.method, headers, body, dispatcher, signal: req.signal, reset: false });
   const text = await res.body.text();
   if (res.statusCode < 200 || res.statusCode > 299) {
     const retryAfter = res.headers['retry-after'];

@@ -152,7 +152,7 @@ class Fleet {
   readonly #backends = new Map<string, HoldableBackend>();
   readonly #kubelet: FleetKubelet;
   readonly #random: () => number;
-  /** Device-plugin stand-in allocations by VMIM uid, kept until the kubelet's pod cache shows them (a kubelet's checkpoint). */
+  /** Device-plugin stand-in allocations by VMIM uid, kept until the kubelet's pod cache shows the pod bound with them (a kubelet's checkpoint). */
   readonly #allocations = new Map<string, { node: string; deviceIds: string[] }>();
   #admitting: Promise<unknown> = Promise.resolve();
   readonly #nvmlHosts = new Map<string, NvmlHost>();
@@ -168,7 +168,9 @@ class Fleet {
     this.#specs = fleetSpecs(opts);
     this.#kubelet = new FleetKubelet(this.#o.kc, this.#log);
     this.#random = seededRandom(opts.allocationSeed ?? 1);
-    this.#kubelet.onNodeChange((node) => void this.#agents.get(node)?.rediscover());
+    // From here the pod itself holds its devices; when it goes, so do they. Dropping the allocation
+    // only at the node's next admission leaked it when the pod left first (a VM that moved on).
+    this.#kubelet.onTargetPodBound((uid) => this.#allocations.delete(uid));
     this.#kubelet.onNodeChange((node) => {
       // The stand-in vGPU Manager learns of the VM before the agent's next read.
       this.#nvmlHosts.get(node)?.update(this.#kubelet.heldDevices(node));

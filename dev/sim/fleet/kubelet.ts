@@ -50,6 +50,7 @@ function parsePod(raw: unknown): LauncherPod | undefined {
 export class FleetKubelet {
   readonly #pods: Informer<LauncherPod>;
   readonly #listeners: Array<(node: string) => void> = [];
+  readonly #boundListeners: Array<(migrationJobUid: string) => void> = [];
 
   constructor(kc: KubeConfig, log: Logger) {
     // Only bound pods, as a kubelet watches only the pods bound to it: a pending target pod is not
@@ -58,7 +59,14 @@ export class FleetKubelet {
     const changed = (p: LauncherPod): void => {
       for (const l of this.#listeners) l(p.nodeName);
     };
-    this.#pods.addHandlers({ add: changed, update: (o, n) => { changed(o); if (o.nodeName !== n.nodeName) changed(n); }, delete: changed });
+    const seen = (p: LauncherPod): void => {
+      if (p.migrationJobUid && p.deviceIds.length > 0) for (const l of this.#boundListeners) l(p.migrationJobUid);
+    };
+    this.#pods.addHandlers({
+      add: (p) => { seen(p); changed(p); },
+      update: (o, n) => { seen(n); changed(o); if (o.nodeName !== n.nodeName) changed(n); },
+      delete: changed,
+    });
   }
 
   async start(): Promise<void> {
@@ -73,6 +81,11 @@ export class FleetKubelet {
   /** Called with a node name whenever a launcher pod on it appears, changes or goes. */
   onNodeChange(listener: (node: string) => void): void {
     this.#listeners.push(listener);
+  }
+
+  /** Called with a migration target pod's VMIM uid once this kubelet's cache shows the pod bound with its devices. */
+  onTargetPodBound(listener: (migrationJobUid: string) => void): void {
+    this.#boundListeners.push(listener);
   }
 
   /** The devices launcher pods on the node hold, with their VMI's uid. */

@@ -4,10 +4,11 @@
 // kubectl, which finds the plugin executable kubectl-mdev on PATH.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { REPO_ROOT } from '../../../dev/localcluster/paths.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { API_VERSION, LABEL_NODE, probeObjectName } from '../../../src/api/v1alpha1/index.ts';
@@ -18,10 +19,30 @@ import { resourcePath } from '../../../src/kube/resource.ts';
 import { explainCommand } from '../../../src/cli/explain-command.ts';
 import { planDrainCommand, type DrainPlan } from '../../../src/cli/plan-drain-command.ts';
 import { planDrain } from '../../../src/cli/plan-drain.ts';
+import { PLUGIN_COMMANDS, runCli } from '../../../src/cli/commands.ts';
 import { testKubeconfigPath, testKubeConfig, uniqueName } from '../../support/cluster.ts';
 import { listClaims } from '../controller/helpers.ts';
 import { createNodeWithAgent, deleteQuietly, GPU_TYPE, gpuVmi, installCrds, publishDevice, REJECT_REASON, VERSION_535, VERSION_550 } from '../webhook/fleet-fixture.ts';
 import { apiClient } from '../../support/api-client.ts';
+
+/** Where nothing listens (loopback port 1): a request sent with this context fails to connect. */
+const NOWHERE = 'https://127.0.0.1:1';
+
+/**
+ * The test cluster's kubeconfig plus a second context, `nowhere`, made the current one: a command
+ * reaches the test cluster only if it honours --context with the test cluster's context name.
+ */
+function kubeconfigWithTwoContexts(dir: string): { path: string; good: string } {
+  const doc = parseYaml(readFileSync(testKubeconfigPath(), 'utf8')) as { clusters: unknown[]; contexts: { name: string; context: { cluster: string; user: string } }[]; 'current-context': string };
+  const good = doc['current-context'];
+  const user = doc.contexts.find((c) => c.name === good)!.context.user;
+  doc.clusters.push({ name: 'nowhere', cluster: { server: NOWHERE } });
+  doc.contexts.push({ name: 'nowhere', context: { cluster: 'nowhere', user } });
+  doc['current-context'] = 'nowhere';
+  const path = join(dir, 'two-contexts.yaml');
+  writeFileSync(path, toYaml(doc), { mode: 0o600 });
+  return { path, good };
+}
 
 async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
@@ -146,7 +167,26 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
     expect(byNode.has(src)).to.equal(false);
   });
 
-  it('runs as a kubectl plugin: `kubectl mdev plan-drain` and `kubectl mdev explain` with kubectl\'s KUBECONFIG', async () => {
+  it('--context selects the named context, not the current one; a context the kubeconfig lacks exits 2 naming the available ones', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubectl-context-'));
+    try {
+      const { path, good } = kubeconfigWithTwoContexts(dir);
+      const flags = ['-o', 'json', '--namespace', opNs, '--kubeconfig', path];
+      const chosen = await capture(() => runCli(PLUGIN_COMMANDS, ['plan-drain', src, ...flags, '--context', good], 'kubectl mdev'));
+      expect(chosen.code, chosen.stderr).to.equal(0);
+      expect((JSON.parse(chosen.stdout) as DrainPlan).summary).to.deep.equal({ withTarget: 2, blocked: 1 });
+      const current = await capture(() => runCli(PLUGIN_COMMANDS, ['plan-drain', src, ...flags], 'kubectl mdev'));
+      expect(current.code, 'without --context the current-context (nowhere) is used').to.equal(1);
+      expect(current.stderr).to.contain('ECONNREFUSED 127.0.0.1:1');
+      const unknown = await capture(() => runCli(PLUGIN_COMMANDS, ['explain', `${ns}/vm-a`, ...flags, '--context=prod'], 'kubectl mdev'));
+      expect(unknown.code).to.equal(2);
+      expect(unknown.stderr).to.contain(`kubectl mdev explain: --context prod: no context named "prod" in --kubeconfig ${path}; available contexts: ${good}, nowhere`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs as a kubectl plugin: `kubectl mdev plan-drain` and `kubectl mdev explain` with kubectl\'s KUBECONFIG, and its --context', async () => {
     // What `npm install -g` does with package.json's bin: an executable named kubectl-mdev on PATH.
     const dir = mkdtempSync(join(tmpdir(), 'kubectl-plugin-'));
     try {
@@ -160,6 +200,14 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
       expect(plan.summary).to.deep.include({ withTarget: 2, blocked: 1 });
       const explained = JSON.parse((await exec('kubectl', ['mdev', 'explain', `${ns}/vm-a`, '-o', 'json', '--namespace', opNs], { env })).stdout) as { target: string };
       expect([t1, t2]).to.include(explained.target);
+      // kubectl hands the plugin its flags verbatim: --context after the VMI reaches kubectl-mdev.
+      const { path, good } = kubeconfigWithTwoContexts(dir);
+      const twoEnv = { ...env, KUBECONFIG: path };
+      const viaContext = JSON.parse((await exec('kubectl', ['mdev', 'explain', `${ns}/vm-a`, '--context', good, '-o', 'json', '--namespace', opNs], { env: twoEnv })).stdout) as { target: string };
+      expect([t1, t2]).to.include(viaContext.target);
+      const refused = await exec('kubectl', ['mdev', 'plan-drain', src, '--context', 'prod'], { env: twoEnv }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
+      expect(refused.code).to.equal(2);
+      expect(refused.stderr).to.contain(`no context named "prod" in KUBECONFIG=${path}; available contexts: ${good}, nowhere`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -41,13 +41,13 @@ describe('agent configuration (flags and env, validated at start)', () => {
   it('parses every flag', () => {
     const c = parseAgentConfig([
       '--node-name', 'n', '--sysfs-root', '/s', '--mdevctl-root', '/m', '--backend', 'exec', '--exec-command', '/bin/v',
-      '--podresources-socket', '/k.sock', '--namespace', 'x', '--kubeconfig', '/kc', '--resync-interval', '2m',
+      '--podresources-socket', '/k.sock', '--namespace', 'x', '--kubeconfig', '/kc', '--context', 'prod', '--resync-interval', '2m',
       '--lease-duration', '30s', '--lease-renew', '500ms', '--metrics-port', '0', '--health-port', '9000', '--log-level', 'debug',
       '--podresources-unready-after', '5m', '--owner-configmap', 'rel-mdev-operator-owner',
     ], {});
     expect(c).to.deep.equal({
       nodeName: 'n', sysfsRoot: '/s', mdevctlRoot: '/m', backend: 'exec', execCommand: '/bin/v', nvmlHelper: undefined, podResourcesSocket: '/k.sock',
-      podResourcesUnreadyAfterMs: 300_000, namespace: 'x', ownerConfigMap: 'rel-mdev-operator-owner', kubeconfig: '/kc', resyncIntervalMs: 120_000, leaseDurationMs: 30_000, leaseRenewMs: 500,
+      podResourcesUnreadyAfterMs: 300_000, namespace: 'x', ownerConfigMap: 'rel-mdev-operator-owner', kubeconfig: '/kc', context: 'prod', resyncIntervalMs: 120_000, leaseDurationMs: 30_000, leaseRenewMs: 500,
       metricsPort: 0, healthPort: 9000, logLevel: 'debug',
     });
   });
