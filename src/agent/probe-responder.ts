@@ -2,7 +2,7 @@
 // compatibility backend, optionally creates the requested duplicate mdev, and writes one result
 // per target with observedGeneration. A bounded number of probes run at once and pending probes
 // are kept once per name (latest version wins), so a flood of probes costs bounded memory.
-import { Backoff, type BackoffPolicy } from '../kube/backoff.ts';
+import { Backoff, PROMPT_WRITE_BACKOFF, type BackoffPolicy } from '../kube/backoff.ts';
 import { realClock, sleep } from '../kube/clock.ts';
 import {
   LIMITS,
@@ -34,12 +34,12 @@ export interface ProbeResponderOptions {
   /** Probes handled at once (default 4). */
   concurrency?: number;
   /**
-   * How long a failed status write is retried (200 ms doubling, at most 2 s apart for the first
-   * minute) before giving up until the probe changes; default 5 min, a probe's lifetime. An answer
+   * How long a failed status write is retried (200 ms doubling, at most 1 s apart for the first
+   * three minutes) before giving up until the probe changes; default 5 min, a probe's lifetime. An answer
    * found during an API server outage is written when it returns, not lost (issue 18).
    */
   writeGiveUpMs?: number;
-  /** Retry delays of failed status writes (default DEFAULT_BACKOFF). */
+  /** Retry delays of failed status writes (default PROMPT_WRITE_BACKOFF). */
   writeBackoff?: Partial<BackoffPolicy>;
   now?: () => Date;
 }
@@ -140,7 +140,7 @@ export class ProbeResponder {
       return;
     }
     const giveUpAt = Date.now() + (this.#opts.writeGiveUpMs ?? 300_000);
-    const backoff = new Backoff(this.#opts.writeBackoff);
+    const backoff = new Backoff({ ...PROMPT_WRITE_BACKOFF, ...this.#opts.writeBackoff });
     for (;;) {
       try {
         await this.#opts.writeStatus(name, status);

@@ -109,7 +109,7 @@ export class MigrationReconciler {
     const m = this.#ctx.status.latest(key);
     if (!m || m.metadata.deletionTimestamp) return;
     try {
-      return await this.#dispatch(m);
+      return await this.#ctx.reconciling(key, () => this.#dispatch(m));
     } catch (err) {
       // The manager was killed, or this leader term ended (lost Lease): write nothing more.
       if (err instanceof Stop || ['ManagerKilledError', 'NotLeaderError'].includes((err as Error | undefined)?.name ?? '')) return;

@@ -1,10 +1,13 @@
-// How long to wait before retrying a failed call to the API server, shared by the informers and the
-// agents' Lease heartbeat. Exponential from `initialMs`, but capped low (`fastCapMs`) while the
-// failures are young: an API server restart or a short etcd outage is over within a minute, and a
-// client that has backed off to 30 s by then comes back up to 30 s late (issue 18: the first
-// decision after /readyz came 18 s late). Only failures that last longer than `fastWindowMs` back
-// off further, up to `maxMs`, so a long outage is not met with a retry storm. Jittered, so many
-// clients do not retry in lockstep.
+// How long to wait before retrying a failed call to the API server, shared by the informers, the
+// agents' Lease heartbeat and their probe-answer writes. Exponential from `initialMs`, but capped
+// low (`fastCapMs`) while the failures are young: a client that has backed off to 30 s when the
+// API server comes back is up to 30 s late (issue 18: the first decision after /readyz came 18 s
+// late). "Young" is three minutes: an etcd killed for 45 s left /readyz failing for 61-71 s here
+// (the API server's own etcd clients reconnect with backoff), and a first failure comes at the
+// moment of the kill, so a one-minute window had ended before the server was back and a held
+// agent's answer or lease renewal went out up to 10-30 s after /readyz. Only failures that last
+// longer than `fastWindowMs` back off further, up to `maxMs`, so a long outage is not met with a
+// retry storm. Jittered, so many clients do not retry in lockstep.
 import { jitter } from './clock.ts';
 
 export interface BackoffPolicy {
@@ -17,7 +20,16 @@ export interface BackoffPolicy {
   maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 200, fastCapMs: 2_000, fastWindowMs: 60_000, maxMs: 30_000 };
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 200, fastCapMs: 2_000, fastWindowMs: 180_000, maxMs: 30_000 };
+
+/**
+ * For a write someone else is waiting for (an agent's lease renewal, its probe answer), from a
+ * process that has no `/readyz` signal to retry on: at most ~1 s apart while the failures are
+ * young, so it lands within about a second of the API server's return (with 2 s, a held answer
+ * after an API server restart came up to 2.4 s late: half of the first decision's 5 s budget).
+ * One small request per second per failing write is what a kubelet's lease retries cost.
+ */
+export const PROMPT_WRITE_BACKOFF: Partial<BackoffPolicy> = { fastCapMs: 1_000 };
 
 /** The delay before retry number `failures` (1 = first), the failures having lasted `failingForMs`; without jitter. */
 export function backoffDelayMs(policy: BackoffPolicy, failures: number, failingForMs: number): number {

@@ -44,7 +44,7 @@ export interface InformerOptions<T> {
   watchdogMs?: number;
   /** A LIST that takes longer is aborted and retried (a hung connection must not hang the loop). */
   listTimeoutMs?: number;
-  /** Retry delays after failures (default DEFAULT_BACKOFF: 200 ms doubling, at most 2 s for the first minute, then 30 s). */
+  /** Retry delays after failures (default DEFAULT_BACKOFF: 200 ms doubling, at most 2 s for the first three minutes, then 30 s). */
   backoff?: Partial<BackoffPolicy>;
   clock?: Clock;
   logger?: Logger;

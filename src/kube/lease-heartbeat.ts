@@ -2,7 +2,7 @@
 // kubelet's node lease). The agent renews `mdev-agent.<node>` (agentLeaseName in api/), and the
 // controller treats a node whose lease is not fresh as AgentUnavailable. No election here.
 import { loggerFor, type Logger } from '../observability/logger.ts';
-import { Backoff } from './backoff.ts';
+import { Backoff, PROMPT_WRITE_BACKOFF } from './backoff.ts';
 import { realClock, sleep, type Clock } from './clock.ts';
 import { describeApiError, isAlreadyExists, isConflict } from './errors.ts';
 import type { LeaseRecord, LeaseStore } from './lease-store.ts';
@@ -101,7 +101,7 @@ export class LeaseHeartbeat {
     // A failed renewal is retried soon (like the kubelet's node lease: 200 ms doubling), not a whole
     // interval later: after an API server outage the controller judges this node by how soon its
     // lease is renewed, so waiting out the interval would make the node look dead for longer.
-    const backoff = new Backoff({ maxMs: Math.max(200, interval) });
+    const backoff = new Backoff({ ...PROMPT_WRITE_BACKOFF, maxMs: Math.max(200, interval) });
     while (!this.#stop.signal.aborted) {
       let wait = interval;
       try {

@@ -35,6 +35,8 @@ export const DEFAULT_TARGET_PENDING_TIMEOUT_MS = 120_000;
 export const DEFAULT_SETTLE_GRACE_MS = 60_000;
 /** While waiting for the caches or for agents of unknown state: look again this often (recoveries and lease renewals wake it sooner). */
 export const WAIT_RETRY_MS = 2_000;
+/** A wait whose wake-up came while its reconcile ran is retried after this long instead (a yield, not a poll). */
+export const WOKEN_RETRY_MS = 20;
 
 /** A claim this migration lost on `node`, and the MdevNode's resourceVersion at which it was seen lost. */
 export interface ClaimLoss {
@@ -79,6 +81,13 @@ export class StepContext {
   /** Migrations (keys) waiting for the caches to catch up or for agents of unknown state: woken by recoveries and lease renewals. */
   readonly #waiting = new Set<string>();
   /**
+   * Migrations being reconciled now, and those of them a wake-up (`takeWaiting`) came for while they
+   * were: their reconcile may have read the caches before the change that woke them (a lease renewed
+   * after an outage while the plan was deciding), so a wait it ends in is cut short, not slept out.
+   */
+  readonly #reconciling = new Set<string>();
+  readonly #wokenWhileReconciling = new Set<string>();
+  /**
    * Per migration (key): the claim it last lost, and at which MdevNode resourceVersion. The next plan
    * waits until the MdevNode cache has seen that write, else it picks the same node again (issue 18
    * measured 35 conflicts in 2.4 s from five migrations doing so).
@@ -120,14 +129,28 @@ export class StepContext {
     const key = objectKey(m.metadata.namespace, m.metadata.name);
     if (!this.#waiting.has(key)) this.o.log.info(`Waiting: ${why}`, { migration: key });
     this.#waiting.add(key);
+    // Woken while this reconcile ran: what it waited for may already be in the caches.
+    if (this.#wokenWhileReconciling.delete(key)) return { requeueAfter: WOKEN_RETRY_MS };
     return { requeueAfter: retryMs };
   }
 
-  /** The waiting migrations' keys, forgotten: the caller requeues them. */
+  /** The waiting migrations' keys, forgotten: the caller requeues them. Migrations being reconciled now are marked woken (see `wait`). */
   takeWaiting(): string[] {
     const keys = [...this.#waiting];
     this.#waiting.clear();
+    for (const key of this.#reconciling) this.#wokenWhileReconciling.add(key);
     return keys;
+  }
+
+  /** Brackets one reconcile of `key` (wake-ups that arrive meanwhile are remembered for `wait`). */
+  async reconciling<T>(key: string, run: () => Promise<T>): Promise<T> {
+    this.#reconciling.add(key);
+    try {
+      return await run();
+    } finally {
+      this.#reconciling.delete(key);
+      this.#wokenWhileReconciling.delete(key);
+    }
   }
 
   /** Remembers a lost claim; the next plan of `m` waits until the MdevNode cache shows that version. */

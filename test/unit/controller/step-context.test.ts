@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { MdevNode } from '../../../src/api/v1alpha1/index.ts';
 import type { ControllerCaches } from '../../../src/controller/caches.ts';
-import { StepContext, WAIT_RETRY_MS, type MigrationReconcilerOptions } from '../../../src/controller/migration/context.ts';
+import { StepContext, WAIT_RETRY_MS, WOKEN_RETRY_MS, type MigrationReconcilerOptions } from '../../../src/controller/migration/context.ts';
 import type { StatusWriter } from '../../../src/controller/migration/status-writer.ts';
 import { loggerFor } from '../../../src/observability/logger.ts';
 import { migration, mdevNode } from './fixtures.ts';
@@ -48,5 +48,22 @@ describe('reconciler waits (StepContext)', () => {
     ctx.forget('vms/a');
     expect(ctx.takeWaiting()).to.deep.equal([]);
     expect(ctx.cacheSawLoss(a), 'the loss went with the object').to.equal(true);
+  });
+
+  it('a wake-up that comes while a migration is being reconciled cuts the wait that reconcile ends in short (no lost wake-up)', async () => {
+    const ctx = contextOver(new Map());
+    const [a, b] = [migration('a', 'Probing'), migration('b', 'Probing')];
+    // a: decides from caches read before a lease renewal lands, then waits for that renewal.
+    const woken = await ctx.reconciling('vms/a', async () => {
+      expect(ctx.takeWaiting(), 'a is not waiting yet: nothing to hand back').to.deep.equal([]);
+      return ctx.wait(a, 'agent lease looks expired');
+    });
+    expect(woken).to.deep.equal({ requeueAfter: WOKEN_RETRY_MS });
+    // b: no wake-up during its reconcile: it waits the whole period, and the next wake-up hands it back.
+    expect(await ctx.reconciling('vms/b', async () => ctx.wait(b, 'agent lease looks expired'))).to.deep.equal({ requeueAfter: WAIT_RETRY_MS });
+    // a wake-up during a reconcile that did not wait is not carried over to a later one.
+    await ctx.reconciling('vms/a', async () => void ctx.takeWaiting());
+    expect(await ctx.reconciling('vms/a', async () => ctx.wait(a, 'again'))).to.deep.equal({ requeueAfter: WAIT_RETRY_MS });
+    expect(ctx.takeWaiting().sort()).to.deep.equal(['vms/a']);
   });
 });
