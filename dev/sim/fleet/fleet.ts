@@ -357,9 +357,9 @@ class Fleet {
     for (const d of sources) requests.set(resourceOf(d), (requests.get(resourceOf(d)) ?? 0) + 1);
     // The kubelet's device manager knows its allocations from its own checkpoint, never from a
     // pod watch that may lag (after an API server outage it did, and two target pods got one
-    // device). Ours: what it handed out, until its pod cache shows that pod bound with them.
-    const bound = this.#kubelet.boundMigrationJobs(target);
-    for (const uid of [...this.#allocations.keys()]) if (bound.has(uid) || uid === migrationJobUid) this.#allocations.delete(uid);
+    // device). Ours: what it handed out, until its pod cache shows that pod bound with them
+    // (onTargetPodBound); a retried admission of the same VMIM replaces its own.
+    this.#allocations.delete(migrationJobUid);
     const pending = [...this.#allocations.values()].filter((a) => a.node === target).flatMap((a) => a.deviceIds);
     const held = new Set([...this.#kubelet.podDevices(target).flatMap((p) => p.deviceIds), ...pending]);
     const free = new Map<string, string[]>();

@@ -96,11 +96,6 @@ export class FleetKubelet {
       .flatMap((p) => p.deviceIds.map((deviceId) => ({ deviceId, vmiUid: p.vmiUid })));
   }
 
-  /** VMIM uids whose target pod this kubelet's cache shows bound to the node with its devices. */
-  boundMigrationJobs(nodeName: string): Set<string> {
-    return new Set(this.#pods.list().flatMap((p) => (p.nodeName === nodeName && p.deviceIds.length > 0 && p.migrationJobUid ? [p.migrationJobUid] : [])));
-  }
-
   /** What the node's PodResources List would return. */
   podDevices(nodeName: string): PodDevices[] {
     return this.#pods
