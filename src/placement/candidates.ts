@@ -1,16 +1,19 @@
 // Step 2 of §4: every node but the source gets either a pre-probe rejection (AgentUnavailable,
 // Excluded, TypeMismatch, NoCapacity, or Incompatible for a pool holding a free device no answer
-// can make acceptable) or becomes a candidate with the version classes of its pools. Checks run
-// cheapest first and one pass over each node's own devices, so the step is linear in the fleet;
-// everything that depends only on the VMI (needed pools, selector keys) is prepared once.
+// can make acceptable) or becomes a candidate with the version classes of its pools. What a node's
+// devices make of it depends only on the shape of the need (pools, units, allowCreateTarget, whose
+// claims count as free), so that part is worked out once per (fleet, shape) in a table that also
+// keeps the candidates in rank order (nodeTable); a decision then runs only the VMI's own checks
+// (agent, scheduling rules) per node and builds a candidate's pools and pairs only if it reads them.
 
-import { assignTargets, scoreAssignment } from './assignment.ts';
+import { assignTargets } from './assignment.ts';
 import type { Fleet } from './fleet.ts';
 import { buildPools, missingTypes, needOf, shortage, shortOnlyByClaims, takeInventory, unusablePools } from './inventory.ts';
-import type { Inventory, Need } from './inventory.ts';
+import type { Inventory, Need, PoolStock } from './inventory.ts';
 import { compareScores, compareStrings } from './ordering.ts';
 import { exclusionCheck } from './scheduling.ts';
-import type { Capacity, CandidateFilter, CandidateNode, Claim, NodeExplanation, Request, Source } from './types.ts';
+import type { NodeStock } from './stock.ts';
+import type { Capacity, CandidateFilter, CandidateNode, Claim, DevicePair, NodeExplanation, NodeInfo, Request, ResourcePool, Score, Source, TargetPool } from './types.ts';
 
 const NONE: readonly never[] = [];
 const ANY = () => true;
@@ -19,54 +22,216 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
   const allowList = request.targetNodes && request.targetNodes.length > 0 ? new Set(request.targetNodes) : undefined;
   const excluded = exclusionCheck(source.vm, allowList);
   const need = needOf(source);
-  const noSpare = request.allowCreateTarget ? ' and no spare capacity for one' : '';
-  const candidates: CandidateNode[] = [];
+  const table = nodeTable(fleet, need, request);
   const rejected: NodeExplanation[] = [];
-  // indexFleet sorts nodes by name; then a stable sort by score alone gives the (score, name) order.
-  let inNameOrder = true;
-  for (const node of fleet.nodes) {
-    if (node.name === source.nodeName) continue;
+  // Nodes the VMI's own rules (or its source) rule out before their devices are looked at.
+  const out = new Uint8Array(fleet.nodes.length);
+  for (let i = 0; i < fleet.nodes.length; i++) {
+    const node = fleet.nodes[i] as NodeInfo;
+    if (node.name === source.nodeName) {
+      out[i] = 1;
+      continue;
+    }
     if (!node.agentFresh) {
+      out[i] = 1;
       rejected.push({ node: node.name, verdict: 'AgentUnavailable', message: node.agentUnknown ?? `agent lease mdev-agent.${node.name} is expired or missing` });
       continue;
     }
     const exclusion = excluded(node);
     if (exclusion) {
+      out[i] = 1;
       rejected.push({ node: node.name, verdict: 'Excluded', message: exclusion });
       continue;
     }
-    const slots: readonly Capacity[] = fleet.capacityByNode.get(node.name) ?? NONE;
-    const claims: readonly Claim[] = fleet.claimsByNode.get(node.name) ?? NONE;
-    const inventory = takeInventory(need, fleet.stockByNode.get(node.name), slots, claims, request.migrationUid, request.allowCreateTarget);
-    const missing = missingTypes(need, inventory);
-    if (missing) {
-      rejected.push({ node: node.name, verdict: 'TypeMismatch', message: `no ${missing} device${noSpare}` });
-      continue;
-    }
-    const short = shortage(need, inventory);
-    if (short) {
-      rejected.push({ node: node.name, verdict: 'NoCapacity', message: short, ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) });
-      continue;
-    }
-    const mixed = unusablePools(need, inventory);
-    if (mixed) {
-      rejected.push({ node: node.name, verdict: 'Incompatible', message: mixed });
-      continue;
-    }
-    const last = candidates[candidates.length - 1];
-    if (last && last.name >= node.name) inNameOrder = false;
-    candidates.push(makeCandidate(node.name, source, need, inventory));
+    const part = table.parts[i] as NodePart;
+    if (part.rejection) rejected.push(part.rejection);
   }
-  candidates.sort(inNameOrder ? byScore : byScoreThenName);
+  // The table lists the candidates in (optimistic score, name) order already: no sort per decision.
+  const candidates: CandidateNode[] = [];
+  for (const i of table.order) {
+    if (out[i]) continue;
+    const part = table.parts[i] as NodePart;
+    candidates.push(new LazyCandidate((fleet.nodes[i] as NodeInfo).name, source, need, part.inventory as Inventory, part.score as Score, part.rankKey));
+  }
   return { candidates, rejected };
 }
 
-const byScore = (a: CandidateNode, b: CandidateNode) => compareScores(a.optimistic.score, b.optimistic.score);
-const byScoreThenName = (a: CandidateNode, b: CandidateNode) => byScore(a, b) || compareStrings(a.name, b.name);
+/**
+ * What a node's devices, spare capacity and claims make of it for one shape of need (pools, types,
+ * units, allowCreateTarget, and the migration whose own claims count as free): a rejection, or a
+ * candidate's inventory and optimistic score. None of it depends on the VMI's scheduling rules or
+ * versions, so it is worked out once per (fleet, shape) and shared by the decisions on that fleet.
+ * Rejections are shared objects: never mutate them.
+ */
+interface NodePart {
+  rejection?: NodeExplanation;
+  inventory?: Inventory;
+  score?: Score;
+  rankKey: number;
+}
 
-function makeCandidate(nodeName: string, source: Source, need: Need, inventory: Inventory): CandidateNode {
-  const { pools, resources } = buildPools(nodeName, need, inventory);
-  const { pairs } = assignTargets(source.devices, { pools, resources }, ANY);
-  const score = scoreAssignment(pairs, inventory.freeDevices, inventory.consumed);
-  return { name: nodeName, pools, resources, freeDevices: inventory.freeDevices, consumed: inventory.consumed, optimistic: { pairs, score } };
+interface NodeTable {
+  /** Parallel to fleet.nodes. */
+  parts: NodePart[];
+  /** Indices of the candidate parts, in (optimistic score, name) order. */
+  order: number[];
+}
+
+/** Per fleet, the tables of the need shapes decided on it, the most recently built last. */
+const TABLES = new WeakMap<Fleet, Map<string, NodeTable>>();
+/** Shapes kept per fleet: a fleet sees a handful (pools × units); with claims, one per migration. */
+const MAX_TABLES = 16;
+
+function nodeTable(fleet: Fleet, need: Need, request: Request): NodeTable {
+  const claims = fleet.claimsByNode.size > 0 ? request.migrationUid : '';
+  const key = [need.pools.join(SEP), need.types.join(SEP), need.wanted.join(SEP), request.allowCreateTarget ? 'create' : '', claims].join(SEP + SEP);
+  let tables = TABLES.get(fleet);
+  if (!tables) TABLES.set(fleet, (tables = new Map()));
+  let table = tables.get(key);
+  if (!table) {
+    table = buildTable(fleet, need, request);
+    tables.set(key, table);
+    if (tables.size > MAX_TABLES) tables.delete(tables.keys().next().value as string);
+  }
+  return table;
+}
+
+const SEP = '\u0000';
+
+function buildTable(fleet: Fleet, need: Need, request: Request): NodeTable {
+  const noSpare = request.allowCreateTarget ? ' and no spare capacity for one' : '';
+  const noneHeld = `no ${need.types.join(' or ')} device${noSpare}`;
+  const parts: NodePart[] = [];
+  const order: number[] = [];
+  for (let i = 0; i < fleet.nodes.length; i++) {
+    const name = (fleet.nodes[i] as NodeInfo).name;
+    const slots: readonly Capacity[] = (fleet.capacityByNode.size > 0 && fleet.capacityByNode.get(name)) || NONE;
+    const stock = fleet.stockByNode.get(name);
+    // Most nodes of a mixed fleet hold none of the VMI's pools: say so without taking inventory.
+    if (slots.length === 0 && !holdsAnyPool(stock, need)) {
+      parts.push({ rejection: { node: name, verdict: 'TypeMismatch', message: noneHeld }, rankKey: 0 });
+      continue;
+    }
+    const claims: readonly Claim[] = (fleet.claimsByNode.size > 0 && fleet.claimsByNode.get(name)) || NONE;
+    const inventory = takeInventory(need, stock, slots, claims, request.migrationUid, request.allowCreateTarget);
+    const missing = missingTypes(need, inventory);
+    const short = missing ? '' : shortage(need, inventory);
+    const mixed = missing || short ? '' : unusablePools(need, inventory);
+    if (missing) parts.push({ rejection: { node: name, verdict: 'TypeMismatch', message: `no ${missing} device${noSpare}` }, rankKey: 0 });
+    else if (short) parts.push({ rejection: { node: name, verdict: 'NoCapacity', message: short, ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) }, rankKey: 0 });
+    else if (mixed) parts.push({ rejection: { node: name, verdict: 'Incompatible', message: mixed }, rankKey: 0 });
+    else {
+      const score = optimisticScore(need, inventory);
+      parts.push({ inventory, score, rankKey: packScore(score) });
+      order.push(i);
+    }
+  }
+  const nameOf = (i: number) => (fleet.nodes[i] as NodeInfo).name;
+  order.sort((a, b) => byPart(parts[a] as NodePart, parts[b] as NodePart) || compareStrings(nameOf(a), nameOf(b)));
+  return { parts, order };
+}
+
+function byPart(a: NodePart, b: NodePart): number {
+  if (a.rankKey > 0 && b.rankKey > 0) return a.rankKey - b.rankKey;
+  return compareScores(a.score as Score, b.score as Score);
+}
+
+function holdsAnyPool(stock: NodeStock | undefined, need: Need): boolean {
+  if (!stock) return false;
+  for (const pool of need.pools) if (stock.pools.has(pool)) return true;
+  return false;
+}
+
+/**
+ * A candidate whose classes, pools and optimistic pairs are built on first read: a decision reads
+ * them on the few nodes it probes, confirms or explains, and ranks every other node by the score
+ * alone, which the counts give (optimisticScore). One object per candidate, its getters on the
+ * prototype: the fleet's candidates cost an allocation each, not a closure per field.
+ */
+export class LazyCandidate implements CandidateNode {
+  readonly name: string;
+  readonly freeDevices: number;
+  readonly consumed: number;
+  /** The optimistic score, known without building the pairs. */
+  readonly rankScore: Score;
+  /** The score as one number ordered like compareScores where its parts fit their fields, else 0 (compare the scores). */
+  readonly rankKey: number;
+  readonly #source: Source;
+  readonly #need: Need;
+  readonly #inventory: Inventory;
+  readonly #plainClasses: readonly TargetPool[] | undefined;
+  #shape: { pools: readonly TargetPool[]; resources: ResourcePool[] } | undefined;
+  #optimistic: { pairs: DevicePair[]; score: Score } | undefined;
+
+  constructor(name: string, source: Source, need: Need, inventory: Inventory, score: Score, rankKey: number) {
+    this.name = name;
+    this.freeDevices = inventory.freeDevices;
+    this.consumed = inventory.consumed;
+    this.rankScore = score;
+    this.rankKey = rankKey;
+    this.#source = source;
+    this.#need = need;
+    this.#inventory = inventory;
+    const only = inventory.stocks.length === 1 ? inventory.stocks[0] : undefined;
+    this.#plainClasses = only && only.slots.length === 0 ? only.classes : undefined;
+  }
+
+  get pools(): readonly TargetPool[] {
+    return this.#built().pools;
+  }
+
+  get resources(): ResourcePool[] {
+    return this.#built().resources;
+  }
+
+  get optimistic(): { pairs: DevicePair[]; score: Score } {
+    return (this.#optimistic ??= { pairs: assignTargets(this.#source.devices, this.#built(), ANY).pairs, score: this.rankScore });
+  }
+
+  /**
+   * Every class of the node's needed pools, in no particular order, when that takes no building:
+   * one pool without slots to create (the usual VMI). Undefined otherwise: read `pools`.
+   */
+  get plainClasses(): readonly TargetPool[] | undefined {
+    return this.#plainClasses;
+  }
+
+  #built(): { pools: readonly TargetPool[]; resources: ResourcePool[] } {
+    return (this.#shape ??= buildPools(this.name, this.#need, this.#inventory));
+  }
+}
+
+/**
+ * creates, leftover and consumed packed into 48 bits (16 each, leftover offset to be non-negative),
+ * so sorting thousands of candidates compares numbers; 0 (undecided: compare the scores) where a
+ * part does not fit, which no real node reaches.
+ */
+function packScore(score: Score): number {
+  const { creates, leftover, consumed } = score;
+  if (creates < 0 || creates >= 0x8000 || leftover < -0x4000 || leftover >= 0x4000 || consumed < 0 || consumed >= 0x8000) return 0;
+  return 1 + ((creates * 0x10000 + leftover + 0x4000) * 0x10000 + consumed);
+}
+
+/** A candidate's optimistic score without building its pairs where the filter made it. */
+export function rankScoreOf(node: CandidateNode): Score {
+  return node instanceof LazyCandidate ? node.rankScore : node.optimistic.score;
+}
+
+/**
+ * The score of the assignment assignTargets makes when every class accepts, from the counts: a
+ * candidate has only free devices of the source's type in its pools (unusablePools) and enough
+ * unclaimed ones or creatable slots for the rest (shortage), so each pool takes min(available,
+ * wanted) devices and creates the rest. The reference engine in the tests scores the built pairs.
+ */
+function optimisticScore(need: Need, inventory: Inventory): Score {
+  let units = 0;
+  let creates = 0;
+  for (let i = 0; i < need.pools.length; i++) {
+    const stock = inventory.stocks[i] as PoolStock;
+    const wanted = need.wanted[i] as number;
+    const fromDevices = Math.max(0, Math.min(stock.free - stock.claimed, wanted));
+    units += fromDevices;
+    creates += wanted - fromDevices;
+  }
+  return { creates, leftover: inventory.freeDevices - units, consumed: inventory.consumed };
 }

@@ -7,6 +7,7 @@
 // confirmation probe is needed. Representatives on the same node for the same (type, source
 // version) share one probe, so probes never exceed unknown (source version, class) pairs.
 
+import { LazyCandidate } from './candidates.ts';
 import { targetId, verdictKey } from './keys.ts';
 import { compareStrings } from './ordering.ts';
 import type { CandidateNode, ClassVerdict, EquivalenceClass, ProbeAnswer, ProbePlan, ProbeRequest, Source, TargetRef, VerdictMap } from './types.ts';
@@ -17,17 +18,25 @@ export function buildClasses(candidates: readonly CandidateNode[]): EquivalenceC
   // Nested maps rather than a joined key: no string building per pool on large fleets.
   const byType = new Map<string, Map<string, EquivalenceClass>>();
   const all: EquivalenceClass[] = [];
+  let last: EquivalenceClass | undefined;
   for (const node of candidates) {
-    for (const pool of node.pools) {
-      let byVersion = byType.get(pool.typeId);
-      if (!byVersion) byType.set(pool.typeId, (byVersion = new Map()));
-      let cls = byVersion.get(pool.version);
+    // The filter's candidates list their classes from the stock, without building their pools.
+    const classes = (node instanceof LazyCandidate && node.plainClasses) || node.pools;
+    for (const pool of classes) {
+      // Neighbours in rank order often share a class: skip the lookups then.
+      let cls = last && last.typeId === pool.typeId && last.version === pool.version ? last : undefined;
+      if (!cls) {
+        let byVersion = byType.get(pool.typeId);
+        if (!byVersion) byType.set(pool.typeId, (byVersion = new Map()));
+        cls = byVersion.get(pool.version);
+      }
       if (!cls) {
         const used = node.optimistic.pairs.map((p) => p.target).filter((t) => t.typeId === pool.typeId && t.version === pool.version);
         cls = { typeId: pool.typeId, version: pool.version, size: 0, nodes: [], preferred: used.length > 0 ? used : [pool.targets[0] as TargetRef] };
-        byVersion.set(pool.version, cls);
+        (byType.get(pool.typeId) as Map<string, EquivalenceClass>).set(pool.version, cls);
         all.push(cls);
       }
+      last = cls;
       cls.size += pool.targets.length;
       if (cls.nodes[cls.nodes.length - 1] !== node.name) cls.nodes.push(node.name);
     }

@@ -2,12 +2,13 @@
 // there (every class of its free devices accepts the source, enough unclaimed units or accepting
 // slots), ranked by score; every other node is explained.
 
-import { acceptsAll, assignTargets, scoreAssignment } from './assignment.ts';
+import { assignTargets } from './assignment.ts';
+import { LazyCandidate, rankScoreOf } from './candidates.ts';
 import type { Accepts } from './assignment.ts';
 import { compareProbes, normalizeProbe } from './classes.ts';
 import { targetId, verdictKey } from './keys.ts';
-import { compareRanked, compareStrings } from './ordering.ts';
-import type { CandidateFilter, CandidateNode, ClassVerdict, Decision, NodeExplanation, ProbeRequest, RankedNode, Source, TargetPool, TargetRef, Verdict, VerdictMap } from './types.ts';
+import { compareStrings } from './ordering.ts';
+import type { CandidateFilter, CandidateNode, ClassVerdict, Decision, DevicePair, NodeExplanation, ProbeRequest, RankedNode, Source, SourceDevice, TargetPool, TargetRef, Verdict, VerdictMap } from './types.ts';
 
 /** Order of verdicts in explanations: the most useful first. */
 export const VERDICT_ORDER: readonly Verdict[] = ['Compatible', 'Incompatible', 'NoCapacity', 'TypeMismatch', 'AgentUnavailable', 'Excluded'];
@@ -16,41 +17,142 @@ const VERDICT_RANK = new Map(VERDICT_ORDER.map((v, i) => [v, i]));
 export function decide(source: Source, filter: CandidateFilter, verdicts: VerdictMap): Decision {
   const lookup = memoizedLookup(verdicts);
   const accepts: Accepts = (typeId, sourceVersion, targetVersion) => lookup(typeId, sourceVersion, targetVersion)?.accepted === true;
-  const explainIncompatible = incompatibleExplainer(source, lookup);
-  const ranking: RankedNode[] = [];
-  const incompatible: NodeExplanation[] = [];
   const sources = source.devices;
+  const byPool = sourcesByPool(sources);
+  // Candidates come in (optimistic score, name) order and a Compatible node scores as it did
+  // optimistically (the same units fit, only which classes answered differs), so the Compatible
+  // ones, in candidate order, are the ranking: the first is chosen, the rest are ranked on demand.
+  const compatible: { node: CandidateNode; pairs: DevicePair[] | undefined }[] = [];
+  const incompatible: CandidateNode[] = [];
   for (const node of filter.candidates) {
-    // Where every class accepts, the assignment is the optimistic one the filter already made.
-    if (acceptsAll(sources, node, accepts)) {
-      const { pairs, score } = node.optimistic;
-      if (pairs.length === sources.length) {
-        ranking.push({ node: node.name, score, pairs });
-        continue;
-      }
+    const fit = quickFit(node, byPool, accepts);
+    if (fit === 'all') {
+      compatible.push({ node, pairs: undefined });
+      continue;
+    }
+    if (fit === 'none') {
+      incompatible.push(node);
+      continue;
     }
     const { pairs, complete } = assignTargets(sources, node, accepts);
-    if (complete) ranking.push({ node: node.name, score: scoreAssignment(pairs, node.freeDevices, node.consumed), pairs });
-    else incompatible.push({ node: node.name, verdict: 'Incompatible', message: explainIncompatible(node) });
+    if (complete) compatible.push({ node, pairs });
+    else incompatible.push(node);
   }
-  // Candidates come in (optimistic score, name) order and a Compatible node scores as it did
-  // optimistically, so this sort usually finds the ranking already in order.
-  ranking.sort(compareRanked);
-  const chosen = ranking[0] ?? null;
-  const confirmationProbes = chosen ? confirmations(source, chosen, candidateOf(filter, chosen.node), verdicts) : [];
-  const describe = compatibleDescriber();
-  const compatible = ranking.map((r, i) => ({ node: r.node, verdict: 'Compatible' as const, message: describe(r, i === 0) }));
-  const explanations = sortExplanations([compatible, incompatible, filter.rejected], chosen?.node);
-  const totals = countVerdicts(explanations);
-  return {
-    ranking,
+  const first = compatible[0];
+  const chosen = first ? rankedOf(first.node, first.pairs) : null;
+  const totals = countVerdicts(compatible.length, incompatible.length, filter.rejected);
+  const state: DecisionState = {
     chosen,
-    needsConfirmation: confirmationProbes.length > 0,
-    confirmationProbes,
-    explanations,
     totals,
     reason: chosen ? '' : noTargetReason(source, totals),
+    ranking: once(() => (chosen ? [chosen, ...compatible.slice(1).map((c) => rankedOf(c.node, c.pairs))] : [])),
+    explanations: once(() => explain(source, lookup, state.ranking(), incompatible, filter.rejected)),
   };
+  return decisionOf(state, chosen ? confirmations(source, chosen, candidateOf(filter, chosen.node), verdicts) : []);
+}
+
+/**
+ * What a decision is made of. The ranking and the explanations cover every node, so they are built
+ * only when read: placing a VMI needs the chosen node and the totals; a status takes the first few
+ * explanations, and a refusal or `explain` the rest.
+ */
+interface DecisionState {
+  chosen: RankedNode | null;
+  totals: Record<Verdict, number>;
+  reason: string;
+  ranking: () => RankedNode[];
+  explanations: () => NodeExplanation[];
+}
+
+const STATES = new WeakMap<Decision, DecisionState>();
+
+/** The Decision of `state`: ranking and explanations as enumerable getters, so it reads (and compares) as plain data. */
+function decisionOf(state: DecisionState, confirmationProbes: ProbeRequest[]): Decision {
+  const decision: Decision = {
+    get ranking() {
+      return state.ranking();
+    },
+    chosen: state.chosen,
+    needsConfirmation: confirmationProbes.length > 0,
+    confirmationProbes,
+    get explanations() {
+      return state.explanations();
+    },
+    totals: state.totals,
+    reason: state.reason,
+  };
+  STATES.set(decision, state);
+  return decision;
+}
+
+function once<T>(build: () => T): () => T {
+  let value: T | undefined;
+  let done = false;
+  return () => {
+    if (!done) {
+      value = build();
+      done = true;
+    }
+    return value as T;
+  };
+}
+
+function rankedOf(node: CandidateNode, pairs: DevicePair[] | undefined): RankedNode {
+  const score = rankScoreOf(node);
+  if (pairs) return { node: node.name, score, pairs };
+  // Where every class accepts, the assignment is the optimistic one the filter described.
+  return {
+    node: node.name,
+    score,
+    get pairs() {
+      return node.optimistic.pairs;
+    },
+  };
+}
+
+function sourcesByPool(sources: readonly SourceDevice[]): Map<string, SourceDevice[]> {
+  const out = new Map<string, SourceDevice[]>();
+  for (const s of sources) {
+    const list = out.get(s.pool);
+    if (list) list.push(s);
+    else out.set(s.pool, [s]);
+  }
+  return out;
+}
+
+/**
+ * 'all' when every class of the node accepts its pool's source devices (then the optimistic
+ * assignment stands), 'none' when a class of free devices does not (the plugin may hand out any of
+ * them, so that pool never fits), otherwise 'some' (a slot class refused; others may make up for
+ * it): match for real.
+ */
+function quickFit(node: CandidateNode, byPool: ReadonlyMap<string, readonly SourceDevice[]>, accepts: Accepts): 'all' | 'none' | 'some' {
+  // The filter's candidates answer without building their pools when no slot is involved.
+  const plain = node instanceof LazyCandidate ? node.plainClasses : undefined;
+  if (plain) {
+    for (const cls of plain) if (!classAccepts(cls, byPool, accepts)) return 'none';
+    return 'all';
+  }
+  // A refusing device class fails its pool whatever the slots; a refusing slot class may be made up for by others.
+  for (const cls of node.pools) if (cls.targets[0]?.kind !== 'slot' && !classAccepts(cls, byPool, accepts)) return 'none';
+  for (const cls of node.pools) if (!classAccepts(cls, byPool, accepts)) return 'some';
+  return 'all';
+}
+
+function classAccepts(cls: TargetPool, byPool: ReadonlyMap<string, readonly SourceDevice[]>, accepts: Accepts): boolean {
+  for (const s of byPool.get(cls.pool) ?? NO_SOURCES) if (cls.typeId !== s.typeId || !accepts(cls.typeId, s.version, cls.version)) return false;
+  return true;
+}
+
+const NO_SOURCES: readonly SourceDevice[] = [];
+
+/** Every node but the source, in display order (see sortExplanations). */
+function explain(source: Source, lookup: VerdictLookup, ranking: readonly RankedNode[], incompatible: readonly CandidateNode[], rejected: readonly NodeExplanation[]): NodeExplanation[] {
+  const describe = compatibleDescriber();
+  const explainIncompatible = incompatibleExplainer(source, lookup);
+  const compatible = ranking.map((r, i) => ({ node: r.node, verdict: 'Compatible' as const, message: describe(r, i === 0) }));
+  const refused = incompatible.map((node) => ({ node: node.name, verdict: 'Incompatible' as const, message: explainIncompatible(node) }));
+  return sortExplanations([compatible, refused, rejected], ranking[0]?.node);
 }
 
 /**
@@ -60,9 +162,10 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
  * agrees with the cache (the usual warm decision) thus costs no second pass over the fleet.
  */
 export function redecide(source: Source, filter: CandidateFilter, previous: Decision, before: VerdictMap, after: VerdictMap): Decision {
-  if (!sameOutcomes(before, after)) return decide(source, filter, after);
+  const state = STATES.get(previous);
+  if (!state || !sameOutcomes(before, after)) return decide(source, filter, after);
   const confirmationProbes = previous.chosen ? confirmations(source, previous.chosen, candidateOf(filter, previous.chosen.node), after) : [];
-  return { ...previous, needsConfirmation: confirmationProbes.length > 0, confirmationProbes };
+  return decisionOf(state, confirmationProbes);
 }
 
 function sameOutcomes(before: VerdictMap, after: VerdictMap): boolean {
@@ -276,9 +379,12 @@ function isSortedByName(list: readonly NodeExplanation[]): boolean {
   return true;
 }
 
-function countVerdicts(list: readonly NodeExplanation[]): Record<Verdict, number> {
+/** Totals from the counts of the candidates' outcomes and the filter's rejections, so nothing is explained to count it. */
+function countVerdicts(compatible: number, incompatible: number, rejected: readonly NodeExplanation[]): Record<Verdict, number> {
   const totals = Object.fromEntries(VERDICT_ORDER.map((v) => [v, 0])) as Record<Verdict, number>;
-  for (const e of list) totals[e.verdict]++;
+  totals.Compatible = compatible;
+  totals.Incompatible = incompatible;
+  for (const e of rejected) totals[e.verdict]++;
   return totals;
 }
 

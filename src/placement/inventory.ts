@@ -92,9 +92,11 @@ export function takeInventory(
   allowCreate: boolean,
 ): Inventory {
   const stocks = new Array<PoolStock | undefined>(need.pools.length);
+  // Without slots or claims nothing below changes a stock: share the one the summary keeps per type.
+  const shared = slots.length === 0 && claims.length === 0;
   for (let i = 0; i < need.pools.length; i++) {
     const summary = node?.pools.get(need.pools[i] as string);
-    if (summary) stocks[i] = fromSummary(summary, need.types[i] as string);
+    if (summary) stocks[i] = shared ? sharedStock(summary, need.types[i] as string) : fromSummary(summary, need.types[i] as string);
   }
   for (const c of slots) {
     const i = poolIndex(need.pools, c.pool);
@@ -119,6 +121,14 @@ export function takeInventory(
     freeDevices += Math.max(0, stock.free - stock.claimed);
   }
   return { stocks, freeDevices, consumed: node?.consumed ?? 0 };
+}
+
+/** fromSummary, built once per (summary, type) and shared by the decisions on the index: never mutate it. */
+function sharedStock(summary: PoolSummary, typeId: string): PoolStock {
+  const memo = (summary.stockByType ??= new Map()) as Map<string, PoolStock>;
+  let stock = memo.get(typeId);
+  if (!stock) memo.set(typeId, (stock = fromSummary(summary, typeId)));
+  return stock;
 }
 
 /** A needed pool's stock from the node's summary: free devices of other types than the source's are foreign. */

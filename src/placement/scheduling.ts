@@ -123,12 +123,15 @@ export function exclusionReason(vm: SourceVm, node: NodeInfo, allowList: Readonl
 /** `exclusionReason` with the VMI's side prepared once, for checking a whole fleet. */
 export function exclusionCheck(vm: SourceVm, allowList: ReadonlySet<string> | undefined): (node: NodeInfo) => string | undefined {
   const selectorKeys = Object.keys(vm.nodeSelector).sort();
+  // Most VMIs carry no rule beyond taints and cordons: then most nodes need no further look.
+  const unconstrained = selectorKeys.length === 0 && !vm.requiredAffinity?.length && !vm.pinLabel && !vm.kubevirtError && !vm.kubevirtLabels?.length && !vm.kubevirtPlacement;
   return (node) => {
     if (allowList && !allowList.has(node.name)) return 'not in spec.targetNodes';
     if (node.unreadable) return `the Node object could not be read: ${node.unreadable}`;
     if (node.unschedulable) return 'cordoned';
     const taint = node.taints.length > 0 ? untoleratedTaint(node.taints, vm.tolerations) : undefined;
     if (taint) return `taint ${formatTaint(taint)} not tolerated`;
+    if (unconstrained) return undefined;
     for (const key of selectorKeys) {
       const want = vm.nodeSelector[key] as string;
       if (Object.hasOwn(node.labels, key) && node.labels[key] === want) continue;
@@ -140,11 +143,13 @@ export function exclusionCheck(vm: SourceVm, allowList: ReadonlySet<string> | un
   };
 }
 
+const NO_LABELS: NonNullable<SourceVm['kubevirtLabels']> = [];
+
 /** KubeVirt's own target constraints (src/kubevirt/target-constraints.ts) and the pin label. */
 function kubevirtExclusion(vm: SourceVm, node: NodeInfo): string | undefined {
   if (vm.pinLabel && !Object.hasOwn(node.labels, vm.pinLabel)) return `no ${vm.pinLabel} label: a migration cannot pin its target to this node`;
   if (vm.kubevirtError) return vm.kubevirtError;
-  for (const r of vm.kubevirtLabels ?? []) {
+  for (const r of vm.kubevirtLabels ?? NO_LABELS) {
     if (Object.hasOwn(node.labels, r.key) && node.labels[r.key] === r.value) continue;
     const have = Object.hasOwn(node.labels, r.key) ? `is ${node.labels[r.key]}` : 'is absent';
     return `KubeVirt requires ${r.key}=${r.value} on the target (label ${have}): ${r.why}`;

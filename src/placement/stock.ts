@@ -23,6 +23,8 @@ export interface PoolSummary {
   inUse: number;
   /** Free devices by type, in first-seen order. */
   byType: Map<string, TypeStock>;
+  /** What inventory.ts derives from this summary per source type, kept for the next decision on the index (inventory.ts's PoolStock). */
+  stockByType?: Map<string, unknown>;
 }
 
 export interface NodeStock {

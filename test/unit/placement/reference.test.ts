@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { decide, filterCandidates, indexFleet, place, resolveSource, VerdictCache } from '../../../src/placement/index.ts';
 import type { Capacity, Claim, Device, Fleet, NodeInfo, PlaceInput, Prober, ProbeRequest, Request, SourceVm, VerdictMap } from '../../../src/placement/index.ts';
 import { MIGRATION_UID, VM_UID, ruleProber } from './fixtures.ts';
-import { referenceDecide, referenceFilter, referencePlace } from './reference.ts';
+import { plain, referenceDecide, referenceFilter, referencePlace } from './reference.ts';
 
 const TYPES = ['A', 'B'] as const;
 const VERSIONS = ['v1', 'v2', 'v3', 'v4'] as const;
@@ -140,7 +140,7 @@ describe('placement engine: optimized path equals the simple reference path', ()
       fc.property(worldArb, (w) => {
         const resolved = resolveSource(w.input.vm, w.devices);
         if (!resolved.ok) throw new Error(resolved.reason);
-        expect(filterCandidates(resolved.source, w.input.fleet, w.input.request)).to.deep.equal(referenceFilter(resolved.source, w.input.fleet, w.input.request));
+        expect(plain(filterCandidates(resolved.source, w.input.fleet, w.input.request))).to.deep.equal(plain(referenceFilter(resolved.source, w.input.fleet, w.input.request)));
       }),
       RUNS,
     );
@@ -162,7 +162,7 @@ describe('placement engine: optimized path equals the simple reference path', ()
             }
           }
         }
-        expect(decide(resolved.source, filter, verdicts)).to.deep.equal(referenceDecide(resolved.source, filter, verdicts));
+        expect(plain(decide(resolved.source, filter, verdicts))).to.deep.equal(plain(referenceDecide(resolved.source, filter, verdicts)));
       }),
       RUNS,
     );
@@ -173,11 +173,11 @@ describe('placement engine: optimized path equals the simple reference path', ()
     await fc.assert(
       fc.asyncProperty(worldArb, async (w) => {
         const cold = await place(w.input, new VerdictCache(), proberOf(w));
-        expect(cold).to.deep.equal(await referencePlace(w.input, new VerdictCache(), proberOf(w)));
+        expect(plain(cold)).to.deep.equal(plain(await referencePlace(w.input, new VerdictCache(), proberOf(w))));
         const warmCache = staleCache(w);
         const refCache = staleCache(w);
         const warm = await place(w.input, warmCache, proberOf(w));
-        expect(warm).to.deep.equal(await referencePlace(w.input, refCache, proberOf(w)));
+        expect(plain(warm)).to.deep.equal(plain(await referencePlace(w.input, refCache, proberOf(w))));
         expect(warmCache.size).to.equal(refCache.size);
         if (warm.ok && warm.confirmationRounds > 0) confirmed++;
       }),

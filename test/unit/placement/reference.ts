@@ -301,3 +301,19 @@ export async function referencePlace(input: PlaceInput, cache: VerdictCache, pro
   }
   return { ok: true, source, filter, plan, verdicts, decision, probes, confirmationRounds: rounds };
 }
+
+/**
+ * Engine results as plain data: the engine builds a candidate's pools, resources and optimistic
+ * pairs (and a decision's ranking and explanations) when first read, behind getters; this reads
+ * every one of them, so comparing plain copies compares everything either side would show.
+ */
+export function plain<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(plain) as T;
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, plain(v)])) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  const candidate = 'optimistic' in value && 'resources' in value;
+  const keys = candidate ? ['name', 'pools', 'resources', 'freeDevices', 'consumed', 'optimistic'] : Object.keys(value);
+  for (const k of keys) out[k] = plain((value as Record<string, unknown>)[k]);
+  return out as T;
+}
