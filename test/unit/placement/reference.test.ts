@@ -5,7 +5,7 @@
 
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { decide, filterCandidates, indexFleet, place, resolveSource, VerdictCache } from '../../../src/placement/index.ts';
+import { decide, filterCandidates, indexFleet, place, resolveSource, VerdictCache, VERDICT_ORDER } from '../../../src/placement/index.ts';
 import type { Capacity, Claim, Device, Fleet, NodeInfo, PlaceInput, Prober, ProbeRequest, Request, SourceVm, VerdictMap } from '../../../src/placement/index.ts';
 import { MIGRATION_UID, VM_UID, ruleProber } from './fixtures.ts';
 import { plain, referenceDecide, referenceFilter, referencePlace } from './reference.ts';
@@ -163,6 +163,48 @@ describe('placement engine: optimized path equals the simple reference path', ()
           }
         }
         expect(plain(decide(resolved.source, filter, verdicts))).to.deep.equal(plain(referenceDecide(resolved.source, filter, verdicts)));
+      }),
+      RUNS,
+    );
+  });
+
+  it('shares its per-fleet node tables between decisions of other VMIs and requests on one fleet without mixing them', async () => {
+    let tables = 0;
+    await fc.assert(
+      fc.asyncProperty(worldArb, async (w) => {
+        // Another VMI of the fleet (the holder of the first used device), so two need shapes meet on one fleet.
+        const used = w.devices.find((d) => d.consumerUid === 'someone-else');
+        const other: SourceVm = { ...w.input.vm, name: 'other', uid: 'someone-else', nodeName: used?.nodeName ?? 'n1' };
+        const requests: PlaceInput[] = [
+          w.input,
+          { ...w.input, request: { ...w.input.request, allowCreateTarget: !w.input.request.allowCreateTarget } },
+          { ...w.input, request: { ...w.input.request, migrationUid: 'another-migration' } },
+          { ...w.input, vm: { ...w.input.vm, nodeSelector: { zone: 'b' } } },
+          { ...w.input, vm: other },
+        ];
+        // Each twice, interleaved: a table built for one must not answer for another.
+        for (const input of [...requests, ...requests.reverse()]) {
+          const ours = await place(input, new VerdictCache(), proberOf(w));
+          expect(plain(ours)).to.deep.equal(plain(await referencePlace(input, new VerdictCache(), proberOf(w))));
+          if (ours.ok) tables++;
+        }
+      }),
+      { numRuns: 150 },
+    );
+    expect(tables, 'decisions that reached the filter').to.be.at.least(300);
+  });
+
+  it('counts every verdict in the totals exactly as the explanations list it', () => {
+    fc.assert(
+      fc.property(worldArb, (w) => {
+        const resolved = resolveSource(w.input.vm, w.devices);
+        if (!resolved.ok) throw new Error(resolved.reason);
+        const filter = filterCandidates(resolved.source, w.input.fleet, w.input.request);
+        const decision = decide(resolved.source, filter, new Map());
+        for (const verdict of VERDICT_ORDER) expect(decision.totals[verdict], verdict).to.equal(decision.explanations.filter((e) => e.verdict === verdict).length);
+        expect(decision.explanations).to.have.length(w.input.fleet.nodes.length - 1);
+        // Built once: a second read is the same list.
+        expect(decision.explanations).to.equal(decision.explanations);
       }),
       RUNS,
     );
