@@ -15,7 +15,8 @@
 //       in version classes with their target references. Built once per snapshot and shared by
 //       every decision on it; a decision reads only the pools its VMI needs.
 //   filterCandidates(source, fleet, request) -> CandidateFilter
-//       Every node but the source becomes a candidate or a rejection with a message:
+//       Every node but the source becomes a candidate (its pools and optimistic pairs built on first
+//       read) or a rejection with a message:
 //       AgentUnavailable (stale lease) > Excluded (targetNodes, cordoned, untolerated
 //       NoSchedule/NoExecute taint, nodeSelector, required affinity) > TypeMismatch > NoCapacity
 //       (not enough free, unreserved devices — plus creatable slots when allowCreateTarget — per
@@ -35,7 +36,8 @@
 //       accepted its version (augmenting-path matching). Ranking by Score (creates, leftover free
 //       devices, consumed devices, then name); chosen = first; needsConfirmation and the
 //       confirmationProbes covering chosen targets not themselves probed in this decision;
-//       explanations for every non-source node (chosen, then verdict order, then name); totals.
+//       explanations for every non-source node (chosen, then verdict order, then name), built when
+//       first read, as is the ranking; totals.
 //   place(input, cache, prober) -> PlaceOutcome
 //       All of the above plus confirmation rounds. A round whose answers change no verdict's
 //       outcome (the usual warm case: the probe agrees with the cache) keeps the decision and only
@@ -51,11 +53,11 @@
 //   tolerates, untoleratedTaint, affinityMatches, requirementMatches, exclusionReason — the
 //       Kubernetes scheduling rules, reusable by the webhook and `explain`.
 //
-// Cost per decision: linear in nodes, not devices (each node's stock is summarised by the index, so
-// a node costs a lookup of the VMI's one or two pools; nodes where every class accepts reuse the
-// filter's optimistic assignment), one fleet pass however many confirmation rounds agree, and
-// explanations bucketed by verdict rather than sorted whole: 1,000 nodes x 8 devices decide in
-// about a millisecond or two (BENCHMARKS.md, placement).
+// Cost per decision: linear in nodes with a small constant, not in devices: what each node's devices
+// make of the VMI's need shape is kept per (fleet, shape) with the candidates in rank order
+// (candidates.ts, ADR 0020), so a decision runs the VMI's own checks per node, builds pools and
+// pairs only for the nodes it probes or chooses, counts the verdicts, and builds the ranking and the
+// explanations only when they are read (BENCHMARKS.md, placement).
 
 export type * from './types.ts';
 export type { DeviceIndex, Fleet } from './fleet.ts';

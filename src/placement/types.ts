@@ -321,6 +321,7 @@ export interface RankedNode {
   pairs: DevicePair[];
 }
 
+/** `ranking` and `explanations` are built on first read (enumerable getters) and kept: read them only where shown. */
 export interface Decision {
   /** Best node first; empty when no node is Compatible. */
   ranking: RankedNode[];
