@@ -64,25 +64,43 @@ interface DecisionState {
   explanations: () => NodeExplanation[];
 }
 
-const STATES = new WeakMap<Decision, DecisionState>();
+/**
+ * A Decision whose ranking and explanations are built on first read. A class rather than an
+ * object literal with getters: V8 allocates such literals in the old generation, where a dead
+ * decision would keep its whole young filter alive through every scavenge until a full collection.
+ */
+class LazyDecision implements Decision {
+  readonly chosen: RankedNode | null;
+  readonly needsConfirmation: boolean;
+  readonly confirmationProbes: ProbeRequest[];
+  readonly totals: Record<Verdict, number>;
+  readonly reason: string;
+  readonly #state: DecisionState;
 
-/** The Decision of `state`: ranking and explanations as enumerable getters, so it reads (and compares) as plain data. */
+  constructor(state: DecisionState, confirmationProbes: ProbeRequest[]) {
+    this.chosen = state.chosen;
+    this.needsConfirmation = confirmationProbes.length > 0;
+    this.confirmationProbes = confirmationProbes;
+    this.totals = state.totals;
+    this.reason = state.reason;
+    this.#state = state;
+  }
+
+  get ranking(): RankedNode[] {
+    return this.#state.ranking();
+  }
+
+  get explanations(): NodeExplanation[] {
+    return this.#state.explanations();
+  }
+
+  static stateOf(decision: Decision): DecisionState | undefined {
+    return decision instanceof LazyDecision ? decision.#state : undefined;
+  }
+}
+
 function decisionOf(state: DecisionState, confirmationProbes: ProbeRequest[]): Decision {
-  const decision: Decision = {
-    get ranking() {
-      return state.ranking();
-    },
-    chosen: state.chosen,
-    needsConfirmation: confirmationProbes.length > 0,
-    confirmationProbes,
-    get explanations() {
-      return state.explanations();
-    },
-    totals: state.totals,
-    reason: state.reason,
-  };
-  STATES.set(decision, state);
-  return decision;
+  return new LazyDecision(state, confirmationProbes);
 }
 
 function once<T>(build: () => T): () => T {
@@ -97,17 +115,9 @@ function once<T>(build: () => T): () => T {
   };
 }
 
+/** A Compatible node's ranking entry; where every class accepted, its pairs are the optimistic ones. */
 function rankedOf(node: CandidateNode, pairs: DevicePair[] | undefined): RankedNode {
-  const score = rankScoreOf(node);
-  if (pairs) return { node: node.name, score, pairs };
-  // Where every class accepts, the assignment is the optimistic one the filter described.
-  return {
-    node: node.name,
-    score,
-    get pairs() {
-      return node.optimistic.pairs;
-    },
-  };
+  return { node: node.name, score: rankScoreOf(node), pairs: pairs ?? node.optimistic.pairs };
 }
 
 function sourcesByPool(sources: readonly SourceDevice[]): Map<string, SourceDevice[]> {
@@ -162,7 +172,7 @@ function explain(source: Source, lookup: VerdictLookup, ranking: readonly Ranked
  * agrees with the cache (the usual warm decision) thus costs no second pass over the fleet.
  */
 export function redecide(source: Source, filter: CandidateFilter, previous: Decision, before: VerdictMap, after: VerdictMap): Decision {
-  const state = STATES.get(previous);
+  const state = LazyDecision.stateOf(previous);
   if (!state || !sameOutcomes(before, after)) return decide(source, filter, after);
   const confirmationProbes = previous.chosen ? confirmations(source, previous.chosen, candidateOf(filter, previous.chosen.node), after) : [];
   return decisionOf(state, confirmationProbes);

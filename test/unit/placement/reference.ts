@@ -312,8 +312,13 @@ export function plain<T>(value: T): T {
   if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, plain(v)])) as T;
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
-  const candidate = 'optimistic' in value && 'resources' in value;
-  const keys = candidate ? ['name', 'pools', 'resources', 'freeDevices', 'consumed', 'optimistic'] : Object.keys(value);
+  // Candidates and decisions keep their lazy parts behind prototype getters: name every field.
+  const keys =
+    'optimistic' in value && 'resources' in value
+      ? ['name', 'pools', 'resources', 'freeDevices', 'consumed', 'optimistic']
+      : 'explanations' in value && 'ranking' in value
+        ? ['ranking', 'chosen', 'needsConfirmation', 'confirmationProbes', 'explanations', 'totals', 'reason']
+        : Object.keys(value);
   for (const k of keys) out[k] = plain((value as Record<string, unknown>)[k]);
   return out as T;
 }
