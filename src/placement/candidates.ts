@@ -23,6 +23,7 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
   const excluded = exclusionCheck(source.vm, allowList);
   const need = needOf(source);
   const table = nodeTable(fleet, need, request);
+  const wanted = need.wanted[0] as number;
   const rejected: NodeExplanation[] = [];
   // Nodes the VMI's own rules (or its source) rule out before their devices are looked at.
   const out = new Uint8Array(fleet.nodes.length);
@@ -45,15 +46,27 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
     }
     const part = table.parts[i] as NodePart;
     if (part.rejection) rejected.push(part.rejection);
+    else if (part.unclaimed !== undefined && part.unclaimed < wanted) rejected.push(noCapacity(node.name, need, part.inventory as Inventory));
+    else if (part.mixed) rejected.push(part.mixed);
   }
   // The table lists the candidates in (optimistic score, name) order already: no sort per decision.
   const candidates: CandidateNode[] = [];
   for (const i of table.order) {
     if (out[i]) continue;
     const part = table.parts[i] as NodePart;
-    candidates.push(new LazyCandidate((fleet.nodes[i] as NodeInfo).name, source, need, part.inventory as Inventory, part.score as Score, part.rankKey));
+    const inventory = part.inventory as Inventory;
+    let score = part.score as Score;
+    if (part.unclaimed !== undefined) {
+      if (part.unclaimed < wanted) continue;
+      score = { creates: 0, leftover: part.unclaimed - wanted, consumed: inventory.consumed };
+    }
+    candidates.push(new LazyCandidate((fleet.nodes[i] as NodeInfo).name, source, need, inventory, score));
   }
   return { candidates, rejected };
+}
+
+function noCapacity(node: string, need: Need, inventory: Inventory): NodeExplanation {
+  return { node, verdict: 'NoCapacity', message: shortage(need, inventory), ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) };
 }
 
 /**
@@ -68,6 +81,12 @@ interface NodePart {
   inventory?: Inventory;
   score?: Score;
   rankKey: number;
+  /**
+   * Set in a table for any number of units (see flexibleShape): the node's unclaimed free devices of
+   * the pool. Fewer than the VMI needs make it NoCapacity, else it is `mixed` or a candidate.
+   */
+  unclaimed?: number;
+  mixed?: NodeExplanation;
 }
 
 interface NodeTable {
@@ -84,12 +103,13 @@ const MAX_TABLES = 16;
 
 function nodeTable(fleet: Fleet, need: Need, request: Request): NodeTable {
   const claims = fleet.claimsByNode.size > 0 ? request.migrationUid : '';
-  const key = [need.pools.join(SEP), need.types.join(SEP), need.wanted.join(SEP), request.allowCreateTarget ? 'create' : '', claims].join(SEP + SEP);
+  const flexible = flexibleShape(fleet, need);
+  const key = [need.pools.join(SEP), need.types.join(SEP), flexible ? '*' : need.wanted.join(SEP), request.allowCreateTarget ? 'create' : '', claims].join(SEP + SEP);
   let tables = TABLES.get(fleet);
   if (!tables) TABLES.set(fleet, (tables = new Map()));
   let table = tables.get(key);
   if (!table) {
-    table = buildTable(fleet, need, request);
+    table = buildTable(fleet, need, request, flexible);
     tables.set(key, table);
     if (tables.size > MAX_TABLES) tables.delete(tables.keys().next().value as string);
   }
@@ -98,7 +118,16 @@ function nodeTable(fleet: Fleet, need: Need, request: Request): NodeTable {
 
 const SEP = '\u0000';
 
-function buildTable(fleet: Fleet, need: Need, request: Request): NodeTable {
+/**
+ * One pool and no spare capacity anywhere (the usual fleet and VMI): then the number of units only
+ * decides which holders are short, and candidates rank by unclaimed free devices whatever the
+ * number (leftover = unclaimed - wanted), so one table serves VMIs of one, two or more devices.
+ */
+function flexibleShape(fleet: Fleet, need: Need): boolean {
+  return need.pools.length === 1 && fleet.capacityByNode.size === 0;
+}
+
+function buildTable(fleet: Fleet, need: Need, request: Request, flexible: boolean): NodeTable {
   const noSpare = request.allowCreateTarget ? ' and no spare capacity for one' : '';
   const noneHeld = `no ${need.types.join(' or ')} device${noSpare}`;
   const parts: NodePart[] = [];
@@ -115,6 +144,15 @@ function buildTable(fleet: Fleet, need: Need, request: Request): NodeTable {
     const claims: readonly Claim[] = (fleet.claimsByNode.size > 0 && fleet.claimsByNode.get(name)) || NONE;
     const inventory = takeInventory(need, stock, slots, claims, request.migrationUid, request.allowCreateTarget);
     const missing = missingTypes(need, inventory);
+    if (flexible && !missing) {
+      const stock = inventory.stocks[0] as PoolStock;
+      const mixed = unusablePools(need, inventory);
+      const unclaimed = stock.free - stock.claimed;
+      const score: Score = { creates: 0, leftover: unclaimed, consumed: inventory.consumed };
+      parts.push({ inventory, unclaimed, rankKey: packScore(score), score, ...(mixed ? { mixed: { node: name, verdict: 'Incompatible' as const, message: mixed } } : {}) });
+      if (!mixed) order.push(i);
+      continue;
+    }
     const short = missing ? '' : shortage(need, inventory);
     const mixed = missing || short ? '' : unusablePools(need, inventory);
     if (missing) parts.push({ rejection: { node: name, verdict: 'TypeMismatch', message: `no ${missing} device${noSpare}` }, rankKey: 0 });
@@ -154,8 +192,6 @@ export class LazyCandidate implements CandidateNode {
   readonly consumed: number;
   /** The optimistic score, known without building the pairs. */
   readonly rankScore: Score;
-  /** The score as one number ordered like compareScores where its parts fit their fields, else 0 (compare the scores). */
-  readonly rankKey: number;
   readonly #source: Source;
   readonly #need: Need;
   readonly #inventory: Inventory;
@@ -163,12 +199,11 @@ export class LazyCandidate implements CandidateNode {
   #shape: { pools: readonly TargetPool[]; resources: ResourcePool[] } | undefined;
   #optimistic: { pairs: DevicePair[]; score: Score } | undefined;
 
-  constructor(name: string, source: Source, need: Need, inventory: Inventory, score: Score, rankKey: number) {
+  constructor(name: string, source: Source, need: Need, inventory: Inventory, score: Score) {
     this.name = name;
     this.freeDevices = inventory.freeDevices;
     this.consumed = inventory.consumed;
     this.rankScore = score;
-    this.rankKey = rankKey;
     this.#source = source;
     this.#need = need;
     this.#inventory = inventory;
