@@ -52,6 +52,8 @@ const worldArb: fc.Arbitrary<World> = fc
     nodes: fc.array(nodeArb, { minLength: 1, maxLength: 12 }),
     sources: fc.array(fc.record({ type: fc.constantFrom(...TYPES), version: fc.constantFrom(...VERSIONS) }), { minLength: 1, maxLength: 4 }),
     zoneSelector: fc.boolean(),
+    // A fleet without any spare capacity takes the engine's one-table-per-pool path (candidates.ts flexibleShape).
+    spare: fc.boolean(),
     allowCreateTarget: fc.boolean(),
     targetNodes: fc.option(fc.subarray([1, 2, 3, 4, 5, 6, 7, 8]), { freq: 3 }),
     table: fc.array(fc.boolean(), { minLength: TABLE_SIZE, maxLength: TABLE_SIZE }),
@@ -77,7 +79,7 @@ const worldArb: fc.Arbitrary<World> = fc
     g.nodes.forEach((n, i) => {
       const nodeName = names[i + 1] as string;
       n.devices.forEach((d, j) => devices.push(makeDevice(`${nodeName}.d${j}`, nodeName, d)));
-      for (const c of n.capacity) capacity.push({ nodeName, parentAddress: c.parent, typeId: c.type, pool: c.type, availableInstances: c.avail, ...(c.version ? { version: c.version } : {}) });
+      if (g.spare) for (const c of n.capacity) capacity.push({ nodeName, parentAddress: c.parent, typeId: c.type, pool: c.type, availableInstances: c.avail, ...(c.version ? { version: c.version } : {}) });
       n.claims.forEach((c, k) => claims.push({ nodeName, pool: c.pool, units: c.units, migrationUid: c.mine ? MIGRATION_UID : `other-${k}` }));
     });
     const request: Request = { migrationUid: MIGRATION_UID, allowCreateTarget: g.allowCreateTarget };
