@@ -321,7 +321,7 @@ export interface RankedNode {
   pairs: DevicePair[];
 }
 
-/** `ranking` and `explanations` are built on first read (enumerable getters) and kept: read them only where shown. */
+/** `ranking` and `explanations` are built on first read (getters on the engine's class) and kept: read them only where shown, by name (a spread or JSON.stringify leaves them out). */
 export interface Decision {
   /** Best node first; empty when no node is Compatible. */
   ranking: RankedNode[];
