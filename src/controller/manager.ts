@@ -9,6 +9,7 @@
 import type { KubeConfig } from '../kube/kubeconfig.ts';
 import { realClock, sleep } from '../kube/clock.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
+import { withRequestsAbortedBy } from '../kube/request-scope.ts';
 import { USER_AGENTS, withUserAgent } from '../kube/user-agent.ts';
 import { apiLeaseStore } from '../kube/lease-store.ts';
 import { configMapOwner } from '../kube/release-owner.ts';
@@ -229,6 +230,8 @@ class Manager {
     const store = apiLeaseStore(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap ? configMapOwner(this.#o.kc, this.#o.namespace, this.#o.ownerConfigMap) : undefined);
     while (!this.#stop.signal.aborted && !this.#killed) {
       let lost = false;
+      // Aborts the term's requests still in flight when its Lease is lost (ADR 0014).
+      const term = new AbortController();
       const elector = new LeaderElector({
         store,
         leaseName: LEADER_LEASE_NAME,
@@ -236,11 +239,12 @@ class Manager {
         leaseDurationMs: this.#o.leaseDurationMs,
         renewDeadlineMs: this.#o.renewDeadlineMs,
         retryPeriodMs: this.#o.retryPeriodMs,
-        onStartedLeading: (signal) => (this.#leading = this.#lead(signal, () => lost)),
+        onStartedLeading: (signal) => (this.#leading = withRequestsAbortedBy(term.signal, () => this.#lead(signal, () => lost))),
         onStoppedLeading: (reason) => {
           if (reason !== 'lost' || this.#killed || this.#stop.signal.aborted) return;
           // Synchronously with the elector's abort: no write of this term may follow.
           lost = true;
+          term.abort(new NotLeaderError());
           this.#log.error('Lost leadership (the Lease could not be renewed in time); stopping the reconcilers, serving on, campaigning again');
           for (const w of this.#lostWaiters.splice(0)) w();
         },

@@ -5,6 +5,7 @@
 import { request } from 'undici';
 import { describeApiError } from './errors.ts';
 import type { KubeConfig } from './kubeconfig.ts';
+import { requestSignal } from './request-scope.ts';
 import { authenticate } from './transport.ts';
 
 export type KubeMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -43,7 +44,8 @@ export class KubeApiError extends Error {
 const MAX_THROTTLE_RETRIES = 5;
 const MAX_RETRY_AFTER_MS = 10_000;
 
-export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<unknown> {
+export async function kubeRequest(kc: KubeConfig, request: KubeRequest): Promise<unknown> {
+  const req = { ...request, signal: requestSignal(request.signal) };
   for (let attempt = 0; ; attempt++) {
     try {
       return await kubeRequestOnce(kc, req);
