@@ -13,7 +13,7 @@ import type { Inventory, Need, PoolStock } from './inventory.ts';
 import { compareScores, compareStrings } from './ordering.ts';
 import { exclusionCheck } from './scheduling.ts';
 import type { NodeStock } from './stock.ts';
-import type { Capacity, CandidateFilter, CandidateNode, Claim, DevicePair, NodeExplanation, NodeInfo, Request, ResourcePool, Score, Source, TargetPool } from './types.ts';
+import type { Capacity, CandidateFilter, CandidateNode, Claim, DevicePair, NodeExplanation, Request, ResourcePool, Score, Source, TargetPool } from './types.ts';
 
 const NONE: readonly never[] = [];
 const ANY = () => true;
@@ -25,45 +25,39 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
   const table = nodeTable(fleet, need, request);
   const wanted = need.wanted[0] as number;
   const rejected: NodeExplanation[] = [];
-  // Nodes the VMI's own rules (or its source) rule out before their devices are looked at.
-  const out = new Uint8Array(fleet.nodes.length);
-  for (let i = 0; i < fleet.nodes.length; i++) {
-    const node = fleet.nodes[i] as NodeInfo;
-    if (node.name === source.nodeName) {
-      out[i] = 1;
-      continue;
-    }
+  // Parts of the nodes that pass the VMI's own checks get this decision's stamp (one synchronous call).
+  const stamp = ++stamps;
+  for (const node of fleet.nodes) {
+    if (node.name === source.nodeName) continue;
     if (!node.agentFresh) {
-      out[i] = 1;
       rejected.push({ node: node.name, verdict: 'AgentUnavailable', message: node.agentUnknown ?? `agent lease mdev-agent.${node.name} is expired or missing` });
       continue;
     }
     const exclusion = excluded(node);
     if (exclusion) {
-      out[i] = 1;
       rejected.push({ node: node.name, verdict: 'Excluded', message: exclusion });
       continue;
     }
-    const part = table.parts[i] as NodePart;
-    if (part.rejection) rejected.push(part.rejection);
+    const part = table.byName.get(node.name);
+    if (!part) rejected.push({ node: node.name, verdict: 'TypeMismatch', message: table.noneHeld });
+    else if (part.rejection) rejected.push(part.rejection);
     else if (part.unclaimed !== undefined && part.unclaimed < wanted) rejected.push(noCapacity(node.name, need, part.inventory as Inventory));
     else if (part.mixed) rejected.push(part.mixed);
+    else part.stamp = stamp;
   }
   // The table lists the candidates in (optimistic score, name) order already: no sort per decision.
   const candidates: CandidateNode[] = [];
-  for (const i of table.order) {
-    if (out[i]) continue;
-    const part = table.parts[i] as NodePart;
+  for (const part of table.order) {
+    if (part.stamp !== stamp) continue;
     const inventory = part.inventory as Inventory;
     let score = part.score as Score;
-    if (part.unclaimed !== undefined) {
-      if (part.unclaimed < wanted) continue;
-      score = { creates: 0, leftover: part.unclaimed - wanted, consumed: inventory.consumed };
-    }
-    candidates.push(new LazyCandidate((fleet.nodes[i] as NodeInfo).name, source, need, inventory, score));
+    if (part.unclaimed !== undefined) score = { creates: 0, leftover: part.unclaimed - wanted, consumed: inventory.consumed };
+    candidates.push(new LazyCandidate(part.name, source, need, inventory, score));
   }
   return { candidates, rejected };
 }
+
+let stamps = 0;
 
 function noCapacity(node: string, need: Need, inventory: Inventory): NodeExplanation {
   return { node, verdict: 'NoCapacity', message: shortage(need, inventory), ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) };
@@ -77,6 +71,7 @@ function noCapacity(node: string, need: Need, inventory: Inventory): NodeExplana
  * Rejections are shared objects: never mutate them.
  */
 interface NodePart {
+  name: string;
   rejection?: NodeExplanation;
   inventory?: Inventory;
   score?: Score;
@@ -87,26 +82,34 @@ interface NodePart {
    */
   unclaimed?: number;
   mixed?: NodeExplanation;
+  /** The last filterCandidates call in which the node passed the VMI's own checks. */
+  stamp: number;
 }
 
 interface NodeTable {
-  /** Parallel to fleet.nodes. */
-  parts: NodePart[];
-  /** Indices of the candidate parts, in (optimistic score, name) order. */
-  order: number[];
+  /** Nodes holding a device or spare capacity; any other node has none of the pools (`noneHeld`). */
+  byName: Map<string, NodePart>;
+  /** The candidate parts in (optimistic score, name) order. */
+  order: NodePart[];
+  /** TypeMismatch message of a node holding nothing of the need. */
+  noneHeld: string;
 }
 
-/** Per fleet, the tables of the need shapes decided on it, the most recently built last. */
-const TABLES = new WeakMap<Fleet, Map<string, NodeTable>>();
-/** Shapes kept per fleet: a fleet sees a handful (pools × units); with claims, one per migration. */
+/**
+ * Per device index (the Fleet's stockByNode: the controller keeps one per device half of its
+ * snapshot, while the node half changes with every lease renewal), the tables of the need shapes
+ * decided on it, the most recently built last.
+ */
+const TABLES = new WeakMap<Fleet['stockByNode'], Map<string, NodeTable>>();
+/** Shapes kept per index: a fleet sees a handful (one per pool, or pools × units); with claims, one per migration. */
 const MAX_TABLES = 16;
 
 function nodeTable(fleet: Fleet, need: Need, request: Request): NodeTable {
   const claims = fleet.claimsByNode.size > 0 ? request.migrationUid : '';
   const flexible = flexibleShape(fleet, need);
   const key = [need.pools.join(SEP), need.types.join(SEP), flexible ? '*' : need.wanted.join(SEP), request.allowCreateTarget ? 'create' : '', claims].join(SEP + SEP);
-  let tables = TABLES.get(fleet);
-  if (!tables) TABLES.set(fleet, (tables = new Map()));
+  let tables = TABLES.get(fleet.stockByNode);
+  if (!tables) TABLES.set(fleet.stockByNode, (tables = new Map()));
   let table = tables.get(key);
   if (!table) {
     table = buildTable(fleet, need, request, flexible);
@@ -130,43 +133,41 @@ function flexibleShape(fleet: Fleet, need: Need): boolean {
 function buildTable(fleet: Fleet, need: Need, request: Request, flexible: boolean): NodeTable {
   const noSpare = request.allowCreateTarget ? ' and no spare capacity for one' : '';
   const noneHeld = `no ${need.types.join(' or ')} device${noSpare}`;
-  const parts: NodePart[] = [];
-  const order: number[] = [];
-  for (let i = 0; i < fleet.nodes.length; i++) {
-    const name = (fleet.nodes[i] as NodeInfo).name;
-    const slots: readonly Capacity[] = (fleet.capacityByNode.size > 0 && fleet.capacityByNode.get(name)) || NONE;
-    const stock = fleet.stockByNode.get(name);
-    // Most nodes of a mixed fleet hold none of the VMI's pools: say so without taking inventory.
-    if (slots.length === 0 && !holdsAnyPool(stock, need)) {
-      parts.push({ rejection: { node: name, verdict: 'TypeMismatch', message: noneHeld }, rankKey: 0 });
-      continue;
-    }
-    const claims: readonly Claim[] = (fleet.claimsByNode.size > 0 && fleet.claimsByNode.get(name)) || NONE;
-    const inventory = takeInventory(need, stock, slots, claims, request.migrationUid, request.allowCreateTarget);
-    const missing = missingTypes(need, inventory);
-    if (flexible && !missing) {
-      const stock = inventory.stocks[0] as PoolStock;
-      const mixed = unusablePools(need, inventory);
-      const unclaimed = stock.free - stock.claimed;
-      const score: Score = { creates: 0, leftover: unclaimed, consumed: inventory.consumed };
-      parts.push({ inventory, unclaimed, rankKey: packScore(score), score, ...(mixed ? { mixed: { node: name, verdict: 'Incompatible' as const, message: mixed } } : {}) });
-      if (!mixed) order.push(i);
-      continue;
-    }
-    const short = missing ? '' : shortage(need, inventory);
-    const mixed = missing || short ? '' : unusablePools(need, inventory);
-    if (missing) parts.push({ rejection: { node: name, verdict: 'TypeMismatch', message: `no ${missing} device${noSpare}` }, rankKey: 0 });
-    else if (short) parts.push({ rejection: { node: name, verdict: 'NoCapacity', message: short, ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) }, rankKey: 0 });
-    else if (mixed) parts.push({ rejection: { node: name, verdict: 'Incompatible', message: mixed }, rankKey: 0 });
-    else {
-      const score = optimisticScore(need, inventory);
-      parts.push({ inventory, score, rankKey: packScore(score) });
-      order.push(i);
-    }
+  const byName = new Map<string, NodePart>();
+  const order: NodePart[] = [];
+  for (const name of new Set([...fleet.stockByNode.keys(), ...fleet.capacityByNode.keys()])) {
+    const part = partOf(fleet, need, request, flexible, name, noneHeld);
+    byName.set(name, part);
+    if (part.inventory && !part.mixed) order.push(part);
   }
-  const nameOf = (i: number) => (fleet.nodes[i] as NodeInfo).name;
-  order.sort((a, b) => byPart(parts[a] as NodePart, parts[b] as NodePart) || compareStrings(nameOf(a), nameOf(b)));
-  return { parts, order };
+  order.sort((a, b) => byPart(a, b) || compareStrings(a.name, b.name));
+  return { byName, order, noneHeld };
+}
+
+/** What the node's devices, capacity and claims make of it for the need (see NodePart). */
+function partOf(fleet: Fleet, need: Need, request: Request, flexible: boolean, name: string, noneHeld: string): NodePart {
+  const noSpare = request.allowCreateTarget ? ' and no spare capacity for one' : '';
+  const slots: readonly Capacity[] = (fleet.capacityByNode.size > 0 && fleet.capacityByNode.get(name)) || NONE;
+  const stock = fleet.stockByNode.get(name);
+  // Most nodes of a mixed fleet hold none of the VMI's pools: say so without taking inventory.
+  if (slots.length === 0 && !holdsAnyPool(stock, need)) return { name, rejection: { node: name, verdict: 'TypeMismatch', message: noneHeld }, rankKey: 0, stamp: 0 };
+  const claims: readonly Claim[] = (fleet.claimsByNode.size > 0 && fleet.claimsByNode.get(name)) || NONE;
+  const inventory = takeInventory(need, stock, slots, claims, request.migrationUid, request.allowCreateTarget);
+  const missing = missingTypes(need, inventory);
+  if (missing) return { name, rejection: { node: name, verdict: 'TypeMismatch', message: `no ${missing} device${noSpare}` }, rankKey: 0, stamp: 0 };
+  if (flexible) {
+    const pool = inventory.stocks[0] as PoolStock;
+    const mixed = unusablePools(need, inventory);
+    const unclaimed = pool.free - pool.claimed;
+    const score: Score = { creates: 0, leftover: unclaimed, consumed: inventory.consumed };
+    return { name, inventory, unclaimed, rankKey: packScore(score), score, stamp: 0, ...(mixed ? { mixed: { node: name, verdict: 'Incompatible' as const, message: mixed } } : {}) };
+  }
+  const short = shortage(need, inventory);
+  if (short) return { name, rejection: { node: name, verdict: 'NoCapacity', message: short, ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) }, rankKey: 0, stamp: 0 };
+  const mixed = unusablePools(need, inventory);
+  if (mixed) return { name, rejection: { node: name, verdict: 'Incompatible', message: mixed }, rankKey: 0, stamp: 0 };
+  const score = optimisticScore(need, inventory);
+  return { name, inventory, score, rankKey: packScore(score), stamp: 0 };
 }
 
 function byPart(a: NodePart, b: NodePart): number {

@@ -183,6 +183,8 @@ describe('placement engine: optimized path equals the simple reference path', ()
           { ...w.input, request: { ...w.input.request, migrationUid: 'another-migration' } },
           { ...w.input, vm: { ...w.input.vm, nodeSelector: { zone: 'b' } } },
           { ...w.input, vm: other },
+          // The controller pairs one device index with changing node halves (lease renewals, cordons, new nodes).
+          { ...w.input, fleet: { ...w.input.fleet, nodes: w.input.fleet.nodes.slice(0, -1).map((n, i) => (i === 1 ? { ...n, agentFresh: !n.agentFresh } : i === 2 ? { ...n, unschedulable: !n.unschedulable } : n)) } },
         ];
         // Each twice, interleaved: a table built for one must not answer for another.
         for (const input of [...requests, ...requests.reverse()]) {
