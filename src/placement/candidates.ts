@@ -2,7 +2,7 @@
 // Excluded, TypeMismatch, NoCapacity, or Incompatible for a pool holding a free device no answer
 // can make acceptable) or becomes a candidate with the version classes of its pools. What a node's
 // devices make of it depends only on the shape of the need (pools, units, allowCreateTarget, whose
-// claims count as free), so that part is worked out once per (fleet, shape) in a table that also
+// claims count as free), so that part is worked out once per (device index, shape) in a table that also
 // keeps the candidates in rank order (nodeTable); a decision then runs only the VMI's own checks
 // (agent, scheduling rules) per node and builds a candidate's pools and pairs only if it reads them.
 
@@ -67,7 +67,7 @@ function noCapacity(node: string, need: Need, inventory: Inventory): NodeExplana
  * What a node's devices, spare capacity and claims make of it for one shape of need (pools, types,
  * units, allowCreateTarget, and the migration whose own claims count as free): a rejection, or a
  * candidate's inventory and optimistic score. None of it depends on the VMI's scheduling rules or
- * versions, so it is worked out once per (fleet, shape) and shared by the decisions on that fleet.
+ * versions, so it is worked out once per (device index, shape) and shared by the decisions on it.
  * Rejections are shared objects: never mutate them.
  */
 interface NodePart {

@@ -54,7 +54,7 @@
 //       Kubernetes scheduling rules, reusable by the webhook and `explain`.
 //
 // Cost per decision: linear in nodes with a small constant, not in devices: what each node's devices
-// make of the VMI's need shape is kept per (fleet, shape) with the candidates in rank order
+// make of the VMI's need shape is kept per (device index, shape) with the candidates in rank order
 // (candidates.ts, ADR 0020), so a decision runs the VMI's own checks per node, builds pools and
 // pairs only for the nodes it probes or chooses, counts the verdicts, and builds the ranking and the
 // explanations only when they are read (BENCHMARKS.md, placement).
