@@ -324,7 +324,7 @@ class Agent {
       nodeName: this.#config.nodeName,
       backend,
       inventory: (): ProbeInventory | undefined => this.#last?.inventory,
-      writeStatus: (name: string, status: MdevProbeStatus) => this.#writeProbeStatus(name, status),
+      writeStatus: (name: string, status: MdevProbeStatus, signal: AbortSignal) => this.#writeProbeStatus(name, status, signal),
       createDevice: backend.name === 'exec' ? undefined : async (req) => createMdev(io, req),
       rediscover: () => this.#scheduler.request(),
       metrics: this.#metrics,
@@ -332,8 +332,8 @@ class Agent {
     });
   }
 
-  async #writeProbeStatus(name: string, status: MdevProbeStatus): Promise<void> {
-    await mergePatch(this.#deps.kc, MDEV_PROBE_RESOURCE, { name }, { status }, { subresource: 'status', fieldManager: FIELD_MANAGER_AGENT });
+  async #writeProbeStatus(name: string, status: MdevProbeStatus, signal: AbortSignal): Promise<void> {
+    await mergePatch(this.#deps.kc, MDEV_PROBE_RESOURCE, { name }, { status }, { subresource: 'status', fieldManager: FIELD_MANAGER_AGENT, signal });
   }
 
   #readiness(): { name: string; ok: boolean; why?: string }[] {

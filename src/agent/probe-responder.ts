@@ -2,7 +2,7 @@
 // compatibility backend, optionally creates the requested duplicate mdev, and writes one result
 // per target with observedGeneration. A bounded number of probes run at once and pending probes
 // are kept once per name (latest version wins), so a flood of probes costs bounded memory.
-import { Backoff, PROMPT_WRITE_BACKOFF, type BackoffPolicy } from '../kube/backoff.ts';
+import { Backoff, PROMPT_WRITE_ATTEMPT_MS, PROMPT_WRITE_BACKOFF, type BackoffPolicy } from '../kube/backoff.ts';
 import { realClock, sleep } from '../kube/clock.ts';
 import {
   LIMITS,
@@ -23,8 +23,8 @@ export interface ProbeResponderOptions {
   backend: CompatBackend;
   /** The latest discovery snapshot; undefined until the first pass finished. */
   inventory: () => ProbeInventory | undefined;
-  /** Writes `status` of the named probe (merge patch on the status subresource). */
-  writeStatus: (name: string, status: MdevProbeStatus) => Promise<void>;
+  /** Writes `status` of the named probe (merge patch on the status subresource); `signal` abandons the attempt. */
+  writeStatus: (name: string, status: MdevProbeStatus, signal: AbortSignal) => Promise<void>;
   /** Creates a duplicate mdev (spec.create); absent = creation unsupported on this node. */
   createDevice?: (req: CreateRequest) => Promise<CreateOutcome>;
   /** Reruns discovery and publishing, so a created device is published before the probe answers. */
@@ -39,6 +39,8 @@ export interface ProbeResponderOptions {
    * found during an API server outage is written when it returns, not lost (issue 18).
    */
   writeGiveUpMs?: number;
+  /** How long one status write may take before it is abandoned and retried (default PROMPT_WRITE_ATTEMPT_MS). */
+  writeAttemptMs?: number;
   /** Retry delays of failed status writes (default PROMPT_WRITE_BACKOFF). */
   writeBackoff?: Partial<BackoffPolicy>;
   now?: () => Date;
@@ -143,7 +145,7 @@ export class ProbeResponder {
     const backoff = new Backoff({ ...PROMPT_WRITE_BACKOFF, ...this.#opts.writeBackoff });
     for (;;) {
       try {
-        await this.#opts.writeStatus(name, status);
+        await this.#opts.writeStatus(name, status, AbortSignal.timeout(this.#opts.writeAttemptMs ?? PROMPT_WRITE_ATTEMPT_MS));
         this.#opts.metrics.wrote('MdevProbe', 'patch-status');
         this.#opts.metrics.probes.inc({ result: 'answered' });
         this.#opts.log.debug('Answered probe', { probe: name, results: status.results?.length ?? 0 });

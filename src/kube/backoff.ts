@@ -31,6 +31,18 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 200, fastCapMs: 2_000
  */
 export const PROMPT_WRITE_BACKOFF: Partial<BackoffPolicy> = { fastCapMs: 1_000 };
 
+/**
+ * How long one attempt of such a write may take before it is abandoned and retried. A request sent
+ * while etcd is down is held by the API server until its own timeout (34-60 s measured) and does
+ * not complete when etcd returns, so without a bound an attempt that started in the outage kept
+ * the answer or renewal from landing for up to a minute after `/readyz` (issue 18: the held wave
+ * planned 10-24 s late). The kubelet bounds its lease renewals the same way (its heartbeat client's
+ * timeout); ours is shorter because this bound is the delay after the API server's return. A write
+ * abandoned on a slow but healthy server may still land: renewals carry a resourceVersion and
+ * answers are idempotent, so the retry is harmless.
+ */
+export const PROMPT_WRITE_ATTEMPT_MS = 2_000;
+
 /** The delay before retry number `failures` (1 = first), the failures having lasted `failingForMs`; without jitter. */
 export function backoffDelayMs(policy: BackoffPolicy, failures: number, failingForMs: number): number {
   const cap = failingForMs < policy.fastWindowMs ? Math.min(policy.fastCapMs, policy.maxMs) : policy.maxMs;

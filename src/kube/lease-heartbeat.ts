@@ -2,7 +2,7 @@
 // kubelet's node lease). The agent renews `mdev-agent.<node>` (agentLeaseName in api/), and the
 // controller treats a node whose lease is not fresh as AgentUnavailable. No election here.
 import { loggerFor, type Logger } from '../observability/logger.ts';
-import { Backoff, PROMPT_WRITE_BACKOFF } from './backoff.ts';
+import { Backoff, PROMPT_WRITE_ATTEMPT_MS, PROMPT_WRITE_BACKOFF } from './backoff.ts';
 import { realClock, sleep, type Clock } from './clock.ts';
 import { describeApiError, isAlreadyExists, isConflict } from './errors.ts';
 import type { LeaseRecord, LeaseStore } from './lease-store.ts';
@@ -75,7 +75,7 @@ export class LeaseHeartbeat {
   }
 
   /** One renewal (creating the Lease if needed); throws on failure. */
-  async renewOnce(): Promise<void> {
+  async renewOnce(signal?: AbortSignal): Promise<void> {
     const { store, holderIdentity } = this.#o;
     const now = this.#clock.now();
     const record: LeaseRecord = {
@@ -85,15 +85,26 @@ export class LeaseHeartbeat {
       renewTime: now,
       leaseTransitions: 0,
     };
-    const current = await store.get(this.leaseName);
+    const current = await store.get(this.leaseName, signal);
     if (!current) {
-      await store.create(this.leaseName, record);
+      await store.create(this.leaseName, record, signal);
     } else {
       if (current.record.holderIdentity === holderIdentity) record.acquireTime = current.record.acquireTime;
       record.leaseTransitions = current.record.leaseTransitions + (current.record.holderIdentity === holderIdentity ? 0 : 1);
-      await store.update(current, record);
+      await store.update(current, record, signal);
     }
     this.#lastRenewedAt = now;
+  }
+
+  /** One renewal, abandoned after PROMPT_WRITE_ATTEMPT_MS (see there) or when stopped. */
+  async #attempt(): Promise<void> {
+    const timeout = new AbortController();
+    const cancel = this.#clock.setTimer(() => timeout.abort(new Error(`the lease renewal took longer than ${PROMPT_WRITE_ATTEMPT_MS} ms; retrying`)), PROMPT_WRITE_ATTEMPT_MS);
+    try {
+      await this.renewOnce(AbortSignal.any([timeout.signal, this.#stop.signal]));
+    } finally {
+      cancel();
+    }
   }
 
   async #run(): Promise<void> {
@@ -105,7 +116,7 @@ export class LeaseHeartbeat {
     while (!this.#stop.signal.aborted) {
       let wait = interval;
       try {
-        await this.renewOnce();
+        await this.#attempt();
         backoff.succeeded();
       } catch (err) {
         // A create race or a concurrent write: read again right away instead of waiting a period.
@@ -113,7 +124,7 @@ export class LeaseHeartbeat {
         this.#log.warn('Lease renewal failed', { lease: this.leaseName, error: describeApiError(err) });
         if (retrySoon) {
           try {
-            await this.renewOnce();
+            await this.#attempt();
             backoff.succeeded();
           } catch (again) {
             this.#log.warn('Lease renewal failed again', { lease: this.leaseName, error: describeApiError(again) });

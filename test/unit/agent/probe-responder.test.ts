@@ -36,7 +36,7 @@ describe('probe responder (fake sysfs stand-in for the vendor driver)', () => {
     };
   };
 
-  const responder = (opts: { concurrency?: number; write?: (name: string, s: MdevProbeStatus) => Promise<void>; inventory?: () => ProbeInventory; writeBackoff?: { initialMs: number } } = {}) =>
+  const responder = (opts: { concurrency?: number; write?: (name: string, s: MdevProbeStatus, signal: AbortSignal) => Promise<void>; inventory?: () => ProbeInventory; writeBackoff?: { initialMs: number }; writeAttemptMs?: number } = {}) =>
     new ProbeResponder({
       nodeName: NODE,
       backend: new SysfsBackend(io, 'simulated'),
@@ -48,6 +48,7 @@ describe('probe responder (fake sysfs stand-in for the vendor driver)', () => {
       log: loggerFor('test'),
       concurrency: opts.concurrency,
       ...(opts.writeBackoff ? { writeBackoff: opts.writeBackoff } : {}),
+      ...(opts.writeAttemptMs ? { writeAttemptMs: opts.writeAttemptMs } : {}),
     });
 
   const probe = (spec: Partial<MdevProbeSpec>, generation = 1, status?: MdevProbeStatus): MdevProbe => ({
@@ -202,6 +203,28 @@ describe('probe responder (fake sysfs stand-in for the vendor driver)', () => {
     r.enqueue(p);
     await r.idle();
     expect(refusals, 'all five refusals were retried').to.equal(-1);
+    expect(written.get(p.metadata.name)?.results).to.have.length(2);
+  });
+
+  it('abandons a status write the API server holds (etcd down) once the attempt bound passes, and the next attempt writes the answer', async () => {
+    let held = 2;
+    let abandoned = 0;
+    const r = responder({
+      // Held until the client gives up, as the API server holds a write while etcd is down.
+      write: (name, st, signal) => {
+        if (held-- <= 0) return Promise.resolve(void written.set(name, st));
+        return new Promise<void>((_, reject) => signal.addEventListener('abort', () => {
+          abandoned++;
+          reject(signal.reason as Error);
+        }, { once: true }));
+      },
+      writeBackoff: { initialMs: 1 },
+      writeAttemptMs: 20,
+    });
+    const p = probe({ devices: [] });
+    r.enqueue(p);
+    await r.idle();
+    expect(abandoned, 'both held attempts were abandoned, not waited for').to.equal(2);
     expect(written.get(p.metadata.name)?.results).to.have.length(2);
   });
 

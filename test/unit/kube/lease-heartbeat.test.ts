@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { agentLeaseName } from '../../../src/api/v1alpha1/names.ts';
+import { PROMPT_WRITE_ATTEMPT_MS } from '../../../src/kube/backoff.ts';
 import { LeaseHeartbeat, isLeaseFresh } from '../../../src/kube/lease-heartbeat.ts';
 import { leaseRecordOf, toMicroTime } from '../../../src/kube/lease-store.ts';
 import { FakeClock, MemoryLeaseStore, silentLogger } from './fakes.ts';
@@ -65,6 +66,50 @@ describe('agent lease heartbeat', () => {
     expect(hb.lastRenewedAt(), 'renewed within the capped retry delay of the API server coming back').to.be.a('number');
     expect((hb.lastRenewedAt() as number) - back).to.be.at.most(1_200);
     await hb.stop();
+  });
+});
+
+describe('agent lease heartbeat: an attempt held by the API server (etcd down) is abandoned', () => {
+  it('gives up on a renewal that does not answer within PROMPT_WRITE_ATTEMPT_MS and renews with the next attempt', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore();
+    let holding = true;
+    const abandoned: string[] = [];
+    // A GET that never answers while `holding`, as the API server holds requests while etcd is down;
+    // only its signal ends it.
+    const held = {
+      get: (n: string, signal?: AbortSignal) => {
+        if (!holding) return store.get(n);
+        return new Promise<never>((_, reject) => signal?.addEventListener('abort', () => {
+          abandoned.push(String((signal.reason as Error).message));
+          reject(signal.reason as Error);
+        }, { once: true }));
+      },
+      create: store.create.bind(store),
+      update: store.update.bind(store),
+    };
+    const hb = new LeaseHeartbeat({ store: held, leaseName: agentLeaseName('n1'), holderIdentity: 'n1', renewIntervalMs: 10_000, clock, logger: silentLogger });
+    hb.start();
+    await clock.advance(PROMPT_WRITE_ATTEMPT_MS - 1);
+    expect(abandoned, 'still within its bound').to.deep.equal([]);
+    await clock.advance(1);
+    expect(abandoned).to.have.length(1);
+    expect(abandoned[0]).to.match(/lease renewal took longer than 2000 ms/);
+    holding = false; // etcd is back: the held request would never complete, a new one does
+    const back = clock.now();
+    await clock.advance(1_500); // the retry comes within ~1 s (PROMPT_WRITE_BACKOFF)
+    expect(hb.lastRenewedAt()).to.be.within(back, clock.now());
+    await hb.stop();
+  });
+
+  it('stop() abandons a renewal in flight instead of waiting for it', async () => {
+    const clock = new FakeClock();
+    const never = { get: (_n: string, signal?: AbortSignal) => new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new Error('aborted')), { once: true })), create: () => Promise.reject(new Error('unused')), update: () => Promise.reject(new Error('unused')) };
+    const hb = new LeaseHeartbeat({ store: never, leaseName: agentLeaseName('n1'), holderIdentity: 'n1', renewIntervalMs: 10_000, clock, logger: silentLogger });
+    hb.start();
+    await clock.advance(0);
+    await hb.stop(); // would hang without the abort: the fake clock does not move
+    expect(hb.lastRenewedAt()).to.equal(undefined);
   });
 });
 
