@@ -62,3 +62,31 @@ export function readyzOkAt(kc: KubeConfig, timeoutMs = 120_000): Promise<number>
     return ok ? Date.now() : undefined;
   }, timeoutMs);
 }
+
+/** One object the writes-accepted check annotates: its API path (a merge patch of metadata goes there). */
+export interface WriteTarget {
+  what: string;
+  path: string;
+}
+
+/**
+ * Returns Date.now() at the moment every target has accepted one write (a merge patch of an
+ * annotation on its metadata). A new attempt per target starts every 250 ms, overlapping the ones
+ * still out (a write sent while the API server's storage cannot reach etcd is held, not refused;
+ * each is given up after 2 s), so the moment is known to within about 250 ms. After an etcd outage
+ * the API server can answer /readyz ok while its writes still fail or hang: here /readyz came
+ * 46.9 s after the kill and Lease writes first succeeded 25 s later. No client can write before
+ * this moment, so it is the floor a recovery is judged from, measured in the same run.
+ */
+export function writesAcceptedAt(kc: KubeConfig, targets: readonly WriteTarget[], timeoutMs = 120_000): Promise<number> {
+  const accepted = new Map<string, number>();
+  const attempt = async (t: WriteTarget): Promise<void> => {
+    const body = { metadata: { annotations: { 'test.mdev-operator.io/writable': String(Date.now()) } } };
+    const ok = await kubeRequest(kc, { method: 'PATCH', path: t.path, body, contentType: 'application/merge-patch+json', signal: AbortSignal.timeout(2_000) }).then(() => true, () => false);
+    if (ok && !accepted.has(t.what)) accepted.set(t.what, Date.now());
+  };
+  return poll(`the API server to accept writes to ${targets.map((t) => t.what).join(', ')} after the outage`, async () => {
+    for (const t of targets) if (!accepted.has(t.what)) void attempt(t);
+    return accepted.size === targets.length ? Math.max(...accepted.values()) : undefined;
+  }, timeoutMs, 250);
+}
