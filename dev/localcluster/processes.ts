@@ -54,7 +54,39 @@ export async function stopProcess(pid: number, bin: string, graceMs = 10_000): P
   while (isOurs(pid, bin)) await sleep(50);
 }
 
+/**
+ * A free loopback port for a server started later (etcd, kube-apiserver, a test's health port),
+ * taken from BELOW the kernel's ephemeral range. Between this check and the server's bind the port
+ * is free for anyone: a port from the ephemeral range (what listen(0) returns) is also what every
+ * outgoing connection on the machine takes as its source port, and a suite opening many
+ * connections lost that race (kube-apiserver: "bind: address already in use"). Outgoing
+ * connections never use ports below the range; other servers rarely listen there and are seen by
+ * the bind check.
+ */
 export async function freePort(): Promise<number> {
+  const range = belowEphemeralRange();
+  if (!range) return anyPort(); // a machine whose ephemeral range leaves nothing below it
+  const [low, high] = range;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (!(await portInUse(port))) return port;
+  }
+  return anyPort();
+}
+
+/** [first, end) of the ports from 10000 up to the ephemeral range (32768 when unreadable); undefined if under 1000 ports. */
+export function belowEphemeralRange(rangeFile = '/proc/sys/net/ipv4/ip_local_port_range'): [number, number] | undefined {
+  let ephemeralLow = 32_768;
+  try {
+    const first = Number(readFileSync(rangeFile, 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(first) && first > 0) ephemeralLow = first;
+  } catch {
+    /* not Linux, or /proc not mounted: keep the default */
+  }
+  return ephemeralLow >= 11_000 ? [10_000, ephemeralLow] : undefined;
+}
+
+function anyPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
