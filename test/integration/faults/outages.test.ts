@@ -15,7 +15,7 @@
 // from this process's clock, which the controller under test (in this process) reads too.
 //
 // Durations: MDEV_OUTAGE_SECONDS, comma-separated (default 5: the suite's case). The 17 s and 45 s
-// cases run with `npm run test:outages` (not in .ci/run yet: docs/bench/outages.md says why).
+// cases run with `npm run test:outages` (in .ci/run after npm test; records in docs/bench/outages.md).
 import { expect } from 'chai';
 import { API_VERSION, CONDITION_TARGET_DEVICE_VERIFIED } from '../../../src/api/v1alpha1/index.ts';
 import { LEASES, MDEV_MIGRATIONS, MDEV_NODES, MDEV_PROBES } from '../../../src/controller/resources.ts';
