@@ -59,8 +59,8 @@ export function filterCandidates(source: Source, fleet: Fleet, request: Request)
 
 let stamps = 0;
 
-function noCapacity(node: string, need: Need, inventory: Inventory): NodeExplanation {
-  return { node, verdict: 'NoCapacity', message: shortage(need, inventory), ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) };
+function noCapacity(node: string, need: Need, inventory: Inventory, message = shortage(need, inventory)): NodeExplanation {
+  return { node, verdict: 'NoCapacity', message, ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) };
 }
 
 /**
@@ -136,7 +136,7 @@ function buildTable(fleet: Fleet, need: Need, request: Request, flexible: boolea
   const byName = new Map<string, NodePart>();
   const order: NodePart[] = [];
   for (const name of new Set([...fleet.stockByNode.keys(), ...fleet.capacityByNode.keys()])) {
-    const part = partOf(fleet, need, request, flexible, name, noneHeld);
+    const part = partOf(fleet, need, request, flexible, name, { noneHeld, noSpare });
     byName.set(name, part);
     if (part.inventory && !part.mixed) order.push(part);
   }
@@ -145,8 +145,7 @@ function buildTable(fleet: Fleet, need: Need, request: Request, flexible: boolea
 }
 
 /** What the node's devices, capacity and claims make of it for the need (see NodePart). */
-function partOf(fleet: Fleet, need: Need, request: Request, flexible: boolean, name: string, noneHeld: string): NodePart {
-  const noSpare = request.allowCreateTarget ? ' and no spare capacity for one' : '';
+function partOf(fleet: Fleet, need: Need, request: Request, flexible: boolean, name: string, { noneHeld, noSpare }: { noneHeld: string; noSpare: string }): NodePart {
   const slots: readonly Capacity[] = (fleet.capacityByNode.size > 0 && fleet.capacityByNode.get(name)) || NONE;
   const stock = fleet.stockByNode.get(name);
   // Most nodes of a mixed fleet hold none of the VMI's pools: say so without taking inventory.
@@ -163,7 +162,7 @@ function partOf(fleet: Fleet, need: Need, request: Request, flexible: boolean, n
     return { name, inventory, unclaimed, rankKey: packScore(score), score, stamp: 0, ...(mixed ? { mixed: { node: name, verdict: 'Incompatible' as const, message: mixed } } : {}) };
   }
   const short = shortage(need, inventory);
-  if (short) return { name, rejection: { node: name, verdict: 'NoCapacity', message: short, ...(shortOnlyByClaims(need, inventory) ? { claimBound: true as const } : {}) }, rankKey: 0, stamp: 0 };
+  if (short) return { name, rejection: noCapacity(name, need, inventory, short), rankKey: 0, stamp: 0 };
   const mixed = unusablePools(need, inventory);
   if (mixed) return { name, rejection: { node: name, verdict: 'Incompatible', message: mixed }, rankKey: 0, stamp: 0 };
   const score = optimisticScore(need, inventory);

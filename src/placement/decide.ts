@@ -48,7 +48,7 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
     ranking: once(() => (chosen ? [chosen, ...compatible.slice(1).map((c) => rankedOf(c.node, c.pairs))] : [])),
     explanations: once(() => explain(source, lookup, state.ranking(), incompatible, filter.rejected)),
   };
-  return decisionOf(state, chosen ? confirmations(source, chosen, candidateOf(filter, chosen.node), verdicts) : []);
+  return new LazyDecision(state, chosen ? confirmations(source, chosen, candidateOf(filter, chosen.node), verdicts) : []);
 }
 
 /**
@@ -97,10 +97,6 @@ class LazyDecision implements Decision {
   static stateOf(decision: Decision): DecisionState | undefined {
     return decision instanceof LazyDecision ? decision.#state : undefined;
   }
-}
-
-function decisionOf(state: DecisionState, confirmationProbes: ProbeRequest[]): Decision {
-  return new LazyDecision(state, confirmationProbes);
 }
 
 function once<T>(build: () => T): () => T {
@@ -175,7 +171,7 @@ export function redecide(source: Source, filter: CandidateFilter, previous: Deci
   const state = LazyDecision.stateOf(previous);
   if (!state || !sameOutcomes(before, after)) return decide(source, filter, after);
   const confirmationProbes = previous.chosen ? confirmations(source, previous.chosen, candidateOf(filter, previous.chosen.node), after) : [];
-  return decisionOf(state, confirmationProbes);
+  return new LazyDecision(state, confirmationProbes);
 }
 
 function sameOutcomes(before: VerdictMap, after: VerdictMap): boolean {

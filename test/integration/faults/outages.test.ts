@@ -52,7 +52,7 @@ interface Recorded {
  * node (no agent answers or publishes them); the MdevMigration is a dry run for a VMI that does not
  * exist, Failed before the outage, so the controller has nothing left to do with it.
  */
-async function writableProbes(w: FaultWorld): Promise<WriteTarget[]> {
+async function scratchWriteTargets(w: FaultWorld): Promise<WriteTarget[]> {
   const { kc, opNs: namespace, ns } = w;
   const name = `outage-writable-${namespace}`;
   const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: {} };
@@ -133,7 +133,7 @@ for (const seconds of OUTAGE_SECONDS) {
         }, 60_000);
         // Objects nobody else writes, in each storage the recovery needs: when the API server
         // accepts a write to all of them is the floor of recovery.
-        floorTargets = await writableProbes(w);
+        floorTargets = await scratchWriteTargets(w);
         const atKill = await Promise.all([...wave1, ...wave2].map(async (n) => `${n}:${(await w.migration(n))?.status?.phase ?? '?'}`));
 
         // The outage: SIGKILL, N seconds down (the fault itself, not a wait for anything), same command line again.

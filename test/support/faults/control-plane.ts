@@ -80,9 +80,13 @@ export interface WriteTarget {
  */
 export function writesAcceptedAt(kc: KubeConfig, targets: readonly WriteTarget[], timeoutMs = 120_000): Promise<number> {
   const accepted = new Map<string, number>();
+  let attempts = 0;
   const attempt = async (t: WriteTarget): Promise<void> => {
-    const body = { metadata: { annotations: { 'test.mdev-operator.io/writable': String(Date.now()) } } };
+    // A new value each time, so every attempt is a real write, not a no-op patch.
+    const body = { metadata: { annotations: { 'test.mdev-operator.io/writable': String(++attempts) } } };
     const ok = await kubeRequest(kc, { method: 'PATCH', path: t.path, body, contentType: 'application/merge-patch+json', signal: AbortSignal.timeout(2_000) }).then(() => true, () => false);
+    // The measurement itself (not a wait): this process's clock, which readyzOkAt and the controller
+    // under test read too.
     if (ok && !accepted.has(t.what)) accepted.set(t.what, Date.now());
   };
   return poll(`the API server to accept writes to ${targets.map((t) => t.what).join(', ')} after the outage`, async () => {

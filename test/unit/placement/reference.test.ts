@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { decide, filterCandidates, indexFleet, place, resolveSource, VerdictCache, VERDICT_ORDER } from '../../../src/placement/index.ts';
-import type { Capacity, Claim, Device, Fleet, NodeInfo, PlaceInput, Prober, ProbeRequest, Request, SourceVm, VerdictMap } from '../../../src/placement/index.ts';
+import type { Capacity, Claim, Device, Fleet, NodeInfo, PlaceInput, Prober, ProbeRequest, Request, Source, SourceVm, VerdictMap } from '../../../src/placement/index.ts';
 import { MIGRATION_UID, VM_UID, ruleProber } from './fixtures.ts';
 import { plain, referenceDecide, referenceFilter, referencePlace } from './reference.ts';
 
@@ -136,13 +136,19 @@ function staleCache(w: World): VerdictCache {
 
 const RUNS = { numRuns: 400 };
 
+/** The world's VMI resolved against its devices (every generated world has a resolvable source). */
+function sourceOf(w: World): Source {
+  const resolved = resolveSource(w.input.vm, w.devices);
+  if (!resolved.ok) throw new Error(resolved.reason);
+  return resolved.source;
+}
+
 describe('placement engine: optimized path equals the simple reference path', () => {
   it('filters candidates identically (pools, targets, optimistic scores, rejections and their messages)', () => {
     fc.assert(
       fc.property(worldArb, (w) => {
-        const resolved = resolveSource(w.input.vm, w.devices);
-        if (!resolved.ok) throw new Error(resolved.reason);
-        expect(plain(filterCandidates(resolved.source, w.input.fleet, w.input.request))).to.deep.equal(plain(referenceFilter(resolved.source, w.input.fleet, w.input.request)));
+        const source = sourceOf(w);
+        expect(plain(filterCandidates(source, w.input.fleet, w.input.request))).to.deep.equal(plain(referenceFilter(source, w.input.fleet, w.input.request)));
       }),
       RUNS,
     );
@@ -151,9 +157,8 @@ describe('placement engine: optimized path equals the simple reference path', ()
   it('decides identically on any mix of known, refused and unknown classes', () => {
     fc.assert(
       fc.property(worldArb, (w) => {
-        const resolved = resolveSource(w.input.vm, w.devices);
-        if (!resolved.ok) throw new Error(resolved.reason);
-        const filter = filterCandidates(resolved.source, w.input.fleet, w.input.request);
+        const source = sourceOf(w);
+        const filter = filterCandidates(source, w.input.fleet, w.input.request);
         const verdicts: VerdictMap = new Map();
         for (const t of TYPES) {
           for (const s of VERSIONS) {
@@ -164,7 +169,7 @@ describe('placement engine: optimized path equals the simple reference path', ()
             }
           }
         }
-        expect(plain(decide(resolved.source, filter, verdicts))).to.deep.equal(plain(referenceDecide(resolved.source, filter, verdicts)));
+        expect(plain(decide(source, filter, verdicts))).to.deep.equal(plain(referenceDecide(source, filter, verdicts)));
       }),
       RUNS,
     );
@@ -187,7 +192,7 @@ describe('placement engine: optimized path equals the simple reference path', ()
           { ...w.input, fleet: { ...w.input.fleet, nodes: w.input.fleet.nodes.slice(0, -1).map((n, i) => (i === 1 ? { ...n, agentFresh: !n.agentFresh } : i === 2 ? { ...n, unschedulable: !n.unschedulable } : n)) } },
         ];
         // Each twice, interleaved: a table built for one must not answer for another.
-        for (const input of [...requests, ...requests.reverse()]) {
+        for (const input of [...requests, ...[...requests].reverse()]) {
           const ours = await place(input, new VerdictCache(), proberOf(w));
           expect(plain(ours)).to.deep.equal(plain(await referencePlace(input, new VerdictCache(), proberOf(w))));
           if (ours.ok) tables++;
@@ -201,10 +206,9 @@ describe('placement engine: optimized path equals the simple reference path', ()
   it('counts every verdict in the totals exactly as the explanations list it', () => {
     fc.assert(
       fc.property(worldArb, (w) => {
-        const resolved = resolveSource(w.input.vm, w.devices);
-        if (!resolved.ok) throw new Error(resolved.reason);
-        const filter = filterCandidates(resolved.source, w.input.fleet, w.input.request);
-        const decision = decide(resolved.source, filter, new Map());
+        const source = sourceOf(w);
+        const filter = filterCandidates(source, w.input.fleet, w.input.request);
+        const decision = decide(source, filter, new Map());
         for (const verdict of VERDICT_ORDER) expect(decision.totals[verdict], verdict).to.equal(decision.explanations.filter((e) => e.verdict === verdict).length);
         expect(decision.explanations).to.have.length(w.input.fleet.nodes.length - 1);
         // Built once: a second read is the same list.
