@@ -3,7 +3,8 @@
 // slots), ranked by score; every other node is explained.
 
 import { assignTargets } from './assignment.ts';
-import { LazyCandidate, rankScoreOf } from './candidates.ts';
+import { LazyCandidate, rankScoreOf } from './lazy-candidate.ts';
+import { ScreenedFilter } from './screened.ts';
 import type { Accepts } from './assignment.ts';
 import { compareProbes, normalizeProbe } from './classes.ts';
 import { targetId, verdictKey } from './keys.ts';
@@ -15,6 +16,7 @@ export const VERDICT_ORDER: readonly Verdict[] = ['Compatible', 'Incompatible', 
 const VERDICT_RANK = new Map(VERDICT_ORDER.map((v, i) => [v, i]));
 
 export function decide(source: Source, filter: CandidateFilter, verdicts: VerdictMap): Decision {
+  if (filter instanceof ScreenedFilter) return decideByGroups(source, filter, verdicts);
   const lookup = memoizedLookup(verdicts);
   const accepts: Accepts = (typeId, sourceVersion, targetVersion) => lookup(typeId, sourceVersion, targetVersion)?.accepted === true;
   const sources = source.devices;
@@ -43,12 +45,68 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
   const totals = countVerdicts(compatible.length, incompatible.length, filter.rejected);
   const state: DecisionState = {
     chosen,
+    chosenNode: first?.node,
     totals,
     reason: chosen ? '' : noTargetReason(source, totals),
     ranking: once(() => (chosen ? [chosen, ...compatible.slice(1).map((c) => rankedOf(c.node, c.pairs))] : [])),
     explanations: once(() => explain(source, lookup, state.ranking(), incompatible, filter.rejected)),
   };
-  return new LazyDecision(state, chosen ? confirmations(source, chosen, candidateOf(filter, chosen.node), verdicts) : []);
+  return new LazyDecision(state, first && chosen ? confirmations(source, chosen, first.node, verdicts) : []);
+}
+
+/**
+ * `decide` on a screened filter: a candidate holds only classes of free devices of one pool, so it
+ * is Compatible exactly when every class it holds accepts, and the candidates of one group (same
+ * classes) answer alike. Each class and group is judged once; the chosen node is the best-ranked
+ * candidate of the accepting groups, and the totals are the groups' sizes. Ranking and
+ * explanations walk the candidates only when read.
+ */
+function decideByGroups(source: Source, filter: ScreenedFilter, verdicts: VerdictMap): Decision {
+  const lookup = memoizedLookup(verdicts);
+  const { classes, list } = filter.groups;
+  const classOk = classes.map((c) => source.devices.every((s) => c.typeId === s.typeId && lookup(c.typeId, s.version, c.version)?.accepted === true));
+  const stamp = filter.mark();
+  const groupOk = new Uint8Array(list.length);
+  let best = -1;
+  let compatible = 0;
+  let incompatible = 0;
+  list.forEach((g, gi) => {
+    const size = filter.sizeOf(gi);
+    if (size === 0) return;
+    if (!g.classes.every((k) => classOk[k])) {
+      incompatible += size;
+      return;
+    }
+    groupOk[gi] = 1;
+    compatible += size;
+    const first = filter.firstOf(gi, stamp);
+    if (first >= 0 && (best < 0 || first < best)) best = first;
+  });
+  const node = best >= 0 ? filter.candidateAt(best) : undefined;
+  const chosen = node ? rankedOf(node, undefined) : null;
+  const counts = filter.counts;
+  const totals = Object.fromEntries(VERDICT_ORDER.map((v) => [v, counts[v]])) as Record<Verdict, number>;
+  totals.Compatible = compatible;
+  totals.Incompatible += incompatible;
+  const split = once(() => {
+    const { list: candidates, groups } = filter.listed();
+    const ranked: RankedNode[] = [];
+    const refused: CandidateNode[] = [];
+    candidates.forEach((c, i) => {
+      if (!groupOk[groups[i] as number]) refused.push(c);
+      else if (c !== node) ranked.push(rankedOf(c, undefined));
+    });
+    return { ranked, refused };
+  });
+  const state: DecisionState = {
+    chosen,
+    chosenNode: node,
+    totals,
+    reason: chosen ? '' : noTargetReason(source, totals),
+    ranking: once(() => (chosen ? [chosen, ...split().ranked] : [])),
+    explanations: once(() => explain(source, lookup, state.ranking(), split().refused, filter.rejected)),
+  };
+  return new LazyDecision(state, chosen && node ? confirmations(source, chosen, node, verdicts) : []);
 }
 
 /**
@@ -58,6 +116,8 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
  */
 interface DecisionState {
   chosen: RankedNode | null;
+  /** The chosen candidate (its pools and classes), for the confirmations of later rounds. */
+  chosenNode: CandidateNode | undefined;
   totals: Record<Verdict, number>;
   reason: string;
   ranking: () => RankedNode[];
@@ -170,7 +230,7 @@ function explain(source: Source, lookup: VerdictLookup, ranking: readonly Ranked
 export function redecide(source: Source, filter: CandidateFilter, previous: Decision, before: VerdictMap, after: VerdictMap): Decision {
   const state = LazyDecision.stateOf(previous);
   if (!state || !sameOutcomes(before, after)) return decide(source, filter, after);
-  const confirmationProbes = previous.chosen ? confirmations(source, previous.chosen, candidateOf(filter, previous.chosen.node), after) : [];
+  const confirmationProbes = previous.chosen && state.chosenNode ? confirmations(source, previous.chosen, state.chosenNode, after) : [];
   return new LazyDecision(state, confirmationProbes);
 }
 
@@ -325,12 +385,6 @@ export function explainIncompatible(source: Source, node: CandidateNode, lookup:
   if (list.length > 0) parts.push(list.slice(0, 3).join('; ') + (list.length > 3 ? ` (+${list.length - 3} more)` : ''));
   if (unknown > 0) parts.push(`not verified: no verdict for ${unknown} version class${unknown === 1 ? '' : 'es'} (probe unanswered)`);
   return parts.join('; ');
-}
-
-function candidateOf(filter: CandidateFilter, name: string): CandidateNode {
-  const node = filter.candidates.find((c) => c.name === name);
-  if (!node) throw new Error(`internal: chosen node ${name} is not a candidate`);
-  return node;
 }
 
 /**
