@@ -105,8 +105,49 @@ function decideByGroups(source: Source, filter: ScreenedFilter, verdicts: Verdic
     reason: chosen ? '' : noTargetReason(source, totals),
     ranking: once(() => (chosen ? [chosen, ...split().ranked] : [])),
     explanations: once(() => explain(source, lookup, state.ranking(), split().refused, filter.rejected)),
+    first: (limit) => (filter.sorted ? firstByGroups(source, filter, lookup, chosen, groupOk, limit) : state.explanations().slice(0, Math.max(0, limit))),
   };
   return new LazyDecision(state, chosen && node ? confirmations(source, chosen, node, verdicts) : []);
+}
+
+/**
+ * The first `limit` explanations of a grouped decision, in display order, from one walk over the
+ * nodes in name order that keeps at most `limit` per verdict and stops once the Compatible ones
+ * fill the list (the usual case: a status write reads 20 of them). Builds the pools of only the
+ * candidates it describes.
+ */
+function firstByGroups(source: Source, filter: ScreenedFilter, lookup: VerdictLookup, chosen: RankedNode | null, groupOk: Uint8Array, limit: number): NodeExplanation[] {
+  if (limit <= 0) return [];
+  const describe = compatibleDescriber();
+  const explainIncompatible = incompatibleExplainer(source, lookup);
+  const head: NodeExplanation[] = chosen ? [{ node: chosen.node, verdict: 'Compatible', message: describe(chosen, true) }] : [];
+  const room = limit - head.length;
+  const buckets: NodeExplanation[][] = VERDICT_ORDER.map(() => []);
+  const compatible = buckets[0] as NodeExplanation[];
+  if (room > 0) {
+    filter.walk((name, rejection, rank, group) => {
+      if (rejection) {
+        const bucket = buckets[VERDICT_RANK.get(rejection.verdict) as number] as NodeExplanation[];
+        if (bucket.length < room) bucket.push(rejection);
+        return true;
+      }
+      if (name === chosen?.node) return true;
+      const node = filter.candidateAt(rank);
+      if (groupOk[group]) compatible.push({ node: name, verdict: 'Compatible', message: describe(rankedOf(node, undefined), false) });
+      else if ((buckets[1] as NodeExplanation[]).length < room) (buckets[1] as NodeExplanation[]).push({ node: name, verdict: 'Incompatible', message: explainIncompatible(node) });
+      return compatible.length < room;
+    });
+  }
+  return head.concat(...buckets).slice(0, limit);
+}
+
+/**
+ * The first `limit` of `decision.explanations`, building no more of them than that takes where the
+ * decision allows (a grouped decision on a half in name order); otherwise a prefix of the full list.
+ */
+export function firstExplanations(decision: Decision, limit: number): NodeExplanation[] {
+  const first = LazyDecision.stateOf(decision)?.first;
+  return first ? first(limit) : boundedCandidates(decision.explanations, limit);
 }
 
 /**
@@ -122,6 +163,8 @@ interface DecisionState {
   reason: string;
   ranking: () => RankedNode[];
   explanations: () => NodeExplanation[];
+  /** The first explanations without building the rest, where the decision can (firstExplanations). */
+  first?: (limit: number) => NodeExplanation[];
 }
 
 /**

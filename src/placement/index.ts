@@ -45,6 +45,8 @@
 //       decision.needsConfirmation is still true on return, the prober never confirmed the chosen
 //       targets: do not migrate on it.
 //   boundedCandidates(explanations, 50) — the prefix stored in MdevMigration status.
+//   firstExplanations(decision, limit) — that prefix, built without the rest where the decision
+//       allows (a grouped decision on a half in name order: one walk that stops early).
 //   exhaustiveProbeCount(source, filter) — probes the naive search would cost (benchmark baseline).
 //   VerdictCache — bounded LRU of verdicts keyed by (type, source string, target string);
 //       get/set/invalidateVersion(version)/size/clear.
@@ -69,7 +71,7 @@ export { resolveSource } from './source.ts';
 export { indexDevices, indexFleet, sortNodes } from './fleet.ts';
 export { filterCandidates } from './candidates.ts';
 export { buildClasses, planProbes, applyProbeAnswers } from './classes.ts';
-export { decide, boundedCandidates, VERDICT_ORDER } from './decide.ts';
+export { decide, boundedCandidates, firstExplanations, VERDICT_ORDER } from './decide.ts';
 export { place } from './place.ts';
 export { exhaustiveProbeCount } from './baseline.ts';
 export { VerdictCache } from './verdict-cache.ts';

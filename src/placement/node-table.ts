@@ -36,6 +36,8 @@ export interface NodePart {
   stamp: number;
   /** Its candidate group (Groups.list) in a table with groups; -1 when it is never a candidate there. */
   group: number;
+  /** Its position in NodeTable.order; -1 when not in it. */
+  rank: number;
 }
 
 export interface NodeTable {
@@ -142,6 +144,7 @@ function buildTable(fleet: Fleet, need: Need, request: Request, flexible: boolea
     if (part.inventory && !part.mixed) order.push(part);
   }
   order.sort((a, b) => byPart(a, b) || compareStrings(a.name, b.name));
+  order.forEach((part, rank) => (part.rank = rank));
   const table: NodeTable = { byName, parts, order, noneHeld, joins: new WeakMap(), marks: new Int32Array(parts.length) };
   if (flexible) table.groups = groupsOf(parts, order);
   return table;
@@ -151,7 +154,7 @@ function buildTable(fleet: Fleet, need: Need, request: Request, flexible: boolea
 function partOf(fleet: Fleet, need: Need, request: Request, flexible: boolean, name: string, noSpare: string, id: number): NodePart {
   const slots: readonly Capacity[] = (fleet.capacityByNode.size > 0 && fleet.capacityByNode.get(name)) || NONE;
   const stock = fleet.stockByNode.get(name);
-  const base = { id, name, rankKey: 0, stamp: 0, group: -1 };
+  const base = { id, name, rankKey: 0, stamp: 0, group: -1, rank: -1 };
   const claims: readonly Claim[] = (fleet.claimsByNode.size > 0 && fleet.claimsByNode.get(name)) || NONE;
   const inventory = takeInventory(need, stock, slots, claims, request.migrationUid, request.allowCreateTarget);
   const missing = missingTypes(need, inventory);

@@ -7,13 +7,14 @@
 
 import type { Fleet } from './fleet.ts';
 import type { Inventory, Need } from './inventory.ts';
-import { LazyCandidate } from './lazy-candidate.ts';
+import { LazyCandidate, plainClassesOf } from './lazy-candidate.ts';
 import { joinOf, lowerBound, noCapacity } from './node-table.ts';
 import type { Group, Groups, Join, NodePart, NodeTable } from './node-table.ts';
 import { exclusionCheck } from './scheduling.ts';
-import type { CandidateFilter, CandidateNode, EquivalenceClass, NodeExplanation, NodeInfo, Request, Source, TargetRef, Verdict } from './types.ts';
+import type { CandidateFilter, CandidateNode, EquivalenceClass, NodeExplanation, NodeInfo, Request, Source, TargetPool, TargetRef, Verdict } from './types.ts';
 
 let stamps = 0;
+const NO_CLASSES: readonly TargetPool[] = [];
 
 /**
  * A CandidateFilter whose `candidates` and `rejected` are built on first read. They are own
@@ -187,9 +188,36 @@ export class ScreenedFilter implements CandidateFilter {
     return (this.#listed = { list, groups });
   }
 
+  /** Calls `visit` with each candidate's classes in rank order, building no candidate (the exhaustive baseline's count). */
+  forEachCandidate(visit: (classes: readonly TargetPool[]) => void): void {
+    const stamp = this.mark();
+    for (const part of this.#table.order) {
+      if ((part.unclaimed as number) < this.#wanted || this.#table.marks[part.id] === stamp) continue;
+      visit(plainClassesOf(part.inventory as Inventory) ?? NO_CLASSES);
+    }
+  }
+
   /** In the half's node order, as the filter without groups lists them. */
   #listRejections(): NodeExplanation[] {
     const out: NodeExplanation[] = [];
+    this.walk((_, rejection) => {
+      if (rejection) out.push(rejection);
+      return true;
+    });
+    return out;
+  }
+
+  /** Whether the half lists its nodes in name order (then walk() visits them in the explanations' order within a verdict). */
+  get sorted(): boolean {
+    return this.#join.sorted;
+  }
+
+  /**
+   * Visits every node but the source in the half's order with its rejection, or (a candidate) its
+   * rank in the table's order and its group; stops when `visit` returns false. Allocates only the
+   * rejections it builds (a node without a part, a short one).
+   */
+  walk(visit: (name: string, rejection: NodeExplanation | undefined, rank: number, group: number) => boolean): void {
     const { partOf } = this.#join;
     const parts = this.#table.parts;
     let next = 0;
@@ -197,22 +225,21 @@ export class ScreenedFilter implements CandidateFilter {
       const name = (this.#nodes[i] as NodeInfo).name;
       if (name === this.#source.nodeName) continue;
       const own = this.#own[next];
+      let rejection: NodeExplanation | undefined;
+      let part: NodePart | undefined;
       if (own && own.index === i) {
-        out.push(own.explanation);
+        rejection = own.explanation;
         next++;
-        continue;
+      } else if ((partOf[i] as number) < 0) {
+        rejection = { node: name, verdict: 'TypeMismatch', message: this.#table.noneHeld };
+      } else {
+        part = parts[partOf[i] as number] as NodePart;
+        if (part.rejection) rejection = part.rejection;
+        else if ((part.unclaimed as number) < this.#wanted) rejection = noCapacity(name, this.#need, part.inventory as Inventory);
+        else if (part.mixed) rejection = part.mixed;
       }
-      const id = partOf[i] as number;
-      if (id < 0) {
-        out.push({ node: name, verdict: 'TypeMismatch', message: this.#table.noneHeld });
-        continue;
-      }
-      const part = parts[id] as NodePart;
-      if (part.rejection) out.push(part.rejection);
-      else if ((part.unclaimed as number) < this.#wanted) out.push(noCapacity(name, this.#need, part.inventory as Inventory));
-      else if (part.mixed) out.push(part.mixed);
+      if (!(rejection ? visit(name, rejection, -1, -1) : visit(name, undefined, (part as NodePart).rank, (part as NodePart).group))) return;
     }
-    return out;
   }
 }
 
