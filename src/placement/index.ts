@@ -57,9 +57,11 @@
 //
 // Cost per decision: linear in nodes with a small constant, not in devices: what each node's devices
 // make of the VMI's need shape is kept per (device index, shape) with the candidates in rank order
-// (candidates.ts, ADR 0020), so a decision runs the VMI's own checks per node, builds pools and
+// (node-table.ts, ADR 0020), so a decision runs the VMI's own checks per node, builds pools and
 // pairs only for the nodes it probes or chooses, counts the verdicts, and builds the ranking and the
-// explanations only when they are read (BENCHMARKS.md, placement).
+// explanations only when they are read. For one pool without spare capacity the table also groups
+// its candidates by their classes, and a decision judges groups, not candidates (screened.ts, ADR
+// 0021; docs/bench/placement-profile.md).
 
 export type * from './types.ts';
 export type { DeviceIndex, Fleet } from './fleet.ts';
