@@ -9,12 +9,12 @@ import { quantityBytes } from '../../../bench/memory-cgroup.ts';
 describe('bench: controller started as the chart starts it', () => {
   it('takes NODE_OPTIONS and the args from the rendered chart, replacing only what binds them to a pod', () => {
     const container = chartControllerContainer();
-    expect(container.env.NODE_OPTIONS).to.equal('--max-semi-space-size=8');
+    expect(container.env).to.include({ NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' });
     const saved = process.env.NODE_OPTIONS;
     process.env.NODE_OPTIONS = '--max-old-space-size=4096';
     try {
       const { args, env } = chartControllerCommand({ kubeconfig: '/k', namespace: 'ns1', healthPort: 1234 }, container);
-      expect(env.NODE_OPTIONS, 'the chart’s, not the caller’s').to.equal('--max-semi-space-size=8');
+      expect(env.NODE_OPTIONS, 'the chart’s, not the caller’s').to.equal('--max-semi-space-size=4');
       expect(args[0]).to.match(/dist\/cli\/main\.js$/);
       expect(args).to.include.members(['controller', '--leader-elect=true', '--migration-history-limit=5', '--target-pending-timeout=120s', '--log-level=info', '--kubeconfig=/k', '--namespace=ns1', '--webhook-port=0', '--health-port=1234']);
       expect(args.filter((a) => a.startsWith('--namespace='))).to.deep.equal(['--namespace=ns1']);
