@@ -53,7 +53,7 @@ export interface ChartControllerOptions {
   healthPort: number;
   /** Flags added after the chart's (a later flag wins), e.g. `--probe-timeout=5s`. */
   extraArgs?: string[];
-  /** Environment replacing the chart's (e.g. another NODE_OPTIONS), for comparing variants; not for the figures of record. */
+  /** Environment replacing the chart's (e.g. another NODE_OPTIONS; `''` removes a variable), for comparing variants; not for the figures of record. */
   env?: Record<string, string>;
   /** Node flags before the entrypoint (as an image's `node … dist/cli/main.js` would pass them), for variants NODE_OPTIONS refuses. */
   nodeArgs?: string[];
@@ -77,7 +77,8 @@ export function chartControllerCommand(opts: ChartControllerOptions, container =
   ];
   // The pod's environment, not this shell's: a NODE_OPTIONS of the caller must not leak in.
   const { NODE_OPTIONS: _callers, ...inherited } = process.env;
-  return { args, env: { ...inherited, ...container.env, ...opts.env } as Record<string, string> };
+  const merged = { ...inherited, ...container.env, ...opts.env } as Record<string, string>;
+  return { args, env: Object.fromEntries(Object.entries(merged).filter(([k]) => opts.env?.[k] !== '')) };
 }
 
 let unlimitedSaid = false;

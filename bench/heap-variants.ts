@@ -11,16 +11,16 @@
 //   node bench/heap-variants.ts [--nodes 1000] [--rounds 2] [--warm 60] [--only chart,semi2] [--kubeconfig PATH] [--keep]
 //
 // Without --kubeconfig it starts `.localcluster/heap` (stopped unless --keep). Writes .bench/heap-variants.json.
-import { execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { down, REPO_ROOT, up } from '../dev/localcluster/index.ts';
 import { freePort } from '../dev/localcluster/processes.ts';
-import { installKubevirtStandins } from '../dev/standins/kubevirt-crds.ts';
 import type { Vmi } from '../src/kubevirt/types.ts';
+import { installBenchCrds } from './cluster-crds.ts';
 import { buildOnce, chartControllerContainer, spawnChartController } from './chart-controller.ts';
 import { cleanup, createFleet, migrationTimer, rssMiB, startResponders, stopController, waitReady } from './controller.ts';
 import { summarize } from './stats.ts';
@@ -35,19 +35,22 @@ interface Variant {
   unlimited?: boolean;
 }
 
+/** Every variant names both settings, so none depends on the chart's current default. */
+const semi = (mib: number, more = '') => `--max-semi-space-size=${mib}${more}`;
 const VARIANTS: Variant[] = [
   { name: 'chart', env: {} },
   { name: 'chart-unlimited', env: {}, unlimited: true },
-  { name: 'v8-defaults', env: { NODE_OPTIONS: null } },
-  { name: 'semi2', env: { NODE_OPTIONS: '--max-semi-space-size=2' } },
-  { name: 'semi4', env: { NODE_OPTIONS: '--max-semi-space-size=4' } },
-  { name: 'semi8-old25pct', env: { NODE_OPTIONS: '--max-semi-space-size=8 --max-old-space-size-percentage=25' } },
-  { name: 'semi2-old25pct', env: { NODE_OPTIONS: '--max-semi-space-size=2 --max-old-space-size-percentage=25' } },
-  { name: 'semi8-arena2', env: { MALLOC_ARENA_MAX: '2' } },
-  { name: 'semi4-arena2', env: { NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' } },
+  { name: 'v8-defaults', env: { NODE_OPTIONS: null, MALLOC_ARENA_MAX: null } },
+  { name: 'semi8', env: { NODE_OPTIONS: semi(8), MALLOC_ARENA_MAX: null } },
+  { name: 'semi4', env: { NODE_OPTIONS: semi(4), MALLOC_ARENA_MAX: null } },
+  { name: 'semi2', env: { NODE_OPTIONS: semi(2), MALLOC_ARENA_MAX: null } },
+  { name: 'semi8-old25pct', env: { NODE_OPTIONS: semi(8, ' --max-old-space-size-percentage=25'), MALLOC_ARENA_MAX: null } },
+  { name: 'semi2-old25pct', env: { NODE_OPTIONS: semi(2, ' --max-old-space-size-percentage=25'), MALLOC_ARENA_MAX: null } },
+  { name: 'semi8-arena2', env: { NODE_OPTIONS: semi(8), MALLOC_ARENA_MAX: '2' } },
+  { name: 'semi4-arena2', env: { NODE_OPTIONS: semi(4), MALLOC_ARENA_MAX: '2' } },
+  { name: 'semi2-old25pct-arena2', env: { NODE_OPTIONS: semi(2, ' --max-old-space-size-percentage=25'), MALLOC_ARENA_MAX: '2' } },
   // Node refuses --optimize-for-size in NODE_OPTIONS (exit 9): only the image's command line could pass it.
-  { name: 'semi8-optsize', env: {}, nodeArgs: ['--optimize-for-size'] },
-  { name: 'semi2-old25pct-arena2', env: { NODE_OPTIONS: '--max-semi-space-size=2 --max-old-space-size-percentage=25', MALLOC_ARENA_MAX: '2' } },
+  { name: 'semi8-optsize', env: { NODE_OPTIONS: semi(8), MALLOC_ARENA_MAX: null }, nodeArgs: ['--optimize-for-size'] },
 ];
 
 const { values: flags } = parseArgs({
@@ -64,7 +67,6 @@ const NODES = Number(flags.nodes);
 const ROUNDS = Number(flags.rounds);
 const WARM = Number(flags.warm);
 const SETTLE_MS = 3_000;
-const OPERATOR_CRDS = ['mdevdevices', 'mdevmigrations', 'mdevnodes', 'mdevprobes'].map((p) => `crd/${p}.mdev-operator.io`);
 const log = (line: string) => process.stderr.write(`[heap ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const load = () => Math.round((loadavg()[0] ?? 0) * 10) / 10;
 
@@ -76,7 +78,7 @@ function selected(): Variant[] {
   return VARIANTS.filter((v) => names.includes(v.name));
 }
 
-/** The variant's environment on top of the chart's (a removed entry becomes empty, which Node reads as unset). */
+/** The variant's environment on top of the chart's (`''` removes the chart's entry). */
 function envOf(v: Variant): Record<string, string> {
   return Object.fromEntries(Object.entries(v.env).map(([k, val]) => [k, val ?? '']));
 }
@@ -135,10 +137,7 @@ async function prepareCluster(): Promise<{ kc: KubeConfig; path: string; started
   if (!path) path = (await up({ name: 'heap', log })).kubeconfig;
   const kc = new KubeConfig();
   kc.loadFromFile(path);
-  const kubectl = (args: string[]) => promisify(execFile)('kubectl', ['--kubeconfig', path, ...args], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'crds/']);
-  await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', ...OPERATOR_CRDS]);
-  await installKubevirtStandins(kc);
+  await installBenchCrds(kc, path);
   return { kc, path, startedHere };
 }
 

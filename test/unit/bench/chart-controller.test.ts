@@ -38,6 +38,8 @@ describe('bench: controller started as the chart starts it', () => {
     const { args, env } = chartControllerCommand({ kubeconfig: '/k', namespace: 'ns1', healthPort: 1, env: { NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_ARENA_MAX: '2' }, nodeArgs: ['--optimize-for-size'] });
     expect(env).to.include({ NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_ARENA_MAX: '2' });
     expect(args[0]).to.equal('--optimize-for-size');
+    const bare = chartControllerCommand({ kubeconfig: '/k', namespace: 'ns1', healthPort: 1, env: { NODE_OPTIONS: '', MALLOC_ARENA_MAX: '' } }).env;
+    expect(bare, 'an empty value removes the chart’s variable').to.not.have.any.keys('NODE_OPTIONS', 'MALLOC_ARENA_MAX');
     expect(args[1]).to.match(/dist\/cli\/main\.js$/);
   });
 
