@@ -131,7 +131,7 @@ async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Prom
   }));
 }
 
-function rssMiB(pid: number): number {
+export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : Number.NaN;
 }
@@ -300,7 +300,7 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
   }
 }
 
-async function stopController(child: ChildProcess): Promise<void> {
+export async function stopController(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
@@ -409,7 +409,7 @@ export async function cleanup(kc: KubeConfig, fleet: Fleet, say: (l: string) => 
 // Probe answering: the real responder per node, with the simulated NVIDIA driver as backend
 // ---------------------------------------------------------------------------------------------
 
-function startResponders(kc: KubeConfig, fleet: Fleet): { stop(): Promise<void> } {
+export function startResponders(kc: KubeConfig, fleet: Fleet): { stop(): Promise<void> } {
   const metrics = new AgentMetrics(new Registry());
   const responders = new Map<string, ProbeResponder>();
   const nodeIndex = new Map(fleet.nodeNames.map((n, i) => [n, i]));
@@ -467,7 +467,7 @@ function spawnNullController(kubeconfig: string, ns: string, healthPort: number)
 }
 
 /** The harness hands over a KubeConfig object (client-node's); the child process needs a file (JSON is valid YAML). */
-function kcPath(kc: KubeConfig): string {
+export function kcPath(kc: KubeConfig): string {
   const exportable = kc as Partial<{ exportConfig(): string }>;
   if (!exportable.exportConfig) throw new Error('bench controller: pass kubeconfigPath, this KubeConfig cannot be written to a file');
   const path = join(tmpdir(), `mdev-bench-kubeconfig-${process.pid}.yaml`);
@@ -475,7 +475,7 @@ function kcPath(kc: KubeConfig): string {
   return path;
 }
 
-async function waitReady(port: number, child: ChildProcess, timeoutMs = 300_000, path = '/readyz'): Promise<void> {
+export async function waitReady(port: number, child: ChildProcess, timeoutMs = 300_000, path = '/readyz'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the controller exited with status ${child.exitCode} before it was ready`);
@@ -491,7 +491,7 @@ async function waitReady(port: number, child: ChildProcess, timeoutMs = 300_000,
 }
 
 /** Creates dry-run MdevMigrations and times created → Planned through a watch. */
-function migrationTimer(kc: KubeConfig, ns: string) {
+export function migrationTimer(kc: KubeConfig, ns: string) {
   const waiters = new Map<string, (m: MdevMigration) => void>();
   const informer = informerFor<MdevMigration>(kc, { resource: MDEV_MIGRATIONS, namespace: ns, name: 'bench-migrations', parse: (o) => parseFromWire('MdevMigration', o, log0) });
   const seen = (m: MdevMigration): void => {

@@ -5,14 +5,13 @@
 // docs/bench/placement.svg. Suites that need Kubernetes get the local control plane `bench`
 // (.localcluster/bench, stopped and purged at the end unless --keep) with the CRDs installed, or the
 // cluster of --kubeconfig, which is never stopped.
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { REPO_ROOT, VERSIONS, down, up } from '../dev/localcluster/index.ts';
-import { installKubevirtStandins } from '../dev/standins/kubevirt-crds.ts';
 import { kubeRequest } from '../src/kube/request.ts';
+import { installBenchCrds } from './cluster-crds.ts';
 import { consoleTable } from './report/console.ts';
 import { describeMachine, loadAverage } from './report/machine.ts';
 import { renderBenchmarks } from './report/markdown.ts';
@@ -23,7 +22,6 @@ import { reproduceCommand, type Suite, type SuiteContext, type SuiteOutcome } fr
 const CLUSTER_NAME = 'bench';
 const BENCHMARKS_MD = join(REPO_ROOT, 'BENCHMARKS.md');
 const PLACEMENT_SVG = join(REPO_ROOT, 'docs', 'bench', 'placement.svg');
-const OPERATOR_CRDS = ['mdevdevices', 'mdevmigrations', 'mdevnodes', 'mdevprobes'].map((p) => `crd/${p}.mdev-operator.io`);
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
@@ -92,10 +90,7 @@ async function prepareCluster(opts: Options): Promise<Cluster> {
   process.env.MDEV_TEST_KUBECONFIG = kubeconfigPath;
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  const kubectl = (args: string[]) => promisify(execFile)('kubectl', ['--kubeconfig', kubeconfigPath, ...args], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'crds/']);
-  await kubectl(['wait', '--for', 'condition=Established', '--timeout=60s', ...OPERATOR_CRDS]);
-  await installKubevirtStandins(kc);
+  await installBenchCrds(kc, kubeconfigPath);
   const version = (await kubeRequest(kc, { method: 'GET', path: '/version' })) as { gitVersion?: string };
   return { kc, kubeconfigPath, kubernetes: version.gitVersion ?? 'unknown', startedHere, ...(auditLog ? { auditLog } : {}) };
 }

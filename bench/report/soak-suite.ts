@@ -56,7 +56,7 @@ export function soakSuite(): Suite {
     name: 'soak',
     title: 'Soak (last `npm run soak`)',
     needsCluster: false,
-    about: 'Churning migrations on a 200-node simulated fleet with the controller in its own process, started as the chart starts it (compiled, the chart\'s args and NODE_OPTIONS), for `--minutes` (default 30). Nothing deletes a MdevMigration but the controller\'s lifecycle (chart defaults: 5 finished records kept per VMI). Request counts per component from kube-apiserver\'s audit log by User-Agent. `npm run soak` writes `.bench/soak.json`; `npm run bench -- --only soak` puts its figures here.',
+    about: 'Churning migrations on a 200-node simulated fleet with the controller in its own process, started as the chart starts it (compiled, the chart\'s args and environment, inside the container\'s memory limit), for `--minutes` (default 30). Nothing deletes a MdevMigration but the controller\'s lifecycle (chart defaults: 5 finished records kept per VMI). Request counts per component from kube-apiserver\'s audit log by User-Agent. `npm run soak` writes `.bench/soak.json`; `npm run bench -- --only soak` puts its figures here.',
     planned: ['migrations, lost migrations (target 0), controller and agent RSS over time (target: flat), API requests per migration'],
     async run() {
       let text: string;

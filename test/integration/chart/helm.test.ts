@@ -329,6 +329,18 @@ describe('chart with the real helm', function () {
       expect([w.failurePolicy, w.timeoutSeconds]).to.deep.equal(['Ignore', 5]);
     });
 
+    it('sets the controller\'s heap options where the process starts: NODE_OPTIONS and MALLOC_ARENA_MAX, each omitted when emptied', async () => {
+      const env = (objs: K8sObject[]): Record<string, string> => {
+        const c = (find(objs, 'Deployment') as Any).spec.template.spec.containers[0];
+        return Object.fromEntries(c.env.filter((e: Any) => 'value' in e).map((e: Any) => [e.name, e.value]));
+      };
+      expect(env(await render([]))).to.include({ NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' });
+      const custom = env(await render(['-f', join(FIXTURES, 'values-all.yaml')]));
+      expect(custom.NODE_OPTIONS).to.equal('--max-semi-space-size=2');
+      expect(custom, 'mallocArenaMax 0 leaves glibc\'s default').to.not.have.property('MALLOC_ARENA_MAX');
+      expect(env(await render(['--set', 'controller.nodeOptions=']))).to.not.have.property('NODE_OPTIONS');
+    });
+
     it('renders ServiceMonitor and PrometheusRule alerts on the operator metrics when enabled', async () => {
       const all = await render(['-f', join(FIXTURES, 'values-all.yaml')]);
       find(all, 'ServiceMonitor');

@@ -4,16 +4,17 @@
 import { expect } from 'chai';
 import { countEvent, emptyCounts } from '../../../bench/audit-count.ts';
 import { chartControllerCommand, chartControllerContainer } from '../../../bench/chart-controller.ts';
+import { quantityBytes } from '../../../bench/memory-cgroup.ts';
 
 describe('bench: controller started as the chart starts it', () => {
   it('takes NODE_OPTIONS and the args from the rendered chart, replacing only what binds them to a pod', () => {
     const container = chartControllerContainer();
-    expect(container.env.NODE_OPTIONS).to.equal('--max-semi-space-size=8');
+    expect(container.env).to.include({ NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' });
     const saved = process.env.NODE_OPTIONS;
     process.env.NODE_OPTIONS = '--max-old-space-size=4096';
     try {
       const { args, env } = chartControllerCommand({ kubeconfig: '/k', namespace: 'ns1', healthPort: 1234 }, container);
-      expect(env.NODE_OPTIONS, 'the chart’s, not the caller’s').to.equal('--max-semi-space-size=8');
+      expect(env.NODE_OPTIONS, 'the chart’s, not the caller’s').to.equal('--max-semi-space-size=4');
       expect(args[0]).to.match(/dist\/cli\/main\.js$/);
       expect(args).to.include.members(['controller', '--leader-elect=true', '--migration-history-limit=5', '--target-pending-timeout=120s', '--log-level=info', '--kubeconfig=/k', '--namespace=ns1', '--webhook-port=0', '--health-port=1234']);
       expect(args.filter((a) => a.startsWith('--namespace='))).to.deep.equal(['--namespace=ns1']);
@@ -22,6 +23,24 @@ describe('bench: controller started as the chart starts it', () => {
       if (saved === undefined) delete process.env.NODE_OPTIONS;
       else process.env.NODE_OPTIONS = saved;
     }
+  });
+
+  it('takes the container’s memory limit (V8 sizes its heap from it), and reads Kubernetes quantities', () => {
+    expect(chartControllerContainer().memoryLimit).to.equal('512Mi');
+    expect(quantityBytes('512Mi')).to.equal(512 * 2 ** 20);
+    expect(quantityBytes('1Gi')).to.equal(2 ** 30);
+    expect(quantityBytes('600M')).to.equal(600e6);
+    expect(quantityBytes('1048576')).to.equal(2 ** 20);
+    expect(() => quantityBytes('512 MiB')).to.throw(/512Mi, 1Gi/);
+  });
+
+  it('puts a variant’s environment over the chart’s and node flags before the entrypoint', () => {
+    const { args, env } = chartControllerCommand({ kubeconfig: '/k', namespace: 'ns1', healthPort: 1, env: { NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_ARENA_MAX: '2' }, nodeArgs: ['--optimize-for-size'] });
+    expect(env).to.include({ NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_ARENA_MAX: '2' });
+    expect(args[0]).to.equal('--optimize-for-size');
+    const bare = chartControllerCommand({ kubeconfig: '/k', namespace: 'ns1', healthPort: 1, env: { NODE_OPTIONS: '', MALLOC_ARENA_MAX: '' } }).env;
+    expect(bare, 'an empty value removes the chart’s variable').to.not.have.any.keys('NODE_OPTIONS', 'MALLOC_ARENA_MAX');
+    expect(args[1]).to.match(/dist\/cli\/main\.js$/);
   });
 
   it('counts audit events: writes, non-watch reads, LISTs, and Leases and KubeVirt CR polls apart', () => {
