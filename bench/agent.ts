@@ -156,7 +156,7 @@ export async function benchAgent(opts: AgentBenchOptions): Promise<AgentBenchFig
  * agent starts. kubeRequest honours the Retry-After. docs/bench/agent-publish.md has the figures.
  */
 async function servedFromWatchCache(kc: KubeConfig, node: string): Promise<void> {
-  const paths = ['/apis/mdev-operator.io/v1alpha1/mdevdevices', '/apis/mdev-operator.io/v1alpha1/mdevnodes', '/apis/mdev-operator.io/v1alpha1/mdevprobes', '/api/v1/pods'];
+  const paths = ['/apis/mdev-operator.io/v1alpha1/mdevdevices', '/apis/mdev-operator.io/v1alpha1/mdevnodes', '/apis/mdev-operator.io/v1alpha1/mdevprobes'];
   await Promise.all(paths.map((path) => kubeRequest(kc, { method: 'GET', path, query: { labelSelector: `${LABEL_NODE}=${node}` } })));
 }
 
