@@ -105,7 +105,8 @@ export async function packageKrewPlugin(outDir: string, manifestPath: string): P
   const stage = mkdtempSync(join(tmpdir(), 'kubectl-mdev-'));
   try {
     await exec(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', join(stage, 'dist')], { cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 });
-    for (const f of ['package.json', 'package-lock.json']) copyFileSync(join(REPO_ROOT, f), join(stage, f));
+    // krew's index requires the license in the archive (without `files`, krew installs the whole archive).
+    for (const f of ['package.json', 'package-lock.json', 'LICENSE']) copyFileSync(join(REPO_ROOT, f), join(stage, f));
     // The lockfile's production dependencies only; no install scripts (none is needed at run time).
     await exec('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: stage, maxBuffer: 16 * 1024 * 1024 });
     dropSymlinks(join(stage, 'node_modules'));
@@ -115,7 +116,7 @@ export async function packageKrewPlugin(outDir: string, manifestPath: string): P
     const archive = join(outDir, archiveName(p.version));
     // Reproducible: sorted names, fixed owner and time, no gzip timestamp; same tree, same sha256.
     await exec('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--use-compress-program=gzip -n -9',
-      '-C', stage, '-cf', archive, PLUGIN_BIN, 'package.json', 'dist', 'node_modules']);
+      '-C', stage, '-cf', archive, PLUGIN_BIN, 'LICENSE', 'package.json', 'dist', 'node_modules']);
     const sha256 = createHash('sha256').update(readFileSync(archive)).digest('hex');
     mkdirSync(dirname(manifestPath), { recursive: true });
     writeFileSync(manifestPath, krewManifest(p, sha256));

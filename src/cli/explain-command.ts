@@ -1,8 +1,8 @@
-// `mdev-operator explain <ns>/<vmi> [-o table|json] [--probe] [--kubeconfig P] [--context C] [--namespace NS]`:
+// `mdev-operator explain [<ns>/]<vmi> [-n NS] [-o table|json] [--probe] [--kubeconfig P] [--context C] [--operator-namespace NS]`:
 // every node with the verdict and reason a migration of the VMI would get now, from live state
 // listed once. Known verdicts come from agents' earlier probe answers; unknown version classes
 // are probed only with --probe (which writes MdevProbes that the agents answer).
-import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
+import { contextNamespace, type KubeConfig } from '../kube/kubeconfig.ts';
 import { loggerFor } from '../observability/logger.ts';
 import { VERDICT_ORDER } from '../placement/index.ts';
 import type { AdmissionDecision } from '../webhook/admission-ports.ts';
@@ -11,9 +11,10 @@ import { liveDecider } from '../webhook/live-decider.ts';
 import { loadLiveState } from '../webhook/live-view.ts';
 import { renderCounts, renderJson, renderTable } from './output/table.ts';
 import { UsageError } from './usage-error.ts';
-import { kubeConfigFromFlags, kubeconfigUsage, parseReadOnlyFlags } from './flags.ts';
+import { kubeConfigFromFlags, kubeconfigUsage, operatorNamespaceUsage, parseReadOnlyFlags } from './flags.ts';
 
 export const EXPLAIN_USAGE = `Usage: mdev-operator explain <namespace>/<vmi> [flags]
+       mdev-operator explain <vmi> -n <namespace> [flags]
 
 Every node's verdict and reason for a migration of the VMI now, from the cluster's state listed once.
 Verdicts come from the agents' earlier probe answers; a version class no agent answered yet shows as
@@ -21,8 +22,8 @@ not verified, and nothing is written to the cluster unless --probe.
 
   -o, --output table|json  output format (default table)
   --probe                  ask the agents about unknown version classes (creates MdevProbes)
-  --namespace NS           operator namespace, where the agent Leases are (default ${DEFAULT_NAMESPACE})
-${kubeconfigUsage(27)}`;
+  -n, --namespace NS       the VMI's namespace (default: the context's namespace, else default)
+${operatorNamespaceUsage(27)}${kubeconfigUsage(27)}`;
 
 export interface ExplainResult {
   vmi: string;
@@ -59,23 +60,35 @@ export function unverifiedHint(messages: readonly string[]): string {
   return n > 0 ? `${n} ${n === 1 ? 'entry is' : 'entries are'} not verified (no agent answer known for the version class): run with --probe to ask the agents\n` : '';
 }
 
+/**
+ * The VMI named by `<ns>/<vmi>`, or by `<vmi>` in the namespace of -n, else of the kubeconfig
+ * context, else `default` (as kubectl resolves it). The context is read only when needed, so a
+ * malformed reference is reported before any kubeconfig problem.
+ */
+export function vmiRef(positionals: readonly string[], flag: string | undefined, contextNamespace: () => string | undefined): { namespace: string; name: string } {
+  const [ref, ...extra] = positionals;
+  const m = /^(?:([a-z0-9][a-z0-9-]*)\/)?([a-z0-9][a-z0-9.-]*)$/.exec(ref ?? '');
+  if (!m || extra.length > 0) throw new UsageError(`expected exactly one <namespace>/<vmi> or <vmi>, got '${positionals.join(' ')}'`);
+  const [, inRef, name] = m as unknown as [string, string | undefined, string];
+  if (inRef && flag && inRef !== flag) throw new UsageError(`the VMI ${inRef}/${name} and -n ${flag} name different namespaces; give one of them`);
+  return { namespace: inRef ?? flag ?? contextNamespace() ?? 'default', name };
+}
+
 export async function explainCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseReadOnlyFlags(argv);
   const format = outputFormat(values.output);
-  const [ref, ...extra] = positionals;
-  const m = /^([a-z0-9][a-z0-9-]*)\/([a-z0-9][a-z0-9.-]*)$/.exec(ref ?? '');
-  if (!m || extra.length > 0) throw new UsageError(`expected exactly one <namespace>/<vmi>, got '${positionals.join(' ')}'`);
-  const [, namespace, name] = m as unknown as [string, string, string];
+  let kc: KubeConfig | undefined;
+  const kubeConfig = (): KubeConfig => (kc ??= kubeConfigFromFlags({ kubeconfig: values.kubeconfig, context: values.context }));
+  const { namespace, name } = vmiRef(positionals, values.namespace, () => contextNamespace(kubeConfig()));
   const log = loggerFor('explain');
-  const kc = kubeConfigFromFlags({ kubeconfig: values.kubeconfig, context: values.context });
-  const state = await loadLiveState(kc, values.namespace, log);
+  const state = await loadLiveState(kubeConfig(), values['operator-namespace'], log);
   const vmi = state.vmis.find((v) => v.metadata.namespace === namespace && v.metadata.name === name);
   if (!vmi) {
     process.stderr.write(`mdev-operator explain: VirtualMachineInstance ${namespace}/${name} not found; check the name with \`kubectl get vmi -n ${namespace}\`\n`);
     return 1;
   }
   const devices = state.view.devices.filter((d) => d.status?.consumer?.uid === vmi.metadata.uid).map((d) => d.metadata.name).sort();
-  const live = await liveDecider({ kc, state, probe: values.probe, log });
+  const live = await liveDecider({ kc: kubeConfig(), state, probe: values.probe, log });
   try {
     const d = await live.decider.decide({ vmi, budgetMs: 20_000, probe: values.probe });
     const result: ExplainResult = {

@@ -115,7 +115,11 @@ export function untilSignal(): Promise<'SIGTERM' | 'SIGINT'> {
   });
 }
 
-/** Flags of the read-only commands (explain, plan-drain): output format, probing, where to look. */
+/**
+ * Flags of the read-only commands (explain, plan-drain): output format, probing, where to look.
+ * They run as `kubectl mdev …`, so `-n/--namespace` means what it means to kubectl (the namespace of
+ * the object named), and the operator's own namespace has a flag of its own.
+ */
 export function parseReadOnlyFlags(argv: string[]) {
   return parseArgs({
     args: argv,
@@ -124,8 +128,14 @@ export function parseReadOnlyFlags(argv: string[]) {
       probe: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
       context: { type: 'string' },
-      namespace: { type: 'string', default: DEFAULT_NAMESPACE },
+      namespace: { type: 'string', short: 'n' },
+      'operator-namespace': { type: 'string', default: DEFAULT_NAMESPACE },
     },
     allowPositionals: true,
   });
+}
+
+/** The usage line of --operator-namespace, with the description starting at `column`. */
+export function operatorNamespaceUsage(column: number): string {
+  return `  ${'--operator-namespace NS'.padEnd(column - 2)}where mdev-operator runs and its agents' Leases are (default ${DEFAULT_NAMESPACE})\n`;
 }

@@ -1,8 +1,7 @@
-// `mdev-operator plan-drain <node> [-o table|json] [--probe] [--kubeconfig P] [--context C] [--namespace NS]`:
+// `mdev-operator plan-drain <node> [-o table|json] [--probe] [--kubeconfig P] [--context C] [--operator-namespace NS]`:
 // before anyone runs `kubectl drain`, the target every VMI with mediated devices on the node would
 // get, or why none exists. Read only: nothing is reserved, and nothing is probed unless --probe.
 // The plan is computed by plan-drain.ts (which the demo uses too); this module parses and renders.
-import { DEFAULT_NAMESPACE } from '../api/v1alpha1/constants.ts';
 import { NODES } from '../controller/resources.ts';
 import { isNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
@@ -11,7 +10,7 @@ import { outputFormat, unverifiedHint } from './explain-command.ts';
 import { renderCounts, renderJson, renderTable } from './output/table.ts';
 import { planDrain, type DrainPlan } from './plan-drain.ts';
 import { UsageError } from './usage-error.ts';
-import { kubeConfigFromFlags, kubeconfigUsage, parseReadOnlyFlags } from './flags.ts';
+import { kubeConfigFromFlags, kubeconfigUsage, operatorNamespaceUsage, parseReadOnlyFlags } from './flags.ts';
 
 export type { DrainEntry, DrainPlan } from './plan-drain.ts';
 
@@ -23,8 +22,7 @@ nothing is reserved, and nothing is written unless --probe.
 
   -o, --output table|json  output format (default table)
   --probe                  ask the agents about unknown version classes (creates MdevProbes)
-  --namespace NS           operator namespace, where the agent Leases are (default ${DEFAULT_NAMESPACE})
-${kubeconfigUsage(27)}`;
+${operatorNamespaceUsage(27)}${kubeconfigUsage(27)}`;
 
 export interface DrainTableOptions {
   /** Clip REASON cells to this width (default 160; the demo uses less to fit a terminal). */
@@ -45,6 +43,7 @@ export async function planDrainCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseReadOnlyFlags(argv);
   const format = outputFormat(values.output);
   if (positionals.length !== 1) throw new UsageError(`expected exactly one <node>, got '${positionals.join(' ')}'`);
+  if (values.namespace !== undefined) throw new UsageError(`-n/--namespace ${values.namespace}: a node has no namespace, and plan-drain covers the VMIs of every namespace on it; the operator's namespace is --operator-namespace`);
   const node = positionals[0] as string;
   const kc = kubeConfigFromFlags({ kubeconfig: values.kubeconfig, context: values.context });
   try {
@@ -54,7 +53,7 @@ export async function planDrainCommand(argv: string[]): Promise<number> {
     process.stderr.write(`mdev-operator plan-drain: node ${node} not found; list nodes with \`kubectl get nodes\`\n`);
     return 1;
   }
-  const plan = await planDrain(kc, { node, namespace: values.namespace, probe: values.probe });
+  const plan = await planDrain(kc, { node, namespace: values['operator-namespace'], probe: values.probe });
   process.stdout.write(renderDrainPlan(plan, format));
   return 0;
 }

@@ -8,7 +8,7 @@
 import type { KubeConfig } from './kubeconfig.ts';
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { gauge } from '../observability/metrics.ts';
-import { realClock, sleep, type Clock } from './clock.ts';
+import { clockTimeout, realClock, sleep, type Clock } from './clock.ts';
 import { apiStatusCode, describeApiError } from './errors.ts';
 import { kubeRequest } from './request.ts';
 
@@ -86,8 +86,7 @@ export class ApiReadiness {
 
   /** Checks once now; exposed for tests and for a first answer without waiting a period. */
   async check(): Promise<boolean> {
-    const timeout = new AbortController();
-    const cancel = this.#clock.setTimer(() => timeout.abort(), this.#o.timeoutMs ?? 2_000);
+    const timeout = clockTimeout(this.#clock, this.#o.timeoutMs ?? 2_000);
     let ready = false;
     let why = 'not ok';
     try {
@@ -95,7 +94,7 @@ export class ApiReadiness {
     } catch (err) {
       why = describeApiError(err);
     } finally {
-      cancel();
+      timeout.cancel();
     }
     if (this.#stop.signal.aborted) return ready;
     if (ready && this.#readySince === undefined) {

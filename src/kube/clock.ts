@@ -34,6 +34,16 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
   });
 }
 
+/**
+ * A signal that aborts after `ms` on `clock` (with `reason`, if given), and the function that
+ * disarms it. `AbortSignal.timeout` would read the real clock, which fake-clock tests cannot drive.
+ */
+export function clockTimeout(clock: Clock, ms: number, reason?: unknown): { signal: AbortSignal; cancel: CancelTimer } {
+  const timeout = new AbortController();
+  const cancel = clock.setTimer(() => timeout.abort(reason), ms);
+  return { signal: timeout.signal, cancel };
+}
+
 /** ±`fraction` random jitter, so many replicas or informers do not retry in lockstep. */
 export function jitter(ms: number, fraction = 0.2): number {
   return ms * (1 - fraction + Math.random() * 2 * fraction);

@@ -64,6 +64,11 @@ export interface KubeConfig {
   applyToHTTPSOptions(opts: RequestOptions): Promise<void>;
 }
 
+/** The current context's namespace, where kubectl puts a namespaced name given without one. */
+export function contextNamespace(kc: KubeConfig): string | undefined {
+  return kc instanceof LoadedKubeConfig ? kc.getCurrentContextObject()?.namespace : undefined;
+}
+
 export interface KubeConfigContents {
   clusters: Cluster[];
   users: User[];

@@ -8,7 +8,7 @@
 //  - on stop, finish the leader's work, then release by clearing holderIdentity.
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { gauge } from '../observability/metrics.ts';
-import { realClock, sleep, type Clock } from './clock.ts';
+import { clockTimeout, realClock, sleep, type Clock } from './clock.ts';
 import { describeApiError } from './errors.ts';
 import type { LeaseRecord, LeaseStore, StoredLease } from './lease-store.ts';
 
@@ -134,10 +134,9 @@ export class LeaderElector {
       this.#wake = wake;
       // One attempt may take at most renewDeadline: a request hanging on an API server whose etcd
       // is gone must not hold up the campaign after it is back.
-      const timeout = new AbortController();
-      const cancel = this.#clock.setTimer(() => timeout.abort(), this.#renewDeadlineMs);
+      const timeout = clockTimeout(this.#clock, this.#renewDeadlineMs);
       const result = await this.#tryAcquireOrRenew(AbortSignal.any([signal, wake.signal, timeout.signal]));
-      cancel();
+      timeout.cancel();
       if (result === 'ok') return true;
       const factor = this.#o.jitterFactor ?? 1.2;
       if (!wake.signal.aborted) await sleep(this.#clock, this.#retryPeriodMs * (1 + Math.random() * factor), AbortSignal.any([signal, wake.signal]));
@@ -153,10 +152,9 @@ export class LeaderElector {
       await sleep(this.#clock, this.#retryPeriodMs, this.#stop.signal);
       if (this.#stop.signal.aborted) return false;
       // A renewal that hangs past the deadline is as good as failed: abort it.
-      const attempt = new AbortController();
-      const cancel = this.#clock.setTimer(() => attempt.abort(), lastRenew + this.#renewDeadlineMs - this.#clock.now());
+      const attempt = clockTimeout(this.#clock, lastRenew + this.#renewDeadlineMs - this.#clock.now());
       const result = await this.#tryAcquireOrRenew(attempt.signal);
-      cancel();
+      attempt.cancel();
       if (result === 'ok') lastRenew = this.#clock.now();
       else if (result === 'held') return true;
       else if (this.#clock.now() - lastRenew >= this.#renewDeadlineMs) return true;

@@ -3,7 +3,7 @@
 // controller treats a node whose lease is not fresh as AgentUnavailable. No election here.
 import { loggerFor, type Logger } from '../observability/logger.ts';
 import { Backoff, PROMPT_WRITE_ATTEMPT_MS, PROMPT_WRITE_BACKOFF } from './backoff.ts';
-import { realClock, sleep, type Clock } from './clock.ts';
+import { clockTimeout, realClock, sleep, type Clock } from './clock.ts';
 import { describeApiError, isAlreadyExists, isConflict } from './errors.ts';
 import type { LeaseRecord, LeaseStore } from './lease-store.ts';
 
@@ -98,12 +98,11 @@ export class LeaseHeartbeat {
 
   /** One renewal, abandoned after PROMPT_WRITE_ATTEMPT_MS (see there) or when stopped. */
   async #attempt(): Promise<void> {
-    const timeout = new AbortController();
-    const cancel = this.#clock.setTimer(() => timeout.abort(new Error(`the lease renewal took longer than ${PROMPT_WRITE_ATTEMPT_MS} ms; retrying`)), PROMPT_WRITE_ATTEMPT_MS);
+    const timeout = clockTimeout(this.#clock, PROMPT_WRITE_ATTEMPT_MS, new Error(`the lease renewal took longer than ${PROMPT_WRITE_ATTEMPT_MS} ms; retrying`));
     try {
       await this.renewOnce(AbortSignal.any([timeout.signal, this.#stop.signal]));
     } finally {
-      cancel();
+      timeout.cancel();
     }
   }
 

@@ -69,7 +69,7 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
   const [src, t1, t2, bad, mixed] = [`drain-src-${id}`, `tgt1-${id}`, `tgt2-${id}`, `bad-${id}`, `mixed-${id}`];
   const devices: string[] = [];
   const probes: string[] = [];
-  const common = ['--kubeconfig', testKubeconfigPath(), '--namespace', opNs];
+  const common = ['--kubeconfig', testKubeconfigPath(), '--operator-namespace', opNs];
 
   /** STAND-IN for an agent's earlier answer: an MdevProbe with a result for each device. */
   async function answeredProbe(node: string, answers: readonly (readonly [string, boolean])[]): Promise<void> {
@@ -171,7 +171,7 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
     const dir = mkdtempSync(join(tmpdir(), 'kubectl-context-'));
     try {
       const { path, good } = kubeconfigWithTwoContexts(dir);
-      const flags = ['-o', 'json', '--namespace', opNs, '--kubeconfig', path];
+      const flags = ['-o', 'json', '--operator-namespace', opNs, '--kubeconfig', path];
       const chosen = await capture(() => runCli(PLUGIN_COMMANDS, ['plan-drain', src, ...flags, '--context', good], 'kubectl mdev'));
       expect(chosen.code, chosen.stderr).to.equal(0);
       expect((JSON.parse(chosen.stdout) as DrainPlan).summary).to.deep.equal({ withTarget: 2, blocked: 1 });
@@ -195,15 +195,21 @@ describe('plan-drain and explain on the real kube-apiserver (fleet and KubeVirt 
       const exec = promisify(execFile);
       const plugins = await exec('kubectl', ['plugin', 'list'], { env }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
       expect(plugins.stdout).to.contain(join(dir, 'kubectl-mdev'));
-      const plan = JSON.parse((await exec('kubectl', ['mdev', 'plan-drain', src, '-o', 'json', '--namespace', opNs], { env })).stdout) as DrainPlan;
+      const plan = JSON.parse((await exec('kubectl', ['mdev', 'plan-drain', src, '-o', 'json', '--operator-namespace', opNs], { env })).stdout) as DrainPlan;
       expect(plan.node).to.equal(src);
       expect(plan.summary).to.deep.include({ withTarget: 2, blocked: 1 });
-      const explained = JSON.parse((await exec('kubectl', ['mdev', 'explain', `${ns}/vm-a`, '-o', 'json', '--namespace', opNs], { env })).stdout) as { target: string };
+      const explained = JSON.parse((await exec('kubectl', ['mdev', 'explain', `${ns}/vm-a`, '-o', 'json', '--operator-namespace', opNs], { env })).stdout) as { target: string };
       expect([t1, t2]).to.include(explained.target);
+      // -n names the VMI's namespace, as it does for kubectl get.
+      const byFlag = JSON.parse((await exec('kubectl', ['mdev', 'explain', 'vm-a', '-n', ns, '-o', 'json', '--operator-namespace', opNs], { env })).stdout) as { vmi: string; target: string };
+      expect(byFlag).to.deep.include({ vmi: `${ns}/vm-a`, target: explained.target });
+      const noNamespace = await exec('kubectl', ['mdev', 'plan-drain', src, '-n', ns], { env }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
+      expect(noNamespace.code).to.equal(2);
+      expect(noNamespace.stderr).to.contain(`-n/--namespace ${ns}: a node has no namespace`);
       // kubectl hands the plugin its flags verbatim: --context after the VMI reaches kubectl-mdev.
       const { path, good } = kubeconfigWithTwoContexts(dir);
       const twoEnv = { ...env, KUBECONFIG: path };
-      const viaContext = JSON.parse((await exec('kubectl', ['mdev', 'explain', `${ns}/vm-a`, '--context', good, '-o', 'json', '--namespace', opNs], { env: twoEnv })).stdout) as { target: string };
+      const viaContext = JSON.parse((await exec('kubectl', ['mdev', 'explain', `${ns}/vm-a`, '--context', good, '-o', 'json', '--operator-namespace', opNs], { env: twoEnv })).stdout) as { target: string };
       expect([t1, t2]).to.include(viaContext.target);
       const refused = await exec('kubectl', ['mdev', 'plan-drain', src, '--context', 'prod'], { env: twoEnv }).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
       expect(refused.code).to.equal(2);

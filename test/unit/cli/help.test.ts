@@ -75,7 +75,7 @@ describe('CLI help', () => {
   it('after `--` a --help is an argument, and a usage error points at --help', async () => {
     const r = await run(PRODUCT_COMMANDS, ['explain', '--', '--help']);
     expect(r.code).to.equal(2);
-    expect(r.err).to.contain("expected exactly one <namespace>/<vmi>, got '--help'");
+    expect(r.err).to.contain("expected exactly one <namespace>/<vmi> or <vmi>, got '--help'");
     expect(r.err).to.contain('mdev-operator explain --help shows the flags');
   });
 

@@ -104,7 +104,7 @@ describe('npm run krew:package (scripts/krew-package.ts) and the real krew', fun
     expect(launcher, `${bin} in the archive`).to.not.equal(undefined);
     expect(launcher!).to.match(/^-rwxr-xr-x /);
     const paths = entries.map(path);
-    for (const f of ['package.json', 'dist/cli/kubectl-plugin.js', 'dist/cli/explain-command.js', 'node_modules/yaml/package.json', 'node_modules/zod/package.json']) expect(paths).to.include(f);
+    for (const f of ['LICENSE', 'package.json', 'dist/cli/kubectl-plugin.js', 'dist/cli/explain-command.js', 'node_modules/yaml/package.json', 'node_modules/zod/package.json']) expect(paths).to.include(f);
     expect(paths.filter((p) => /^(src|dev|test|bench|scripts)\//.test(p) || p.startsWith('node_modules/typescript/') || p.startsWith('node_modules/mocha/'))).to.deep.equal([]);
   });
 

@@ -108,6 +108,31 @@ describe('kube transport: requests on the wire (loopback server)', () => {
   });
 });
 
+describe('kube transport: idle connections (loopback server keeping them 60 s)', () => {
+  let api: LoopbackApi;
+  beforeEach(async () => {
+    // Setting Connection ourselves keeps Node from adding a `Keep-Alive: timeout=60` hint, which
+    // undici would follow; kube-apiserver (Go) sends no hint, so the client's own timeout decides.
+    api = await loopbackApi((_req, res) => {
+      res.setHeader('connection', 'keep-alive');
+      res.end('{}');
+    }, 60_000);
+  });
+  afterEach(() => api.close());
+
+  // undici closes an idle connection after 4 s by default, so a decision a few seconds after the
+  // last one paid a new TLS handshake per parallel request. The wait is the behaviour under test
+  // (an idle pause longer than undici's default), not a synchronisation.
+  it('reuses a connection after 6 s of idleness', async function () {
+    this.timeout(20_000);
+    await kubeRequest(api.kc, { method: 'GET', path: '/api/v1/namespaces/default' });
+    await new Promise((r) => setTimeout(r, 6_000));
+    await kubeRequest(api.kc, { method: 'GET', path: '/api/v1/namespaces/default' });
+    expect(api.requests).to.have.length(2);
+    expect(api.connections(), 'connections for two requests 6 s apart').to.equal(1);
+  });
+});
+
 describe('kube transport: HTTP/1.1 only, also where the server offers HTTP/2 (loopback TLS server)', () => {
   // undici 8 would negotiate HTTP/2, whose client can crash the process when the server closes the
   // connection (ADR 0007); raw requests, generated clients and watches must all arrive as HTTP/1.1.
