@@ -2,7 +2,8 @@
 // started with `audit`, see dev/localcluster): every non-watch request, with the User-Agent each
 // component sends (src/kube/user-agent.ts, dev/sim/user-agents.ts). Counted on the API server's
 // side, so nothing a client forgets to count is missed. Lease requests (leader election, agent
-// heartbeats) are periodic, not per migration, and are counted apart.
+// heartbeats) and the controller's poll of the KubeVirt CR (a LIST every 30 s,
+// src/kubevirt/kubevirt-config.ts) are periodic, not per migration, and are counted apart.
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 
@@ -20,6 +21,8 @@ export interface RequestCounts {
   /** list calls (included in reads). */
   lists: number;
   leases: number;
+  /** The periodic LISTs of the KubeVirt CR (not in reads or lists). */
+  kubevirtPolls: number;
   /** `verb resource` → count, for the notes. */
   byVerb: Record<string, number>;
 }
@@ -36,7 +39,7 @@ const WRITES = new Set(['create', 'update', 'patch', 'delete', 'deletecollection
 const READS = new Set(['get', 'list']);
 
 export function emptyCounts(): RequestCounts {
-  return { writes: 0, reads: 0, lists: 0, leases: 0, byVerb: {} };
+  return { writes: 0, reads: 0, lists: 0, leases: 0, kubevirtPolls: 0, byVerb: {} };
 }
 
 /** Adds one audit event to `c` (exported for the unit test). */
@@ -45,6 +48,10 @@ export function countEvent(c: RequestCounts, e: AuditEvent): void {
   const resource = e.objectRef ? `${e.objectRef.resource ?? ''}${e.objectRef.subresource ? `/${e.objectRef.subresource}` : ''}` : 'nonresource';
   if (e.objectRef?.resource === 'leases') {
     c.leases++;
+    return;
+  }
+  if (e.objectRef?.resource === 'kubevirts' && verb === 'list') {
+    c.kubevirtPolls++;
     return;
   }
   if (!WRITES.has(verb) && !READS.has(verb)) return;

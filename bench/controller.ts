@@ -77,6 +77,8 @@ export interface ControllerBenchFigures {
   warmMedianMs: number;
   warmP99Ms: number;
   concurrent100Ms: number;
+  /** The null controller answering 100 dry runs created at once (the floor of concurrent100Ms), same run. */
+  nullConcurrent100Ms: number;
   rssMiB: number;
   /** The same process after every decision above: what the young/old generation settle at under load. */
   rssAfterDecisionsMiB: number;
@@ -182,14 +184,23 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
   };
   const timer = migrationTimer(kc, fleet.ns);
   let seq = 0;
-  const nullBlock = async (n: number): Promise<number[]> => {
+  // Names unique per call, so one fleet (namespace) can be measured more than once.
+  const tag = Math.random().toString(36).slice(2, 6);
+  /** 100 dry runs created at once, timed until the last is seen Planned (the controller's, or the null controller's floor). */
+  const concurrent100 = async (prefix: string): Promise<{ ms: number; decided: { ms: number; m: MdevMigration }[] }> => {
+    const c0 = performance.now();
+    const decided = await Promise.all(Array.from({ length: 100 }, (_, i) => timer.decide(`${prefix}-${tag}-${seq}-${i}`, (fleet.sources[i % fleet.sources.length] as Vmi).metadata.name)));
+    seq++;
+    return { ms: performance.now() - c0, decided };
+  };
+  const nullBlock = async (n: number, withConcurrent = false): Promise<{ samples: number[]; concurrentMs?: number }> => {
     const child = spawnNullController(kubeconfig, fleet.ns, healthPort);
     try {
       await waitReady(healthPort, child, 60_000, '/');
       await new Promise((r) => setTimeout(r, 1000));
-      const out: number[] = [];
-      for (let i = 0; i < n; i++) out.push((await timer.decide(`null-${seq++}`, (fleet.sources[i % fleet.sources.length] as Vmi).metadata.name)).ms);
-      return out;
+      const samples: number[] = [];
+      for (let i = 0; i < n; i++) samples.push((await timer.decide(`null-${tag}-${seq++}`, (fleet.sources[i % fleet.sources.length] as Vmi).metadata.name)).ms);
+      return withConcurrent ? { samples, concurrentMs: (await concurrent100('null-conc')).ms } : { samples };
     } finally {
       await stopController(child);
     }
@@ -203,7 +214,7 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
     say(`probe round trip median ${round(rtt.median)} ms, p99 ${round(rtt.p99)} ms (${rtt.n})`);
     await timer.start();
     const nullHalf = Math.ceil((opts.nullDecisions ?? 200) / 2);
-    const nullSamples = await nullBlock(nullHalf);
+    const nullSamples = (await nullBlock(nullHalf)).samples;
     controller = await startController();
     const rss = rssMiB(controller.pid as number);
     say(`controller synced, RSS ${rss} MiB`);
@@ -218,7 +229,7 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
       }
       // Cold: the first decision for each source string (nothing cached for it yet).
       const from = Date.now();
-      for (const vmi of fleet.sources) results.push({ ...(await timer.decide(`cold-${seq++}`, vmi.metadata.name)), cold: true });
+      for (const vmi of fleet.sources) results.push({ ...(await timer.decide(`cold-${tag}-${seq++}`, vmi.metadata.name)), cold: true });
       coldWindows.push({ from, to: Date.now() });
     }
     say(`${results.length} cold decisions in ${rounds} controller lives`);
@@ -226,16 +237,15 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
     const warmFrom = Date.now();
     for (let i = 0; i < warm; i++) {
       const vmi = fleet.sources[i % fleet.sources.length] as Vmi;
-      results.push({ ...(await timer.decide(`warm-${seq++}`, vmi.metadata.name)), cold: false });
+      results.push({ ...(await timer.decide(`warm-${tag}-${seq++}`, vmi.metadata.name)), cold: false });
     }
     const warmWindow: Window = { from: warmFrom, to: Date.now() };
-    const c0 = performance.now();
-    const concurrent = await Promise.all(Array.from({ length: 100 }, (_, i) => timer.decide(`conc-${seq}-${i}`, (fleet.sources[i % fleet.sources.length] as Vmi).metadata.name)));
-    const concurrent100Ms = performance.now() - c0;
+    const { ms: concurrent100Ms, decided: concurrent } = await concurrent100('conc');
     const rssAfter = rssMiB(controller.pid as number);
     say(`decisions done, controller RSS ${rssAfter} MiB`);
     await stopController(controller);
-    nullSamples.push(...(await nullBlock(nullHalf)));
+    const nullAfter = await nullBlock(nullHalf, true);
+    nullSamples.push(...nullAfter.samples);
     const nullS = summarize(nullSamples);
     const cost = audit ? await audit.perWindow(USER_AGENTS.controller, { cold: coldWindows, warm: [warmWindow] }) : undefined;
     say('computing the exhaustive baseline');
@@ -260,6 +270,7 @@ export async function measureController(opts: ControllerBenchOptions, fleet: Fle
       warmMedianMs: round(warmS.median),
       warmP99Ms: round(warmS.p99),
       concurrent100Ms: round(concurrent100Ms),
+      nullConcurrent100Ms: round(nullAfter.concurrentMs ?? Number.NaN),
       rssMiB: rss,
       rssAfterDecisionsMiB: rssAfter,
       warmDecisionMillisMedian: summarize(results.filter((r) => !r.cold).map((r) => r.m.status?.decisionMillis ?? 0)).median,

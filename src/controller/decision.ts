@@ -11,7 +11,9 @@ import type { Informer } from '../kube/informer.ts';
 import type { Vmi } from '../kubevirt/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import {
+  boundedCandidates,
   exhaustiveProbeCount,
+  firstExplanations,
   place,
   VERDICT_ORDER,
   type Decision,
@@ -89,6 +91,45 @@ export interface DecisionCandidates {
   /** Every node but the source: chosen first, then by verdict, then by name. */
   explanations: NodeExplanation[];
   totals: Record<Verdict, number>;
+  /** The first `limit` explanations without building the rest, where the engine can (see firstCandidates). */
+  first?: (limit: number) => NodeExplanation[];
+}
+
+/** The first `limit` explanations: what a status shows (LIMITS.candidates), without the whole list where possible. */
+export function firstCandidates(c: DecisionCandidates, limit: number): NodeExplanation[] {
+  return c.first ? c.first(limit) : boundedCandidates(c.explanations, limit);
+}
+
+/**
+ * The engine's explanations as they stand (no timeout or exclusion of this decision changed one),
+ * with the messages of agents remembered as unresponsive: `explanations` is built on first read
+ * (a refusal, `explain`, the webhook), while a status write reads `first(20)` and the totals only.
+ * A class with a prototype getter, like the engine's lazy Decision, so V8 allocates it young.
+ */
+class EngineCandidates implements DecisionCandidates {
+  readonly totals: Record<Verdict, number>;
+  readonly #decision: Decision;
+  readonly #remembered: ReadonlyMap<string, string>;
+  #all: NodeExplanation[] | undefined;
+
+  constructor(decision: Decision, remembered: ReadonlyMap<string, string>) {
+    this.totals = { ...EMPTY_TOTALS(), ...decision.totals };
+    this.#decision = decision;
+    this.#remembered = remembered;
+  }
+
+  get explanations(): NodeExplanation[] {
+    return (this.#all ??= this.#decision.explanations.map((e) => this.#withRemembered(e)));
+  }
+
+  first(limit: number): NodeExplanation[] {
+    return this.#all ? this.#all.slice(0, Math.max(0, limit)) : firstExplanations(this.#decision, limit).map((e) => this.#withRemembered(e));
+  }
+
+  #withRemembered(e: NodeExplanation): NodeExplanation {
+    const message = e.verdict === 'AgentUnavailable' ? this.#remembered.get(e.node) : undefined;
+    return message ? { node: e.node, verdict: 'AgentUnavailable', message } : e;
+  }
 }
 
 export interface DecisionResult {
@@ -276,6 +317,8 @@ export class DecisionService {
   #explain(decision: Decision, exclude: ReadonlyMap<string, string> | undefined, timedOut: Map<string, string>): DecisionCandidates {
     const chosen = decision.chosen?.node;
     const remembered = new Map([...this.#unresponsive].map(([n, v]) => [n, v.message]));
+    // Without this decision's timeouts or exclusions the engine's order and totals stand: read lazily.
+    if (timedOut.size === 0 && (exclude?.size ?? 0) === 0) return new EngineCandidates(decision, remembered);
     let changed = false;
     const out = decision.explanations.map((e) => {
       const timeout = timedOut.get(e.node) ?? (e.verdict === 'AgentUnavailable' ? remembered.get(e.node) : undefined);

@@ -4,8 +4,7 @@
 // probes, decisionMillis, device pairs).
 import { LIMITS, type Condition, type DevicePair, type MdevMigration, type MdevMigrationStatus, type Phase } from '../api/v1alpha1/index.ts';
 import type { ClaimDemand } from './claims.ts';
-import { boundedCandidates } from '../placement/index.ts';
-import type { DecisionResult } from './decision.ts';
+import { firstCandidates, type DecisionResult } from './decision.ts';
 
 type ConditionStatus = Condition['status'];
 
@@ -80,7 +79,7 @@ export function isFinished(m: Pick<MdevMigration, 'spec' | 'status'>): boolean {
 
 /** What a decision contributes to status: candidates (bounded), totals, probes, timing, source. */
 export function decisionStatus(d: DecisionResult): Partial<MdevMigrationStatus> {
-  const candidates = boundedCandidates(d.candidates.explanations, LIMITS.candidates).map((e) => ({
+  const candidates = firstCandidates(d.candidates, LIMITS.candidates).map((e) => ({
     node: e.node,
     verdict: e.verdict,
     ...(e.message ? { message: clamp(e.message, LIMITS.message) } : {}),

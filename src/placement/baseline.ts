@@ -3,16 +3,20 @@
 // same harness as the engine, it is the benchmark's point of comparison.
 
 import { targetId } from './keys.ts';
-import type { CandidateFilter, Source } from './types.ts';
+import { ScreenedFilter } from './screened.ts';
+import type { CandidateFilter, Source, TargetPool } from './types.ts';
 
 export function exhaustiveProbeCount(source: Source, filter: CandidateFilter): number {
   let probes = 0;
-  for (const node of filter.candidates) {
-    for (const pool of node.pools) {
+  const count = (pools: readonly TargetPool[]): void => {
+    for (const pool of pools) {
       // Slots repeat once per creatable instance, but one test of the type covers a parent.
-      const distinct = new Set(pool.targets.map(targetId)).size;
+      const distinct = pool.targets[0]?.kind === 'slot' ? new Set(pool.targets.map(targetId)).size : pool.targets.length;
       probes += distinct * (source.versionsByType.get(pool.typeId)?.length ?? 0);
     }
-  }
+  };
+  // A screened filter walks its table instead of building every candidate: the count must not cost the decision a collection.
+  if (filter instanceof ScreenedFilter) filter.forEachCandidate(count);
+  else for (const node of filter.candidates) count(node.pools);
   return probes;
 }

@@ -7,11 +7,17 @@
 // confirmation probe is needed. Representatives on the same node for the same (type, source
 // version) share one probe, so probes never exceed unknown (source version, class) pairs.
 
-import { LazyCandidate } from './candidates.ts';
+import { LazyCandidate } from './lazy-candidate.ts';
+import { ScreenedFilter, screenedClasses } from './screened.ts';
 import { targetId, verdictKey } from './keys.ts';
 import { compareStrings } from './ordering.ts';
-import type { CandidateNode, ClassVerdict, EquivalenceClass, ProbeAnswer, ProbePlan, ProbeRequest, Source, TargetRef, VerdictMap } from './types.ts';
+import type { CandidateFilter, CandidateNode, ClassVerdict, EquivalenceClass, ProbeAnswer, ProbePlan, ProbeRequest, Source, TargetRef, VerdictMap } from './types.ts';
 import type { VerdictCache } from './verdict-cache.ts';
+
+/** buildClasses of a filter's candidates, counted by group where the filter has groups (screened.ts). */
+export function classesOf(filter: CandidateFilter): EquivalenceClass[] {
+  return filter instanceof ScreenedFilter ? screenedClasses(filter) : buildClasses(filter.candidates);
+}
 
 /** Classes of the candidates' free targets, sorted by (type, version). Candidates must be in rank order. */
 export function buildClasses(candidates: readonly CandidateNode[]): EquivalenceClass[] {

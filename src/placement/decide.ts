@@ -3,7 +3,8 @@
 // slots), ranked by score; every other node is explained.
 
 import { assignTargets } from './assignment.ts';
-import { LazyCandidate, rankScoreOf } from './candidates.ts';
+import { LazyCandidate, rankScoreOf } from './lazy-candidate.ts';
+import { ScreenedFilter } from './screened.ts';
 import type { Accepts } from './assignment.ts';
 import { compareProbes, normalizeProbe } from './classes.ts';
 import { targetId, verdictKey } from './keys.ts';
@@ -15,6 +16,7 @@ export const VERDICT_ORDER: readonly Verdict[] = ['Compatible', 'Incompatible', 
 const VERDICT_RANK = new Map(VERDICT_ORDER.map((v, i) => [v, i]));
 
 export function decide(source: Source, filter: CandidateFilter, verdicts: VerdictMap): Decision {
+  if (filter instanceof ScreenedFilter) return decideByGroups(source, filter, verdicts);
   const lookup = memoizedLookup(verdicts);
   const accepts: Accepts = (typeId, sourceVersion, targetVersion) => lookup(typeId, sourceVersion, targetVersion)?.accepted === true;
   const sources = source.devices;
@@ -43,12 +45,109 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
   const totals = countVerdicts(compatible.length, incompatible.length, filter.rejected);
   const state: DecisionState = {
     chosen,
+    chosenNode: first?.node,
     totals,
     reason: chosen ? '' : noTargetReason(source, totals),
     ranking: once(() => (chosen ? [chosen, ...compatible.slice(1).map((c) => rankedOf(c.node, c.pairs))] : [])),
     explanations: once(() => explain(source, lookup, state.ranking(), incompatible, filter.rejected)),
   };
-  return new LazyDecision(state, chosen ? confirmations(source, chosen, candidateOf(filter, chosen.node), verdicts) : []);
+  return new LazyDecision(state, first && chosen ? confirmations(source, chosen, first.node, verdicts) : []);
+}
+
+/**
+ * `decide` on a screened filter: a candidate holds only classes of free devices of one pool, so it
+ * is Compatible exactly when every class it holds accepts, and the candidates of one group (same
+ * classes) answer alike. Each class and group is judged once; the chosen node is the best-ranked
+ * candidate of the accepting groups, and the totals are the groups' sizes. Ranking and
+ * explanations walk the candidates only when read.
+ */
+function decideByGroups(source: Source, filter: ScreenedFilter, verdicts: VerdictMap): Decision {
+  const lookup = memoizedLookup(verdicts);
+  const { classes, list } = filter.groups;
+  const classOk = classes.map((c) => source.devices.every((s) => c.typeId === s.typeId && lookup(c.typeId, s.version, c.version)?.accepted === true));
+  const stamp = filter.mark();
+  const groupOk = new Uint8Array(list.length);
+  let best = -1;
+  let compatible = 0;
+  let incompatible = 0;
+  list.forEach((g, gi) => {
+    const size = filter.sizeOf(gi);
+    if (size === 0) return;
+    if (!g.classes.every((k) => classOk[k])) {
+      incompatible += size;
+      return;
+    }
+    groupOk[gi] = 1;
+    compatible += size;
+    const first = filter.firstOf(gi, stamp);
+    if (first >= 0 && (best < 0 || first < best)) best = first;
+  });
+  const node = best >= 0 ? filter.candidateAt(best) : undefined;
+  const chosen = node ? rankedOf(node, undefined) : null;
+  const counts = filter.counts;
+  const totals = Object.fromEntries(VERDICT_ORDER.map((v) => [v, counts[v]])) as Record<Verdict, number>;
+  totals.Compatible = compatible;
+  totals.Incompatible += incompatible;
+  const split = once(() => {
+    const { list: candidates, groups } = filter.listed();
+    const ranked: RankedNode[] = [];
+    const refused: CandidateNode[] = [];
+    candidates.forEach((c, i) => {
+      if (!groupOk[groups[i] as number]) refused.push(c);
+      else if (c !== node) ranked.push(rankedOf(c, undefined));
+    });
+    return { ranked, refused };
+  });
+  const state: DecisionState = {
+    chosen,
+    chosenNode: node,
+    totals,
+    reason: chosen ? '' : noTargetReason(source, totals),
+    ranking: once(() => (chosen ? [chosen, ...split().ranked] : [])),
+    explanations: once(() => explain(source, lookup, state.ranking(), split().refused, filter.rejected)),
+    first: (limit) => (filter.sorted ? firstByGroups(source, filter, lookup, chosen, groupOk, limit) : state.explanations().slice(0, Math.max(0, limit))),
+  };
+  return new LazyDecision(state, chosen && node ? confirmations(source, chosen, node, verdicts) : []);
+}
+
+/**
+ * The first `limit` explanations of a grouped decision, in display order, from one walk over the
+ * nodes in name order that keeps at most `limit` per verdict and stops once the Compatible ones
+ * fill the list (the usual case: a status write reads 20 of them). Builds the pools of only the
+ * candidates it describes.
+ */
+function firstByGroups(source: Source, filter: ScreenedFilter, lookup: VerdictLookup, chosen: RankedNode | null, groupOk: Uint8Array, limit: number): NodeExplanation[] {
+  if (limit <= 0) return [];
+  const describe = compatibleDescriber();
+  const explainIncompatible = incompatibleExplainer(source, lookup);
+  const head: NodeExplanation[] = chosen ? [{ node: chosen.node, verdict: 'Compatible', message: describe(chosen, true) }] : [];
+  const room = limit - head.length;
+  const buckets: NodeExplanation[][] = VERDICT_ORDER.map(() => []);
+  const compatible = buckets[0] as NodeExplanation[];
+  if (room > 0) {
+    filter.walk((name, rejection, rank, group) => {
+      if (rejection) {
+        const bucket = buckets[VERDICT_RANK.get(rejection.verdict) as number] as NodeExplanation[];
+        if (bucket.length < room) bucket.push(rejection);
+        return true;
+      }
+      if (name === chosen?.node) return true;
+      const node = filter.candidateAt(rank);
+      if (groupOk[group]) compatible.push({ node: name, verdict: 'Compatible', message: describe(rankedOf(node, undefined), false) });
+      else if ((buckets[1] as NodeExplanation[]).length < room) (buckets[1] as NodeExplanation[]).push({ node: name, verdict: 'Incompatible', message: explainIncompatible(node) });
+      return compatible.length < room;
+    });
+  }
+  return head.concat(...buckets).slice(0, limit);
+}
+
+/**
+ * The first `limit` of `decision.explanations`, building no more of them than that takes where the
+ * decision allows (a grouped decision on a half in name order); otherwise a prefix of the full list.
+ */
+export function firstExplanations(decision: Decision, limit: number): NodeExplanation[] {
+  const first = LazyDecision.stateOf(decision)?.first;
+  return first ? first(limit) : boundedCandidates(decision.explanations, limit);
 }
 
 /**
@@ -58,10 +157,14 @@ export function decide(source: Source, filter: CandidateFilter, verdicts: Verdic
  */
 interface DecisionState {
   chosen: RankedNode | null;
+  /** The chosen candidate (its pools and classes), for the confirmations of later rounds. */
+  chosenNode: CandidateNode | undefined;
   totals: Record<Verdict, number>;
   reason: string;
   ranking: () => RankedNode[];
   explanations: () => NodeExplanation[];
+  /** The first explanations without building the rest, where the decision can (firstExplanations). */
+  first?: (limit: number) => NodeExplanation[];
 }
 
 /**
@@ -170,7 +273,7 @@ function explain(source: Source, lookup: VerdictLookup, ranking: readonly Ranked
 export function redecide(source: Source, filter: CandidateFilter, previous: Decision, before: VerdictMap, after: VerdictMap): Decision {
   const state = LazyDecision.stateOf(previous);
   if (!state || !sameOutcomes(before, after)) return decide(source, filter, after);
-  const confirmationProbes = previous.chosen ? confirmations(source, previous.chosen, candidateOf(filter, previous.chosen.node), after) : [];
+  const confirmationProbes = previous.chosen && state.chosenNode ? confirmations(source, previous.chosen, state.chosenNode, after) : [];
   return new LazyDecision(state, confirmationProbes);
 }
 
@@ -325,12 +428,6 @@ export function explainIncompatible(source: Source, node: CandidateNode, lookup:
   if (list.length > 0) parts.push(list.slice(0, 3).join('; ') + (list.length > 3 ? ` (+${list.length - 3} more)` : ''));
   if (unknown > 0) parts.push(`not verified: no verdict for ${unknown} version class${unknown === 1 ? '' : 'es'} (probe unanswered)`);
   return parts.join('; ');
-}
-
-function candidateOf(filter: CandidateFilter, name: string): CandidateNode {
-  const node = filter.candidates.find((c) => c.name === name);
-  if (!node) throw new Error(`internal: chosen node ${name} is not a candidate`);
-  return node;
 }
 
 /**

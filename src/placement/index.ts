@@ -45,6 +45,8 @@
 //       decision.needsConfirmation is still true on return, the prober never confirmed the chosen
 //       targets: do not migrate on it.
 //   boundedCandidates(explanations, 50) — the prefix stored in MdevMigration status.
+//   firstExplanations(decision, limit) — that prefix, built without the rest where the decision
+//       allows (a grouped decision on a half in name order: one walk that stops early).
 //   exhaustiveProbeCount(source, filter) — probes the naive search would cost (benchmark baseline).
 //   VerdictCache — bounded LRU of verdicts keyed by (type, source string, target string);
 //       get/set/invalidateVersion(version)/size/clear.
@@ -55,9 +57,11 @@
 //
 // Cost per decision: linear in nodes with a small constant, not in devices: what each node's devices
 // make of the VMI's need shape is kept per (device index, shape) with the candidates in rank order
-// (candidates.ts, ADR 0020), so a decision runs the VMI's own checks per node, builds pools and
+// (node-table.ts, ADR 0020), so a decision runs the VMI's own checks per node, builds pools and
 // pairs only for the nodes it probes or chooses, counts the verdicts, and builds the ranking and the
-// explanations only when they are read (BENCHMARKS.md, placement).
+// explanations only when they are read. For one pool without spare capacity the table also groups
+// its candidates by their classes, and a decision judges groups, not candidates (screened.ts, ADR
+// 0021; docs/bench/placement-profile.md).
 
 export type * from './types.ts';
 export type { DeviceIndex, Fleet } from './fleet.ts';
@@ -69,7 +73,7 @@ export { resolveSource } from './source.ts';
 export { indexDevices, indexFleet, sortNodes } from './fleet.ts';
 export { filterCandidates } from './candidates.ts';
 export { buildClasses, planProbes, applyProbeAnswers } from './classes.ts';
-export { decide, boundedCandidates, VERDICT_ORDER } from './decide.ts';
+export { decide, boundedCandidates, firstExplanations, VERDICT_ORDER } from './decide.ts';
 export { place } from './place.ts';
 export { exhaustiveProbeCount } from './baseline.ts';
 export { VerdictCache } from './verdict-cache.ts';

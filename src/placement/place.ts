@@ -3,7 +3,7 @@
 // about the exact targets it uses. The prober is the only I/O; the reconciler passes one that
 // creates MdevProbes and waits with a deadline, tests and benchmarks pass a simulated driver.
 
-import { applyProbeAnswers, buildClasses, planProbes } from './classes.ts';
+import { applyProbeAnswers, classesOf, planProbes } from './classes.ts';
 import { filterCandidates } from './candidates.ts';
 import { decide, redecide } from './decide.ts';
 import type { Fleet } from './fleet.ts';
@@ -38,7 +38,7 @@ export async function place(input: PlaceInput, cache: VerdictCache, prober: Prob
   if (!resolved.ok) return resolved;
   const { source } = resolved;
   const filter = filterCandidates(source, input.fleet, input.request);
-  const plan = planProbes(source, buildClasses(filter.candidates), cache);
+  const plan = planProbes(source, classesOf(filter), cache);
   let probes = plan.probes.length;
   let verdicts = plan.probes.length > 0 ? applyProbeAnswers(plan.verdicts, await prober(plan.probes), cache) : plan.verdicts;
   let decision = decide(source, filter, verdicts);

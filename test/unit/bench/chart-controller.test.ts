@@ -24,7 +24,7 @@ describe('bench: controller started as the chart starts it', () => {
     }
   });
 
-  it('counts audit events: writes, non-watch reads, LISTs, and Leases apart', () => {
+  it('counts audit events: writes, non-watch reads, LISTs, and Leases and KubeVirt CR polls apart', () => {
     const c = emptyCounts();
     countEvent(c, { verb: 'patch', objectRef: { resource: 'mdevmigrations', subresource: 'status' } });
     countEvent(c, { verb: 'create', objectRef: { resource: 'events' } });
@@ -32,7 +32,8 @@ describe('bench: controller started as the chart starts it', () => {
     countEvent(c, { verb: 'get', objectRef: { resource: 'virtualmachineinstancemigrations' } });
     countEvent(c, { verb: 'update', objectRef: { resource: 'leases' } });
     countEvent(c, { verb: 'watch', objectRef: { resource: 'mdevdevices' } });
-    expect(c).to.deep.include({ writes: 2, reads: 2, lists: 1, leases: 1 });
+    countEvent(c, { verb: 'list', objectRef: { resource: 'kubevirts' } });
+    expect(c).to.deep.include({ writes: 2, reads: 2, lists: 1, leases: 1, kubevirtPolls: 1 });
     expect(c.byVerb['patch mdevmigrations/status']).to.equal(1);
   });
 });

@@ -2,8 +2,8 @@
 // go out only for unknown classes, a node whose agent does not answer becomes AgentUnavailable
 // with the timeout named and its class is probed on another node, excluded nodes are explained.
 import { expect } from 'chai';
-import { DecisionService, versionStillPublished, type ProbeSender } from '../../../src/controller/decision.ts';
-import type { MdevDevice } from '../../../src/api/v1alpha1/index.ts';
+import { DecisionService, firstCandidates, versionStillPublished, type ProbeSender } from '../../../src/controller/decision.ts';
+import { LIMITS, type MdevDevice } from '../../../src/api/v1alpha1/index.ts';
 import type { Informer, InformerHandlers } from '../../../src/kube/informer.ts';
 import { decisionStatus } from '../../../src/controller/migration-status.ts';
 import type { ProbeRound } from '../../../src/controller/probe-client.ts';
@@ -265,6 +265,37 @@ describe('decision service and cache currency (issue 18)', () => {
     leasesSince = now; // an outage ended after the timeout was noted
     const retried = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m3', allowCreateTarget: false }, probe: true });
     expect(retried.candidates.explanations.find((e) => e.node === 'new1')?.verdict).to.equal('Compatible');
+  });
+});
+
+describe('decision service: the status reads only the candidates it writes', () => {
+  it('writes the first LIMITS.candidates explanations exactly as the full list has them, a remembered timeout included', async () => {
+    let now = NOW;
+    // 30 nodes: branch b550 (accepts the source) on the odd ones, b535 on the even ones; w07 goes silent.
+    const names = Array.from({ length: 30 }, (_, i) => `w${String(i + 1).padStart(2, '0')}`);
+    const v = (): ClusterView =>
+      view(
+        ['src', ...names].map((n) => nodeObj(n)),
+        ['src', ...names].map((n) => lease(n)),
+        [device('src', 1, 'b550;a', { consumer: 'vm' }), ...names.map((n, i) => device(n, 1, i % 2 === 0 ? 'b550;a' : 'b535;a'))],
+      );
+    const svc = new DecisionService({ view: v, cache: new VerdictCache(), prober: simulatedProber(new Set(['w01'])), probeTimeoutMs: 1000, log, now: () => now });
+    await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-m', allowCreateTarget: false }, probe: true });
+    now += 1_000;
+    // The next decision skips w01 (remembered as unresponsive): no timeout and no exclusion of its own, so the lazy path.
+    for (const probe of [true, false]) {
+      const d = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: `uid-${probe}`, allowCreateTarget: false }, probe });
+      const status = decisionStatus(d);
+      const full = d.candidates.explanations;
+      expect(status.candidates).to.have.length(LIMITS.candidates);
+      expect(status.candidates).to.deep.equal(full.slice(0, LIMITS.candidates).map((e) => ({ node: e.node, verdict: e.verdict, message: e.message })));
+      expect(full.find((e) => e.node === 'w01')?.message).to.match(/probe timed out/);
+      expect(status.verdictTotals).to.deep.equal({ Compatible: 14, Incompatible: 15, AgentUnavailable: 1 });
+    }
+    // A tiny limit still agrees with the full list (the remembered node is among the rejections at its end).
+    const d = await svc.decide({ vmi: vmi('vm', 'src'), request: { migrationUid: 'uid-last', allowCreateTarget: false }, probe: false });
+    expect(firstCandidates(d.candidates, 3)).to.deep.equal(d.candidates.explanations.slice(0, 3));
+    expect(firstCandidates(d.candidates, 31).at(-1)).to.deep.include({ node: 'w01', verdict: 'AgentUnavailable' });
   });
 });
 
