@@ -39,6 +39,7 @@ import { DEFAULT_PODRESOURCES_UNREADY_AFTER_MS, type AgentConfig } from './confi
 import { ConsumerLookup } from './consumer-lookup.ts';
 import { createMdev } from './device-creator.ts';
 import { runInventoryPass, type PassOutcome } from './inventory-pass.ts';
+import { InventoryReading } from './inventory-reading.ts';
 import { PassScheduler } from './pass-scheduler.ts';
 import { listPodResources } from './podresources/client.ts';
 import type { PodResourceEntry } from './podresources/types.ts';
@@ -147,6 +148,8 @@ class Agent {
   #stopped = false;
   #running = false;
   #nodeWarned = false;
+  /** The first pass's reading, started while the informers sync (start). */
+  #firstReading: InventoryReading | Error | undefined;
 
   constructor(config: AgentConfig, deps: AgentDeps) {
     this.#config = config;
@@ -188,12 +191,22 @@ class Agent {
     if (!this.#consumers.enabled) {
       this.#log.warn('No --podresources-socket configured: device consumers are unknown, so in-use devices are published without status.consumer');
     }
-    await Promise.all([this.#watchOwnObjects(), this.#consumers.start(this.#deps.kc)]);
-    this.#nodeUid = await this.#readNodeUid();
+    // Everything the first publish waits for runs at once: the lists of the node's objects, pods
+    // and probes (each may have to wait out a 429 Retry-After while the API server initialises
+    // its watch cache of a resource, e.g. right after the CRDs were installed), the Node's uid, and
+    // the sysfs scan and driver reads. Probes are only answered after the first pass (handlers
+    // are added then and replay what the list found).
+    const probes = this.#listProbes();
+    const synced = Promise.all([this.#watchOwnObjects(), this.#consumers.start(this.#deps.kc), this.#readNodeUid()]);
+    void synced.catch(() => undefined); // awaited below; a stop during start rejects it
+    // Let the lists go out before the synchronous sysfs scan takes the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.#firstReading = this.#startReading();
+    this.#nodeUid = (await synced)[2];
     await this.#scheduler.request();
     if (this.#lastPassError !== undefined) throw new Error(`First discovery pass failed: ${this.#lastPassError}`);
     this.#heartbeat.start();
-    await this.#watchProbes();
+    await this.#answerProbes(probes);
     this.#running = true;
     this.#scheduler.start();
     this.#log.info('Agent started', { backend: this.#backing.backend.name, devices: this.#last?.inventory.devices.size ?? 0 });
@@ -227,9 +240,21 @@ class Agent {
     };
   }
 
+  /** A reading of sysfs and the driver; a scan that throws fails the pass that uses it. */
+  #startReading(): InventoryReading | Error {
+    try {
+      return new InventoryReading(this.#backing);
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
   async #pass(): Promise<void> {
     const end = this.#metrics.discoverySeconds.startTimer();
+    const early = this.#firstReading;
+    this.#firstReading = undefined;
     try {
+      if (early instanceof Error) throw early;
       this.#nodeUid ??= await this.#readNodeUid();
       const outcome = await runInventoryPass({
         nodeName: this.#config.nodeName,
@@ -237,7 +262,7 @@ class Agent {
         ...this.#backing,
         consumers: this.#consumers,
         publisher: this.#publisher,
-      });
+      }, early);
       this.#last = outcome;
       this.#lastPassError = undefined;
       this.#metrics.devices.set(outcome.inventory.devices.size);
@@ -300,21 +325,27 @@ class Agent {
     ]);
   }
 
-  async #watchProbes(): Promise<void> {
+  /** Starts listing and watching the node's probes; nothing answers them until #answerProbes. */
+  #listProbes(): Informer<MdevProbe> {
     const informer = informerFor<MdevProbe>(this.#deps.kc, {
       resource: MDEV_PROBE_RESOURCE,
       name: 'agent-mdevprobes',
       labelSelector: `${LABEL_NODE}=${this.#config.nodeName}`,
       parse: (raw) => parseFromWire('MdevProbe', raw, this.#log),
     });
+    this.#informers.push(informer as Informer<unknown>);
+    informer.start();
+    return informer;
+  }
+
+  /** Hands the node's probes to the responder: those listed so far (replayed as adds) and every later one. */
+  async #answerProbes(informer: Informer<MdevProbe>): Promise<void> {
     informer.addHandlers({ add: (p) => this.#responder.enqueue(p), update: (_old, p) => this.#responder.enqueue(p) });
     // After an outage, offer every unanswered probe again: one whose answer could not be written
     // then would otherwise wait until the controller changes it.
     informer.onCurrent(() => {
       for (const p of informer.list()) this.#responder.enqueue(p);
     });
-    this.#informers.push(informer as Informer<unknown>);
-    informer.start();
     await informer.waitForSync();
   }
 

@@ -1,14 +1,15 @@
 // One discovery pass: scan sysfs, read every version through the backend, look up consumers,
-// compute the desired objects and publish the difference. Returns the snapshot the probe
-// responder answers from.
+// compute the desired objects and publish the difference. Devices are published as their versions
+// are read (inventory-reading.ts); the MdevNode and the deletion of vanished devices wait for every
+// reading. Returns the snapshot the probe responder answers from.
 import { deviceObjectName, type Backend } from '../api/v1alpha1/index.ts';
 import type { CompatBackend } from '../compat/backend.ts';
-import { discover } from '../sysfs/discovery.ts';
 import type { SysfsLayout } from '../sysfs/layout.ts';
 import type { SysfsIO } from '../sysfs/sysfs-io.ts';
 import type { ConsumerLookup, ConsumerState } from './consumer-lookup.ts';
 import { iommuGroupsOf } from './iommu-groups.ts';
-import { desiredState, type CapacityReading, type DeviceReading } from './desired-state.ts';
+import { desiredDevice, desiredNode, type DesiredInput, type DesiredObject } from './desired-state.ts';
+import { InventoryReading } from './inventory-reading.ts';
 import type { InventoryDevice, ProbeInventory } from './probe-plan.ts';
 import type { PublishResult, Publisher } from './publisher.ts';
 
@@ -29,22 +30,16 @@ export interface PassOutcome {
   consumers: ConsumerState;
 }
 
-export async function runInventoryPass(ctx: PassContext): Promise<PassOutcome> {
-  const found = discover(ctx.layout, { io: ctx.io });
-  const devices: DeviceReading[] = [];
-  for (const device of found.devices) devices.push({ device, version: await ctx.backend.readVersion(device) });
-  const capacity: CapacityReading[] = [];
-  for (const slot of found.capacity) capacity.push({ capacity: slot, version: await ctx.backend.readVersion(slot) });
+/**
+ * `reading`: one started earlier (the agent's first pass reads sysfs and the driver while its
+ * informers sync); default a new one.
+ */
+export async function runInventoryPass(ctx: PassContext, reading: InventoryReading = new InventoryReading(ctx)): Promise<PassOutcome> {
+  const { found } = reading;
   const consumers = await ctx.consumers.lookup(iommuGroupsOf(found.devices), ctx.publisher.publishedConsumers());
-  const state = desiredState({
-    nodeName: ctx.nodeName,
-    nodeUid: ctx.nodeUid,
-    backend: ctx.backend.name as Backend,
-    devices,
-    capacity,
-    consumers: consumers.consumers,
-  });
-  const publish = await ctx.publisher.publish(state);
+  const input: DesiredInput = { nodeName: ctx.nodeName, nodeUid: ctx.nodeUid, backend: ctx.backend.name as Backend, devices: [], capacity: [], consumers: consumers.consumers };
+  const publish = await ctx.publisher.publish(desiredDevices(input, reading), async () => desiredNode({ ...input, ...(await reading.complete) }));
+  const { devices } = await reading.complete;
   const byName = new Map<string, InventoryDevice>();
   for (const { device, version } of devices) {
     const entry: InventoryDevice = { device, free: !consumers.consumers.has(device.id.toLowerCase()) };
@@ -57,4 +52,9 @@ export async function runInventoryPass(ctx: PassContext): Promise<PassOutcome> {
     warnings: found.warnings,
     consumers,
   };
+}
+
+/** Each device's desired object, as soon as its version is read. */
+async function* desiredDevices(input: DesiredInput, reading: InventoryReading): AsyncGenerator<DesiredObject> {
+  for await (const r of reading.devices()) yield desiredDevice(input, r);
 }

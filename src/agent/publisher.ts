@@ -14,7 +14,7 @@ import { resourcePath, type ResourceRef } from '../kube/resource.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
 import { desiredHashes, type AppliedHashes, type ObservedSummary } from './applied-content.ts';
-import { specBody, statusBody, type DesiredObject, type DesiredState } from './desired-state.ts';
+import { specBody, statusBody, type DesiredObject } from './desired-state.ts';
 
 /** Applies in flight at once while publishing (the benchmark's floor uses the same). */
 export const DEFAULT_PUBLISH_CONCURRENCY = 8;
@@ -77,13 +77,23 @@ export class Publisher {
     return out;
   }
 
-  async publish(state: DesiredState): Promise<PublishResult> {
+  /**
+   * Publishes `devices` as they come (a pass hands each over once its version is read), then
+   * `node()`, then deletes the node's MdevDevices that were not among `devices`. When `devices`
+   * fails part way, what was written stays (each object was complete), the MdevNode is not written
+   * and nothing is deleted: the rest of the inventory is unknown. Resolves after every write ended.
+   */
+  async publish(devices: AsyncIterable<DesiredObject> | Iterable<DesiredObject>, node: () => Promise<DesiredObject>): Promise<PublishResult> {
     const result: PublishResult = { applied: [], deleted: [], unchanged: 0, failed: [] };
-    const wanted = new Set(state.devices.map((d) => d.metadata.name));
-    await inParallel(state.devices, this.#opts.concurrency ?? DEFAULT_PUBLISH_CONCURRENCY, (obj) => this.#reconcile(obj, result));
-    await this.#reconcile(state.node, result);
+    const wanted = new Set<string>();
+    const limit = this.#opts.concurrency ?? DEFAULT_PUBLISH_CONCURRENCY;
+    await inParallel(devices, limit, (obj) => {
+      wanted.add(obj.metadata.name);
+      return this.#reconcile(obj, result);
+    });
+    await this.#reconcile(await node(), result);
     const vanished = [...this.#devices.keys()].filter((name) => !wanted.has(name));
-    await inParallel(vanished, this.#opts.concurrency ?? DEFAULT_PUBLISH_CONCURRENCY, (name) => this.#delete(name, result));
+    await inParallel(vanished, limit, (name) => this.#delete(name, result));
     return result;
   }
 
@@ -159,11 +169,21 @@ function writtenConsumer(obj: DesiredObject): Pick<KnownDevice, 'deviceId' | 'co
   return { deviceId: typeof id === 'string' ? id.toLowerCase() : undefined, consumer: obj.status?.consumer as ConsumerReference | undefined };
 }
 
-/** Runs `fn` over `items` with at most `limit` calls in flight. */
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
+/**
+ * Runs `fn` over `items` (taken as they come) with at most `limit` calls in flight. When `items`
+ * fails, the calls already started still finish before the failure is passed on.
+ */
+async function inParallel<T>(items: AsyncIterable<T> | Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const it = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : fromSync(items[Symbol.iterator]());
+  // An async generator queues concurrent next() calls, so the workers share it safely.
   const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
+    for (let n = await it.next(); n.done !== true; n = await it.next()) await fn(n.value);
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  const ends = await Promise.allSettled(Array.from({ length: limit }, worker));
+  const failed = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+function fromSync<T>(it: Iterator<T>): AsyncIterator<T> {
+  return { next: async () => it.next() };
 }
