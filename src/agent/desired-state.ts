@@ -59,17 +59,6 @@ export interface DesiredObject {
   status?: Record<string, unknown>;
 }
 
-export interface DesiredState {
-  devices: DesiredObject[];
-  node: DesiredObject;
-}
-
-export function desiredState(input: DesiredInput): DesiredState {
-  const devices = input.devices.map((r) => desiredDevice(input, r));
-  devices.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-  return { devices, node: desiredNode(input) };
-}
-
 export function desiredDevice(input: DesiredInput, reading: DeviceReading): DesiredObject {
   const { device, version } = reading;
   const labels: Record<string, string> = { [LABEL_NODE]: input.nodeName, [LABEL_TYPE]: typeLabelValue(device.type.id) };

@@ -1,9 +1,14 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { desiredHashes, observedSummary, canonicalJson } from '../../../src/agent/applied-content.ts';
-import { desiredState, typeLabelValue, specBody, statusBody, type DesiredInput } from '../../../src/agent/desired-state.ts';
+import { desiredDevice, desiredNode, typeLabelValue, specBody, statusBody, type DesiredInput, type DesiredObject } from '../../../src/agent/desired-state.ts';
 import { LABEL_NODE, LABEL_TYPE, LABEL_VERSION_HASH, validateObject, versionHash } from '../../../src/api/v1alpha1/index.ts';
 import type { DiscoveredDevice, TypeCapacity } from '../../../src/sysfs/inventory.ts';
+
+/** Every object one inventory pass publishes, as the agent's pass builds them (device by device, then the node). */
+function desiredState(input: DesiredInput): { devices: DesiredObject[]; node: DesiredObject } {
+  return { devices: input.devices.map((r) => desiredDevice(input, r)), node: desiredNode(input) };
+}
 
 const UUID = '6f1c2a0e-1b7d-4c55-9a43-2f4c1f0c9e11';
 const parent = { address: '0000:41:00.0', vendorId: '10de', deviceId: '2331', driver: 'nvidia' };
