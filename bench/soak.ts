@@ -28,6 +28,7 @@ import { freePort } from '../dev/localcluster/processes.ts';
 import { USER_AGENTS, withUserAgent } from '../src/kube/user-agent.ts';
 import { auditWindows, type RequestCounts } from './audit-count.ts';
 import { buildOnce, spawnChartController } from './chart-controller.ts';
+import { waitReady } from './controller.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -164,7 +165,11 @@ async function main(): Promise<void> {
       vms.push(vm);
     }
     log(`${VMS} VMs running; starting the controller (child process) and ${MINUTES} min of churn, ${INFLIGHT} migrations in flight`);
-    controller = spawnChartController({ kubeconfig, namespace: opNs, healthPort: await freePort() });
+    const healthPort = await freePort();
+    controller = spawnChartController({ kubeconfig, namespace: opNs, healthPort });
+    // The churn and the memory samples start once the controller is ready (caches synced), so the
+    // first-half average does not include a process that has not loaded its caches yet.
+    await waitReady(healthPort, controller);
 
     const samples: Sample[] = [];
     const tracked: Tracked[] = [];
