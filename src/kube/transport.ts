@@ -33,7 +33,7 @@ interface PoolEntry {
  * client-go keeps them as long; 30 s stays well inside that, so a reused connection is never one the
  * server is closing.
  */
-const POOLED = { allowH2: false, keepAliveTimeout: 30_000 } as const;
+export const POOL_OPTIONS = { allowH2: false, keepAliveTimeout: 30_000 } as const;
 
 /** Keyed by the KubeConfig that owns the pool (see shareConnections). */
 const pools = new WeakMap<KubeConfig, PoolEntry[]>();
@@ -99,10 +99,10 @@ function newDispatcher(cluster: Cluster | null, material: AgentOptions): Dispatc
   if (proxy?.startsWith('socks')) {
     throw new Error(`The kubeconfig's cluster ${cluster?.name} uses the SOCKS proxy ${proxy}, which mdev-operator does not support: use an HTTP(S) proxy-url or none`);
   }
-  if (proxy) return new ProxyAgent({ ...POOLED, uri: proxy, requestTls: tls, connect: { ...KEEP_ALIVE } });
+  if (proxy) return new ProxyAgent({ ...POOL_OPTIONS, uri: proxy, requestTls: tls, connect: { ...KEEP_ALIVE } });
   // Without TLS material client-node would leave this to undici's global dispatcher, which allows HTTP/2.
-  if (Object.keys(tls).length === 0) return new Agent(POOLED);
-  return new Agent({ ...POOLED, connect: { ...tls, ...KEEP_ALIVE } });
+  if (Object.keys(tls).length === 0) return new Agent(POOL_OPTIONS);
+  return new Agent({ ...POOL_OPTIONS, connect: { ...tls, ...KEEP_ALIVE } });
 }
 
 /** The pooled dispatcher for this KubeConfig's current cluster and the given TLS material, built on first use. */

@@ -15,15 +15,13 @@ export interface LoopbackApi {
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** `idleMs`: how long the server keeps an idle connection (Node's default is 5 s). */
-export async function loopbackApi(handle: Handler, idleMs?: number): Promise<LoopbackApi> {
+export async function loopbackApi(handle: Handler): Promise<LoopbackApi> {
   let connections = 0;
   const requests: LoopbackApi['requests'] = [];
   const server: Server = createServer((req, res) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization });
     handle(req, res);
   });
-  if (idleMs !== undefined) server.keepAliveTimeout = idleMs;
   server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
